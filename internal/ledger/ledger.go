@@ -1,0 +1,139 @@
+// Package ledger is the loadgen's record of exactly which sequences of each
+// stream the source cluster acknowledged and which sends failed. The validator
+// judges the target against it: "acknowledged" comes from the producer's own
+// acks, never from counters.
+//
+// In a local run the validator reads the Ledger in memory. In a cluster run
+// the loadgen publishes Entry batches to a ledger topic on the source cluster
+// (see topic.go) that the validator, in the other datacenter, reads back.
+package ledger
+
+import (
+	"sort"
+	"sync"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
+)
+
+// StreamKey identifies one stream of one topic (source topic name).
+type StreamKey struct {
+	Topic  string `json:"topic"`
+	Stream uint32 `json:"stream"`
+}
+
+// Stream is what the source said about one stream.
+type Stream struct {
+	Acked  intervals.Set // sequences acknowledged with acks=all
+	Failed intervals.Set // sequences whose send returned an error
+}
+
+// Ledger is safe for concurrent use.
+type Ledger struct {
+	mu      sync.Mutex
+	streams map[StreamKey]*Stream
+	done    bool // the loadgen finished: no more sequences will be added
+}
+
+// New returns an empty ledger.
+func New() *Ledger { return &Ledger{streams: map[StreamKey]*Stream{}} }
+
+func (l *Ledger) stream(k StreamKey) *Stream {
+	s := l.streams[k]
+	if s == nil {
+		s = &Stream{}
+		l.streams[k] = s
+	}
+	return s
+}
+
+// Ack records that the source acknowledged seq of k.
+func (l *Ledger) Ack(k StreamKey, seq uint64) {
+	l.mu.Lock()
+	l.stream(k).Acked.Add(seq)
+	l.mu.Unlock()
+}
+
+// Fail records that the send of seq of k failed. A sequence that is later
+// acked by a retry stays in Acked too; Acked wins when judging.
+func (l *Ledger) Fail(k StreamKey, seq uint64) {
+	l.mu.Lock()
+	l.stream(k).Failed.Add(seq)
+	l.mu.Unlock()
+}
+
+// AddRanges merges acked and failed ranges (from a ledger topic entry).
+func (l *Ledger) AddRanges(k StreamKey, acked, failed []intervals.Range) {
+	l.mu.Lock()
+	s := l.stream(k)
+	for _, r := range acked {
+		s.Acked.AddRange(r.Lo, r.Hi)
+	}
+	for _, r := range failed {
+		s.Failed.AddRange(r.Lo, r.Hi)
+	}
+	l.mu.Unlock()
+}
+
+// MarkDone records that no more sequences will be added.
+func (l *Ledger) MarkDone() {
+	l.mu.Lock()
+	l.done = true
+	l.mu.Unlock()
+}
+
+// Done reports whether MarkDone was called.
+func (l *Ledger) Done() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.done
+}
+
+// View calls fn with every stream under the lock, in key order. fn must not
+// keep the *Stream past its return.
+func (l *Ledger) View(fn func(StreamKey, *Stream)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	keys := make([]StreamKey, 0, len(l.streams))
+	for k := range l.streams {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Topic != keys[j].Topic {
+			return keys[i].Topic < keys[j].Topic
+		}
+		return keys[i].Stream < keys[j].Stream
+	})
+	for _, k := range keys {
+		fn(k, l.streams[k])
+	}
+}
+
+// Totals returns the number of acked and failed sequences over all streams.
+func (l *Ledger) Totals() (acked, failed uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.streams {
+		acked += s.Acked.Len()
+		failed += s.Failed.Len()
+	}
+	return acked, failed
+}
+
+// Acked reports whether seq of k was acknowledged.
+func (l *Ledger) Acked(k StreamKey, seq uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.streams[k]
+	return s != nil && s.Acked.Contains(seq)
+}
+
+// LastAcked returns the highest acked sequence of k.
+func (l *Ledger) LastAcked(k StreamKey) (uint64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.streams[k]
+	if s == nil {
+		return 0, false
+	}
+	return s.Acked.Max()
+}

@@ -1,0 +1,183 @@
+package scenarios
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+//go:embed *.yaml
+var catalogue embed.FS
+
+// Error is a problem with a scenario file, naming file, line and field.
+type Error struct {
+	File  string
+	Line  int    // 0 when unknown
+	Field string // YAML path, e.g. spec.timeline[1].duration
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc += fmt.Sprintf(":%d", e.Line)
+	}
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s: %s", loc, e.Field, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", loc, e.Msg)
+}
+
+// Errors is every problem found in one file.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	var b strings.Builder
+	for i, e := range es {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// Catalogue returns the names of the embedded catalogue scenarios, sorted.
+func Catalogue() []string {
+	ents, _ := catalogue.ReadDir(".")
+	var names []string
+	for _, e := range ents {
+		names = append(names, strings.TrimSuffix(e.Name(), ".yaml"))
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Read reads a scenario from a path, or by catalogue name ("baseline") when
+// no such file exists. It parses and defaults, but does not Validate.
+func Read(pathOrName string) (*Scenario, error) {
+	data, err := os.ReadFile(pathOrName)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("read scenario %s: %w", pathOrName, err)
+		}
+		name := strings.TrimSuffix(filepath.Base(pathOrName), ".yaml")
+		data, err = catalogue.ReadFile(name + ".yaml")
+		if err != nil || strings.ContainsRune(pathOrName, os.PathSeparator) && !strings.HasPrefix(pathOrName, "scenarios"+string(os.PathSeparator)) {
+			return nil, &Error{File: pathOrName, Msg: fmt.Sprintf("no such file, and no catalogue scenario of that name (catalogue: %s)", strings.Join(Catalogue(), ", "))}
+		}
+	}
+	return Parse(pathOrName, data)
+}
+
+// Parse decodes a scenario strictly (unknown fields and wrong types are
+// errors with their line) and applies defaults.
+func Parse(file string, data []byte) (*Scenario, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if err == io.EOF {
+			return nil, &Error{File: file, Msg: "empty scenario file"}
+		}
+		return nil, yamlError(file, err)
+	}
+	s := &Scenario{File: file, lines: map[string]int{}}
+	indexLines(&root, "", s.lines)
+	// Decode again with KnownFields so unknown fields are errors.
+	dec = yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(s); err != nil {
+		return nil, yamlError(file, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err != io.EOF {
+		return nil, &Error{File: file, Msg: "more than one YAML document; put one scenario per file"}
+	}
+	s.applyDefaults()
+	return s, nil
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+): `)
+
+// yamlError turns yaml.v3's errors ("yaml: unmarshal errors:\n  line 5: field
+// foo not found in type scenarios.Load") into Errors with their lines.
+func yamlError(file string, err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		var es Errors
+		for _, m := range te.Errors {
+			es = append(es, lineError(file, m))
+		}
+		return es
+	}
+	return Errors{lineError(file, strings.TrimPrefix(err.Error(), "yaml: "))}
+}
+
+func lineError(file, m string) *Error {
+	e := &Error{File: file, Msg: m}
+	if loc := yamlLine.FindStringSubmatchIndex(m); loc != nil {
+		fmt.Sscanf(m[loc[2]:loc[3]], "%d", &e.Line)
+		e.Msg = m[:loc[0]] + m[loc[1]:]
+	}
+	// Make yaml.v3's Go-flavoured messages speak YAML.
+	e.Msg = strings.Replace(e.Msg, " in type scenarios.", " in ", 1)
+	if strings.HasPrefix(e.Msg, "field ") && strings.Contains(e.Msg, " not found in ") {
+		e.Msg = "unknown " + e.Msg + " (check spelling; `kmt lint --help` lists the format)"
+	}
+	return e
+}
+
+// indexLines records the line of every mapping key and sequence item.
+func indexLines(n *yaml.Node, path string, out map[string]int) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			indexLines(c, path, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if path != "" {
+				p = path + "." + k.Value
+			}
+			out[p] = k.Line
+			indexLines(v, p, out)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			out[p] = c.Line
+			indexLines(c, p, out)
+		}
+	}
+}
+
+// Line returns the line of a field path, or of its nearest ancestor.
+func (s *Scenario) Line(path string) int {
+	for p := path; p != ""; {
+		if l, ok := s.lines[p]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return 0
+}
+
+// errAt builds an Error for a field path.
+func (s *Scenario) errAt(path, format string, args ...any) *Error {
+	return &Error{File: s.File, Line: s.Line(path), Field: path, Msg: fmt.Sprintf(format, args...)}
+}

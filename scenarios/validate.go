@@ -1,0 +1,407 @@
+package scenarios
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Defaults.
+const (
+	DefaultBrokers     = 3
+	DefaultPartitions  = 6
+	DefaultRate        = 1000
+	DefaultMessageSize = 256
+	DefaultStreams     = 32
+	DefaultDuration    = 60 * time.Second
+	DefaultDrain       = 60 * time.Second
+	DefaultLagBelow    = 100
+	DefaultInterval    = 5 * time.Second
+)
+
+func (s *Scenario) applyDefaults() {
+	sp := &s.Spec
+	if sp.Topology.Source.Brokers == 0 {
+		sp.Topology.Source.Brokers = DefaultBrokers
+	}
+	if sp.Topology.Target.Brokers == 0 {
+		sp.Topology.Target.Brokers = DefaultBrokers
+	}
+	for i := range sp.Topology.Topics {
+		if sp.Topology.Topics[i].Partitions == 0 {
+			sp.Topology.Topics[i].Partitions = DefaultPartitions
+		}
+	}
+	if sp.Topology.Mirror.Kind == "" {
+		sp.Topology.Mirror.Kind = MirrorReference
+	}
+	if sp.Topology.Mirror.Group == "" {
+		sp.Topology.Mirror.Group = "kmt-mirror"
+	}
+	if sp.Load.Rate == 0 {
+		sp.Load.Rate = DefaultRate
+	}
+	if sp.Load.MessageSize == 0 {
+		sp.Load.MessageSize = DefaultMessageSize
+	}
+	if sp.Load.Streams == 0 {
+		sp.Load.Streams = DefaultStreams
+	}
+	if sp.Load.Duration == 0 {
+		sp.Load.Duration = Duration(DefaultDuration)
+	}
+	if sp.Drain == 0 {
+		sp.Drain = Duration(DefaultDrain)
+	}
+	for i := range sp.Timeline {
+		p := &sp.Timeline[i].Params
+		if (sp.Timeline[i].Kind == BrokerKill || sp.Timeline[i].Kind == BrokerPause) && p.Brokers == 0 && len(p.Nodes) == 0 {
+			p.Brokers = 1
+		}
+	}
+	if rw := sp.Assertions.RecoversWithin; rw != nil && rw.LagBelow == 0 {
+		rw.LagBelow = DefaultLagBelow
+	}
+	for i := range sp.Assertions.Custom {
+		c := &sp.Assertions.Custom[i]
+		if c.Window == "" {
+			c.Window = "run"
+		}
+		if c.Mode == "" {
+			c.Mode = "end"
+		}
+		if c.Mode == "continuous" && c.Interval == 0 {
+			c.Interval = Duration(DefaultInterval)
+		}
+	}
+}
+
+var (
+	nameRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,51}[a-z0-9])?$`)
+	topicRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
+)
+
+// Validate checks the scenario for backend b and returns every problem
+// found (as Errors), or nil. It validates the short form too when present,
+// because CI runs it.
+func (s *Scenario) Validate(b Backend) error {
+	var es Errors
+	add := func(e *Error) { es = append(es, e) }
+	if s.APIVersion != APIVersion {
+		add(s.errAt("apiVersion", "must be %q, got %q", APIVersion, s.APIVersion))
+	}
+	if s.Kind != Kind {
+		add(s.errAt("kind", "must be %q, got %q", Kind, s.Kind))
+	}
+	if !nameRE.MatchString(s.Metadata.Name) {
+		add(s.errAt("metadata.name", "%q is not a valid name (lower-case letters, digits and '-', at most 53 characters: it names Helm releases)", s.Metadata.Name))
+	}
+	sp := &s.Spec
+	for _, c := range []struct {
+		path string
+		n    int
+	}{{"spec.topology.source.brokers", sp.Topology.Source.Brokers}, {"spec.topology.target.brokers", sp.Topology.Target.Brokers}} {
+		if c.n < 1 || c.n > 9 {
+			add(s.errAt(c.path, "must be between 1 and 9, got %d", c.n))
+		}
+	}
+	if len(sp.Topology.Topics) == 0 {
+		add(s.errAt("spec.topology.topics", "at least one topic is required"))
+	}
+	seen := map[string]bool{}
+	for i, t := range sp.Topology.Topics {
+		p := fmt.Sprintf("spec.topology.topics[%d]", i)
+		if !topicRE.MatchString(t.Name) {
+			add(s.errAt(p+".name", "%q is not a valid Kafka topic name", t.Name))
+		}
+		if strings.HasPrefix(t.Name, "__") {
+			add(s.errAt(p+".name", "topic names starting with __ are internal (kmt's ledger uses them)"))
+		}
+		if seen[t.Name] {
+			add(s.errAt(p+".name", "topic %q listed twice", t.Name))
+		}
+		seen[t.Name] = true
+		if t.TargetName != "" && !topicRE.MatchString(t.TargetName) {
+			add(s.errAt(p+".targetName", "%q is not a valid Kafka topic name", t.TargetName))
+		}
+		if t.Partitions < 1 || t.Partitions > 1000 {
+			add(s.errAt(p+".partitions", "must be between 1 and 1000, got %d", t.Partitions))
+		}
+	}
+	m := sp.Topology.Mirror
+	switch m.Kind {
+	case MirrorReference:
+		if m.Command != "" {
+			add(s.errAt("spec.topology.mirror.command", "only a mirror of kind %q runs a command", MirrorProcess))
+		}
+	case MirrorProcess:
+		if strings.TrimSpace(m.Command) == "" {
+			add(s.errAt("spec.topology.mirror.command", "a mirror of kind process needs a command, e.g. 'kcat -C -b {{.SourceBootstrap}} ... | kcat -P -b {{.TargetBootstrap}} ...'"))
+		}
+	case MirrorExternal:
+	default:
+		add(s.errAt("spec.topology.mirror.kind", "unknown mirror kind %q (use reference, process or external)", m.Kind))
+	}
+	if len(m.Defects) > 0 && m.Kind != MirrorReference {
+		add(s.errAt("spec.topology.mirror.defects", "defects exist only on the reference mirror"))
+	}
+	for i, d := range m.Defects {
+		p := fmt.Sprintf("spec.topology.mirror.defects[%d]", i)
+		switch d.Name {
+		case DefectDrop, DefectDuplicate, DefectCorrupt, DefectReorder:
+			if d.Every < 2 {
+				add(s.errAt(p+".every", "defect %s needs every >= 2, got %d", d.Name, d.Every))
+			}
+		case DefectCommitBeforeProduce:
+		default:
+			add(s.errAt(p+".name", "unknown defect %q (drop, duplicate, reorder, corrupt, commit-before-produce)", d.Name))
+		}
+	}
+	if sp.Load.Rate < 0 || sp.Load.Rate > 1e6 {
+		add(s.errAt("spec.load.rate", "must be between 0 and 1000000 messages/s, got %g", sp.Load.Rate))
+	}
+	if sp.Load.MessageSize < 80 || sp.Load.MessageSize > 1<<20 {
+		add(s.errAt("spec.load.messageSize", "must be between 80 bytes (the header) and 1 MiB, got %d", sp.Load.MessageSize))
+	}
+	if sp.Load.Streams < 1 || sp.Load.Streams > 100000 {
+		add(s.errAt("spec.load.streams", "must be between 1 and 100000, got %d", sp.Load.Streams))
+	}
+	if sp.Load.Count < 0 {
+		add(s.errAt("spec.load.count", "must not be negative"))
+	}
+	es = append(es, s.validateTimeline("", s.Spec.Load.Duration.D(), sp.Warmup.D(), sp.Recovery.D(), 1, b)...)
+	if sh := sp.Short; sh != nil {
+		if sh.TimeScale < 0 || sh.TimeScale > 1 {
+			add(s.errAt("spec.short.timeScale", "must be in (0, 1], got %g", sh.TimeScale))
+		} else {
+			short := s.ShortForm()
+			es = append(es, s.validateTimeline("short form: ", short.Spec.Load.Duration.D(), short.Spec.Warmup.D(), short.Spec.Recovery.D(), short.timeScale(), b)...)
+		}
+	}
+	es = append(es, s.validateAssertions()...)
+	if len(es) == 0 {
+		return nil
+	}
+	return es
+}
+
+func (s *Scenario) timeScale() float64 {
+	if s.Spec.Short != nil && s.Spec.Short.TimeScale > 0 {
+		return s.Spec.Short.TimeScale
+	}
+	return 1
+}
+
+// validateTimeline checks fault windows against the load's time span.
+func (s *Scenario) validateTimeline(prefix string, dur, warmup, recovery time.Duration, _ float64, b Backend) Errors {
+	var es Errors
+	add := func(path, format string, args ...any) {
+		e := s.errAt(path, format, args...)
+		e.Msg = prefix + e.Msg
+		es = append(es, e)
+	}
+	if warmup >= dur {
+		add("spec.warmup", "warmup %s must be shorter than the load duration %s", warmup, dur)
+	}
+	tl := s.Spec.Timeline
+	if prefix != "" {
+		tl = s.ShortForm().Spec.Timeline
+	}
+	names := map[string]bool{}
+	for i, f := range tl {
+		p := fmt.Sprintf("spec.timeline[%d]", i)
+		if prefix == "" {
+			if !nameRE.MatchString(f.Name) {
+				add(p+".name", "%q is not a valid fault name (lower-case letters, digits, '-')", f.Name)
+			}
+			if names[f.Name] {
+				add(p+".name", "fault name %q used twice", f.Name)
+			}
+			names[f.Name] = true
+			info, ok := Kinds[f.Kind]
+			if !ok {
+				add(p+".kind", "unknown fault kind %q (known: %s)", f.Kind, strings.Join(KindNames(), ", "))
+				continue
+			}
+			if b != "" && !f.Kind.Supports(b) {
+				e := s.errAt(p+".kind", "%s", (&UnsupportedError{Fault: f.Name, Kind: f.Kind, Backend: b}).Error())
+				es = append(es, e)
+			}
+			for _, ps := range f.Params.set() {
+				if !slices.Contains(info.Params, ps) {
+					add(p+".params."+ps, "fault kind %s does not take %s (it takes: %s)", f.Kind, ps, orNone(info.Params))
+				}
+			}
+			for _, r := range info.Required {
+				if !slices.Contains(f.Params.set(), r) {
+					add(p+".params", "fault kind %s needs params.%s", f.Kind, r)
+				}
+			}
+			if f.Params.Cluster != "" && f.Params.Cluster != "source" && f.Params.Cluster != "target" {
+				add(p+".params.cluster", "must be source or target, got %q", f.Params.Cluster)
+			}
+			if f.Params.Percent < 0 || f.Params.Percent > 100 {
+				add(p+".params.percent", "must be between 0 and 100, got %g", f.Params.Percent)
+			}
+			if f.Params.Brokers < 0 {
+				add(p+".params.brokers", "must not be negative")
+			}
+			if f.Kind == WANBandwidth && f.Params.BytesPerSecond < 1024 {
+				add(p+".params.bytesPerSecond", "must be at least 1024, got %d", f.Params.BytesPerSecond)
+			}
+			if f.Params.Topic != "" && !s.hasTopic(f.Params.Topic) {
+				add(p+".params.topic", "topic %q is not in spec.topology.topics", f.Params.Topic)
+			}
+			if f.Kind == TopicAddPartitions {
+				t := s.topic(f.Params.Topic)
+				if t != nil && f.Params.Partitions <= t.Partitions {
+					add(p+".params.partitions", "new partition count %d must exceed the topic's %d", f.Params.Partitions, t.Partitions)
+				}
+			}
+			if (f.Kind == MirrorKill || f.Kind == MirrorRestart || f.Kind == MirrorPause || f.Kind == TopicPurge || strings.HasPrefix(string(f.Kind), "wan-")) && s.Spec.Topology.Mirror.Kind == MirrorExternal {
+				add(p+".kind", "fault %s acts on the mirror, but mirror kind is external (kmt does not control it); use kind process", f.Kind)
+			}
+		}
+		if f.Duration <= 0 {
+			add(p+".duration", "a fault needs a duration > 0 so that it ends by itself")
+		}
+		if f.At.D() < warmup {
+			add(p+".at", "fault starts at %s, inside the warmup (%s)", f.At, warmup)
+		}
+		if f.End() > dur {
+			add(p+".duration", "fault ends at %s, after the load ends (%s)", f.End(), dur)
+		}
+		if rec := dur - f.End(); f.End() <= dur && rec < recovery {
+			add(p+".duration", "fault ends at %s, leaving %s of load before the end; the scenario asks for recovery %s", f.End(), rec, recovery)
+		}
+		for j := 0; j < i; j++ {
+			g := tl[j]
+			if !(f.At.D() < g.End() && g.At.D() < f.End()) {
+				continue
+			}
+			ki, kj := Kinds[f.Kind], Kinds[g.Kind]
+			if ki.Exclusive != "" && ki.Exclusive == kj.Exclusive && sameObject(f, g) {
+				add(p+".at", "fault %q overlaps fault %q (%s..%s) and both act on the %s; they cannot coexist", f.Name, g.Name, g.At, Duration(g.End()), ki.Exclusive)
+			}
+		}
+	}
+	return es
+}
+
+// sameObject reports whether two exclusive faults touch the same thing:
+// broker faults only collide on the same cluster.
+func sameObject(f, g Fault) bool {
+	if Kinds[f.Kind].Exclusive == "broker" {
+		return f.Params.Cluster == g.Params.Cluster
+	}
+	return true
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "no params"
+	}
+	return strings.Join(s, ", ")
+}
+
+func (s *Scenario) hasTopic(name string) bool { return s.topic(name) != nil }
+
+func (s *Scenario) topic(name string) *Topic {
+	if name == "" && len(s.Spec.Topology.Topics) > 0 {
+		return &s.Spec.Topology.Topics[0]
+	}
+	for i := range s.Spec.Topology.Topics {
+		if s.Spec.Topology.Topics[i].Name == name {
+			return &s.Spec.Topology.Topics[i]
+		}
+	}
+	return nil
+}
+
+var ops = []string{"<", "<=", "==", "!=", ">=", ">", "between"}
+
+func (s *Scenario) validateAssertions() Errors {
+	var es Errors
+	a := s.Spec.Assertions
+	if a.MaxDuplicates != nil && *a.MaxDuplicates < 0 {
+		es = append(es, s.errAt("spec.assertions.maxDuplicates", "must not be negative"))
+	}
+	if p := a.P99LatencyBelow; p != nil {
+		if err := s.checkWindow(p.Phase); err != "" {
+			es = append(es, s.errAt("spec.assertions.p99LatencyBelow.phase", "%s", err))
+		}
+		if p.Value <= 0 {
+			es = append(es, s.errAt("spec.assertions.p99LatencyBelow.value", "must be > 0"))
+		}
+	}
+	if r := a.RecoversWithin; r != nil {
+		if !s.hasFault(r.After) {
+			es = append(es, s.errAt("spec.assertions.recoversWithin.after", "no fault named %q in spec.timeline", r.After))
+		}
+		if r.Value <= 0 {
+			es = append(es, s.errAt("spec.assertions.recoversWithin.value", "must be > 0"))
+		}
+	}
+	names := map[string]bool{}
+	for i, c := range a.Custom {
+		p := fmt.Sprintf("spec.assertions.custom[%d]", i)
+		if c.Name == "" {
+			es = append(es, s.errAt(p+".name", "an assertion needs a name"))
+		}
+		if names[c.Name] {
+			es = append(es, s.errAt(p+".name", "assertion name %q used twice", c.Name))
+		}
+		names[c.Name] = true
+		if strings.TrimSpace(c.Expr) == "" {
+			es = append(es, s.errAt(p+".expr", "an assertion needs a PromQL expression"))
+		}
+		if !slices.Contains(ops, c.Op) {
+			es = append(es, s.errAt(p+".op", "unknown comparison %q (use one of %s)", c.Op, strings.Join(ops, " ")))
+		}
+		if c.Op == "between" && (len(c.Range) != 2 || c.Range[0] > c.Range[1]) {
+			es = append(es, s.errAt(p+".range", "op between needs range: [low, high] with low <= high"))
+		}
+		if c.Op != "between" && len(c.Range) != 0 {
+			es = append(es, s.errAt(p+".range", "range is only read with op between"))
+		}
+		if err := s.checkWindow(c.Window); err != "" {
+			es = append(es, s.errAt(p+".window", "%s", err))
+		}
+		if c.Mode != "end" && c.Mode != "continuous" {
+			es = append(es, s.errAt(p+".mode", "unknown mode %q (end or continuous)", c.Mode))
+		}
+		if c.Tolerate < 0 {
+			es = append(es, s.errAt(p+".tolerate", "must not be negative"))
+		}
+		if c.Mode != "continuous" && (c.Tolerate != 0 || c.Interval != 0) {
+			es = append(es, s.errAt(p+".mode", "interval and tolerate need mode: continuous"))
+		}
+	}
+	return es
+}
+
+func (s *Scenario) hasFault(name string) bool {
+	for _, f := range s.Spec.Timeline {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// checkWindow returns "" when w names a window of this scenario.
+func (s *Scenario) checkWindow(w string) string {
+	switch w {
+	case "run", "warmup", "steady", "recovery", "drain":
+		return ""
+	}
+	if name, ok := strings.CutPrefix(w, "fault:"); ok {
+		if s.hasFault(name) {
+			return ""
+		}
+		return fmt.Sprintf("window %q names no fault of spec.timeline", w)
+	}
+	return fmt.Sprintf("unknown window %q (run, warmup, steady, recovery, drain or fault:<name>)", w)
+}
