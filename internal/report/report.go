@@ -1,0 +1,237 @@
+// Package report is kmt's verdict: report.json (a versioned contract that CI
+// pipelines parse), a summary for people, and JUnit XML for CI systems.
+//
+// report.json contract, schema_version 1 (fields are only ever added within a
+// version; a rename or removal bumps schema_version):
+//
+//	schema_version  int      1
+//	verdict         string   "pass" | "fail" | "incomplete" (interrupted or could not finish)
+//	reasons         []string why the verdict is not pass (empty on pass)
+//	scenario, run, backend, mirror, short
+//	started_at, ended_at     RFC 3339
+//	counts          exactly: produced acked received lost unseen duplicate
+//	                redelivery reordered corrupt foreign source_lost
+//	extra_counts    truncated (deleted by the source before the mirror copied
+//	                them), failed (sends the source rejected), other_runs
+//	latency_seconds p50 p95 p99 max (mirror latency: target read time minus
+//	                produce time), count
+//	examples        category -> first few {topic stream seq seq_end partition offset detail}
+//	phases          [{name start end}] absolute times
+//	faults          [{name kind start end actions error}]
+//	assertions      [{name expr window mode op threshold observed pass reason ...}]
+//	drain           {complete seconds}
+//	load            {target_rate achieved_rate sent acked failed seconds}
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// SchemaVersion of report.json.
+const SchemaVersion = 1
+
+// Verdicts.
+const (
+	Pass       = "pass"
+	Fail       = "fail"
+	Incomplete = "incomplete"
+)
+
+// Counts has exactly the keys of the report.json contract.
+type Counts struct {
+	Produced   uint64 `json:"produced"`
+	Acked      uint64 `json:"acked"`
+	Received   uint64 `json:"received"`
+	Lost       uint64 `json:"lost"`
+	Unseen     uint64 `json:"unseen"`
+	Duplicate  uint64 `json:"duplicate"`
+	Redelivery uint64 `json:"redelivery"`
+	Reordered  uint64 `json:"reordered"`
+	Corrupt    uint64 `json:"corrupt"`
+	Foreign    uint64 `json:"foreign"`
+	SourceLost uint64 `json:"source_lost"`
+}
+
+// ExtraCounts are counted apart from the anomaly categories.
+type ExtraCounts struct {
+	Truncated uint64 `json:"truncated"`
+	Failed    uint64 `json:"failed"`
+	OtherRuns uint64 `json:"other_runs"`
+}
+
+// Latency summarises mirror latency in seconds.
+type Latency struct {
+	P50   float64 `json:"p50"`
+	P95   float64 `json:"p95"`
+	P99   float64 `json:"p99"`
+	Max   float64 `json:"max"`
+	Count uint64  `json:"count"`
+}
+
+// Example is evidence for one anomaly.
+type Example struct {
+	Topic     string `json:"topic"`
+	Stream    uint32 `json:"stream"`
+	Seq       uint64 `json:"seq"`
+	SeqEnd    uint64 `json:"seq_end,omitempty"` // for ranges (lost, unseen, ...)
+	Partition int    `json:"partition"`         // -1 when not applicable
+	Offset    int64  `json:"offset"`            // -1 when not applicable
+	Detail    string `json:"detail,omitempty"`
+}
+
+// Phase is one window of the timeline as it happened.
+type Phase struct {
+	Name  string    `json:"name"`
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Fault is one timeline entry as it happened.
+type Fault struct {
+	Name    string    `json:"name"`
+	Kind    string    `json:"kind"`
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"`
+	Actions []string  `json:"actions,omitempty"` // what was done, e.g. "killed source broker 2"
+	Error   string    `json:"error,omitempty"`
+}
+
+// Assertion is one evaluated assertion.
+type Assertion struct {
+	Name      string    `json:"name"`
+	Expr      string    `json:"expr"`
+	Window    string    `json:"window"`
+	Mode      string    `json:"mode"`
+	Op        string    `json:"op"`
+	Threshold []float64 `json:"threshold"` // one value, or [low, high] for between
+	Observed  []float64 `json:"observed"`
+	Pass      bool      `json:"pass"`
+	Reason    string    `json:"reason,omitempty"`
+	Builtin   bool      `json:"builtin"`
+}
+
+// Drain records the final drain.
+type Drain struct {
+	Complete bool    `json:"complete"`
+	Seconds  float64 `json:"seconds"`
+}
+
+// Load records what the loadgen did.
+type Load struct {
+	TargetRate   float64 `json:"target_rate"`
+	AchievedRate float64 `json:"achieved_rate"`
+	Sent         uint64  `json:"sent"`
+	Acked        uint64  `json:"acked"`
+	Failed       uint64  `json:"failed"`
+	Seconds      float64 `json:"seconds"`
+}
+
+// Report is report.json.
+type Report struct {
+	SchemaVersion  int                  `json:"schema_version"`
+	Verdict        string               `json:"verdict"`
+	Reasons        []string             `json:"reasons"`
+	Scenario       string               `json:"scenario"`
+	Run            string               `json:"run"`
+	Backend        string               `json:"backend"`
+	Mirror         string               `json:"mirror"`
+	Short          bool                 `json:"short"`
+	StartedAt      time.Time            `json:"started_at"`
+	EndedAt        time.Time            `json:"ended_at"`
+	Counts         Counts               `json:"counts"`
+	ExtraCounts    ExtraCounts          `json:"extra_counts"`
+	LatencySeconds Latency              `json:"latency_seconds"`
+	Examples       map[string][]Example `json:"examples"`
+	Phases         []Phase              `json:"phases"`
+	Faults         []Fault              `json:"faults"`
+	Assertions     []Assertion          `json:"assertions"`
+	Drain          Drain                `json:"drain"`
+	Load           Load                 `json:"load"`
+	SourceChecked  bool                 `json:"source_checked"`
+	Error          string               `json:"error,omitempty"`
+}
+
+// Judge sets Verdict and Reasons from the counts and assertions. The anomaly
+// checks: lost, unseen, corrupt, reordered and source_lost fail the run;
+// duplicates are what an at-least-once mirror does (they fail only through
+// an assertion such as maxDuplicates); redelivery is kmt's own re-read,
+// foreign records and other runs' records are counted, never judged;
+// truncated records were deleted by the source, not lost by the mirror.
+// An Incomplete verdict (set by the caller) is kept.
+func (r *Report) Judge() {
+	r.Reasons = nil
+	c := r.Counts
+	for _, x := range []struct {
+		n    uint64
+		what string
+	}{
+		{c.Lost, "lost: acknowledged by the source, missing at the target below what arrived"},
+		{c.Unseen, "unseen: acknowledged, never arrived before the drain deadline"},
+		{c.Corrupt, "corrupt: checksum or payload mismatch"},
+		{c.Reordered, "reordered: a lower sequence after a higher one in the same partition"},
+		{c.SourceLost, "source_lost: acknowledged but missing from the source log itself"},
+	} {
+		if x.n > 0 {
+			r.Reasons = append(r.Reasons, fmt.Sprintf("%d %s", x.n, x.what))
+		}
+	}
+	for _, a := range r.Assertions {
+		if !a.Pass {
+			r.Reasons = append(r.Reasons, fmt.Sprintf("assertion %s failed: %s", a.Name, a.Reason))
+		}
+	}
+	if r.Error != "" {
+		r.Reasons = append(r.Reasons, "error: "+r.Error)
+	}
+	if r.Verdict == Incomplete {
+		return
+	}
+	if len(r.Reasons) == 0 {
+		r.Verdict = Pass
+	} else {
+		r.Verdict = Fail
+	}
+}
+
+// WriteJSON writes report.json into dir (created if needed), atomically.
+func (r *Report) WriteJSON(dir string) (string, error) {
+	if r.SchemaVersion == 0 {
+		r.SchemaVersion = SchemaVersion
+	}
+	if r.Reasons == nil {
+		r.Reasons = []string{}
+	}
+	if r.Examples == nil {
+		r.Examples = map[string][]Example{}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create report dir %s: %w", dir, err)
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "report.json")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return "", fmt.Errorf("write %s: %w", tmp, err)
+	}
+	return path, os.Rename(tmp, path)
+}
+
+// ReadJSON reads a report.json.
+func ReadJSON(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return &r, nil
+}
