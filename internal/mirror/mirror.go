@@ -1,0 +1,113 @@
+// Package mirror runs the thing under test: a cross-cluster mirror between a
+// source and a target Kafka cluster. Two kinds sit behind one Controller so
+// the fault timeline can restart, kill or freeze either the same way:
+//
+//   - Reference: an in-process MirrorMaker-like mirror on kafka-go, with
+//     opt-in defects that prove the checker catches what it claims to;
+//   - Process: any user-supplied command (MirrorMaker 2, a kcat pipe, ...)
+//     run as a child process group and controlled with signals.
+package mirror
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
+)
+
+// Controller is what the fault timeline drives.
+type Controller interface {
+	Start(ctx context.Context) error // (re)start; after Kill or Stop too
+	Stop(ctx context.Context) error  // graceful: finish in-flight, commit, exit
+	Kill() error                     // hard: no final commit, in-flight lost
+	Pause() error                    // freeze: no progress, connections kept
+	Resume() error
+	Close() error // stop for good, release everything
+}
+
+// TopicMap names a source topic and the target topic it is copied to.
+type TopicMap struct{ Source, Target string }
+
+// Config configures the reference mirror.
+type Config struct {
+	SourceBootstrap string // advertised (through the WAN); comma-separated
+	TargetBootstrap string // comma-separated
+	Topics          []TopicMap
+	Group           string // consumer group on the source; default "kmt-mirror"
+	Defects         []scenarios.Defect
+	Registerer      prometheus.Registerer // optional
+	Logger          *slog.Logger          // optional
+}
+
+// DefaultGroup is the source consumer group when Config.Group is empty.
+const DefaultGroup = "kmt-mirror"
+
+// splitAddrs turns a comma-separated bootstrap string into addresses.
+func splitAddrs(s string) []string {
+	var out []string
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// defects is the parsed, validated form of Config.Defects. An N of 0 means
+// the defect is off.
+type defects struct {
+	drop, duplicate, reorder, corrupt int
+	commitBeforeProduce               bool
+}
+
+func (d defects) any() bool {
+	return d.drop > 0 || d.duplicate > 0 || d.reorder > 0 || d.corrupt > 0 || d.commitBeforeProduce
+}
+
+func (d defects) String() string {
+	var p []string
+	add := func(name string, n int) {
+		if n > 0 {
+			p = append(p, fmt.Sprintf("%s every %d", name, n))
+		}
+	}
+	add(scenarios.DefectDrop, d.drop)
+	add(scenarios.DefectDuplicate, d.duplicate)
+	add(scenarios.DefectReorder, d.reorder)
+	add(scenarios.DefectCorrupt, d.corrupt)
+	if d.commitBeforeProduce {
+		p = append(p, scenarios.DefectCommitBeforeProduce)
+	}
+	return strings.Join(p, ", ")
+}
+
+func parseDefects(in []scenarios.Defect) (defects, error) {
+	var d defects
+	for i, x := range in {
+		var slot *int
+		switch x.Name {
+		case scenarios.DefectDrop:
+			slot = &d.drop
+		case scenarios.DefectDuplicate:
+			slot = &d.duplicate
+		case scenarios.DefectReorder:
+			slot = &d.reorder
+		case scenarios.DefectCorrupt:
+			slot = &d.corrupt
+		case scenarios.DefectCommitBeforeProduce:
+			d.commitBeforeProduce = true
+			continue
+		default:
+			return d, fmt.Errorf("mirror defect %d: unknown name %q (want drop, duplicate, reorder, corrupt or commit-before-produce)", i, x.Name)
+		}
+		if x.Every < 2 {
+			return d, fmt.Errorf("mirror defect %d (%s): every must be >= 2, got %d", i, x.Name, x.Every)
+		}
+		*slot = x.Every
+	}
+	return d, nil
+}

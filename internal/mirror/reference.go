@@ -1,0 +1,913 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Tuning of the copy loop. Small batches and a short gather window keep the
+// mirror's own latency in single-digit milliseconds, so latency seen by the
+// validator is dominated by the faults under test, not by batching.
+const (
+	maxBatch       = 256                   // records per fetch/write/commit round
+	gatherWindow   = 5 * time.Millisecond  // wait for more records after the first
+	reorderIdle    = time.Second           // write an incomplete reorder group after this much quiet
+	partitionPoll  = 2 * time.Second       // how often source partition counts are checked
+	pauseParkWait  = 2 * time.Second       // how long Pause waits for the loop to park
+	adminTimeout   = 10 * time.Second      // one metadata / create call
+	closeStopGrace = 10 * time.Second      // Close's graceful stop before it kills
+	retryBackoffLo = 50 * time.Millisecond // first retry delay of a failed write/commit
+	retryBackoffHi = 1000 * time.Millisecond
+)
+
+// hookStage names the points where tests may intervene inside one batch.
+type hookStage int
+
+const (
+	// stageCommittedBeforeWrite: commit-before-produce committed the batch,
+	// nothing of it has been written yet.
+	stageCommittedBeforeWrite hookStage = iota + 1
+	// stageWrittenBeforeCommit: the target acknowledged the batch, its
+	// offsets are not committed yet.
+	stageWrittenBeforeCommit
+)
+
+// Reference is the reference mirror: a consumer group on the source, an
+// acks=all producer on the target that keeps key, headers, timestamp and
+// partition, and explicit offset commits after the target acknowledged.
+// Safe for concurrent use; Controller methods are serialized.
+type Reference struct {
+	cfg     Config
+	log     *slog.Logger
+	src     []string
+	dst     []string
+	dstOf   map[string]string // source topic -> target topic
+	srcOf   map[string]string // target topic -> source topic
+	sources []string
+	def     defects
+	met     *refMetrics
+
+	// hook is a test seam (nil in production): called inside the copy loop
+	// with the run's hard context.
+	hook func(ctx context.Context, stage hookStage, batch []kafka.Message)
+
+	op     sync.Mutex // serializes Start/Stop/Kill/Pause/Resume/Close
+	run    *refRun    // nil while stopped
+	closed bool
+
+	// count numbers every record the mirror has taken from the source, over
+	// all runs, so "every Nth" is deterministic. Only the copy loop touches
+	// it and at most one loop runs at a time.
+	count uint64
+}
+
+// NewReference validates cfg and returns a stopped mirror; call Start.
+func NewReference(cfg Config) (*Reference, error) {
+	r := &Reference{cfg: cfg, dstOf: map[string]string{}, srcOf: map[string]string{}}
+	r.src = splitAddrs(cfg.SourceBootstrap)
+	r.dst = splitAddrs(cfg.TargetBootstrap)
+	if len(r.src) == 0 {
+		return nil, errors.New("reference mirror: SourceBootstrap is empty; give the source cluster's advertised addresses (host:port,...)")
+	}
+	if len(r.dst) == 0 {
+		return nil, errors.New("reference mirror: TargetBootstrap is empty; give the target cluster's addresses (host:port,...)")
+	}
+	if len(cfg.Topics) == 0 {
+		return nil, errors.New("reference mirror: no topics to mirror; set Config.Topics")
+	}
+	for i, t := range cfg.Topics {
+		if t.Source == "" {
+			return nil, fmt.Errorf("reference mirror: topic %d has an empty source name", i)
+		}
+		if t.Target == "" {
+			t.Target = t.Source
+		}
+		if _, dup := r.dstOf[t.Source]; dup {
+			return nil, fmt.Errorf("reference mirror: source topic %q listed twice", t.Source)
+		}
+		if s, dup := r.srcOf[t.Target]; dup {
+			return nil, fmt.Errorf("reference mirror: source topics %q and %q both map to target topic %q", s, t.Source, t.Target)
+		}
+		r.dstOf[t.Source], r.srcOf[t.Target] = t.Target, t.Source
+		r.sources = append(r.sources, t.Source)
+	}
+	if r.cfg.Group == "" {
+		r.cfg.Group = DefaultGroup
+	}
+	d, err := parseDefects(cfg.Defects)
+	if err != nil {
+		return nil, fmt.Errorf("reference mirror: %w", err)
+	}
+	r.def = d
+	r.log = cfg.Logger
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.log = r.log.With("component", "mirror", "kind", "reference")
+	r.met = newRefMetrics(cfg.Registerer)
+	r.met.running.Set(0)
+	return r, nil
+}
+
+// tp identifies a source partition.
+type tp struct {
+	topic     string
+	partition int
+}
+
+// refRun is one Start..Stop/Kill lifetime: a fresh consumer-group member.
+type refRun struct {
+	softCtx    context.Context // canceled by Stop: no new fetches
+	softCancel context.CancelFunc
+	hardCtx    context.Context // canceled by Kill: abandon everything now
+	hardCancel context.CancelFunc
+	done       chan struct{} // copy loop and poller exited
+	wg         sync.WaitGroup
+
+	reader  *kafka.Reader
+	adminTr *kafka.Transport
+	gate    gate
+
+	topo      sync.Mutex
+	targetN   map[string]int // target topic -> partition count known
+	topoGen   int            // bumped when targetN grows: writer must be rebuilt
+	writer    *kafka.Writer  // copy loop only
+	writerTr  *kafka.Transport
+	writerGen int
+	held      map[tp][]held // reorder: records waiting for their group to fill
+	safe      map[tp]int64  // highest offset written or dropped
+	committed map[tp]int64  // highest offset committed
+}
+
+// held is one source record waiting in a reorder group, with what it
+// becomes on the target (one or two records, or corrupted).
+type held struct {
+	src kafka.Message
+	out []kafka.Message
+}
+
+// Start (re)starts the mirror: creates missing target topics (with the
+// source's partition count) and joins the consumer group as a new member,
+// resuming from the group's committed offsets. Starting a running mirror is
+// a no-op.
+func (r *Reference) Start(ctx context.Context) error {
+	r.op.Lock()
+	defer r.op.Unlock()
+	if r.closed {
+		return errors.New("reference mirror: Start after Close; build a new mirror")
+	}
+	if r.run != nil {
+		return nil
+	}
+	if r.def.any() {
+		r.log.Warn("reference mirror defects ACTIVE: records will be deliberately mishandled", "defects", r.def.String())
+	}
+	run := &refRun{
+		done:      make(chan struct{}),
+		targetN:   map[string]int{},
+		held:      map[tp][]held{},
+		safe:      map[tp]int64{},
+		committed: map[tp]int64{},
+		adminTr:   &kafka.Transport{MetadataTTL: 500 * time.Millisecond},
+	}
+	if err := r.syncTopics(ctx, run); err != nil {
+		run.adminTr.CloseIdleConnections()
+		return err
+	}
+	run.softCtx, run.softCancel = context.WithCancel(context.Background())
+	run.hardCtx, run.hardCancel = context.WithCancel(context.Background())
+	run.reader = kafka.NewReader(kafka.ReaderConfig{
+		Brokers:                r.src,
+		GroupID:                r.cfg.Group,
+		GroupTopics:            r.sources,
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: time.Second,
+		StartOffset:            kafka.FirstOffset,
+		CommitInterval:         0, // synchronous, explicit commits only
+		MinBytes:               1,
+		MaxBytes:               16 << 20,
+		MaxWait:                250 * time.Millisecond,
+		HeartbeatInterval:      time.Second,
+		SessionTimeout:         10 * time.Second,
+		RebalanceTimeout:       5 * time.Second,
+		JoinGroupBackoff:       500 * time.Millisecond,
+		ReadBackoffMin:         50 * time.Millisecond,
+		ReadBackoffMax:         500 * time.Millisecond,
+		Logger: kafka.LoggerFunc(func(msg string, a ...any) {
+			r.log.Debug("kafka-go reader: " + fmt.Sprintf(msg, a...))
+		}),
+		ErrorLogger: kafka.LoggerFunc(func(msg string, a ...any) {
+			r.log.Info("kafka-go reader error: " + fmt.Sprintf(msg, a...))
+		}),
+	})
+	r.run = run
+	run.wg.Add(2)
+	go func() { defer run.wg.Done(); r.copyLoop(run) }()
+	go func() { defer run.wg.Done(); r.pollPartitions(run) }()
+	go func() { run.wg.Wait(); close(run.done) }()
+	r.met.running.Set(1)
+	r.log.Info("reference mirror started", "source", r.cfg.SourceBootstrap, "target", r.cfg.TargetBootstrap,
+		"topics", r.sources, "group", r.cfg.Group)
+	return nil
+}
+
+// Stop finishes the in-flight batch, commits it, leaves the group and closes
+// every connection. If ctx ends first it falls back to Kill.
+func (r *Reference) Stop(ctx context.Context) error {
+	r.op.Lock()
+	defer r.op.Unlock()
+	return r.stopLocked(ctx)
+}
+
+func (r *Reference) stopLocked(ctx context.Context) error {
+	run := r.run
+	if run == nil {
+		return nil
+	}
+	run.softCancel()
+	var err error
+	select {
+	case <-run.done:
+	case <-ctx.Done():
+		err = fmt.Errorf("reference mirror: graceful stop did not finish (%w); killed it, the in-flight batch will be re-copied on restart", ctx.Err())
+		run.hardCancel()
+		<-run.done
+	}
+	r.teardown(run)
+	r.log.Info("reference mirror stopped")
+	return err
+}
+
+// Kill abandons the mirror at once: nothing more is committed, records the
+// target acknowledged but whose offsets were not committed are copied again
+// after Start (duplicates, never loss).
+func (r *Reference) Kill() error {
+	r.op.Lock()
+	defer r.op.Unlock()
+	run := r.run
+	if run == nil {
+		return nil
+	}
+	run.hardCancel()
+	run.softCancel()
+	<-run.done
+	r.teardown(run)
+	r.log.Info("reference mirror killed")
+	return nil
+}
+
+func (r *Reference) teardown(run *refRun) {
+	// With CommitInterval 0 the reader holds no pending commits, so Close
+	// only leaves the group and closes its connections.
+	_ = run.reader.Close()
+	r.closeWriter(run)
+	run.adminTr.CloseIdleConnections()
+	run.hardCancel()
+	r.run = nil
+	r.met.running.Set(0)
+}
+
+// Pause freezes the copy loop: nothing is consumed, produced or committed
+// until Resume. Connections stay open and the group member keeps its
+// heartbeat (kafka-go heartbeats in the background), so no rebalance
+// happens. Pause waits briefly for the in-flight step to finish.
+func (r *Reference) Pause() error {
+	r.op.Lock()
+	defer r.op.Unlock()
+	run := r.run
+	if run == nil {
+		return errors.New("reference mirror: Pause while not running; Start it first")
+	}
+	parked := run.gate.pause()
+	r.met.running.Set(0)
+	select {
+	case <-parked:
+	case <-run.done:
+	case <-time.After(pauseParkWait):
+		r.log.Warn("reference mirror paused, but the in-flight step has not finished yet", "waited", pauseParkWait)
+	}
+	return nil
+}
+
+// Resume lets a paused mirror continue.
+func (r *Reference) Resume() error {
+	r.op.Lock()
+	defer r.op.Unlock()
+	if r.run == nil {
+		return errors.New("reference mirror: Resume while not running; Start it instead")
+	}
+	r.run.gate.resume()
+	r.met.running.Set(1)
+	return nil
+}
+
+// Close stops the mirror for good (gracefully, killing it after 10 s).
+func (r *Reference) Close() error {
+	r.op.Lock()
+	defer r.op.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	ctx, cancel := context.WithTimeout(context.Background(), closeStopGrace)
+	defer cancel()
+	return r.stopLocked(ctx)
+}
+
+// gate blocks the copy loop while paused.
+type gate struct {
+	mu       sync.Mutex
+	paused   bool
+	resumeCh chan struct{} // closed by resume
+	parkedCh chan struct{} // closed when the loop first waits at the gate
+	isParked bool
+}
+
+func (g *gate) pause() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.paused {
+		g.paused, g.isParked = true, false
+		g.resumeCh, g.parkedCh = make(chan struct{}), make(chan struct{})
+	}
+	return g.parkedCh
+}
+
+func (g *gate) resume() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.paused {
+		g.paused = false
+		close(g.resumeCh)
+	}
+}
+
+// wait returns at once unless paused; then it returns on resume or when
+// either context ends (Stop finishes a paused batch; Kill abandons it).
+func (g *gate) wait(soft, hard context.Context) {
+	g.mu.Lock()
+	if !g.paused {
+		g.mu.Unlock()
+		return
+	}
+	rc := g.resumeCh
+	if !g.isParked {
+		g.isParked = true
+		close(g.parkedCh)
+	}
+	g.mu.Unlock()
+	select {
+	case <-rc:
+	case <-soft.Done():
+	case <-hard.Done():
+	}
+}
+
+// keepPartition routes each record to the partition number it had on the
+// source (Message.Partition), which the Writer otherwise ignores.
+type keepPartition struct{}
+
+func (keepPartition) Balance(msg kafka.Message, _ ...int) int { return msg.Partition }
+
+func (r *Reference) newWriter(run *refRun) {
+	r.closeWriter(run)
+	run.topo.Lock()
+	run.writerGen = run.topoGen
+	run.topo.Unlock()
+	// A fresh transport per writer: its metadata cache then already knows
+	// partitions just added on the target.
+	run.writerTr = &kafka.Transport{MetadataTTL: time.Second}
+	run.writer = &kafka.Writer{
+		Addr:            kafka.TCP(r.dst...),
+		Balancer:        keepPartition{},
+		RequiredAcks:    kafka.RequireAll,
+		BatchSize:       2*maxBatch + 1,
+		BatchBytes:      64 << 20,
+		BatchTimeout:    time.Millisecond,
+		MaxAttempts:     3,
+		WriteBackoffMin: retryBackoffLo,
+		WriteBackoffMax: 500 * time.Millisecond,
+		ReadTimeout:     10 * time.Second,
+		WriteTimeout:    10 * time.Second,
+		Transport:       run.writerTr,
+	}
+}
+
+func (r *Reference) closeWriter(run *refRun) {
+	if run.writer != nil {
+		_ = run.writer.Close()
+		run.writerTr.CloseIdleConnections()
+		run.writer, run.writerTr = nil, nil
+	}
+}
+
+// copyLoop is the mirror: gate, fetch a batch, write/commit it, repeat.
+func (r *Reference) copyLoop(run *refRun) {
+	defer func() {
+		// Graceful stop: write what reorder still holds, then commit it.
+		if run.softCtx.Err() != nil && run.hardCtx.Err() == nil {
+			if out := r.flushHeld(run); len(out) > 0 {
+				if err := r.write(run, out); err == nil {
+					r.commitSafe(run)
+				}
+			}
+		}
+	}()
+	for {
+		run.gate.wait(run.softCtx, run.hardCtx)
+		if run.softCtx.Err() != nil {
+			return
+		}
+		batch, idle := r.fetch(run)
+		if len(batch) == 0 {
+			if idle {
+				// Quiet source: do not keep an incomplete reorder group
+				// forever, or its records would look lost.
+				if out := r.flushHeld(run); len(out) > 0 {
+					if r.write(run, out) != nil {
+						return
+					}
+					r.commitSafe(run)
+				}
+			}
+			continue
+		}
+		for _, m := range batch {
+			r.met.consumed.WithLabelValues(m.Topic).Inc()
+		}
+		if err := r.process(run, batch); err != nil {
+			return // only when killed
+		}
+	}
+}
+
+// fetch gathers up to maxBatch records: it waits for the first (up to
+// reorderIdle while reorder holds records, reporting idle on timeout), then
+// takes whatever else arrives within gatherWindow.
+func (r *Reference) fetch(run *refRun) (batch []kafka.Message, idle bool) {
+	first := run.softCtx
+	if len(run.held) > 0 {
+		var cancel context.CancelFunc
+		first, cancel = context.WithTimeout(run.softCtx, reorderIdle)
+		defer cancel()
+	}
+	m, err := run.reader.FetchMessage(first)
+	if err != nil {
+		if run.softCtx.Err() != nil {
+			return nil, false
+		}
+		if first.Err() != nil {
+			return nil, true
+		}
+		r.met.errors.WithLabelValues("").Inc()
+		r.log.Warn("fetch from source failed; retrying", "err", err)
+		sleepCtx(run.softCtx, retryBackoffLo)
+		return nil, false
+	}
+	batch = append(batch, m)
+	gctx, cancel := context.WithTimeout(run.softCtx, gatherWindow)
+	defer cancel()
+	for len(batch) < maxBatch {
+		m, err := run.reader.FetchMessage(gctx)
+		if err != nil {
+			break // window over or stopping: process what we have
+		}
+		batch = append(batch, m)
+	}
+	return batch, false
+}
+
+// process applies the defects, then writes and commits one batch in the
+// order that gives at-least-once (or, with commit-before-produce, the
+// order that loses records on a kill).
+func (r *Reference) process(run *refRun, batch []kafka.Message) error {
+	out := r.plan(run, batch)
+	ctx := run.hardCtx
+	if r.def.commitBeforeProduce {
+		r.gateStep(run)
+		if err := r.commitOffsets(run, maxOffsets(batch)); err != nil {
+			return err
+		}
+		if r.hook != nil {
+			r.hook(ctx, stageCommittedBeforeWrite, batch)
+		}
+		r.gateStep(run)
+		return r.write(run, out)
+	}
+	r.gateStep(run)
+	if err := r.write(run, out); err != nil {
+		return err
+	}
+	if r.hook != nil {
+		r.hook(ctx, stageWrittenBeforeCommit, batch)
+	}
+	r.gateStep(run)
+	return r.commitSafe(run)
+}
+
+// gateStep parks between steps of a batch while paused, so Pause takes
+// effect within one network round trip.
+func (r *Reference) gateStep(run *refRun) { run.gate.wait(run.softCtx, run.hardCtx) }
+
+// plan numbers the batch's records, applies drop/corrupt/duplicate/reorder
+// and returns what to write, in order. It advances run.safe for records
+// that are dealt with (written by this batch or dropped).
+func (r *Reference) plan(run *refRun, batch []kafka.Message) []kafka.Message {
+	var out []kafka.Message
+	for _, m := range batch {
+		r.count++
+		n := r.count
+		k := tp{m.Topic, m.Partition}
+		if r.def.drop > 0 && n%uint64(r.def.drop) == 0 {
+			r.markSafe(run, k, m.Offset)
+			continue
+		}
+		t := kafka.Message{
+			Topic:     r.dstOf[m.Topic],
+			Partition: m.Partition,
+			Key:       m.Key,
+			Value:     m.Value,
+			Headers:   m.Headers,
+			Time:      m.Time,
+		}
+		if r.def.corrupt > 0 && n%uint64(r.def.corrupt) == 0 && len(t.Value) > 0 {
+			v := append([]byte(nil), t.Value...)
+			v[len(v)/2] ^= 0x01
+			t.Value = v
+		}
+		copies := []kafka.Message{t}
+		if r.def.duplicate > 0 && n%uint64(r.def.duplicate) == 0 {
+			copies = append(copies, t)
+		}
+		if r.def.reorder == 0 {
+			out = append(out, copies...)
+			r.markSafe(run, k, m.Offset)
+			continue
+		}
+		run.held[k] = append(run.held[k], held{src: m, out: copies})
+		if len(run.held[k]) == r.def.reorder {
+			out = append(out, r.releaseGroup(run, k)...)
+		}
+	}
+	return out
+}
+
+// releaseGroup returns a partition's held records in reverse order.
+func (r *Reference) releaseGroup(run *refRun, k tp) []kafka.Message {
+	g := run.held[k]
+	delete(run.held, k)
+	var out []kafka.Message
+	for i := len(g) - 1; i >= 0; i-- {
+		out = append(out, g[i].out...)
+		r.markSafe(run, k, g[i].src.Offset)
+	}
+	return out
+}
+
+// flushHeld releases every incomplete reorder group (reversed as well).
+func (r *Reference) flushHeld(run *refRun) []kafka.Message {
+	var out []kafka.Message
+	for k := range run.held {
+		out = append(out, r.releaseGroup(run, k)...)
+	}
+	return out
+}
+
+func (r *Reference) markSafe(run *refRun, k tp, off int64) {
+	if cur, ok := run.safe[k]; !ok || off > cur {
+		run.safe[k] = off
+	}
+}
+
+// commitSafe commits, per partition, the highest offset below which every
+// record was written or dropped. A held (reorder) record caps it, so a
+// dropped record after a held one does not commit the held one away.
+func (r *Reference) commitSafe(run *refRun) error {
+	want := map[tp]int64{}
+	for k, off := range run.safe {
+		if h := run.held[k]; len(h) > 0 && off >= h[0].src.Offset {
+			off = h[0].src.Offset - 1
+		}
+		if c, ok := run.committed[k]; ok && off <= c {
+			continue
+		}
+		if off >= 0 {
+			want[k] = off
+		}
+	}
+	return r.commitOffsets(run, want)
+}
+
+func maxOffsets(batch []kafka.Message) map[tp]int64 {
+	out := map[tp]int64{}
+	for _, m := range batch {
+		k := tp{m.Topic, m.Partition}
+		if cur, ok := out[k]; !ok || m.Offset > cur {
+			out[k] = m.Offset
+		}
+	}
+	return out
+}
+
+// commitOffsets commits offset+1 for each partition (kafka-go adds the 1).
+// A failed commit is retried a few times and then left to the next batch:
+// the records are on the target already, so the worst case is duplicates.
+// It returns an error only when the run is killed.
+func (r *Reference) commitOffsets(run *refRun, offs map[tp]int64) error {
+	if len(offs) == 0 {
+		return nil
+	}
+	msgs := make([]kafka.Message, 0, len(offs))
+	topics := map[string]bool{}
+	for k, off := range offs {
+		msgs = append(msgs, kafka.Message{Topic: k.topic, Partition: k.partition, Offset: off})
+		topics[k.topic] = true
+	}
+	backoff := retryBackoffLo
+	for attempt := 1; ; attempt++ {
+		err := run.reader.CommitMessages(run.hardCtx, msgs...)
+		if err == nil {
+			for k, off := range offs {
+				run.committed[k] = off
+			}
+			for t := range topics {
+				r.met.commits.WithLabelValues(t).Inc()
+			}
+			return nil
+		}
+		if run.hardCtx.Err() != nil {
+			return run.hardCtx.Err()
+		}
+		for t := range topics {
+			r.met.errors.WithLabelValues(t).Inc()
+		}
+		if attempt >= 3 {
+			r.log.Warn("commit to source failed; leaving it to the next batch (records may be copied again after a restart)", "err", err)
+			return nil
+		}
+		r.log.Info("commit to source failed; retrying", "attempt", attempt, "err", err)
+		sleepCtx(run.hardCtx, backoff)
+		backoff = min(2*backoff, retryBackoffHi)
+	}
+}
+
+// write sends msgs to the target and returns once every one of them was
+// acknowledged (acks=all), retrying failures. It gives up only when the run
+// is killed.
+func (r *Reference) write(run *refRun, msgs []kafka.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	ctx := run.hardCtx
+	backoff := retryBackoffLo
+	pending := msgs
+	for {
+		if err := r.ensureTargetPartitions(run, pending); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r.met.errors.WithLabelValues(r.srcOf[pending[0].Topic]).Inc()
+			r.log.Warn("growing target partitions failed; retrying", "err", err)
+			sleepCtx(ctx, backoff)
+			backoff = min(2*backoff, retryBackoffHi)
+			continue
+		}
+		err := run.writer.WriteMessages(ctx, pending...)
+		if err == nil {
+			for _, m := range pending {
+				r.met.produced.WithLabelValues(r.srcOf[m.Topic]).Inc()
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var failed []kafka.Message
+		var werrs kafka.WriteErrors
+		if errors.As(err, &werrs) && len(werrs) == len(pending) {
+			for i, e := range werrs {
+				if e != nil {
+					failed = append(failed, pending[i])
+				} else {
+					r.met.produced.WithLabelValues(r.srcOf[pending[i].Topic]).Inc()
+				}
+			}
+		} else {
+			failed = pending
+		}
+		for _, m := range failed {
+			r.met.errors.WithLabelValues(r.srcOf[m.Topic]).Inc()
+			break // one error per attempt, not per record
+		}
+		r.log.Warn("write to target failed; retrying the failed records", "records", len(failed), "err", err)
+		pending = failed
+		sleepCtx(ctx, backoff)
+		backoff = min(2*backoff, retryBackoffHi)
+	}
+}
+
+// ensureTargetPartitions makes sure every partition msgs name exists on the
+// target (growing it first if the source grew and the poller has not caught
+// up) and that the writer was built after the last growth.
+func (r *Reference) ensureTargetPartitions(run *refRun, msgs []kafka.Message) error {
+	need := map[string]int{}
+	for _, m := range msgs {
+		if m.Partition+1 > need[m.Topic] {
+			need[m.Topic] = m.Partition + 1
+		}
+	}
+	for topic, n := range need {
+		run.topo.Lock()
+		have := run.targetN[topic]
+		run.topo.Unlock()
+		if n > have {
+			if err := r.growTarget(run, topic, n); err != nil {
+				return err
+			}
+		}
+	}
+	run.topo.Lock()
+	stale := run.writer == nil || run.writerGen != run.topoGen
+	run.topo.Unlock()
+	if stale {
+		r.newWriter(run)
+	}
+	return nil
+}
+
+// pollPartitions watches the source's partition counts and grows the target
+// to match, so new partitions exist on the target before their first record.
+func (r *Reference) pollPartitions(run *refRun) {
+	t := time.NewTicker(partitionPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-run.softCtx.Done():
+			return
+		case <-t.C:
+		}
+		for _, s := range r.sources {
+			ctx, cancel := context.WithTimeout(run.softCtx, adminTimeout)
+			n, err := partitionCount(ctx, r.src, s)
+			cancel()
+			if err != nil || n == 0 {
+				continue // transient (a WAN fault, a broker down): next tick
+			}
+			dstTopic := r.dstOf[s]
+			run.topo.Lock()
+			have := run.targetN[dstTopic]
+			run.topo.Unlock()
+			if n > have {
+				r.log.Info("source topic grew; adding partitions on the target", "source", s, "target", dstTopic, "from", have, "to", n)
+				if err := r.growTarget(run, dstTopic, n); err != nil {
+					r.met.errors.WithLabelValues(s).Inc()
+					r.log.Warn("adding target partitions failed; will retry", "topic", dstTopic, "want", n, "err", err)
+				}
+			}
+		}
+	}
+}
+
+// syncTopics creates missing target topics with the source's partition
+// count, and grows existing ones that have fewer partitions.
+func (r *Reference) syncTopics(ctx context.Context, run *refRun) error {
+	for _, s := range r.sources {
+		cctx, cancel := context.WithTimeout(ctx, adminTimeout)
+		n, err := partitionCount(cctx, r.src, s)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("reference mirror: reading partitions of source topic %q from %s: %w", s, r.cfg.SourceBootstrap, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("reference mirror: source topic %q does not exist on %s; create it before starting the mirror", s, r.cfg.SourceBootstrap)
+		}
+		d := r.dstOf[s]
+		cctx, cancel = context.WithTimeout(ctx, adminTimeout)
+		have, err := partitionCount(cctx, r.dst, d)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("reference mirror: reading partitions of target topic %q from %s: %w", d, r.cfg.TargetBootstrap, err)
+		}
+		if have == 0 {
+			if err := r.createTarget(ctx, run, d, n); err != nil {
+				return err
+			}
+			have = n
+		}
+		run.topo.Lock()
+		run.targetN[d] = have
+		run.topo.Unlock()
+		if have < n {
+			if err := r.growTarget(run, d, n); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Reference) createTarget(ctx context.Context, run *refRun, topic string, n int) error {
+	cctx, cancel := context.WithTimeout(ctx, adminTimeout)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(r.dst...), Transport: run.adminTr, Timeout: adminTimeout}
+	resp, err := c.CreateTopics(cctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic: topic, NumPartitions: n, ReplicationFactor: -1,
+	}}})
+	if err == nil {
+		err = resp.Errors[topic]
+	}
+	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return fmt.Errorf("reference mirror: creating target topic %q with %d partitions on %s: %w", topic, n, r.cfg.TargetBootstrap, err)
+	}
+	r.log.Info("created target topic", "topic", topic, "partitions", n)
+	return nil
+}
+
+// growTarget raises the target topic to at least want partitions.
+func (r *Reference) growTarget(run *refRun, topic string, want int) error {
+	ctx, cancel := context.WithTimeout(run.hardCtxOrBackground(), adminTimeout)
+	defer cancel()
+	have, err := partitionCount(ctx, r.dst, topic)
+	if err != nil {
+		return fmt.Errorf("reading partitions of target topic %q: %w", topic, err)
+	}
+	if have < want {
+		c := &kafka.Client{Addr: kafka.TCP(r.dst...), Transport: run.adminTr, Timeout: adminTimeout}
+		resp, err := c.CreatePartitions(ctx, &kafka.CreatePartitionsRequest{Topics: []kafka.TopicPartitionsConfig{{
+			Name: topic, Count: int32(want),
+		}}})
+		if err == nil {
+			err = resp.Errors[topic]
+		}
+		if err != nil {
+			// Someone (the poller, a racing call) may have grown it already.
+			if h, e2 := partitionCount(ctx, r.dst, topic); e2 != nil || h < want {
+				return fmt.Errorf("adding partitions to target topic %q (%d -> %d): %w", topic, have, want, err)
+			}
+		}
+		r.log.Info("added target partitions", "topic", topic, "from", have, "to", want)
+		have = want
+	}
+	run.topo.Lock()
+	if have > run.targetN[topic] {
+		run.targetN[topic] = have
+		run.topoGen++
+	}
+	run.topo.Unlock()
+	return nil
+}
+
+func (run *refRun) hardCtxOrBackground() context.Context {
+	if run.hardCtx == nil { // during Start, before the loop exists
+		return context.Background()
+	}
+	return run.hardCtx
+}
+
+// partitionCount reads a topic's partition count fresh from the cluster (no
+// client-side metadata cache). 0 with a nil error: the topic does not exist.
+func partitionCount(ctx context.Context, addrs []string, topic string) (int, error) {
+	var lastErr error
+	for _, a := range addrs {
+		conn, err := kafka.DialContext(ctx, "tcp", a)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			_ = conn.SetDeadline(dl)
+		}
+		parts, err := conn.ReadPartitions(topic)
+		_ = conn.Close()
+		if errors.Is(err, kafka.UnknownTopicOrPartition) {
+			return 0, nil
+		}
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		n := 0
+		for _, p := range parts {
+			if p.Topic == topic {
+				n++
+			}
+		}
+		return n, nil
+	}
+	return 0, fmt.Errorf("no broker of %v answered: %w", addrs, lastErr)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
