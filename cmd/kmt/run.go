@@ -1,0 +1,183 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
+)
+
+func newRunCmd(g *globals) *cobra.Command {
+	var o runner.Options
+	var defects []string
+	var output string
+	c := &cobra.Command{
+		Use:   "run SCENARIO",
+		Short: "Run a scenario end to end and print the verdict",
+		Long: `Run a scenario: a path to a YAML file, or a catalogue name (kmt list).
+
+By default kmt starts everything in this process: two embedded Kafka-protocol
+clusters (source and target, 3 brokers each), the reference mirror, the
+loadgen, the validator, and the faults of the scenario's timeline. It prints
+progress while it runs, a summary at the end, and writes report.json and
+junit.xml to --report-dir.
+
+Against clusters you already have, give both bootstraps. With --mirror
+external kmt starts nothing: it produces to the source topic and validates
+the target topic (use --target-topic when your mirror renames topics, as
+MirrorMaker 2 does: --target-topic source.orders).
+
+With a mirror of your own as a local process, --mirror-command runs it with
+the embedded clusters' addresses substituted in, and kmt injects process
+faults (kill, stop, pause) into it:
+
+  kmt run mirror-hard-kill --mirror-command \
+    'kcat -C -b {{.SourceBootstrap}} -t {{.SourceTopic}} -G {{.Group}} -K"\t" -q -u | kcat -P -b {{.TargetBootstrap}} -t {{.TargetTopic}} -K"\t"'
+
+Template fields: {{.SourceBootstrap}} {{.TargetBootstrap}} {{.SourceTopic}}
+{{.TargetTopic}} {{.Group}} {{.ReportDir}}.
+
+Reference-mirror defects (for proving the checker, never on by default):
+  --defect drop=100   --defect duplicate=50   --defect reorder=10
+  --defect corrupt=200   --defect commit-before-produce`,
+		Example: `  kmt run baseline
+  kmt run scenarios/wan-latency.yaml --short
+  kmt run baseline --duration 20s --rate 2000 --report-dir /tmp/kmt
+  kmt run baseline --source-bootstrap a:9092 --target-bootstrap b:9092 --mirror external --target-topic source.orders`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			o.Scenario = args[0]
+			o.Logger = log
+			o.Progress = g.stderr
+			for _, d := range defects {
+				def, err := parseDefect(d)
+				if err != nil {
+					return runner.Usage(err)
+				}
+				o.Defects = append(o.Defects, def)
+			}
+			if output != "summary" && output != "json" {
+				return runner.Usage(fmt.Errorf("--output %q: use summary or json", output))
+			}
+			rep, err := runner.Run(cmd.Context(), o)
+			g.stopSignals() // a second Ctrl-C now ends kmt at once
+			if err != nil && rep == nil {
+				return err
+			}
+			if output == "json" {
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				enc.Encode(rep)
+			} else {
+				rep.WriteSummary(g.stdout)
+				dir := o.ReportDir
+				if dir == "" {
+					dir = filepath.Join("reports", rep.Run)
+				}
+				fmt.Fprintf(g.stdout, "report    %s\n", filepath.Join(dir, "report.json"))
+			}
+			if err != nil {
+				fmt.Fprintf(g.stderr, "kmt: %v\n", err)
+				return &exitError{runner.ExitCode(err)}
+			}
+			switch rep.Verdict {
+			case report.Pass:
+				return nil
+			case report.Fail:
+				return &exitError{runner.ExitFail}
+			}
+			return &exitError{runner.ExitEnv}
+		},
+	}
+	f := c.Flags()
+	f.BoolVar(&o.Short, "short", false, "use the scenario's short form (seconds, not minutes; what CI runs)")
+	f.DurationVar(&o.Duration, "duration", 0, "override the load duration (e.g. 30s)")
+	f.Float64Var(&o.Rate, "rate", 0, "override the load rate in messages/s over all topics")
+	f.DurationVar(&o.Drain, "drain", 0, "override the drain deadline: how long to wait after the load for the mirror to catch up")
+	f.StringVar(&o.ReportDir, "report-dir", "", "where report.json, junit.xml and mirror logs go (default reports/<run id>)")
+	f.StringVar(&o.RunID, "run-id", "", "run id written into every record (default <scenario>-<time>-<random>)")
+	f.StringVar(&o.SourceBootstrap, "source-bootstrap", "", "existing source cluster (host:port[,host:port]); needs --target-bootstrap")
+	f.StringVar(&o.TargetBootstrap, "target-bootstrap", "", "existing target cluster; needs --source-bootstrap")
+	f.StringVar(&o.Mirror, "mirror", "", "override the mirror: reference (built in), process (--mirror-command), external (already running, yours)")
+	f.StringVar(&o.MirrorCommand, "mirror-command", "", "shell command that runs your mirror (implies --mirror process); Go template fields as above")
+	f.StringArrayVar(&defects, "defect", nil, "reference-mirror defect NAME[=N] (repeatable): drop, duplicate, reorder, corrupt, commit-before-produce")
+	f.StringVar(&o.SourceTopic, "source-topic", "", "override the source topic name (single-topic scenarios)")
+	f.StringVar(&o.TargetTopic, "target-topic", "", "override the target topic name, for mirrors that rename (MirrorMaker 2: source.<topic>)")
+	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics here while running, e.g. 127.0.0.1:9464")
+	f.DurationVar(&o.ProgressInt, "progress-interval", 2*time.Second, "how often to print a progress line")
+	f.StringVar(&output, "output", "summary", "what to print on stdout at the end: summary or json (report.json is always written)")
+	return c
+}
+
+// parseDefect reads NAME or NAME=N.
+func parseDefect(s string) (scenarios.Defect, error) {
+	name, n, hasN := strings.Cut(s, "=")
+	d := scenarios.Defect{Name: name}
+	if hasN {
+		v, err := strconv.Atoi(n)
+		if err != nil || v < 2 {
+			return d, fmt.Errorf("--defect %s: N must be a whole number >= 2", s)
+		}
+		d.Every = v
+	}
+	switch name {
+	case scenarios.DefectDrop, scenarios.DefectDuplicate, scenarios.DefectReorder, scenarios.DefectCorrupt:
+		if !hasN {
+			return d, fmt.Errorf("--defect %s needs =N (every Nth record), e.g. %s=100", name, name)
+		}
+	case scenarios.DefectCommitBeforeProduce:
+	default:
+		return d, fmt.Errorf("--defect %q: unknown; use drop=N, duplicate=N, reorder=N, corrupt=N or commit-before-produce", s)
+	}
+	return d, nil
+}
+
+func newListCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the catalogue scenarios with what each tests",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names := scenarios.Catalogue()
+			sort.Strings(names)
+			for _, n := range names {
+				s, err := scenarios.Read(n)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "%s\n  %s\n", n, wrap(strings.TrimSpace(s.Metadata.Description), 76, "  "))
+			}
+			return nil
+		},
+	}
+}
+
+func wrap(s string, width int, indent string) string {
+	var b strings.Builder
+	line := 0
+	for i, w := range strings.Fields(s) {
+		if i > 0 && line+len(w)+1 > width {
+			b.WriteString("\n" + indent)
+			line = 0
+		} else if i > 0 {
+			b.WriteByte(' ')
+			line++
+		}
+		b.WriteString(w)
+		line += len(w)
+	}
+	return b.String()
+}

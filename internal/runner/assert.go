@@ -1,0 +1,108 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/validator"
+)
+
+// prepareAssertions compiles the scenario's assertions and checks every
+// expression and metric name before anything starts (exit 2 on a typo).
+func (r *run) prepareAssertions() ([]assertions.Assertion, error) {
+	as, err := assertions.Compile(r.s)
+	if err != nil {
+		return nil, Usage(fmt.Errorf("%s: %w", r.s.File, err))
+	}
+	if err := assertions.CheckExprs(as); err != nil {
+		return nil, Usage(fmt.Errorf("%s: %w", r.s.File, err))
+	}
+	return as, nil
+}
+
+// localProm is the embedded Prometheus of a run: a TSDB filled by gathering
+// the run's registry every second, as a scrape would.
+type localProm struct {
+	local *assertions.Local
+	coll  *assertions.Collector
+}
+
+func (r *run) startCollector(as []assertions.Assertion) (*localProm, error) {
+	if len(as) == 0 {
+		return nil, nil
+	}
+	l, err := assertions.NewLocal(assertions.LocalOptions{Logger: r.log.With("part", "promql")})
+	if err != nil {
+		return nil, Env(err)
+	}
+	r.defer_(func() { l.Close() })
+	c := assertions.NewCollector(l, []assertions.Target{{Role: "run", Gatherer: r.reg}}, assertions.CollectorOptions{Interval: time.Second, Logger: r.log})
+	c.Start(context.Background())
+	r.defer_(func() { c.Stop() })
+	return &localProm{local: l, coll: c}, nil
+}
+
+// evaluate stops collection and evaluates every assertion over the phase
+// windows as they really happened.
+func (r *run) evaluate(p *localProm, as []assertions.Assertion) []report.Assertion {
+	if p == nil {
+		return nil
+	}
+	if err := p.coll.Stop(); err != nil {
+		r.log.Warn("final metrics gather failed", "err", err)
+	}
+	w := assertions.Windows{}
+	for name, span := range r.phases.windows() {
+		w[name] = assertions.Window{Start: span[0], End: span[1]}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	results := assertions.EvaluateAll(ctx, p.local, as, w)
+	out := make([]report.Assertion, 0, len(results))
+	for i, res := range results {
+		out = append(out, toReportAssertion(res, as[i].Builtin))
+	}
+	return out
+}
+
+func toReportAssertion(res assertions.Result, builtin bool) report.Assertion {
+	th := []float64{res.Value}
+	if res.Op == assertions.OpBetween {
+		th = []float64{res.Range[0], res.Range[1]}
+	}
+	obs := res.Observed
+	if obs == nil {
+		obs = []float64{}
+	}
+	return report.Assertion{
+		Name: res.Name, Expr: res.Expr, Window: res.Window, Mode: res.Mode, Op: res.Op,
+		Threshold: th, Observed: obs, Pass: res.Pass, Reason: res.Reason, Builtin: builtin,
+	}
+}
+
+// applyResult copies the validator's result into the report.
+func applyResult(rep *report.Report, res *validator.Result) {
+	c := res.Counts
+	rep.Counts = report.Counts{
+		Produced: c.Produced, Acked: c.Acked, Received: c.Received, Lost: c.Lost, Unseen: c.Unseen,
+		Duplicate: c.Duplicate, Redelivery: c.Redelivery, Reordered: c.Reordered, Corrupt: c.Corrupt,
+		Foreign: c.Foreign, SourceLost: c.SourceLost,
+	}
+	rep.ExtraCounts.Truncated = res.Truncated
+	rep.ExtraCounts.OtherRuns = res.OtherRuns
+	rep.LatencySeconds = report.Latency{P50: res.Latency.P50, P95: res.Latency.P95, P99: res.Latency.P99, Max: res.Latency.Max, Count: res.Latency.Count}
+	rep.Examples = map[string][]report.Example{}
+	for cat, exs := range res.Examples {
+		for _, e := range exs {
+			rep.Examples[cat] = append(rep.Examples[cat], report.Example{
+				Topic: e.Topic, Stream: e.Stream, Seq: e.Seq, SeqEnd: e.SeqHi,
+				Partition: e.Partition, Offset: e.Offset, Detail: e.Detail,
+			})
+		}
+	}
+	rep.Drain = report.Drain{Complete: res.DrainComplete, Seconds: res.DrainSeconds}
+	rep.SourceChecked = res.SourceChecked
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs kmt's benchmarks and prints one table. Numbers are measured in this
+# run on this machine; compare ratios from the same run, not absolute values
+# across machines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+pkgs=(./loadgen ./validator ./internal/wan ./internal/intervals ./internal/wire)
+go test -run '^$' -bench . -benchmem -benchtime "${BENCHTIME:-1x}" -count 1 "${pkgs[@]}" | tee "$out" >&2
+echo
+printf '%-48s %16s  %s\n' "benchmark" "value" "unit"
+printf '%-48s %16s  %s\n' "---------" "-----" "----"
+# Each benchmark line: Name-N iterations v1 unit1 v2 unit2 ...
+awk '/^Benchmark/ {
+  name=$1; sub(/-[0-9]+$/, "", name)
+  for (i = 3; i < NF; i += 2) {
+    unit=$(i+1)
+    if (unit == "ns/op" || unit == "B/op" || unit == "allocs/op") { if (unit != "ns/op") continue }
+    printf "%-48s %16s  %s\n", name, $i, unit
+  }
+}' "$out"
