@@ -327,6 +327,22 @@ type gate struct {
 	resumeCh chan struct{} // closed by resume
 	parkedCh chan struct{} // closed when the loop first waits at the gate
 	isParked bool
+	// cancelFetch aborts the fetch in progress when Pause comes, so a
+	// paused mirror does not take one more batch from the source.
+	cancelFetch context.CancelFunc
+}
+
+// fetchCtx returns a context for one fetch round, canceled by pause.
+func (g *gate) fetchCtx(parent context.Context) (context.Context, context.CancelFunc) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ctx, cancel := context.WithCancel(parent)
+	if g.paused {
+		cancel()
+	} else {
+		g.cancelFetch = cancel
+	}
+	return ctx, cancel
 }
 
 func (g *gate) pause() <-chan struct{} {
@@ -335,6 +351,9 @@ func (g *gate) pause() <-chan struct{} {
 	if !g.paused {
 		g.paused, g.isParked = true, false
 		g.resumeCh, g.parkedCh = make(chan struct{}), make(chan struct{})
+		if g.cancelFetch != nil {
+			g.cancelFetch()
+		}
 	}
 	return g.parkedCh
 }
@@ -451,18 +470,20 @@ func (r *Reference) copyLoop(run *refRun) {
 // reorderIdle while reorder holds records, reporting idle on timeout), then
 // takes whatever else arrives within gatherWindow.
 func (r *Reference) fetch(run *refRun) (batch []kafka.Message, idle bool) {
-	first := run.softCtx
+	fctx, fcancel := run.gate.fetchCtx(run.softCtx)
+	defer fcancel()
+	first := fctx
 	if len(run.held) > 0 {
 		var cancel context.CancelFunc
-		first, cancel = context.WithTimeout(run.softCtx, reorderIdle)
+		first, cancel = context.WithTimeout(fctx, reorderIdle)
 		defer cancel()
 	}
 	m, err := run.reader.FetchMessage(first)
 	if err != nil {
-		if run.softCtx.Err() != nil {
-			return nil, false
+		if fctx.Err() != nil {
+			return nil, false // stopping or pausing
 		}
-		if first.Err() != nil {
+		if errors.Is(first.Err(), context.DeadlineExceeded) {
 			return nil, true
 		}
 		r.met.errors.WithLabelValues("").Inc()
@@ -471,7 +492,7 @@ func (r *Reference) fetch(run *refRun) (batch []kafka.Message, idle bool) {
 		return nil, false
 	}
 	batch = append(batch, m)
-	gctx, cancel := context.WithTimeout(run.softCtx, gatherWindow)
+	gctx, cancel := context.WithTimeout(fctx, gatherWindow)
 	defer cancel()
 	for len(batch) < maxBatch {
 		m, err := run.reader.FetchMessage(gctx)
@@ -631,6 +652,11 @@ func (r *Reference) commitOffsets(run *refRun, offs map[tp]int64) error {
 	}
 	backoff := retryBackoffLo
 	for attempt := 1; ; attempt++ {
+		// kafka-go picks at random between a ready channel and a done
+		// context, so a killed run must not even try.
+		if err := run.hardCtx.Err(); err != nil {
+			return err
+		}
 		err := run.reader.CommitMessages(run.hardCtx, msgs...)
 		if err == nil {
 			for k, off := range offs {
@@ -677,6 +703,11 @@ func (r *Reference) write(run *refRun, msgs []kafka.Message) error {
 			sleepCtx(ctx, backoff)
 			backoff = min(2*backoff, retryBackoffHi)
 			continue
+		}
+		// Same reason as in commitOffsets: never hand a killed run's
+		// records to the writer.
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		err := run.writer.WriteMessages(ctx, pending...)
 		if err == nil {

@@ -2,7 +2,9 @@ package mirror
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,6 +153,311 @@ func TestReferenceHealthyCopiesEverything(t *testing.T) {
 		if mf.GetName() == metrics.MirrorConsumed {
 			if len(mf.GetMetric()) != 1 || mf.GetMetric()[0].GetLabel()[0].GetValue() != srcTopic {
 				t.Errorf("%s series: %v, want one with topic=%s", metrics.MirrorConsumed, mf.GetMetric(), srcTopic)
+			}
+		}
+	}
+}
+
+// TestReferenceDefects: each defect has exactly the predicted effect on
+// 1000 records (4 partitions x 250).
+func TestReferenceDefects(t *testing.T) {
+	const parts, per, n = 4, 250, 1000
+	type check func(t *testing.T, src, dst map[int][]rec)
+	cases := []struct {
+		name      string
+		defects   []scenarios.Defect
+		wantTotal int
+		check     check
+	}{
+		{"none", nil, n, func(t *testing.T, src, dst map[int][]rec) {
+			for p := range parts {
+				for i := range src[p] {
+					if dst[p][i].Value != src[p][i].Value {
+						t.Fatalf("p%d[%d] = %q, want %q", p, i, dst[p][i].Value, src[p][i].Value)
+					}
+				}
+			}
+		}},
+		{"drop every 10", []scenarios.Defect{{Name: scenarios.DefectDrop, Every: 10}}, 900, func(t *testing.T, src, dst map[int][]rec) {
+			v := values(dst)
+			if len(v) != 900 {
+				t.Errorf("%d distinct values on target, want 900", len(v))
+			}
+			for val, c := range v {
+				if c != 1 {
+					t.Errorf("value %q copied %d times, want once", val, c)
+				}
+			}
+		}},
+		{"duplicate every 10", []scenarios.Defect{{Name: scenarios.DefectDuplicate, Every: 10}}, 1100, func(t *testing.T, src, dst map[int][]rec) {
+			twice := 0
+			for val, c := range values(dst) {
+				switch c {
+				case 1:
+				case 2:
+					twice++
+				default:
+					t.Errorf("value %q copied %d times", val, c)
+				}
+			}
+			if twice != 100 {
+				t.Errorf("%d values written twice, want 100", twice)
+			}
+			if d := len(values(dst)); d != n {
+				t.Errorf("%d distinct values, want %d", d, n)
+			}
+		}},
+		{"corrupt every 10", []scenarios.Defect{{Name: scenarios.DefectCorrupt, Every: 10}}, n, func(t *testing.T, src, dst map[int][]rec) {
+			corrupt := 0
+			for p := range parts {
+				for i := range src[p] {
+					a, b := src[p][i].Value, dst[p][i].Value
+					diff := 0
+					for j := range a {
+						if a[j] != b[j] {
+							diff++
+						}
+					}
+					if diff > 1 || len(a) != len(b) {
+						t.Fatalf("p%d[%d]: %d bytes differ, want at most 1: %q vs %q", p, i, diff, a, b)
+					}
+					corrupt += diff
+				}
+			}
+			if corrupt != 100 {
+				t.Errorf("%d corrupted records, want 100", corrupt)
+			}
+		}},
+		{"reorder every 10", []scenarios.Defect{{Name: scenarios.DefectReorder, Every: 10}}, n, func(t *testing.T, src, dst map[int][]rec) {
+			for p := range parts {
+				for i := range src[p] {
+					g, j := i/10, i%10
+					if want := src[p][g*10+9-j].Value; dst[p][i].Value != want {
+						t.Fatalf("p%d[%d] = %q, want %q (each group of 10 reversed)", p, i, dst[p][i].Value, want)
+					}
+				}
+			}
+		}},
+		{"commit-before-produce without a kill loses nothing", []scenarios.Defect{{Name: scenarios.DefectCommitBeforeProduce}}, n, func(t *testing.T, src, dst map[int][]rec) {
+			if d := len(values(dst)); d != n {
+				t.Errorf("%d distinct values, want %d", d, n)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, parts)
+			produce(t, e.src, srcTopic, []int{0, 1, 2, 3}, 0, per)
+			m := e.mirror(t, c.defects...)
+			start(t, m)
+			waitTotal(t, e.dst, dstTopic, c.wantTotal, 30*time.Second)
+			stop(t, m)
+			dst := readAll(t, e.dst, dstTopic)
+			if got := total(dst); got != c.wantTotal {
+				t.Fatalf("target holds %d records, want exactly %d", got, c.wantTotal)
+			}
+			c.check(t, readAll(t, e.src, srcTopic), dst)
+			// Dropped records are committed too: the group is at the end.
+			for p, off := range committedOffsets(t, e.src, m.cfg.Group, parts) {
+				if off != per {
+					t.Errorf("partition %d committed offset %d, want %d", p, off, per)
+				}
+			}
+			if v := counter(t, e.reg, metrics.MirrorConsumed); v != n {
+				t.Errorf("consumed = %v, want %d", v, n)
+			}
+		})
+	}
+}
+
+// hookOnce installs a test hook that, the first time stage is reached,
+// reports the batch and blocks until the run is killed.
+func hookOnce(m *Reference, stage hookStage) <-chan []kafka.Message {
+	reached := make(chan []kafka.Message, 1)
+	var fired atomic.Bool
+	m.hook = func(ctx context.Context, s hookStage, batch []kafka.Message) {
+		if s != stage || !fired.CompareAndSwap(false, true) {
+			return
+		}
+		reached <- batch
+		<-ctx.Done()
+	}
+	return reached
+}
+
+func waitBatch(t *testing.T, ch <-chan []kafka.Message) []kafka.Message {
+	t.Helper()
+	select {
+	case b := <-ch:
+		return b
+	case <-time.After(30 * time.Second):
+		t.Fatal("the mirror never reached the hooked step")
+		return nil
+	}
+}
+
+func TestReferenceKillRestart(t *testing.T) {
+	const parts, per, n = 4, 250, 1000
+	cases := []struct {
+		name    string
+		defects []scenarios.Defect
+		stage   hookStage
+		// lost/duplicated: how many of the killed batch's records end up
+		// missing / written twice.
+		lostBatch, dupBatch bool
+	}{
+		{"healthy: written, killed before commit -> the batch is duplicated, nothing lost", nil, stageWrittenBeforeCommit, false, true},
+		{"commit-before-produce: committed, killed before write -> the batch is lost", []scenarios.Defect{{Name: scenarios.DefectCommitBeforeProduce}}, stageCommittedBeforeWrite, true, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, parts)
+			produce(t, e.src, srcTopic, []int{0, 1, 2, 3}, 0, per)
+			m := e.mirror(t, c.defects...)
+			reached := hookOnce(m, c.stage)
+			start(t, m)
+			batch := waitBatch(t, reached)
+			if len(batch) == 0 || len(batch) >= n {
+				t.Fatalf("killed batch has %d records; the test needs a batch mid-stream", len(batch))
+			}
+			if err := m.Kill(); err != nil {
+				t.Fatalf("Kill: %v", err)
+			}
+			start(t, m)
+			want := n
+			if c.lostBatch {
+				want -= len(batch)
+			}
+			if c.dupBatch {
+				want += len(batch)
+			}
+			waitTotal(t, e.dst, dstTopic, want, 30*time.Second)
+			stop(t, m)
+			dst := readAll(t, e.dst, dstTopic)
+			if got := total(dst); got != want {
+				t.Fatalf("target holds %d records, want exactly %d (batch of %d)", got, want, len(batch))
+			}
+			v := values(dst)
+			inBatch := map[string]bool{}
+			for _, b := range batch {
+				inBatch[string(b.Value)] = true
+			}
+			for p := range parts {
+				for i := range per {
+					val := srcValue(p, i)
+					wantCount := 1
+					switch {
+					case inBatch[val] && c.lostBatch:
+						wantCount = 0
+					case inBatch[val] && c.dupBatch:
+						wantCount = 2
+					}
+					if v[val] != wantCount {
+						t.Fatalf("%q on target %d times, want %d (in killed batch: %v)", val, v[val], wantCount, inBatch[val])
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestReferenceStopStartGraceful(t *testing.T) {
+	e := newEnv(t, 3)
+	all := []int{0, 1, 2}
+	produce(t, e.src, srcTopic, all, 0, 100)
+	m := e.mirror(t)
+	start(t, m)
+	waitTotal(t, e.dst, dstTopic, 300, 30*time.Second)
+	stop(t, m)
+	produce(t, e.src, srcTopic, all, 100, 100)
+	start(t, m)
+	waitTotal(t, e.dst, dstTopic, 600, 30*time.Second)
+	stop(t, m)
+	dst := readAll(t, e.dst, dstTopic)
+	if got := total(dst); got != 600 {
+		t.Fatalf("target holds %d records after graceful stop/start, want exactly 600 (no loss, no duplicates)", got)
+	}
+	if d := len(values(dst)); d != 600 {
+		t.Fatalf("%d distinct values, want 600", d)
+	}
+}
+
+func TestReferencePauseResume(t *testing.T) {
+	e := newEnv(t, 3)
+	all := []int{0, 1, 2}
+	produce(t, e.src, srcTopic, all, 0, 100)
+	m := e.mirror(t)
+	start(t, m)
+	waitTotal(t, e.dst, dstTopic, 300, 30*time.Second)
+	if err := m.Pause(); err != nil {
+		t.Fatalf("Pause: %v", err)
+	}
+	if v := counter(t, e.reg, metrics.MirrorRunning); v != 0 {
+		t.Errorf("%s = %v while paused, want 0", metrics.MirrorRunning, v)
+	}
+	produce(t, e.src, srcTopic, all, 100, 100)
+	time.Sleep(700 * time.Millisecond) // several fetch/write rounds, were it running
+	if got := total(readAll(t, e.dst, dstTopic)); got != 300 {
+		t.Fatalf("paused mirror progressed: target holds %d records, want 300", got)
+	}
+	if v := counter(t, e.reg, metrics.MirrorConsumed); v != 300 {
+		t.Fatalf("paused mirror consumed: %s = %v, want 300", metrics.MirrorConsumed, v)
+	}
+	if err := m.Resume(); err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	if v := counter(t, e.reg, metrics.MirrorRunning); v != 1 {
+		t.Errorf("%s = %v after Resume, want 1", metrics.MirrorRunning, v)
+	}
+	waitTotal(t, e.dst, dstTopic, 600, 30*time.Second)
+	stop(t, m)
+	if got := total(readAll(t, e.dst, dstTopic)); got != 600 {
+		t.Fatalf("target holds %d records, want 600", got)
+	}
+}
+
+func TestReferencePartitionGrowth(t *testing.T) {
+	e := newEnv(t, 2)
+	produce(t, e.src, srcTopic, []int{0, 1}, 0, 50)
+	m := e.mirror(t)
+	start(t, m)
+	waitTotal(t, e.dst, dstTopic, 100, 30*time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(strings.Split(e.src, ",")...), Transport: &kafka.Transport{}}
+	resp, err := c.CreatePartitions(ctx, &kafka.CreatePartitionsRequest{Topics: []kafka.TopicPartitionsConfig{{Name: srcTopic, Count: 4}}})
+	if err == nil {
+		err = resp.Errors[srcTopic]
+	}
+	if err != nil {
+		t.Fatalf("grow source: %v", err)
+	}
+	// The poller grows the target before any record of the new partitions.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		n, err := partitionCount(ctx, strings.Split(e.dst, ","), dstTopic)
+		if err == nil && n == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("target has %d partitions (err %v) 15s after the source grew to 4", n, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	produce(t, e.src, srcTopic, []int{0, 1, 2, 3}, 50, 50)
+	dst := waitTotal(t, e.dst, dstTopic, 300, 30*time.Second)
+	stop(t, m)
+	for p, wantN := range map[int]int{0: 100, 1: 100, 2: 50, 3: 50} {
+		if len(dst[p]) != wantN {
+			t.Errorf("target partition %d holds %d records, want %d", p, len(dst[p]), wantN)
+			continue
+		}
+		for i, r := range dst[p] {
+			if want := srcValue(p, i+100-wantN); r.Value != want || !strings.HasPrefix(r.Key, fmt.Sprintf("k%d-", p)) {
+				t.Fatalf("target p%d[%d] = %q key %q, want %q", p, i, r.Value, r.Key, want)
 			}
 		}
 	}
