@@ -100,6 +100,11 @@ type Cluster struct {
 	fronts  map[string]string
 	pending []int32 // node ids the next listenFn calls are for, in order
 	closed  bool
+	// ctrlLost: the controller broker (kfake fixes it at start: the highest
+	// node id) was killed since the last start. kfake never moves the
+	// controller, so controller-bound requests (CreatePartitions,
+	// CreateTopics) answer NOT_CONTROLLER until the next Restart.
+	ctrlLost bool
 }
 
 // Start starts a cluster of o.Brokers brokers (default 3) persisting to
@@ -164,6 +169,7 @@ func (c *Cluster) startKfake() error {
 	}
 	c.mu.Lock()
 	c.kc = kc
+	c.ctrlLost = false
 	c.mu.Unlock()
 	return nil
 }
@@ -311,6 +317,12 @@ func (c *Cluster) AddPartitions(ctx context.Context, topic string, total int) er
 	if _, err := c.live(); err != nil {
 		return err
 	}
+	c.mu.Lock()
+	lost := c.ctrlLost
+	c.mu.Unlock()
+	if lost {
+		return fmt.Errorf("embedded %q: add partitions to %q: the controller broker %d was killed since the cluster started and kfake never elects another; Stop and Restart the cluster first, or do not kill node %d in scenarios that add partitions", c.o.Name, topic, len(c.Nodes())-1, len(c.Nodes())-1)
+	}
 	tr := &kafka.Transport{Dial: c.DirectDial, ClientID: "kmt-embedded-admin", MetadataTTL: time.Second}
 	defer tr.CloseIdleConnections()
 	var addrs []string
@@ -441,6 +453,11 @@ func (c *Cluster) KillBrokers(ids []int32) error {
 	for _, n := range kill {
 		if err := kc.RemoveNode(n.id); err != nil {
 			return fmt.Errorf("embedded %q: kill broker %d: %w", c.o.Name, n.id, err)
+		}
+		if int(n.id) == len(c.Nodes())-1 {
+			c.mu.Lock()
+			c.ctrlLost = true
+			c.mu.Unlock()
 		}
 		dropped := n.dropConns()
 		c.log.Info("broker killed", "node", n.id, "addr", n.real, "conns_closed", dropped)

@@ -313,14 +313,33 @@ func TestAddPartitions(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
+		before  func() error
 		total   int
 		wantErr bool
 		want    int
 	}{
-		{"grow", 5, false, 5},
-		{"shrink refused", 3, true, 5},
+		{"grow", nil, 5, false, 5},
+		{"shrink refused", nil, 3, true, 5},
+		// kfake's controller is fixed: after it was killed, a clear error.
+		{"controller killed", func() error {
+			if err := c.KillBrokers([]int32{2}); err != nil {
+				return err
+			}
+			return c.RestoreBrokers([]int32{2})
+		}, 6, true, 5},
+		{"after restart", func() error {
+			if err := c.Stop(); err != nil {
+				return err
+			}
+			return c.Restart(ctx)
+		}, 6, false, 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.before != nil {
+				if err := tc.before(); err != nil {
+					t.Fatal(err)
+				}
+			}
 			err := c.AddPartitions(ctx, "a", tc.total)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("AddPartitions(%d) err=%v, wantErr=%v", tc.total, err, tc.wantErr)
