@@ -261,6 +261,13 @@ func (t *Tracker) example(cat string, e Example) {
 // intact records of this run, its latency (read time minus produce time;
 // ok is false otherwise).
 func (t *Tracker) Observe(o Observation) (out Outcome, lat time.Duration, ok bool) {
+	rec, err := wire.Decode(o.Value)
+	return t.ObserveDecoded(o, rec, err)
+}
+
+// ObserveDecoded is Observe with o.Value already decoded by wire.Decode
+// (rec, err are its results), so callers can decode outside their lock.
+func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out Outcome, lat time.Duration, ok bool) {
 	c := t.topicCounts(o.Topic)
 	pk := partKey{o.Topic, o.Partition}
 	offs := t.read[pk]
@@ -276,7 +283,6 @@ func (t *Tracker) Observe(o Observation) (out Outcome, lat time.Duration, ok boo
 		return OutcomeRedelivery, 0, false
 	}
 
-	rec, err := wire.Decode(o.Value)
 	if err != nil {
 		var de *wire.DecodeError
 		errors.As(err, &de)

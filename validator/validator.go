@@ -411,8 +411,11 @@ func (v *Validator) startReader(c *cluster, topic string, partition int, isSourc
 				rd.next.Store(msg.Offset + 1)
 				continue
 			}
+			// Decoding (checksum, padding) is pure: done outside the lock so
+			// partitions decode in parallel.
+			rec, derr := wire.Decode(msg.Value)
 			v.mu.Lock()
-			out, lat, ok := v.tr.Observe(Observation{Topic: source, Partition: partition, Offset: msg.Offset, Value: msg.Value, ReadAt: now})
+			out, lat, ok := v.tr.ObserveDecoded(Observation{Topic: source, Partition: partition, Offset: msg.Offset, Value: msg.Value, ReadAt: now}, rec, derr)
 			v.mu.Unlock()
 			rd.next.Store(msg.Offset + 1)
 			v.count(tm, out, lat, ok, now)
