@@ -76,8 +76,11 @@ func checkExpr(name, expr string) []*ExprError {
 		return []*ExprError{{Assertion: name, Expr: expr, Line: 1, Col: 1, Msg: "PromQL syntax error: " + err.Error()}}
 	}
 	if t := node.Type(); t != parser.ValueTypeVector && t != parser.ValueTypeScalar {
+		if t == parser.ValueTypeMatrix {
+			t = "range vector"
+		}
 		return []*ExprError{{Assertion: name, Expr: expr, Line: 1, Col: 1,
-			Msg: fmt.Sprintf("the expression is a %s; an assertion compares an instant vector or a scalar (wrap a range selector in a function such as increase(...[5m]))", t)}}
+			Msg: fmt.Sprintf("the expression returns a %s, not one number per series; an assertion compares an instant vector or a scalar (wrap a range selector in a function such as increase(...[5m]))", t)}}
 	}
 	var out []*ExprError
 	parser.Inspect(node, func(n parser.Node, _ []parser.Node) error {
