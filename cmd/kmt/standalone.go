@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
+	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
+)
+
+func init() {
+	extraCommands = append(extraCommands, newLoadgenCmd, newValidateCmd)
+}
+
+// serveMetrics serves reg on addr until the returned stop is called.
+func serveMetrics(addr string, reg *prometheus.Registry) (func(), error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, runner.Env(fmt.Errorf("listen for /metrics on %s: %w", addr, err))
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
+}
+
+// scenarioDefaults loads --scenario (if given) for its topics and load.
+func scenarioDefaults(path string, short bool) (*scenarios.Scenario, error) {
+	if path == "" {
+		return nil, nil
+	}
+	s, err := scenarios.Read(path)
+	if err != nil {
+		return nil, runner.Usage(err)
+	}
+	if short {
+		s = s.ShortForm()
+	}
+	if err := s.Validate(""); err != nil {
+		return nil, runner.Usage(err)
+	}
+	return s, nil
+}
+
+func newLoadgenCmd(g *globals) *cobra.Command {
+	var (
+		cfg               loadgen.Config
+		topics            []string
+		scenarioPath      string
+		short             bool
+		metricsAddr       string
+		scenarioName      string
+		streams, size     int
+		rate              float64
+		duration          time.Duration
+	)
+	c := &cobra.Command{
+		Use:   "loadgen",
+		Short: "Produce sequenced records to a source cluster and publish the ack ledger",
+		Long: `Produce sequenced, checksummed records (acks=all) at a controlled rate, and
+record exactly which sequences the source acknowledged. With --ledger-topic
+the ledger is published to that topic on the source cluster (MirrorMaker 2
+does not copy topics starting with __ by default), so a validator in the
+other datacenter (kmt validate) knows what was acked.
+
+Values come from --scenario (load and topics) unless given as flags.`,
+		Example: `  kmt loadgen --bootstrap localhost:9092 --topic orders --rate 1000 --duration 60s --run-id test-1 --ledger-topic __kmt_ledger
+  kmt loadgen --scenario /etc/kmt/scenario.yaml --bootstrap $SOURCE_BOOTSTRAP --run-id $RUN_ID --metrics-addr :9090`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			s, err := scenarioDefaults(scenarioPath, short)
+			if err != nil {
+				return err
+			}
+			if s != nil {
+				scenarioName = s.Metadata.Name
+				if len(topics) == 0 {
+					for _, t := range s.Spec.Topology.Topics {
+						topics = append(topics, t.Name)
+					}
+				}
+				l := s.Spec.Load
+				if rate == 0 {
+					rate = l.Rate
+				}
+				if duration == 0 {
+					duration = l.Duration.D()
+				}
+				if streams == 0 {
+					streams = l.Streams
+				}
+				if size == 0 {
+					size = l.MessageSize
+				}
+				if cfg.Count == 0 {
+					cfg.Count = l.Count
+				}
+			}
+			if cfg.Bootstrap == "" {
+				return runner.Usage(errors.New("--bootstrap is required (the source cluster, host:port[,host:port])"))
+			}
+			if len(topics) == 0 {
+				return runner.Usage(errors.New("--topic is required (or --scenario)"))
+			}
+			if duration == 0 && cfg.Count == 0 {
+				return runner.Usage(errors.New("give --duration or --count (or --scenario): the loadgen must know when to stop"))
+			}
+			if cfg.RunID == "" {
+				cfg.RunID = runner.NewRunID(orDefault(scenarioName, "loadgen"))
+			}
+			cfg.Topics, cfg.Rate, cfg.Duration, cfg.Streams, cfg.MessageSize = topics, rate, duration, max(streams, 1), max(size, 128)
+			reg := prometheus.NewRegistry()
+			cfg.Registerer = metrics.Wrap(reg, orDefault(scenarioName, "adhoc"), cfg.RunID, "loadgen")
+			stop, err := serveMetrics(metricsAddr, reg)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			cfg.Logger = log
+			cfg.Progress = func(st loadgen.Stats) {
+				fmt.Fprintf(g.stderr, "[%6.1fs] sent=%d acked=%d failed=%d rate=%.0f/s\n", st.Elapsed.Seconds(), st.Sent, st.Acked, st.Failed, st.Rate())
+			}
+			if cfg.Ledger == nil {
+				cfg.Ledger = ledger.New()
+			}
+			log.Info("loadgen starting", "run", cfg.RunID, "topics", topics, "rate", rate, "duration", duration)
+			st, err := loadgen.Run(cmd.Context(), cfg)
+			out := map[string]any{"run": cfg.RunID, "sent": st.Sent, "acked": st.Acked, "failed": st.Failed, "seconds": st.Elapsed.Seconds(), "rate": st.Rate()}
+			json.NewEncoder(g.stdout).Encode(out)
+			if err != nil {
+				return runner.Env(err)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&cfg.Bootstrap, "bootstrap", "", "source cluster bootstrap servers (host:port[,host:port])")
+	f.StringArrayVar(&topics, "topic", nil, "topic to produce to (repeatable); must exist")
+	f.Float64Var(&rate, "rate", 0, "messages per second over all topics (0 with a scenario: the scenario's)")
+	f.DurationVar(&duration, "duration", 0, "how long to produce")
+	f.Int64Var(&cfg.Count, "count", 0, "stop after this many records")
+	f.IntVar(&streams, "streams", 0, "streams (keys) per topic (default 32 via scenario, else 1)")
+	f.IntVar(&size, "size", 0, "record value size in bytes (default 256 via scenario)")
+	f.StringVar(&cfg.RunID, "run-id", "", "run id written into every record (the validator judges only this run)")
+	f.StringVar(&cfg.LedgerTopic, "ledger-topic", "", "publish the ack ledger to this topic on the source, e.g. "+ledger.DefaultTopic)
+	f.StringVar(&scenarioPath, "scenario", "", "scenario file (or catalogue name) to take topics and load from")
+	f.BoolVar(&short, "short", false, "with --scenario: use its short form")
+	f.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here, e.g. :9090")
+	return c
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// splitList splits a comma-separated flag value.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
