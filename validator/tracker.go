@@ -471,6 +471,11 @@ func (t *Tracker) srcPart(topic string, partition int) *srcPart {
 // ignored here (the target side judges records).
 func (t *Tracker) ObserveSource(topic string, partition int, offset int64, value []byte) {
 	p := t.srcPart(topic, partition)
+	if p.pending >= 0 && offset >= p.pending {
+		// The reader is past the purged range: snapshot before this
+		// record, which survived the purge and must not raise the bound.
+		t.snapshot(topic, p)
+	}
 	if p.firstRead < 0 {
 		p.firstRead = offset
 	}

@@ -258,6 +258,19 @@ func TestTrackerRules(t *testing.T) {
 			reachedLast:   true,
 		},
 		{
+			name: "a record that survived the purge and is missing at the target is lost, not truncated",
+			acks: []ack{{1, 0, 5}},
+			steps: cat(
+				[]step{{trunc: map[int]int64{0: 3}}},
+				[]step{src(0, 3, rec(testRun, 1, 3)), src(0, 4, rec(testRun, 1, 4)), src(0, 5, rec(testRun, 1, 5))},
+				seqRecs(1, 4, 5, 0, 0),
+			),
+			sourceChecked: true,
+			want:          Counts{Produced: 6, Acked: 6, Received: 2, Lost: 1},
+			truncated:     3,
+			reachedLast:   true,
+		},
+		{
 			name:        "failed sends count as produced, not acked",
 			acks:        []ack{{1, 0, 2}},
 			fails:       []ack{{1, 2, 4}},
