@@ -4,7 +4,7 @@
 // A record value is printable ASCII so that `kcat -C` shows a person which run,
 // stream and sequence a record belongs to:
 //
-//	kmt1 c=1a2b3c4d r=run-42 s=7 q=1234 t=1764049200000000000 n=16 |abcdefghijklmnop
+//	kmt1 c=1a2b3c4d r=run-42 s=7 q=1234 t=1764049200000000000 n=16|abcdefghijklmnop
 //
 // Fields, in this fixed order:
 //
@@ -14,7 +14,7 @@
 //	r=    run id ([A-Za-z0-9._-], 1..64 bytes)
 //	s=    stream id (decimal uint32); the Kafka key is Key(stream)
 //	q=    per-stream sequence number (decimal uint64, from 0)
-//	t=    produce timestamp, Unix nanoseconds
+//	t=    produce timestamp, Unix nanoseconds (signed decimal)
 //	n=    padding length in bytes
 //	|     end of header; exactly n bytes of padding follow
 //
@@ -105,11 +105,22 @@ func ValidRunID(id string) bool {
 	return true
 }
 
-// padByte is the deterministic padding byte i of (stream, seq): printable
-// lower-case letters so kcat output stays readable.
-func padByte(stream uint32, seq uint64, i int) byte {
-	x := uint64(stream)*0x9E3779B1 + seq*0x85EBCA77 + uint64(i)*31
-	return 'a' + byte(x%26)
+// padStart seeds the padding of (stream, seq) with a SplitMix64 finaliser,
+// so that different (stream, seq) pairs get different paddings. (A linear
+// function of stream and seq modulo 26 would give only 26 distinct
+// paddings: seq and seq+26 would carry the same payload.)
+func padStart(stream uint32, seq uint64) uint64 {
+	x := seq ^ uint64(stream)<<32 ^ 0x9E3779B97F4A7C15
+	x = (x ^ x>>30) * 0xBF58476D1CE4E5B9
+	x = (x ^ x>>27) * 0x94D049BB133111EB
+	return x ^ x>>31
+}
+
+// padNext advances the padding generator (a 64-bit LCG) and returns the next
+// byte: printable lower-case letters so kcat output stays readable.
+func padNext(x *uint64) byte {
+	*x = *x*6364136223846793005 + 1442695040888963407
+	return 'a' + byte((*x>>33)%26)
 }
 
 // Append encodes r and appends it to dst. It panics on an invalid run id or a
@@ -135,8 +146,9 @@ func Append(dst []byte, r Record) []byte {
 	dst = append(dst, " n="...)
 	dst = strconv.AppendInt(dst, int64(r.Padding), 10)
 	dst = append(dst, '|')
+	x := padStart(r.Stream, r.Seq)
 	for i := 0; i < r.Padding; i++ {
-		dst = append(dst, padByte(r.Stream, r.Seq, i))
+		dst = append(dst, padNext(&x))
 	}
 	rec := dst[start:]
 	sum := checksum(rec)
@@ -175,8 +187,9 @@ func Decode(b []byte) (Record, error) {
 	if herr != nil {
 		return r, &DecodeError{Err: ErrForeign, Reason: herr.Error()}
 	}
+	x := padStart(hdr.Stream, hdr.Seq)
 	for i := 0; i < len(pad); i++ {
-		if pad[i] != padByte(hdr.Stream, hdr.Seq, i) {
+		if pad[i] != padNext(&x) {
 			return hdr, &DecodeError{Err: ErrPayloadMismatch, Reason: fmt.Sprintf("padding byte %d differs", i), Partial: hdr, HeaderOK: true}
 		}
 	}
@@ -215,6 +228,7 @@ func parseHeader(b []byte) (Record, []byte, error) {
 	}
 	r.RunID = string(run)
 	nums := [4]uint64{}
+	var ts int64
 	for i, name := range []string{"s=", "q=", "t=", "n="} {
 		if err := skipSpace(); err != nil {
 			return r, nil, err
@@ -223,21 +237,23 @@ func parseHeader(b []byte) (Record, []byte, error) {
 		if err != nil {
 			return r, nil, err
 		}
-		n, err := strconv.ParseUint(string(v), 10, 64)
+		if name == "t=" {
+			// Signed: Append writes UnixNano with AppendInt, which is
+			// negative for times before 1970 (and for the zero time.Time).
+			ts, err = strconv.ParseInt(string(v), 10, 64)
+		} else {
+			nums[i], err = strconv.ParseUint(string(v), 10, 64)
+		}
 		if err != nil {
 			return r, nil, fmt.Errorf("field %s%s: %v", name, v, err)
 		}
-		nums[i] = n
 	}
 	if nums[0] > 1<<32-1 {
 		return r, nil, fmt.Errorf("stream %d out of range", nums[0])
 	}
-	if nums[2] > 1<<63-1 {
-		return r, nil, fmt.Errorf("timestamp %d out of range", nums[2])
-	}
 	r.Stream = uint32(nums[0])
 	r.Seq = nums[1]
-	r.ProducedAt = time.Unix(0, int64(nums[2]))
+	r.ProducedAt = time.Unix(0, ts)
 	if len(b) == 0 || b[0] != '|' {
 		return r, nil, errors.New("expected '|' after header")
 	}
@@ -264,9 +280,12 @@ func parseHex32(b []byte) (uint32, bool) {
 	return v, true
 }
 
-// HeaderSize returns the encoded size of r without padding, so a caller can
-// size padding to hit a target message size.
+// HeaderSize returns the encoded size of r without its padding bytes: the
+// record is HeaderSize(r) + r.Padding bytes long. The header includes the
+// decimal padding length ("n="), so it grows by one byte when r.Padding
+// gains a digit; with r.Padding == 0 it is the smallest record r can be.
 func HeaderSize(r Record) int {
+	p := r.Padding
 	r.Padding = 0
-	return len(Encode(r))
+	return len(Encode(r)) - 1 + len(strconv.Itoa(p))
 }

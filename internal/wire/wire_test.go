@@ -1,0 +1,180 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sameRecord(a, b Record) bool {
+	return a.RunID == b.RunID && a.Stream == b.Stream && a.Seq == b.Seq &&
+		a.ProducedAt.UnixNano() == b.ProducedAt.UnixNano() && a.Padding == b.Padding
+}
+
+func TestRoundTrip(t *testing.T) {
+	cases := []Record{
+		{RunID: "r", Stream: 0, Seq: 0, ProducedAt: time.Unix(0, 0), Padding: 0},
+		{RunID: "run-42", Stream: 7, Seq: 1234, ProducedAt: time.Unix(1764049200, 123456789), Padding: 16},
+		{RunID: strings.Repeat("a", MaxRunIDLen), Stream: 1<<32 - 1, Seq: 1<<64 - 1, ProducedAt: time.Unix(0, 1<<63-1), Padding: 1000},
+		{RunID: "A.b_c-9", Stream: 1, Seq: 1, ProducedAt: time.Unix(-10, 0), Padding: 1}, // before 1970
+		{RunID: "neg", ProducedAt: time.Unix(0, -1<<63)},
+		{RunID: "big", Stream: 3, Seq: 9, ProducedAt: time.Unix(5, 0), Padding: 1 << 16},
+	}
+	for _, r := range cases {
+		t.Run(fmt.Sprintf("%s/%d/%d/%d", r.RunID, r.Stream, r.Seq, r.Padding), func(t *testing.T) {
+			b := Encode(r)
+			for i, c := range b {
+				if c < 0x20 || c > 0x7e {
+					t.Fatalf("byte %d (%#x) is not printable ASCII: %q", i, c, b)
+				}
+			}
+			if HeaderSize(r)+r.Padding != len(b) {
+				t.Fatalf("HeaderSize %d + padding %d != encoded %d", HeaderSize(r), r.Padding, len(b))
+			}
+			got, err := Decode(b)
+			if err != nil {
+				t.Fatalf("Decode(%q): %v", b, err)
+			}
+			if !sameRecord(got, r) {
+				t.Fatalf("round trip: got %+v, want %+v", got, r)
+			}
+			// Append to a non-empty slice: only the new bytes are the record.
+			pre := []byte("prefix")
+			b2 := Append(pre, r)
+			if !bytes.Equal(b2[len(pre):], b) || string(b2[:len(pre)]) != "prefix" {
+				t.Fatalf("Append to a prefix changed the encoding")
+			}
+		})
+	}
+}
+
+func TestExampleFromDocIsReadable(t *testing.T) {
+	r := Record{RunID: "run-42", Stream: 7, Seq: 1234, ProducedAt: time.Unix(0, 1764049200000000000), Padding: 16}
+	b := string(Encode(r))
+	want := "r=run-42 s=7 q=1234 t=1764049200000000000 n=16|"
+	if !strings.HasPrefix(b, "kmt1 c=") || !strings.Contains(b, want) || len(b) != strings.Index(b, "|")+1+16 {
+		t.Fatalf("encoding %q does not match the documented layout %q", b, want)
+	}
+}
+
+// resum rewrites the checksum digits so a test can build records whose
+// checksum holds but whose content is wrong.
+func resum(b []byte) []byte {
+	b = append([]byte(nil), b...)
+	sum := checksum(b)
+	copy(b[crcStart:crcEnd], fmt.Sprintf("%08x", sum))
+	return b
+}
+
+func TestDecodeErrors(t *testing.T) {
+	good := Encode(Record{RunID: "run", Stream: 3, Seq: 77, ProducedAt: time.Unix(100, 0), Padding: 20})
+	mut := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), good...)) }
+	replace := func(old, new string) []byte {
+		return []byte(strings.Replace(string(good), old, new, 1))
+	}
+	cases := []struct {
+		name     string
+		in       []byte
+		want     error
+		headerOK bool
+	}{
+		{"empty", nil, ErrForeign, false},
+		{"json", []byte(`{"hello":"world"}`), ErrForeign, false},
+		{"other version", replace("kmt1", "kmt2"), ErrForeign, false},
+		{"truncated in checksum", good[:crcEnd-2], ErrForeign, false},
+		{"upper-case checksum", mut(func(b []byte) []byte { copy(b[crcStart:], "ABCDEFAB"); return b }), ErrForeign, false},
+		{"no space after checksum", mut(func(b []byte) []byte { b[crcEnd] = 'x'; return b }), ErrForeign, false},
+		{"flipped padding byte", mut(func(b []byte) []byte { b[len(b)-1] ^= 1; return b }), ErrChecksum, true},
+		{"flipped seq digit", replace("q=77", "q=78"), ErrChecksum, true},
+		{"truncated padding", good[:len(good)-1], ErrChecksum, false},
+		{"other padding, checksum recomputed", resum(mut(func(b []byte) []byte {
+			b[len(b)-3] = 'a' + (b[len(b)-3]-'a'+1)%26
+			return b
+		})), ErrPayloadMismatch, true},
+		{"other seq, checksum recomputed", resum(replace("q=77", "q=78")), ErrPayloadMismatch, true},
+		{"padding length lie, checksum recomputed", resum(replace("n=20", "n=21")), ErrForeign, false},
+		{"bad run id, checksum recomputed", resum(replace("r=run", "r=r*n")), ErrForeign, false},
+		{"stream out of range, checksum recomputed", resum(replace("s=3", "s=4294967296")), ErrForeign, false},
+		{"missing field, checksum recomputed", resum(replace(" q=77", "")), ErrForeign, false},
+		{"negative seq, checksum recomputed", resum(replace("q=77", "q=-7")), ErrForeign, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Decode(tc.in)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Decode(%q) = %v, want %v", tc.in, err, tc.want)
+			}
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("error %T is not a *DecodeError", err)
+			}
+			if de.HeaderOK != tc.headerOK {
+				t.Fatalf("HeaderOK = %v, want %v (%v)", de.HeaderOK, tc.headerOK, err)
+			}
+			if de.HeaderOK && (de.Partial.RunID != "run" || de.Partial.Stream != 3) {
+				t.Fatalf("partial header %+v lost the identity", de.Partial)
+			}
+			if de.Reason == "" || !strings.Contains(err.Error(), de.Reason) {
+				t.Fatalf("error %q does not carry its reason", err)
+			}
+		})
+	}
+}
+
+func TestPaddingIsAFunctionOfStreamAndSeq(t *testing.T) {
+	pad := func(s uint32, q uint64) string {
+		b := Encode(Record{RunID: "r", Stream: s, Seq: q, Padding: 32})
+		return string(b[bytes.IndexByte(b, '|')+1:])
+	}
+	if pad(1, 2) != pad(1, 2) {
+		t.Fatal("padding not deterministic")
+	}
+	seen := map[string]string{}
+	for s := uint32(0); s < 20; s++ {
+		for q := uint64(0); q < 50; q++ {
+			p := pad(s, q)
+			if prev, dup := seen[p]; dup {
+				t.Fatalf("(%d,%d) and %s share padding %q: a payload swap would go unnoticed", s, q, prev, p)
+			}
+			seen[p] = fmt.Sprint(s, q)
+		}
+	}
+}
+
+func TestKeyAndRunID(t *testing.T) {
+	for _, tc := range []struct {
+		s    uint32
+		want string
+	}{{0, "s0"}, {7, "s7"}, {1<<32 - 1, "s4294967295"}} {
+		if got := string(Key(tc.s)); got != tc.want {
+			t.Errorf("Key(%d) = %q, want %q", tc.s, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{
+		{"run-1", true}, {"A.b_C-9", true}, {strings.Repeat("x", MaxRunIDLen), true},
+		{"", false}, {strings.Repeat("x", MaxRunIDLen+1), false}, {"a b", false}, {"a|b", false}, {"é", false}, {"a=b", false},
+	} {
+		if got := ValidRunID(tc.id); got != tc.ok {
+			t.Errorf("ValidRunID(%q) = %v, want %v", tc.id, got, tc.ok)
+		}
+	}
+}
+
+func TestAppendPanicsOnProgrammingErrors(t *testing.T) {
+	for _, r := range []Record{{RunID: "bad id"}, {RunID: "r", Padding: -1}, {RunID: "r", Padding: MaxPadding + 1}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Append(%+v) did not panic", r)
+				}
+			}()
+			Encode(r)
+		}()
+	}
+}
