@@ -254,7 +254,9 @@ func (v *Validator) Start(ctx context.Context) error {
 	}
 	v.ctx, v.cancel = context.WithCancel(ctx)
 	v.mu.Lock()
-	v.tr = NewTracker(v.cfg.RunID, v.cfg.Examples, time.Now())
+	if v.tr == nil { // NoteTruncation may have come first
+		v.tr = NewTracker(v.cfg.RunID, v.cfg.Examples, time.Now())
+	}
 	v.mu.Unlock()
 	var err error
 	if v.target, err = v.newCluster(v.ctx, "target", v.cfg.TargetBootstrap, v.cfg.TargetDial); err != nil {

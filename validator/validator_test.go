@@ -339,3 +339,57 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestValidatorReadsLedgerTopic is the cluster-run path: the ledger comes
+// from the ledger topic on the source cluster, written by ledger.TopicWriter.
+func TestValidatorReadsLedgerTopic(t *testing.T) {
+	const run = "lt-run"
+	src := newCluster(t, kfake.SeedTopics(1, "s"))
+	tgt := newCluster(t, kfake.SeedTopics(1, "m"))
+	srcAddr, tgtAddr := src.ListenAddrs()[0], tgt.ListenAddrs()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	produced := ledger.New()
+	w, err := ledger.NewTopicWriter(ctx, ledger.TopicWriterConfig{Bootstrap: srcAddr, RunID: run, Ledger: produced, Interval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vals, srcVals [][]byte
+	for q := uint64(0); q < 30; q++ {
+		produced.Ack(ledger.StreamKey{Topic: "s", Stream: 7}, q)
+		srcVals = append(srcVals, fresh(run, 7, q))
+		if q != 12 { // the mirror loses seq 12
+			vals = append(vals, fresh(run, 7, q))
+		}
+	}
+	write(t, srcAddr, "s", 0, srcVals...)
+	produced.MarkDone()
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	write(t, tgtAddr, "m", 0, vals...)
+
+	v, err := New(Config{TargetBootstrap: tgtAddr, SourceBootstrap: srcAddr, LedgerTopic: ledger.DefaultTopic,
+		Topics: []TopicPair{{Source: "s", Target: "m"}}, RunID: run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := v.Drain(ctx, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Counts{Produced: 30, Acked: 30, Received: 29, Lost: 1}
+	if res.Counts != want || !res.DrainComplete {
+		t.Fatalf("counts %+v complete %v, want %+v complete", res.Counts, res.DrainComplete, want)
+	}
+	if !res.SourceChecked {
+		t.Errorf("source not checked: %s", res.SourceNote)
+	}
+	if e := res.Examples[CatLost]; len(e) != 1 || e[0].Stream != 7 || e[0].Seq != 12 {
+		t.Errorf("lost evidence %+v, want stream 7 seq 12", e)
+	}
+}
