@@ -336,7 +336,10 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 
 	trCtx, trCancel := context.WithCancel(context.Background())
 	defer trCancel() // stops the transport's background goroutines
-	tr := &kafka.Transport{Context: trCtx, DialTimeout: 5 * time.Second, ClientID: "kmt-loadgen"}
+	// MetadataTTL 1 s (default 6 s): with one attempt per batch, stale
+	// leadership after a broker fault turns into failed sends until the
+	// next refresh, so refresh often.
+	tr := &kafka.Transport{Context: trCtx, DialTimeout: 5 * time.Second, MetadataTTL: time.Second, ClientID: "kmt-loadgen"}
 	if cfg.Dial != nil {
 		tr.Dial = cfg.Dial
 	}

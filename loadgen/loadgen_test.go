@@ -402,8 +402,17 @@ func TestLedgerTopicMatchesInMemoryLedger(t *testing.T) {
 	got := ledger.New()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := ledger.ReadTopic(ctx, bs, nil, ledger.DefaultTopic, "lt", got); err != nil {
+	var dials atomic.Int64
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	if err := ledger.ReadTopic(ctx, bs, dial, ledger.DefaultTopic, "lt", got); err != nil {
 		t.Fatal(err)
+	}
+	if dials.Load() == 0 {
+		t.Error("ReadTopic did not use its dial function")
 	}
 	if a, _ := got.Totals(); a != st.Acked || !got.Done() {
 		t.Fatalf("ledger read back has %d acked (done=%v), loadgen acked %d", a, got.Done(), st.Acked)
