@@ -1,0 +1,109 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Options configure a test API server.
+type Options struct {
+	// CRDs installs the Chaos Mesh and prometheus-operator CRDs.
+	CRDs bool
+	// ExtraCRDDirs are installed too.
+	ExtraCRDDirs []string
+	Logger       *slog.Logger
+}
+
+// Env is a running API server.
+type Env struct {
+	Config *rest.Config
+	// Client is an untyped-friendly client (core types and CRDs as
+	// unstructured objects).
+	Client client.Client
+	// Kubeconfig is a kubeconfig for the admin user.
+	Kubeconfig []byte
+	// AssetsDir holds the binaries (kube-apiserver, etcd, kubectl if any).
+	AssetsDir string
+	// CRDs are the installed CustomResourceDefinitions.
+	CRDs []*apiextensionsv1.CustomResourceDefinition
+
+	env *envtest.Environment
+}
+
+// New builds what is missing (see EnsureAssets) and starts etcd and
+// kube-apiserver on loopback. Call Stop when done.
+func New(ctx context.Context, o Options) (*Env, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	dir, err := EnsureAssets(ctx, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	var crdDirs []string
+	if o.CRDs {
+		if crdDirs, err = CRDDirs(ctx); err != nil {
+			return nil, err
+		}
+	}
+	crdDirs = append(crdDirs, o.ExtraCRDDirs...)
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	te := &envtest.Environment{
+		BinaryAssetsDirectory:    dir,
+		CRDDirectoryPaths:        crdDirs,
+		ErrorIfCRDPathMissing:    true,
+		Scheme:                   scheme,
+		ControlPlaneStartTimeout: 2 * time.Minute, // a busy 2-core machine
+		ControlPlaneStopTimeout:  30 * time.Second,
+	}
+	start := time.Now()
+	cfg, err := te.Start()
+	if err != nil {
+		_ = te.Stop()
+		return nil, fmt.Errorf("starting kube-apiserver %s and etcd from %s: %w", KubernetesVersion, dir, err)
+	}
+	o.Logger.Info("test API server up", "version", KubernetesVersion, "took", time.Since(start).Round(time.Millisecond), "crds", len(te.CRDs))
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		_ = te.Stop()
+		return nil, fmt.Errorf("client for the test API server: %w", err)
+	}
+	return &Env{Config: cfg, Client: c, Kubeconfig: te.KubeConfig, AssetsDir: dir, CRDs: te.CRDs, env: te}, nil
+}
+
+// Stop stops the API server and etcd and removes their data.
+func (e *Env) Stop() error { return e.env.Stop() }
+
+// Start is New for tests: it fails t on error and stops the server in
+// t.Cleanup. The first call on a machine builds kube-apiserver (minutes).
+func Start(t testing.TB, o Options) *Env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	e, err := New(ctx, o)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := e.Stop(); err != nil {
+			t.Errorf("testenv: stopping the API server: %v", err)
+		}
+	})
+	return e
+}
