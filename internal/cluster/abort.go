@@ -29,8 +29,8 @@ const chaosWorkflowLabel = "chaos-mesh.org/workflow"
 
 // AbortOptions tune Abort.
 type AbortOptions struct {
-	// Timeout bounds the whole abort, waiting for deletions included;
-	// default 2m.
+	// Timeout bounds the abort in each cluster, waiting for deletions
+	// included; default 2m.
 	Timeout time.Duration
 	// RemoveFinalizers strips the finalizers of objects still there when
 	// the wait is over. Only for when Chaos Mesh's controller is gone: it is
@@ -82,8 +82,6 @@ func Abort(ctx context.Context, sides []Side, run string, o AbortOptions) (*Abor
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
 	res := &AbortResult{}
 	var errs []error
 	for _, s := range sides {
@@ -92,10 +90,14 @@ func Abort(ctx context.Context, sides []Side, run string, o AbortOptions) (*Abor
 			errs = append(errs, err)
 			continue
 		}
+		// Each cluster gets the whole timeout: one held fault in the source
+		// must not stop the target from being cleaned.
+		sctx, cancel := context.WithTimeout(ctx, o.Timeout)
 		a := &aborter{s: st, sel: sel, runID: run, o: o, res: res, seen: sets.New[string]()}
-		if err := a.run(ctx); err != nil {
+		if err := a.run(sctx); err != nil {
 			errs = append(errs, err)
 		}
+		cancel()
 	}
 	return res, errors.Join(errs...)
 }
