@@ -1,0 +1,248 @@
+package charts
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
+)
+
+// valuesTemplate: scenario, scenario, validator deadline (s), peer CIDR,
+// Kafka namespace.
+const valuesTemplate = `# Values of the kmt scenario chart %s. Install it twice: into the source
+# cluster with role=source (load generator, source-side faults) and into the
+# target cluster, where the mirror runs, with role=target (validator, mirror
+# and WAN faults, assertions as alerts).
+
+# role: source | target. Selects what this cluster gets.
+role: source
+# run: the run id; labels every object (kmt.dev/run) and every record.
+run: manual
+# scenario: fixed by the chart.
+scenario: %s
+# cluster: the name recorded in the kmt.dev/cluster label (default: role).
+cluster: ""
+
+image:
+  repository: kmt
+  tag: dev
+  pullPolicy: IfNotPresent
+
+kafka:
+  # Bootstrap addresses as seen from THIS cluster. The validator (target)
+  # reads the ledger topic from the source cluster, so on the target side
+  # sourceBootstrap must be the source cluster's external address.
+  sourceBootstrap: source-kafka-bootstrap.kafka.svc:9092
+  targetBootstrap: target-kafka-bootstrap.kafka.svc:9092
+  tls:
+    # An existing Secret with the CA (and client cert/key for mTLS),
+    # mounted at /etc/kmt-tls; empty: plaintext.
+    secretName: ""
+  sasl:
+    # An existing Secret with the SASL user; empty: no SASL.
+    secretName: ""
+    mechanism: SCRAM-SHA-512
+    usernameKey: username
+    passwordKey: password
+
+# prometheus.url: kube-prometheus-stack's Prometheus, for the validator's
+# PromQL assertions.
+prometheus:
+  url: http://kube-prometheus-stack-prometheus.monitoring.svc:9090
+
+monitoring:
+  serviceMonitor: true
+  prometheusRule: true
+  dashboard: true
+  scrapeInterval: 5s
+  # labels the Prometheus operator selects ServiceMonitors/PrometheusRules by.
+  labels:
+    release: kube-prometheus-stack
+
+loadgen:
+  resources:
+    requests: {cpu: 100m, memory: 128Mi}
+    limits: {memory: 512Mi}
+
+validator:
+  # Load duration + drain + 10 minutes for startup.
+  activeDeadlineSeconds: %d
+  resources:
+    requests: {cpu: 100m, memory: 128Mi}
+    limits: {memory: 1Gi}
+
+chaos:
+  # enabled: create this side's Chaos Mesh Workflow (the scenario's fault
+  # timeline). false runs load and validation only.
+  enabled: true
+  # peerAddresses: IPs/CIDRs of the source brokers as the mirror reaches
+  # them (NetworkChaos externalTargets). kind's docker network by default.
+  peerAddresses:
+    - %s
+  # kafkaNamespace: where the Strimzi clusters and the mirror run.
+  kafkaNamespace: %s
+
+test:
+  # helm test: prints the verdict from the report ConfigMap.
+  image: busybox:1.36
+  reportKey: report.json
+`
+
+func schema(name string) string {
+	return `{
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "title": "kmt scenario chart ` + name + `",
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["role", "run", "scenario", "image", "kafka", "prometheus", "monitoring", "loadgen", "validator", "chaos", "test"],
+  "properties": {
+    "global": {"type": "object"},
+    "kmt-lib": {"type": "object"},
+    "role": {"enum": ["source", "target"], "description": "which cluster this install is"},
+    "run": {"type": "string", "pattern": "^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$", "description": "run id (a label value)"},
+    "scenario": {"const": "` + name + `"},
+    "cluster": {"type": "string", "pattern": "^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$"},
+    "image": {
+      "type": "object", "additionalProperties": false, "required": ["repository"],
+      "properties": {
+        "repository": {"type": "string", "minLength": 1},
+        "tag": {"type": "string"},
+        "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]}
+      }
+    },
+    "kafka": {
+      "type": "object", "additionalProperties": false, "required": ["sourceBootstrap", "targetBootstrap", "tls", "sasl"],
+      "properties": {
+        "sourceBootstrap": {"type": "string", "minLength": 1},
+        "targetBootstrap": {"type": "string", "minLength": 1},
+        "tls": {"type": "object", "additionalProperties": false, "properties": {"secretName": {"type": "string"}}},
+        "sasl": {
+          "type": "object", "additionalProperties": false,
+          "properties": {
+            "secretName": {"type": "string"},
+            "mechanism": {"enum": ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]},
+            "usernameKey": {"type": "string", "minLength": 1},
+            "passwordKey": {"type": "string", "minLength": 1}
+          }
+        }
+      }
+    },
+    "prometheus": {
+      "type": "object", "additionalProperties": false, "required": ["url"],
+      "properties": {"url": {"type": "string", "pattern": "^https?://"}}
+    },
+    "monitoring": {
+      "type": "object", "additionalProperties": false,
+      "properties": {
+        "serviceMonitor": {"type": "boolean"},
+        "prometheusRule": {"type": "boolean"},
+        "dashboard": {"type": "boolean"},
+        "scrapeInterval": {"type": "string", "pattern": "^[0-9]+(ms|s|m)$"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}}
+      }
+    },
+    "loadgen": {"type": "object", "additionalProperties": false, "properties": {"resources": {"type": "object"}}},
+    "validator": {
+      "type": "object", "additionalProperties": false,
+      "properties": {"activeDeadlineSeconds": {"type": "integer", "minimum": 60}, "resources": {"type": "object"}}
+    },
+    "chaos": {
+      "type": "object", "additionalProperties": false, "required": ["enabled", "peerAddresses", "kafkaNamespace"],
+      "properties": {
+        "enabled": {"type": "boolean"},
+        "peerAddresses": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": "^[0-9a-fA-F:.]+(/[0-9]{1,3})?$|^[A-Za-z0-9.-]+$"}},
+        "kafkaNamespace": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"}
+      }
+    },
+    "test": {
+      "type": "object", "additionalProperties": false,
+      "properties": {"image": {"type": "string", "minLength": 1}, "reportKey": {"type": "string", "minLength": 1}}
+    }
+  }
+}
+`
+}
+
+func faultTable(s *scenarios.Scenario, omitted []scenarios.Fault) string {
+	if len(s.Spec.Timeline) == 0 {
+		return "No faults: this scenario measures a healthy mirror.\n"
+	}
+	skip := map[string]bool{}
+	for _, f := range omitted {
+		skip[f.Name] = true
+	}
+	var b strings.Builder
+	b.WriteString("| fault | kind | at | duration | on Kubernetes |\n|---|---|---|---|---|\n")
+	for _, f := range s.Spec.Timeline {
+		how := "Chaos Mesh Workflow"
+		if skip[f.Name] {
+			how = "**omitted**: no Kubernetes equivalent"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", f.Name, f.Kind, f.At, f.Duration, how)
+	}
+	return b.String()
+}
+
+func omittedNote(omitted []scenarios.Fault) string {
+	if len(omitted) == 0 {
+		return ""
+	}
+	var n []string
+	for _, f := range omitted {
+		n = append(n, fmt.Sprintf("%s (%s)", f.Name, f.Kind))
+	}
+	return fmt.Sprintf("NOTE: %d fault(s) of this scenario have no Kubernetes equivalent and are not injected by this chart: %s. Load, validation and assertions still run; run the scenario locally (kmt run) to exercise them.\n", len(omitted), strings.Join(n, ", "))
+}
+
+func readme(s *scenarios.Scenario, omitted []scenarios.Fault) string {
+	name := s.Metadata.Name
+	return fmt.Sprintf(`# kmt scenario chart: %[1]s
+
+Generated from scenarios/%[1]s.yaml by internal/charts; do not edit (run
+`+"`go run ./internal/charts/cmd/gencharts`"+`).
+
+%[2]s
+
+## Faults
+
+%[3]s
+%[4]s
+Faults are one Chaos Mesh Workflow per cluster (faults on the source brokers
+in the source cluster; mirror and WAN faults in the target cluster, where
+the mirror runs). Each step has a deadline, so every fault ends by itself.
+WAN faults are NetworkChaos on the mirror pods towards
+`+"`chaos.peerAddresses`"+` (the source brokers). Set `+"`chaos.enabled=false`"+`
+to run without faults. The Workflow starts when the chart is installed:
+install the target side first, then the source side.
+
+## Install
+
+    helm install kmt-%[1]s charts/%[1]s --kube-context SOURCE -n kafka --set role=source --set run=RUN
+    helm install kmt-%[1]s charts/%[1]s --kube-context TARGET -n kafka --set role=target --set run=RUN \
+      --set kafka.sourceBootstrap=SOURCE_BROKERS_AS_SEEN_FROM_TARGET
+    helm test kmt-%[1]s --kube-context TARGET -n kafka   # prints the verdict
+
+role=source gets the load generator; role=target the validator Job, which
+writes its report into the ConfigMap kmt-%[1]s-report-RUN. Both get the
+scenario ConfigMap, a ServiceMonitor and the Grafana dashboard; the target
+gets the assertions as a PrometheusRule. Kafka TLS/SASL come from existing
+Secrets (kafka.tls.secretName, kafka.sasl.secretName). See values.yaml.
+`, name, oneLine(s.Metadata.Description), faultTable(s, omitted), omittedNote(omitted))
+}
+
+func notes(s *scenarios.Scenario, omitted []scenarios.Fault) string {
+	return `kmt scenario {{ .Values.scenario }}, run {{ .Values.run }}, role {{ .Values.role }} in namespace {{ .Release.Namespace }}.
+{{- if eq .Values.role "source" }}
+The load generator runs: kubectl -n {{ .Release.Namespace }} logs deploy/{{ include "kmt-lib.fullname" . }}-loadgen -f
+{{- else }}
+The validator runs: kubectl -n {{ .Release.Namespace }} logs job/{{ include "kmt-lib.fullname" . }}-validator -f
+Verdict when it finishes: helm test {{ .Release.Name }} -n {{ .Release.Namespace }}
+  (or kubectl -n {{ .Release.Namespace }} get configmap {{ include "kmt-lib.reportConfigMap" . }} -o jsonpath='{.data.report\.json}')
+{{- end }}
+{{- if .Values.chaos.enabled }}
+Faults: Chaos Mesh Workflow kmt-{{ .Values.scenario }}-{{ .Values.role }} (if this side has faults): kubectl -n {{ .Release.Namespace }} get workflows
+{{- else }}
+Faults: disabled (chaos.enabled=false).
+{{- end }}
+` + strings.ReplaceAll(omittedNote(omitted), "{{", "{{`{{`}}")
+}
