@@ -116,7 +116,7 @@ dependencies:
 
 	deadline := s.Spec.Load.Duration.D() + s.Spec.Drain.D() + 10*time.Minute
 	out["values.yaml"] = []byte(fmt.Sprintf(valuesTemplate, name, name, int(deadline.Seconds()), def.PeerAddresses[0], def.Namespace))
-	out["values.schema.json"] = []byte(schema(name))
+	out["values.schema.json"] = []byte(valuesSchema(name))
 	out["templates/kmt.yaml"] = []byte("{{- /* Load generator (role=source) or validator (role=target), scenario ConfigMap, ServiceMonitor: see charts/kmt-lib. */}}\n{{ include \"kmt-lib.all\" . }}\n")
 	out["templates/prometheusrule.yaml"] = []byte(`{{- /* The scenario's assertions as alerts (internal/assertions). The validator runs in the target cluster, so the rule does too. */}}
 {{- if and .Values.monitoring.prometheusRule (eq .Values.role "target") }}

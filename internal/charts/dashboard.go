@@ -27,8 +27,8 @@ func dashboard(s *scenarios.Scenario) ([]byte, error) {
 		}
 		return map[string]any{
 			"id": id, "type": "timeseries", "title": title,
-			"datasource": map[string]any{"type": "prometheus", "uid": "${datasource}"},
-			"gridPos":    map[string]any{"h": 8, "w": 12, "x": x, "y": y},
+			"datasource":  map[string]any{"type": "prometheus", "uid": "${datasource}"},
+			"gridPos":     map[string]any{"h": 8, "w": 12, "x": x, "y": y},
 			"fieldConfig": map[string]any{"defaults": map[string]any{"unit": unit}, "overrides": []any{}},
 			"targets":     ts,
 		}

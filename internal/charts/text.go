@@ -88,7 +88,7 @@ test:
   reportKey: report.json
 `
 
-func schema(name string) string {
+func valuesSchema(name string) string {
 	return `{
   "$schema": "http://json-schema.org/draft-07/schema#",
   "title": "kmt scenario chart ` + name + `",
