@@ -111,3 +111,9 @@ func parseDefects(in []scenarios.Defect) (defects, error) {
 	}
 	return d, nil
 }
+
+// Both kinds are driven through the same interface.
+var (
+	_ Controller = (*Reference)(nil)
+	_ Controller = (*Process)(nil)
+)

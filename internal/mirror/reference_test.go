@@ -462,3 +462,77 @@ func TestReferencePartitionGrowth(t *testing.T) {
 		}
 	}
 }
+
+func TestNewReferenceValidates(t *testing.T) {
+	ok := Config{SourceBootstrap: "127.0.0.1:1", TargetBootstrap: "127.0.0.1:2", Topics: []TopicMap{{Source: "a", Target: "b"}}}
+	cases := []struct {
+		name   string
+		mutate func(*Config)
+		errHas string // "" = valid
+	}{
+		{"valid", func(*Config) {}, ""},
+		{"target defaults to source name", func(c *Config) { c.Topics = []TopicMap{{Source: "a"}} }, ""},
+		{"all defects", func(c *Config) {
+			c.Defects = []scenarios.Defect{{Name: "drop", Every: 2}, {Name: "duplicate", Every: 3}, {Name: "reorder", Every: 4},
+				{Name: "corrupt", Every: 5}, {Name: "commit-before-produce"}}
+		}, ""},
+		{"no source", func(c *Config) { c.SourceBootstrap = " , " }, "SourceBootstrap"},
+		{"no target", func(c *Config) { c.TargetBootstrap = "" }, "TargetBootstrap"},
+		{"no topics", func(c *Config) { c.Topics = nil }, "no topics"},
+		{"empty source topic", func(c *Config) { c.Topics = []TopicMap{{Target: "x"}} }, "empty source"},
+		{"source twice", func(c *Config) { c.Topics = []TopicMap{{Source: "a", Target: "x"}, {Source: "a", Target: "y"}} }, "listed twice"},
+		{"two sources one target", func(c *Config) { c.Topics = []TopicMap{{Source: "a", Target: "x"}, {Source: "b", Target: "x"}} }, "both map"},
+		{"unknown defect", func(c *Config) { c.Defects = []scenarios.Defect{{Name: "explode", Every: 2}} }, `unknown name "explode"`},
+		{"every too small", func(c *Config) { c.Defects = []scenarios.Defect{{Name: "drop", Every: 1}} }, "every must be >= 2"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := ok
+			c.mutate(&cfg)
+			m, err := NewReference(cfg)
+			if c.errHas == "" {
+				if err != nil {
+					t.Fatalf("NewReference: %v", err)
+				}
+				if m.cfg.Group != DefaultGroup {
+					t.Errorf("group = %q, want default %q", m.cfg.Group, DefaultGroup)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.errHas) {
+				t.Fatalf("NewReference error = %v, want one containing %q", err, c.errHas)
+			}
+		})
+	}
+}
+
+// TestReferenceReorderFlushesIncompleteGroups: a group that cannot fill
+// (the source went quiet) is written, reversed, after a short idle time
+// instead of being held back forever.
+func TestReferenceReorderFlushesIncompleteGroups(t *testing.T) {
+	e := newEnv(t, 2)
+	produce(t, e.src, srcTopic, []int{0, 1}, 0, 15)
+	m := e.mirror(t, scenarios.Defect{Name: scenarios.DefectReorder, Every: 10})
+	start(t, m)
+	dst := waitTotal(t, e.dst, dstTopic, 30, 30*time.Second)
+	stop(t, m)
+	for p := range 2 {
+		var want []string
+		for i := 9; i >= 0; i-- {
+			want = append(want, srcValue(p, i))
+		}
+		for i := 14; i >= 10; i-- {
+			want = append(want, srcValue(p, i))
+		}
+		for i, r := range dst[p] {
+			if r.Value != want[i] {
+				t.Fatalf("p%d[%d] = %q, want %q", p, i, r.Value, want[i])
+			}
+		}
+	}
+	for p, off := range committedOffsets(t, e.src, m.cfg.Group, 2) {
+		if off != 15 {
+			t.Errorf("partition %d committed %d, want 15", p, off)
+		}
+	}
+}
