@@ -60,7 +60,11 @@ func (r *run) evaluate(p *localProm, as []assertions.Assertion) []report.Asserti
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	results := assertions.EvaluateAll(ctx, p.local, as, w)
+	return ReportAssertions(as, assertions.EvaluateAll(ctx, p.local, as, w))
+}
+
+// ReportAssertions turns evaluated assertions into report entries.
+func ReportAssertions(as []assertions.Assertion, results []assertions.Result) []report.Assertion {
 	out := make([]report.Assertion, 0, len(results))
 	for i, res := range results {
 		out = append(out, toReportAssertion(res, as[i].Builtin))
@@ -83,8 +87,8 @@ func toReportAssertion(res assertions.Result, builtin bool) report.Assertion {
 	}
 }
 
-// applyResult copies the validator's result into the report.
-func applyResult(rep *report.Report, res *validator.Result) {
+// ApplyResult copies the validator's result into the report.
+func ApplyResult(rep *report.Report, res *validator.Result) {
 	c := res.Counts
 	rep.Counts = report.Counts{
 		Produced: c.Produced, Acked: c.Acked, Received: c.Received, Lost: c.Lost, Unseen: c.Unseen,

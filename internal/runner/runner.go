@@ -448,7 +448,7 @@ func (r *run) finish(val *validator.Validator, _ time.Duration, ls loadgen.Stats
 		rep.Load.AchievedRate = float64(ls.Acked+ls.Failed) / ls.Elapsed.Seconds()
 	}
 	if res != nil {
-		applyResult(rep, res)
+		ApplyResult(rep, res)
 	}
 	rep.Counts.Produced = ls.Sent
 	rep.ExtraCounts.Failed = ls.Failed
