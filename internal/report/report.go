@@ -21,6 +21,7 @@
 //	assertions      [{name expr window mode op threshold observed pass reason ...}]
 //	drain           {complete seconds}
 //	load            {target_rate achieved_rate sent acked failed seconds}
+//	timeline        [{t arrivals latency_p50}] per second since load start
 package report
 
 import (
@@ -114,6 +115,13 @@ type Assertion struct {
 	Builtin   bool      `json:"builtin"`
 }
 
+// Second is one second of the arrival timeline (T seconds after load start).
+type Second struct {
+	T          int     `json:"t"`
+	Arrivals   uint64  `json:"arrivals"`
+	LatencyP50 float64 `json:"latency_p50"` // seconds; 0 when nothing arrived
+}
+
 // Drain records the final drain.
 type Drain struct {
 	Complete bool    `json:"complete"`
@@ -152,6 +160,10 @@ type Report struct {
 	Drain          Drain                `json:"drain"`
 	Load           Load                 `json:"load"`
 	SourceChecked  bool                 `json:"source_checked"`
+	// Timeline is what arrived at the target, second by second since the
+	// load started: it shows a fault taking effect (a partition stops
+	// arrivals, WAN latency raises the median).
+	Timeline []Second `json:"timeline"`
 	Error          string               `json:"error,omitempty"`
 }
 

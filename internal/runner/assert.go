@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
@@ -34,7 +35,8 @@ func (r *run) startCollector(as []assertions.Assertion) (*localProm, error) {
 	if len(as) == 0 {
 		return nil, nil
 	}
-	l, err := assertions.NewLocal(assertions.LocalOptions{Logger: r.log.With("part", "promql")})
+	// The TSDB logs its housekeeping at info; only its warnings matter here.
+	l, err := assertions.NewLocal(assertions.LocalOptions{Logger: quiet(r.log.With("part", "promql"))})
 	if err != nil {
 		return nil, Env(err)
 	}
@@ -110,3 +112,56 @@ func ApplyResult(rep *report.Report, res *validator.Result) {
 	rep.Drain = report.Drain{Complete: res.DrainComplete, Seconds: res.DrainSeconds}
 	rep.SourceChecked = res.SourceChecked
 }
+
+// timeline folds the validator's arrival buckets (100 ms) and per-second
+// latency medians into whole seconds since load start; offset is how long
+// after the validator started the load began.
+func timeline(v *validator.Validator, offset time.Duration) []report.Second {
+	secs := map[int]*report.Second{}
+	last := -1
+	get := func(t int) *report.Second {
+		s := secs[t]
+		if s == nil {
+			s = &report.Second{T: t}
+			secs[t] = s
+		}
+		last = max(last, t)
+		return s
+	}
+	off := offset.Seconds()
+	for _, b := range v.Arrivals() {
+		if t := int(b.Start - off); b.Start-off >= 0 && b.Count > 0 {
+			get(t).Arrivals += b.Count
+		}
+	}
+	for _, p := range v.LatencyTimeline() {
+		if t := int(float64(p.Second) - off + 0.5); t >= 0 && p.Count > 0 {
+			get(t).LatencyP50 = p.P50
+		}
+	}
+	out := make([]report.Second, 0, last+1)
+	for t := 0; t <= last; t++ {
+		if s := secs[t]; s != nil {
+			out = append(out, *s)
+		} else {
+			out = append(out, report.Second{T: t})
+		}
+	}
+	return out
+}
+
+// quiet drops records below warn from log.
+func quiet(log *slog.Logger) *slog.Logger {
+	return slog.New(minLevel{log.Handler(), slog.LevelWarn})
+}
+
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.Handler.Enabled(ctx, l)
+}
+func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler { return minLevel{m.Handler.WithAttrs(a), m.min} }
+func (m minLevel) WithGroup(n string) slog.Handler      { return minLevel{m.Handler.WithGroup(n), m.min} }

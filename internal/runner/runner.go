@@ -67,6 +67,10 @@ type Options struct {
 	// OnStart is called once the load started, with the load start time and
 	// the metrics address actually served (tests and the differential check).
 	OnStart func(t0 time.Time, metricsURL string)
+	// BeforeTeardown is called after the drain, before the clusters and the
+	// mirror are stopped, with the bootstraps in use (tests read the target
+	// with an independent consumer here).
+	BeforeTeardown func(sourceBootstrap, targetBootstrap string)
 }
 
 // Prepared is a scenario ready to run: loaded, overridden, validated.
@@ -252,12 +256,12 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		link = wan.NewLink(r.log.With("part", "wan"), wrap("harness"))
 		r.defer_(func() { link.Close() })
 		r.log.Info("starting embedded clusters", "source_brokers", sp.Topology.Source.Brokers, "target_brokers", sp.Topology.Target.Brokers)
-		src, err = embedded.Start(ctx, embedded.Options{Name: "source", Brokers: sp.Topology.Source.Brokers, DataDir: filepath.Join(tmp, "source"), Front: link.Front, Logger: r.log.With("cluster", "source")})
+		src, err = embedded.Start(ctx, embedded.Options{Name: "source", Brokers: sp.Topology.Source.Brokers, DataDir: filepath.Join(tmp, "source"), Front: link.Front, Logger: r.log})
 		if err != nil {
 			return nil, Env(fmt.Errorf("start the embedded source cluster: %w", err))
 		}
 		r.defer_(func() { src.Close() })
-		tgt, err = embedded.Start(ctx, embedded.Options{Name: "target", Brokers: sp.Topology.Target.Brokers, DataDir: filepath.Join(tmp, "target"), Logger: r.log.With("cluster", "target")})
+		tgt, err = embedded.Start(ctx, embedded.Options{Name: "target", Brokers: sp.Topology.Target.Brokers, DataDir: filepath.Join(tmp, "target"), Logger: r.log})
 		if err != nil {
 			return nil, Env(fmt.Errorf("start the embedded target cluster: %w", err))
 		}
@@ -298,6 +302,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	}
 	vctx, vcancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.defer_(vcancel)
+	vstart := time.Now()
 	if err := val.Start(vctx); err != nil {
 		return nil, Env(fmt.Errorf("start the validator: %w", err))
 	}
@@ -428,6 +433,10 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		r.rep.Error = "interrupted"
 	}
 	assertResults := r.evaluate(coll, asserts)
+	r.rep.Timeline = timeline(val, t0.Sub(vstart))
+	if o.BeforeTeardown != nil {
+		o.BeforeTeardown(srcBoot, tgtBoot)
+	}
 	r.finish(val, drain, loadStats, nem, res, assertResults)
 	return r.rep, nil
 }
