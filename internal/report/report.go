@@ -164,7 +164,7 @@ type Report struct {
 	// load started: it shows a fault taking effect (a partition stops
 	// arrivals, WAN latency raises the median).
 	Timeline []Second `json:"timeline"`
-	Error          string               `json:"error,omitempty"`
+	Error    string   `json:"error,omitempty"`
 }
 
 // Judge sets Verdict and Reasons from the counts and assertions. The anomaly
