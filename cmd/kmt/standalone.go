@@ -65,15 +65,16 @@ func scenarioDefaults(path string, short bool) (*scenarios.Scenario, error) {
 
 func newLoadgenCmd(g *globals) *cobra.Command {
 	var (
-		cfg               loadgen.Config
-		topics            []string
-		scenarioPath      string
-		short             bool
-		metricsAddr       string
-		scenarioName      string
-		streams, size     int
-		rate              float64
-		duration          time.Duration
+		cfg           loadgen.Config
+		topics        []string
+		scenarioPath  string
+		short         bool
+		metricsAddr   string
+		scenarioName  string
+		streams, size int
+		rate          float64
+		linger        bool
+		duration      time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "loadgen",
@@ -133,6 +134,9 @@ Values come from --scenario (load and topics) unless given as flags.`,
 			if cfg.RunID == "" {
 				cfg.RunID = runner.NewRunID(orDefault(scenarioName, "loadgen"))
 			}
+			if cfg.Dial, err = kafkaDial(); err != nil {
+				return err
+			}
 			cfg.Topics, cfg.Rate, cfg.Duration, cfg.Streams, cfg.MessageSize = topics, rate, duration, max(streams, 1), max(size, 128)
 			reg := prometheus.NewRegistry()
 			cfg.Registerer = metrics.Wrap(reg, orDefault(scenarioName, "adhoc"), cfg.RunID, "loadgen")
@@ -155,6 +159,12 @@ Values come from --scenario (load and topics) unless given as flags.`,
 			if err != nil {
 				return runner.Env(err)
 			}
+			if linger && cmd.Context().Err() == nil {
+				// In a Deployment, exiting would restart the pod and produce
+				// the run again; keep /metrics up for Prometheus instead.
+				log.Info("load finished; lingering until terminated (--linger)")
+				<-cmd.Context().Done()
+			}
 			return nil
 		},
 	}
@@ -171,6 +181,7 @@ Values come from --scenario (load and topics) unless given as flags.`,
 	f.StringVar(&scenarioPath, "scenario", "", "scenario file (or catalogue name) to take topics and load from")
 	f.BoolVar(&short, "short", false, "with --scenario: use its short form")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here, e.g. :9090")
+	f.BoolVar(&linger, "linger", false, "after the load, keep serving /metrics until SIGTERM (for Kubernetes Deployments)")
 	return c
 }
 

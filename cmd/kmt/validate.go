@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 	"github.com/kmt-dev/kafka-mirror-tester/validator"
 )
 
@@ -152,15 +154,25 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	defer stop()
 	rep := &report.Report{SchemaVersion: report.SchemaVersion, Scenario: name, Run: f.runID, Backend: "external", Mirror: "external", Short: f.short, StartedAt: time.Now()}
 
+	var cm *kube.ReportWriter
+	if f.configMap != "" {
+		if cm, err = kube.NewReportWriter(f.configMap, f.runID, name); err != nil {
+			return runner.Env(fmt.Errorf("--report-configmap %s: %w", f.configMap, err))
+		}
+	}
+	dial, err := kafkaDial()
+	if err != nil {
+		return err
+	}
 	led := ledger.New()
 	lctx, lcancel := context.WithCancel(ctx)
 	defer lcancel()
 	ledErr := make(chan error, 1)
 	go func() {
-		ledErr <- ledger.ReadTopic(lctx, f.sourceBoot, nil, f.ledgerTopic, f.runID, led)
+		ledErr <- ledger.ReadTopic(lctx, f.sourceBoot, dial, f.ledgerTopic, f.runID, led)
 	}()
 	val, err := validator.New(validator.Config{
-		TargetBootstrap: f.targetBoot, SourceBootstrap: f.sourceBoot, Topics: pairs, RunID: f.runID,
+		TargetBootstrap: f.targetBoot, SourceBootstrap: f.sourceBoot, TargetDial: dial, SourceDial: dial, Topics: pairs, RunID: f.runID,
 		Ledger: led, Registerer: metrics.Wrap(reg, name, f.runID, "validator"), Logger: log,
 	})
 	if err != nil {
@@ -198,7 +210,16 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 			}
 		case <-tick.C:
 			c := val.Live()
-			fmt.Fprintf(g.stderr, "[validate] acked=%d received=%d duplicate=%d reordered=%d corrupt=%d\n", c.Acked, c.Received, c.Duplicate, c.Reordered, c.Corrupt)
+			phase := "waiting for load"
+			if !t0.IsZero() && s != nil {
+				phase = phaseAt(s, time.Since(t0))
+			}
+			fmt.Fprintf(g.stderr, "[validate] %s acked=%d received=%d duplicate=%d reordered=%d corrupt=%d\n", phase, c.Acked, c.Received, c.Duplicate, c.Reordered, c.Corrupt)
+			if cm != nil {
+				if err := cm.Progress(ctx, phase, c); err != nil {
+					log.Warn("could not write progress to the report ConfigMap", "err", err)
+				}
+			}
 		}
 		if interrupted || rep.Error != "" {
 			break
@@ -251,8 +272,8 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	}
 	rep.WriteSummary(g.stdout)
 	fmt.Fprintf(g.stdout, "report    %s\n", filepath.Join(dir, "report.json"))
-	if f.configMap != "" {
-		if err := kube.WriteReportConfigMap(context.WithoutCancel(ctx), f.configMap, rep); err != nil {
+	if cm != nil {
+		if err := cm.Report(context.WithoutCancel(ctx), rep); err != nil {
 			fmt.Fprintf(g.stderr, "kmt: writing the report ConfigMap %s: %v\n", f.configMap, err)
 			return &exitError{runner.ExitEnv}
 		}
@@ -270,3 +291,16 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	return &exitError{runner.ExitEnv}
 }
 
+// phaseAt names the planned phase at offset d from the load start (fault
+// windows win over steady).
+func phaseAt(s *scenarios.Scenario, d time.Duration) string {
+	cur := "-"
+	for _, p := range s.Phases() {
+		if d >= p.Start && d < p.End {
+			if cur == "-" || strings.HasPrefix(p.Name, "fault:") {
+				cur = p.Name
+			}
+		}
+	}
+	return cur
+}

@@ -42,22 +42,47 @@ func Namespace() (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// WriteReportConfigMap creates or updates ConfigMap name in the pod's
-// namespace with the report, its verdict and its summary.
-func WriteReportConfigMap(ctx context.Context, name string, rep *report.Report) error {
+// KeyProgress holds live progress while the validator runs:
+// {"phase": "...", "counts": {"acked": n, "received": n, ...}}.
+const KeyProgress = "progress.json"
+
+// ReportWriter writes the report ConfigMap of one run from inside a pod.
+type ReportWriter struct {
+	c             client.Client
+	ns, name      string
+	run, scenario string
+}
+
+// NewReportWriter connects with the pod's service account (or the
+// kubeconfig outside a cluster) to ConfigMap name in the pod's namespace.
+func NewReportWriter(name, run, scenario string) (*ReportWriter, error) {
 	cfg, err := config.GetConfig()
 	if err != nil {
-		return fmt.Errorf("kubernetes client config: %w", err)
+		return nil, fmt.Errorf("kubernetes client config: %w", err)
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ns, err := Namespace()
 	if err != nil {
+		return nil, err
+	}
+	return &ReportWriter{c: c, ns: ns, name: name, run: run, scenario: scenario}, nil
+}
+
+// Progress records live progress (before the report exists).
+func (w *ReportWriter) Progress(ctx context.Context, phase string, counts any) error {
+	b, err := json.Marshal(map[string]any{"phase": phase, "counts": counts})
+	if err != nil {
 		return err
 	}
-	return PutReport(ctx, c, ns, name, rep)
+	return put(ctx, w.c, w.ns, w.name, w.run, w.scenario, map[string]string{KeyProgress: string(b)})
+}
+
+// Report writes the final report, its verdict and its summary.
+func (w *ReportWriter) Report(ctx context.Context, rep *report.Report) error {
+	return PutReport(ctx, w.c, w.ns, w.name, rep)
 }
 
 // PutReport creates or updates the report ConfigMap ns/name through c.
@@ -69,13 +94,17 @@ func PutReport(ctx context.Context, c client.Client, ns, name string, rep *repor
 	var sum bytes.Buffer
 	rep.WriteSummary(&sum)
 	data := map[string]string{KeyReport: string(js), KeyVerdict: rep.Verdict, KeySummary: sum.String()}
+	return put(ctx, c, ns, name, rep.Run, rep.Scenario, data)
+}
+
+func put(ctx context.Context, c client.Client, ns, name, run, scenario string, data map[string]string) error {
 	cm := &corev1.ConfigMap{}
-	err = c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cm)
+	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cm)
 	switch {
 	case apierrors.IsNotFound(err):
 		cm = &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{
-				"app.kubernetes.io/managed-by": "kmt", "kmt.dev/run": rep.Run, "kmt.dev/scenario": rep.Scenario,
+				"app.kubernetes.io/managed-by": "kmt", "kmt.dev/run": run, "kmt.dev/scenario": scenario,
 			}},
 			Data: data,
 		}

@@ -63,6 +63,9 @@ spec:
             - __kmt_ledger
             - --metrics-addr
             - :9090
+            # A Deployment restarts a container that exits: keep serving
+            # /metrics after the load instead of producing the run again.
+            - --linger
           env:
             {{- include "kmt-lib.kafkaEnv" . | nindent 12 }}
           ports:
