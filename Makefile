@@ -4,7 +4,7 @@ TEST_TIMEOUT ?= 45m
 BIN          ?= bin/kmt
 VERSION      ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help build test deps demo bench charts lint fuzz clean
+.PHONY: help build test deps demo bench charts image lint fuzz clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ bench: ## benchmarks as a table: loadgen max rate, validator vs bare reader, mem
 
 charts: ## regenerate charts/ from the catalogue
 	$(GO) run ./internal/charts/cmd/gencharts
+
+image: ## build the kmt container image (needs a Docker engine)
+	docker build -t kmt:dev .
 
 fuzz: ## fuzz the record decoder for 60s
 	$(GO) test ./internal/wire -run '^$$' -fuzz FuzzDecode -fuzztime 60s
