@@ -48,7 +48,7 @@ done
 
 SOURCE_BOOTSTRAP="$(node_ip source):32100"
 log "[target] MirrorMaker 2 from $SOURCE_BOOTSTRAP"
-render "$KIND_DIR/manifests/mirrormaker2.yaml" SOURCE_BOOTSTRAP="$SOURCE_BOOTSTRAP" KAFKA_VERSION="$KAFKA_VERSION" TOPICS="${KMT_TOPICS:-kmt-.*}" |
+render "$KIND_DIR/manifests/mirrormaker2.yaml" SOURCE_BOOTSTRAP="$SOURCE_BOOTSTRAP" KAFKA_VERSION="$KAFKA_VERSION" TOPICS="${KMT_TOPICS:-orders|kmt-.*}" |
   kubectl --context "$(ctx target)" apply -f -
 kubectl --context "$(ctx target)" -n kafka wait kafkamirrormaker2/mirror --for=condition=Ready --timeout 10m
 

@@ -74,6 +74,8 @@ func newLoadgenCmd(g *globals) *cobra.Command {
 		streams, size int
 		rate          float64
 		linger        bool
+		createTopics  bool
+		rf            int
 		duration      time.Duration
 	)
 	c := &cobra.Command{
@@ -152,6 +154,23 @@ Values come from --scenario (load and topics) unless given as flags.`,
 			if cfg.Ledger == nil {
 				cfg.Ledger = ledger.New()
 			}
+			if createTopics {
+				var specs []loadgen.TopicSpec
+				for _, t := range topics {
+					p := scenarios.DefaultPartitions
+					if s != nil {
+						for _, st := range s.Spec.Topology.Topics {
+							if st.Name == t {
+								p = st.Partitions
+							}
+						}
+					}
+					specs = append(specs, loadgen.TopicSpec{Name: t, Partitions: p})
+				}
+				if err := loadgen.EnsureTopics(cmd.Context(), cfg.Bootstrap, cfg.Dial, specs, rf); err != nil {
+					return runner.Env(err)
+				}
+			}
 			log.Info("loadgen starting", "run", cfg.RunID, "topics", topics, "rate", rate, "duration", duration)
 			st, err := loadgen.Run(cmd.Context(), cfg)
 			out := map[string]any{"run": cfg.RunID, "sent": st.Sent, "acked": st.Acked, "failed": st.Failed, "seconds": st.Elapsed.Seconds(), "rate": st.Rate()}
@@ -181,6 +200,8 @@ Values come from --scenario (load and topics) unless given as flags.`,
 	f.StringVar(&scenarioPath, "scenario", "", "scenario file (or catalogue name) to take topics and load from")
 	f.BoolVar(&short, "short", false, "with --scenario: use its short form")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here, e.g. :9090")
+	f.BoolVar(&createTopics, "create-topics", false, "create missing topics first (partitions from --scenario, else 6)")
+	f.IntVar(&rf, "replication-factor", -1, "with --create-topics: replication factor (-1: the broker's default)")
 	f.BoolVar(&linger, "linger", false, "after the load, keep serving /metrics until SIGTERM (for Kubernetes Deployments)")
 	return c
 }

@@ -66,6 +66,8 @@ spec:
             # A Deployment restarts a container that exits: keep serving
             # /metrics after the load instead of producing the run again.
             - --linger
+            # kmt owns the source topic of a scenario run.
+            - --create-topics
           env:
             {{- include "kmt-lib.kafkaEnv" . | nindent 12 }}
           ports:

@@ -1,0 +1,48 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// TopicSpec is a topic to create when missing.
+type TopicSpec struct {
+	Name       string
+	Partitions int
+}
+
+// EnsureTopics creates the topics that do not exist yet on the cluster at
+// bootstrap (replication factor rf, -1 for the broker's default) and leaves
+// existing ones alone. The loadgen itself never creates topics (a typo must
+// not silently produce to a new topic); this is for cluster runs where kmt
+// owns the source topic, e.g. the Helm charts (kmt loadgen --create-topics).
+func EnsureTopics(ctx context.Context, bootstrap string, dial func(ctx context.Context, network, addr string) (net.Conn, error), topics []TopicSpec, rf int) error {
+	addrs := splitAddrs(bootstrap)
+	if len(addrs) == 0 {
+		return errors.New("no bootstrap address")
+	}
+	tr := &kafka.Transport{Dial: dial, DialTimeout: 10 * time.Second}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr, Timeout: 30 * time.Second}
+	req := &kafka.CreateTopicsRequest{}
+	for _, t := range topics {
+		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t.Name, NumPartitions: t.Partitions, ReplicationFactor: rf})
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	res, err := c.CreateTopics(ctx, req)
+	if err != nil {
+		return fmt.Errorf("create topics on %s: %w", bootstrap, err)
+	}
+	for name, e := range res.Errors {
+		if e != nil && !errors.Is(e, kafka.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s on %s: %w", name, bootstrap, e)
+		}
+	}
+	return nil
+}
