@@ -419,7 +419,9 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	r.phases.enter("drain", loadEnd)
 	drain := sp.Drain.D()
 	if interrupted {
-		drain = 0
+		// A short grace so records already in flight are not reported as
+		// unseen in the partial report; a second Ctrl-C ends kmt at once.
+		drain = min(drain, 3*time.Second)
 	}
 	r.log.Info("load finished; draining", "acked", loadStats.Acked, "deadline", drain)
 	res, derr := val.Drain(context.WithoutCancel(ctx), drain)
