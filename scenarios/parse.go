@@ -96,7 +96,7 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	dec = yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(s); err != nil {
-		return nil, yamlError(file, err)
+		return nil, nameFields(yamlError(file, err), s.lines)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err != io.EOF {
@@ -120,6 +120,64 @@ func yamlError(file string, err error) error {
 		return es
 	}
 	return Errors{lineError(file, strings.TrimPrefix(err.Error(), "yaml: "))}
+}
+
+// nameFields gives each line-numbered error without a field the field path
+// written on that line, so a type error says which field it is about
+// (yaml.v3 reports only the line).
+func nameFields(err error, lines map[string]int) error {
+	es, ok := err.(Errors)
+	if !ok {
+		return err
+	}
+	for _, e := range es {
+		if e.Field == "" && e.Line > 0 {
+			e.Field = fieldAt(lines, e.Line)
+		}
+	}
+	return es
+}
+
+// fieldAt returns the field path written on line: the deepest one, or,
+// when several fields share the line (a flow mapping), their common parent.
+func fieldAt(lines map[string]int, line int) string {
+	var on []string
+	for p, l := range lines {
+		if l == line {
+			on = append(on, p)
+		}
+	}
+	// Drop paths that are parents of another path on the line.
+	var leaves []string
+	for _, p := range on {
+		parent := false
+		for _, q := range on {
+			if q != p && (strings.HasPrefix(q, p+".") || strings.HasPrefix(q, p+"[")) {
+				parent = true
+				break
+			}
+		}
+		if !parent {
+			leaves = append(leaves, p)
+		}
+	}
+	if len(leaves) == 0 {
+		return ""
+	}
+	if len(leaves) == 1 {
+		return leaves[0]
+	}
+	prefix := leaves[0]
+	for _, p := range leaves[1:] {
+		for !strings.HasPrefix(p, prefix+".") && !strings.HasPrefix(p, prefix+"[") {
+			i := strings.LastIndexAny(prefix, ".[")
+			if i < 0 {
+				return ""
+			}
+			prefix = prefix[:i]
+		}
+	}
+	return prefix
 }
 
 func lineError(file, m string) *Error {
