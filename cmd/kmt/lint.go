@@ -109,10 +109,10 @@ func kindList() string {
 func checkAssertions(s *scenarios.Scenario) error {
 	as, err := assertions.Compile(s)
 	if err != nil {
-		return fmt.Errorf("%s: %w", s.File, err)
+		return runner.LocateExprErrors(s, err)
 	}
 	if err := assertions.CheckExprs(as); err != nil {
-		return fmt.Errorf("%s: %w", s.File, err)
+		return runner.LocateExprErrors(s, err)
 	}
 	return nil
 }

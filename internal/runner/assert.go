@@ -2,12 +2,14 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 	"github.com/kmt-dev/kafka-mirror-tester/validator"
 )
 
@@ -16,12 +18,41 @@ import (
 func (r *run) prepareAssertions() ([]assertions.Assertion, error) {
 	as, err := assertions.Compile(r.s)
 	if err != nil {
-		return nil, Usage(fmt.Errorf("%s: %w", r.s.File, err))
+		return nil, Usage(LocateExprErrors(r.s, err))
 	}
 	if err := assertions.CheckExprs(as); err != nil {
-		return nil, Usage(fmt.Errorf("%s: %w", r.s.File, err))
+		return nil, Usage(LocateExprErrors(r.s, err))
 	}
 	return as, nil
+}
+
+// LocateExprErrors points each PromQL problem of CheckExprs at the file,
+// line and field of its custom assertion (spec.assertions.custom[i].expr),
+// so it reads like every other scenario error. Built-in assertions have no
+// line of their own and keep the file only.
+func LocateExprErrors(s *scenarios.Scenario, err error) error {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	var out scenarios.Errors
+	for _, e := range errs {
+		se := &scenarios.Error{File: s.File, Msg: e.Error()}
+		var ee *assertions.ExprError
+		if errors.As(e, &ee) {
+			for i, c := range s.Spec.Assertions.Custom {
+				if c.Name == ee.Assertion {
+					se.Field = fmt.Sprintf("spec.assertions.custom[%d].expr", i)
+					se.Line = s.Line(se.Field)
+					break
+				}
+			}
+		}
+		out = append(out, se)
+	}
+	return out
 }
 
 // localProm is the embedded Prometheus of a run: a TSDB filled by gathering
