@@ -192,13 +192,21 @@ func (r *Reference) Start(ctx context.Context) error {
 		CommitInterval:         0, // synchronous, explicit commits only
 		MinBytes:               1,
 		MaxBytes:               16 << 20,
-		MaxWait:                250 * time.Millisecond,
-		HeartbeatInterval:      time.Second,
-		SessionTimeout:         10 * time.Second,
-		RebalanceTimeout:       5 * time.Second,
-		JoinGroupBackoff:       500 * time.Millisecond,
-		ReadBackoffMin:         50 * time.Millisecond,
-		ReadBackoffMax:         500 * time.Millisecond,
+		// MaxWait bounds the whole fetch round trip, not just the broker's
+		// long poll: kafka-go sets the read deadline to now+MaxWait and asks
+		// the broker to wait MaxWait minus an RTT allowance (1s, or a quarter
+		// of MaxWait when MaxWait is shorter). With 250ms, a WAN round trip
+		// above ~250ms made every fetch time out and the mirror stalled
+		// completely (seen at 300ms one way). 2s leaves a 1s RTT budget;
+		// latency is unaffected (the broker answers as soon as data exists)
+		// and Pause/Stop cancel a fetch in progress.
+		MaxWait:           2 * time.Second,
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  5 * time.Second,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		ReadBackoffMin:    50 * time.Millisecond,
+		ReadBackoffMax:    500 * time.Millisecond,
 		Logger: kafka.LoggerFunc(func(msg string, a ...any) {
 			r.log.Debug("kafka-go reader: " + fmt.Sprintf(msg, a...))
 		}),
