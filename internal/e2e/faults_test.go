@@ -117,7 +117,9 @@ func TestWANBandwidth(t *testing.T) {
 	// rate (the backlog; the second before the lift counts, for the
 	// timeline's slot alignment), and latency returns to its steady value.
 	var peak uint64
-	for _, sec := range r.seconds(window{w.to - 1, w.to + 3}, 0) {
+	lift := r.seconds(window{math.Floor(w.to) - 1, w.to + 3}, 0)
+	t.Logf("lift: %s", timelineString(lift))
+	for _, sec := range lift {
 		peak = max(peak, sec.Arrivals)
 	}
 	if float64(peak) < 1.5*rate {

@@ -42,9 +42,12 @@ func kcatPath(t *testing.T) string {
 // until stdin ends (edenhill/kcat#322), so an endless `kcat -C | kcat -P`
 // would leave the tail unsent: the consumer exits at the end of its
 // partitions (-e), which flushes the producer, and the loop resumes from the
-// group's committed offsets (-G; librdkafka commits on close).
+// group's committed offsets (-G; librdkafka commits on close). A short
+// session timeout: after a hard kill the dead member stays in the group
+// until its session expires, and with librdkafka's default 45 s the
+// restarted kcat waited past the drain (measured: 5010 of 7999 unseen).
 func kcatMirror(kcat string) string {
-	return `while :; do ` + kcat + ` -C -q -u -e -b {{.SourceBootstrap}} -G {{.Group}} -X auto.offset.reset=earliest -K '\x1f' {{.SourceTopic}}` +
+	return `while :; do ` + kcat + ` -C -q -u -e -b {{.SourceBootstrap}} -G {{.Group}} -X auto.offset.reset=earliest -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 -K '\x1f' {{.SourceTopic}}` +
 		` | ` + kcat + ` -P -q -b {{.TargetBootstrap}} -t {{.TargetTopic}} -K '\x1f'; sleep 0.2; done`
 }
 
