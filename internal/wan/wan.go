@@ -418,6 +418,14 @@ func (c *pconn) pipe(src, dst net.Conn, lim *rate.Limiter, dir string) {
 		}
 		bp := bufs.Get().(*[]byte)
 		buf := *bp
+		// Under a bandwidth cap, read no more than the limiter's burst at
+		// a time: a link shapes packet by packet, so the first bytes of a
+		// large response must not wait for a whole 16 KiB chunk's tokens
+		// (clients with a short first-byte deadline, like kafka-go's fetch,
+		// would time out on every request).
+		if lim.Limit() != rate.Inf {
+			buf = buf[:min(len(buf), max(lim.Burst(), 1))]
+		}
 		n, err := src.Read(buf)
 		if n > 0 {
 			if !c.throttle(lim, n) {
