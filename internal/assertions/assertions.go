@@ -182,10 +182,11 @@ func Compile(s *scenarios.Scenario) ([]Assertion, error) {
 		if err != nil {
 			return nil, fmt.Errorf("compile assertion p99LatencyBelow: %w", err)
 		}
-		secs := int64(math.Ceil(length.Seconds()))
-		if secs < 1 {
-			secs = 1
-		}
+		// increase() needs two samples inside its range: a window shorter
+		// than a few scrape intervals would leave it empty ("no series").
+		// MinQuantileRange is the floor; the range then reaches a little
+		// before the window's start.
+		secs := int64(math.Ceil(max(length, MinQuantileRange).Seconds()))
 		out = append(out, Assertion{
 			Name: NameP99Prefix + p.Phase,
 			Expr: fmt.Sprintf(`histogram_quantile(0.99, sum by (le) (increase(%s_bucket[%ds])))`,
@@ -304,6 +305,10 @@ func validWindowName(w string) bool {
 	name, ok := strings.CutPrefix(w, "fault:")
 	return ok && name != ""
 }
+
+// MinQuantileRange is the shortest range a built-in quantile looks over:
+// five of the embedded collector's 1 s intervals.
+const MinQuantileRange = 5 * time.Second
 
 // windowLength is the planned length of a window of s.
 func windowLength(s *scenarios.Scenario, window string) (time.Duration, error) {

@@ -147,7 +147,7 @@ func TestCompileBuiltins(t *testing.T) {
 		{NameMaxDuplicates, `sum(kmt_validator_anomalies_total{category="duplicate"})`, "<=", "run", "end", 3},
 		{NameOrdered, `sum(kmt_validator_anomalies_total{category="reordered"})`, "==", "run", "end", 0},
 		// steady is [2s, 5.5s): 3.5s rounds up to 4s.
-		{"p99-latency-steady", `histogram_quantile(0.99, sum by (le) (increase(kmt_validator_latency_seconds_bucket[4s])))`, "<", "steady", "end", 0.25},
+		{"p99-latency-steady", `histogram_quantile(0.99, sum by (le) (increase(kmt_validator_latency_seconds_bucket[5s])))`, "<", "steady", "end", 0.25},
 		{"recovers-within-kill1", `sum(kmt_validator_lag_records)`, "<", "fault:kill1", "within", 50},
 		{"received", `sum(kmt_validator_received_total)`, ">", "run", "end", 10},
 		{"lag-bounded", `max(kmt_validator_lag_records)`, "between", "steady", "continuous", 0},
@@ -202,7 +202,7 @@ func TestCheckExprs(t *testing.T) {
 		metric, sugg string
 		msg          string
 	}{
-		{name: "valid builtin", expr: `histogram_quantile(0.99, sum by (le) (increase(kmt_validator_latency_seconds_bucket[4s])))`, ok: true},
+		{name: "valid builtin", expr: `histogram_quantile(0.99, sum by (le) (increase(kmt_validator_latency_seconds_bucket[5s])))`, ok: true},
 		{name: "valid scalar", expr: `scalar(sum(kmt_loadgen_acked_total)) - 5`, ok: true},
 		{name: "valid name regexp", expr: `sum({__name__=~"kmt_loadgen_.*_total"})`, ok: true},
 		{name: "unknown metric", expr: `sum(kmt_loadgen_ackd_total)`, line: 1, col: 5, metric: "kmt_loadgen_ackd_total", sugg: "kmt_loadgen_acked_total", msg: "unknown metric"},

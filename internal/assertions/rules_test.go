@@ -29,7 +29,7 @@ func TestRenderRules(t *testing.T) {
 	want := map[string]struct{ expr, forD string }{
 		"KmtNoLoss":              {`(sum(kmt_validator_missing_records{category="lost"})) != 0`, ""},
 		"KmtMaxDuplicates":       {`(sum(kmt_validator_anomalies_total{category="duplicate"})) > 3`, ""},
-		"KmtP99LatencySteady":    {`((histogram_quantile(0.99, sum by (le) (increase(kmt_validator_latency_seconds_bucket[4s])))) >= 0.25) and on() (max(kmt_phase{phase="steady"}) == 1)`, ""},
+		"KmtP99LatencySteady":    {`((histogram_quantile(0.99, sum by (le) (increase(kmt_validator_latency_seconds_bucket[5s])))) >= 0.25) and on() (max(kmt_phase{phase="steady"}) == 1)`, ""},
 		"KmtRecoversWithinKill1": {`((sum(kmt_validator_lag_records)) >= 50) and on() (max(kmt_fault_active{fault="kill1"}) == 0)`, "5s"},
 		"KmtReceived":            {`(sum(kmt_validator_received_total)) <= 10`, ""},
 		"KmtLagBounded":          {`(((max(kmt_validator_lag_records)) < 0 or (max(kmt_validator_lag_records)) > 100)) and on() (max(kmt_phase{phase="steady"}) == 1)`, "2s"},
