@@ -15,9 +15,12 @@ build: ## build bin/kmt
 deps: ## install the real third-party peers the tests use (kcat, prometheus, etcd) if missing
 	./scripts/install-deps.sh
 
+# -p 1: one package at a time. The end-to-end packages run real clusters,
+# mirrors and WAN faults and measure their effect; on a 2-core machine two of
+# them side by side would measure each other.
 test: deps ## the whole test suite (what CI runs)
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 demo: ## the README demo: baseline on two embedded clusters
 	$(GO) run ./cmd/kmt run baseline
