@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"log/slog"
 	"math"
 	"net"
@@ -180,7 +181,7 @@ func digits(v uint64) int {
 }
 
 func (cfg *Config) check() error {
-	if len(splitAddrs(cfg.Bootstrap)) == 0 {
+	if len(bootstrap.Split(cfg.Bootstrap)) == 0 {
 		return fmt.Errorf("loadgen: no bootstrap address (got %q)", cfg.Bootstrap)
 	}
 	if len(cfg.Topics) == 0 {
@@ -209,16 +210,6 @@ func (cfg *Config) check() error {
 		return fmt.Errorf("loadgen: count %d, duration %s and max in-flight %d must not be negative", cfg.Count, cfg.Duration, cfg.MaxInFlight)
 	}
 	return nil
-}
-
-func splitAddrs(b string) []string {
-	var out []string
-	for _, a := range strings.Split(b, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 // gen is one run's state shared with the Completion callback.
@@ -332,7 +323,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	if led == nil {
 		led = ledger.New()
 	}
-	addrs := splitAddrs(cfg.Bootstrap)
+	addrs := bootstrap.Split(cfg.Bootstrap)
 
 	trCtx, trCancel := context.WithCancel(context.Background())
 	defer trCancel() // stops the transport's background goroutines

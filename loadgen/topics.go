@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"net"
 	"time"
 
@@ -22,7 +23,7 @@ type TopicSpec struct {
 // not silently produce to a new topic); this is for cluster runs where kmt
 // owns the source topic, e.g. the Helm charts (kmt loadgen --create-topics).
 func EnsureTopics(ctx context.Context, bootstrap string, dial func(ctx context.Context, network, addr string) (net.Conn, error), topics []TopicSpec, rf int) error {
-	addrs := splitAddrs(bootstrap)
+	addrs := bootlist.Split(bootstrap)
 	if len(addrs) == 0 {
 		return errors.New("no bootstrap address")
 	}

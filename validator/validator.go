@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"log/slog"
 	"net"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,7 +137,7 @@ func New(cfg Config) (*Validator, error) {
 	if !wire.ValidRunID(cfg.RunID) {
 		return nil, fmt.Errorf("validator: invalid run id %q (1..64 of [A-Za-z0-9._-])", cfg.RunID)
 	}
-	if len(splitAddrs(cfg.TargetBootstrap)) == 0 {
+	if len(bootlist.Split(cfg.TargetBootstrap)) == 0 {
 		return nil, fmt.Errorf("validator: empty target bootstrap %q", cfg.TargetBootstrap)
 	}
 	led := cfg.Ledger
@@ -217,18 +217,8 @@ func New(cfg Config) (*Validator, error) {
 	return v, nil
 }
 
-func splitAddrs(b string) []string {
-	var out []string
-	for _, a := range strings.Split(b, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 func (v *Validator) newCluster(ctx context.Context, name, bootstrap string, dial DialFunc) (*cluster, error) {
-	addrs := splitAddrs(bootstrap)
+	addrs := bootlist.Split(bootstrap)
 	tr := &kafka.Transport{Context: ctx, DialTimeout: 5 * time.Second, ClientID: "kmt-validator", MetadataTTL: time.Second}
 	if dial != nil {
 		tr.Dial = dial

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"log/slog"
 	"net"
 	"strings"
@@ -84,16 +85,6 @@ type TopicWriter struct {
 	closed   bool
 }
 
-func splitBootstrap(b string) []string {
-	var out []string
-	for _, a := range strings.Split(b, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 func newTransport(dial DialFunc) (*kafka.Transport, context.CancelFunc) {
 	// The transport's background goroutines live until its Context ends, so
 	// every transport gets its own context that Close cancels.
@@ -120,7 +111,7 @@ func NewTopicWriter(ctx context.Context, cfg TopicWriterConfig) (*TopicWriter, e
 	if cfg.RunID == "" {
 		return nil, errors.New("ledger topic writer: RunID is empty")
 	}
-	addrs := splitBootstrap(cfg.Bootstrap)
+	addrs := bootlist.Split(cfg.Bootstrap)
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("ledger topic writer: empty bootstrap %q", cfg.Bootstrap)
 	}
@@ -341,7 +332,7 @@ func ReadTopic(ctx context.Context, bootstrap string, dial DialFunc, topic, runI
 	if topic == "" {
 		topic = DefaultTopic
 	}
-	addrs := splitBootstrap(bootstrap)
+	addrs := bootlist.Split(bootstrap)
 	if len(addrs) == 0 {
 		return fmt.Errorf("ledger topic reader: empty bootstrap %q", bootstrap)
 	}

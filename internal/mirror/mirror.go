@@ -46,17 +46,6 @@ type Config struct {
 // DefaultGroup is the source consumer group when Config.Group is empty.
 const DefaultGroup = "kmt-mirror"
 
-// splitAddrs turns a comma-separated bootstrap string into addresses.
-func splitAddrs(s string) []string {
-	var out []string
-	for _, a := range strings.Split(s, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
 // defects is the parsed, validated form of Config.Defects. An N of 0 means
 // the defect is off.
 type defects struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"log/slog"
 	"sync"
 	"time"
@@ -70,8 +71,8 @@ type Reference struct {
 // NewReference validates cfg and returns a stopped mirror; call Start.
 func NewReference(cfg Config) (*Reference, error) {
 	r := &Reference{cfg: cfg, dstOf: map[string]string{}, srcOf: map[string]string{}}
-	r.src = splitAddrs(cfg.SourceBootstrap)
-	r.dst = splitAddrs(cfg.TargetBootstrap)
+	r.src = bootstrap.Split(cfg.SourceBootstrap)
+	r.dst = bootstrap.Split(cfg.TargetBootstrap)
 	if len(r.src) == 0 {
 		return nil, errors.New("reference mirror: SourceBootstrap is empty; give the source cluster's advertised addresses (host:port,...)")
 	}
