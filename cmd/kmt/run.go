@@ -40,8 +40,14 @@ With a mirror of your own as a local process, --mirror-command runs it with
 the embedded clusters' addresses substituted in, and kmt injects process
 faults (kill, stop, pause) into it:
 
-  kmt run mirror-hard-kill --mirror-command \
-    'kcat -C -b {{.SourceBootstrap}} -t {{.SourceTopic}} -G {{.Group}} -K"\t" -q -u | kcat -P -b {{.TargetBootstrap}} -t {{.TargetTopic}} -K"\t"'
+  kmt run mirror-hard-kill --mirror-command 'while :; do
+    kcat -C -q -u -e -b {{.SourceBootstrap}} -G {{.Group}} -X auto.offset.reset=earliest \
+      -X session.timeout.ms=6000 -K "\x1f" {{.SourceTopic}} |
+    kcat -P -q -b {{.TargetBootstrap}} -t {{.TargetTopic}} -K "\x1f"; sleep 0.2; done'
+
+(a pipe mirror made of two kcats; kcat -P sends its last lines only at end
+of input, so the consumer exits at the end of its partitions and the loop
+resumes from the group's committed offsets).
 
 Template fields: {{.SourceBootstrap}} {{.TargetBootstrap}} {{.SourceTopic}}
 {{.TargetTopic}} {{.Group}} {{.ReportDir}}.
