@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -198,7 +197,8 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 			t0 = time.Now().Add(-time.Second)
 		}
 		if time.Now().After(deadline) {
-			rep.Error = fmt.Sprintf("the load of run %s did not finish within %s (no done entry in ledger topic %s)", f.runID, wait, f.ledgerTopic)
+			rep.Error = fmt.Sprintf("the load of run %s did not finish within %s (no done entry in ledger topic %s): is the loadgen running with --run-id %s --ledger-topic %s? raise --wait for long loads", f.runID, wait, f.ledgerTopic, f.runID, f.ledgerTopic)
+			rep.Verdict = report.Incomplete
 			break
 		}
 		select {
@@ -207,6 +207,7 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 		case err := <-ledErr:
 			if err != nil && ctx.Err() == nil {
 				rep.Error = "reading the ledger: " + err.Error()
+				rep.Verdict = report.Incomplete
 			}
 		case <-tick.C:
 			c := val.Live()
@@ -286,7 +287,7 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 		return &exitError{runner.ExitFail}
 	}
 	if rep.Error != "" {
-		fmt.Fprintf(os.Stderr, "kmt: %s\n", rep.Error)
+		fmt.Fprintf(g.stderr, "kmt: %s\n", rep.Error)
 	}
 	return &exitError{runner.ExitEnv}
 }
