@@ -69,5 +69,5 @@ verdict="$(printf '%s' "$report" | sed -n 's/.*"verdict": *"\([a-z]*\)".*/\1/p' 
 echo "$report" > "kmt-report-$SCENARIO-$RUN.json"
 log "report saved to kmt-report-$SCENARIO-$RUN.json (from $cm)"
 echo "verdict: ${verdict:-unknown}"
-log "clean up this run: kmt abort --run $RUN --source-context $(ctx source) --target-context $(ctx target) (or helm uninstall $RELEASE -n $NS in both)"
+log "clean up this run: kmt abort --run-id $RUN --source-context $(ctx source) --target-context $(ctx target) (or helm uninstall $RELEASE -n $NS in both)"
 [ "$verdict" = pass ]

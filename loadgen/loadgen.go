@@ -281,7 +281,7 @@ func preflight(ctx context.Context, tr *kafka.Transport, addrs, topics []string)
 	cl := &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr, Timeout: preflightTimeout}
 	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
-		return fmt.Errorf("loadgen: source cluster at %s did not answer a metadata request within %s: %w; check the bootstrap address and that the brokers are up",
+		return fmt.Errorf("loadgen: source cluster at %s could not get metadata (%[3]w; gave up after %[2]s); check the bootstrap address and that the brokers are up",
 			strings.Join(addrs, ","), preflightTimeout, err)
 	}
 	found := map[string]bool{}
@@ -444,7 +444,9 @@ loop:
 		// by now, minus what was sent (and what was given up on).
 		var due uint64
 		if cfg.Rate > 0 {
-			due = max(uint64(cfg.Rate*el.Seconds()), skipped) - skipped
+			// +1: the first message goes at t=0, so rate*duration
+			// messages fit in the duration (not one fewer).
+			due = max(uint64(cfg.Rate*el.Seconds())+1, skipped) - skipped
 			if due > sent+maxBehind {
 				// More than a second behind (backpressure): drop the excess
 				// rather than bursting it at the cluster when it recovers.

@@ -229,7 +229,7 @@ func (v *Validator) newCluster(ctx context.Context, name, bootstrap string, dial
 	defer cancel()
 	if _, err := c.client.Metadata(mctx, &kafka.MetadataRequest{}); err != nil {
 		tr.CloseIdleConnections()
-		return nil, fmt.Errorf("validator: %s cluster at %s did not answer a metadata request within %s: %w; check the bootstrap address and that the brokers are up",
+		return nil, fmt.Errorf("validator: %s cluster at %s could not get metadata (%[4]w; gave up after %[3]s); check the bootstrap address and that the brokers are up",
 			name, bootstrap, bootstrapTimeout, err)
 	}
 	return c, nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"helm.sh/helm/v3/pkg/strvals"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -98,10 +99,10 @@ wan-stall, topic operations) is an error naming it, unless --skip-unsupported.
 		},
 	}
 	f := c.Flags()
-	f.BoolVar(&short, "short", false, "render the scenario's short form")
+	c.PersistentFlags().BoolVar(&short, "short", false, "render the scenario's short form")
 	f.BoolVar(&partial, "skip-unsupported", false, "leave out faults with no Kubernetes meaning instead of failing")
 	f.StringArrayVar(&peers, "peer", nil, "IP or CIDR of the source brokers as seen from the mirror (repeatable; default "+strings.Join(p.PeerAddresses, ",")+")")
-	f.StringVar(&p.Namespace, "namespace", p.Namespace, "namespace of the Workflows")
+	c.PersistentFlags().StringVar(&p.Namespace, "namespace", p.Namespace, "namespace of the Workflows (render) or of the PrometheusRule (render rules)")
 	f.StringVar(&p.RunID, "run-id", p.RunID, "run id label (kmt.dev/run)")
 	f.DurationVar(&p.StartDelay, "start-delay", p.StartDelay, "wait this long before t=0 of the timeline (while the loadgen starts)")
 	c.AddCommand(&cobra.Command{
@@ -116,8 +117,7 @@ game days watched in Grafana and Alertmanager.`,
 			if err != nil {
 				return err
 			}
-			ns, _ := cmd.Flags().GetString("namespace")
-			b, err := assertions.RenderRules(s, ns)
+			b, err := assertions.RenderRules(s, p.Namespace)
 			if err != nil {
 				return runner.Usage(err)
 			}
@@ -197,11 +197,10 @@ kmt.dev/chaos=allowed. kmt abort --run-id ID removes everything of a run.`,
 			}
 			values := map[string]any{}
 			for _, s := range sets {
-				key, val, ok := strings.Cut(s, "=")
-				if !ok {
-					return runner.Usage(fmt.Errorf("--set %q: use key=value (dots nest: prometheus.url=...)", s))
+				// Helm's own --set syntax and typing (true, 3, a.b=c, list[0]=x).
+				if err := strvals.ParseInto(s, values); err != nil {
+					return runner.Usage(fmt.Errorf("--set %q: %w (use key=value; dots nest: prometheus.url=...)", s, err))
 				}
-				setPath(values, strings.Split(key, "."), val)
 			}
 			r, err := cluster.New(cluster.Options{Source: src, Target: tgt, Chart: chart, Scenario: name, RunID: runID, Values: values, Timeout: timeout, Logger: log})
 			if err != nil {
@@ -323,17 +322,4 @@ func confirm(g *globals, q string) bool {
 	fmt.Fprintf(g.stderr, "%s [y/N] ", q)
 	line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
 	return strings.EqualFold(strings.TrimSpace(line), "y") || strings.EqualFold(strings.TrimSpace(line), "yes")
-}
-
-// setPath sets a nested value: ["prometheus","url"] -> {prometheus: {url: v}}.
-func setPath(m map[string]any, path []string, v string) {
-	for _, k := range path[:len(path)-1] {
-		next, ok := m[k].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			m[k] = next
-		}
-		m = next
-	}
-	m[path[len(path)-1]] = v
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -83,10 +84,9 @@ func lintOne(path string, b scenarios.Backend) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Validate(b); err != nil {
-		return err
-	}
-	return checkAssertions(s)
+	// Both stages report everything they find, so one lint shows every
+	// problem of the file.
+	return errors.Join(s.Validate(b), checkAssertions(s))
 }
 
 func kindList() string {

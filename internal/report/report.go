@@ -196,6 +196,14 @@ func (r *Report) Judge() {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("assertion %s failed: %s", a.Name, a.Reason))
 		}
 	}
+	for _, f := range r.Faults {
+		// A fault that failed or never happened makes the run prove less
+		// than it claims: never a silent no-op. One left out because the
+		// run was interrupted is already an incomplete verdict.
+		if f.Error != "" && !(r.Verdict == Incomplete && f.Start.IsZero()) {
+			r.Reasons = append(r.Reasons, fmt.Sprintf("fault %s (%s) did not take effect as planned: %s", f.Name, f.Kind, f.Error))
+		}
+	}
 	if r.Error != "" {
 		r.Reasons = append(r.Reasons, "error: "+r.Error)
 	}

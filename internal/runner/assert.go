@@ -100,7 +100,14 @@ func (r *run) evaluate(p *localProm, as []assertions.Assertion) []report.Asserti
 func ReportAssertions(as []assertions.Assertion, results []assertions.Result) []report.Assertion {
 	out := make([]report.Assertion, 0, len(results))
 	for i, res := range results {
-		out = append(out, toReportAssertion(res, as[i].Builtin))
+		ra := toReportAssertion(res, as[i].Builtin)
+		if as[i].Mode == assertions.ModeWithin {
+			// Observed is seconds to recovery: compare it with the time
+			// allowed, in the same unit. The lag bound the expression
+			// compares against stays in expr and reason.
+			ra.Op, ra.Threshold = "<=", []float64{as[i].Within.Seconds()}
+		}
+		out = append(out, ra)
 	}
 	return out
 }

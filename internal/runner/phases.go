@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -145,4 +146,29 @@ func (p *phaseTracker) windows() map[string][2]time.Time {
 	}
 	w["run"] = [2]time.Time{lo, hi}
 	return w
+}
+
+// actualFaults replaces the planned fault:<name> windows with the times the
+// nemesis really applied and reverted each fault; a fault that never started
+// loses its window, so an assertion over it fails ("no window recorded")
+// instead of judging a fault that did not happen.
+func (p *phaseTracker) actualFaults(recs []report.Fault) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range recs {
+		name := "fault:" + f.Name
+		r, ok := p.rec[name]
+		if !ok {
+			continue
+		}
+		if f.Start.IsZero() {
+			delete(p.rec, name)
+			p.order = slices.DeleteFunc(p.order, func(n string) bool { return n == name })
+			continue
+		}
+		r.Start = f.Start
+		if !f.End.IsZero() {
+			r.End = f.End
+		}
+	}
 }

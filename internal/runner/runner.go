@@ -107,6 +107,11 @@ func Prepare(o Options) (*Prepared, error) {
 		sp.Drain = scenarios.Duration(o.Drain)
 	}
 	if o.Mirror != "" {
+		switch o.Mirror {
+		case scenarios.MirrorReference, scenarios.MirrorProcess, scenarios.MirrorExternal:
+		default:
+			return nil, Usage(fmt.Errorf("--mirror %q: use reference (built in), process (with --mirror-command) or external (yours, already running)", o.Mirror))
+		}
 		sp.Topology.Mirror.Kind = o.Mirror
 	}
 	if o.MirrorCommand != "" {
@@ -114,6 +119,9 @@ func Prepare(o Options) (*Prepared, error) {
 		if o.Mirror == "" {
 			sp.Topology.Mirror.Kind = scenarios.MirrorProcess
 		}
+	}
+	if len(o.Defects) > 0 && sp.Topology.Mirror.Kind != scenarios.MirrorReference {
+		return nil, Usage(fmt.Errorf("--defect needs the reference mirror, but the mirror is %q (from --mirror/--mirror-command or the scenario)", sp.Topology.Mirror.Kind))
 	}
 	sp.Topology.Mirror.Defects = append(sp.Topology.Mirror.Defects, o.Defects...)
 	if o.SourceTopic != "" || o.TargetTopic != "" {
@@ -219,6 +227,21 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		Backend: string(r.backend), Mirror: mirrorKind, Short: o.Short, StartedAt: time.Now(),
 	}
 	defer r.cleanup()
+	// Whatever stops the run after this point, CI finds a report.json that
+	// says so (verdict incomplete, with the error), not an empty folder.
+	defer func() {
+		if err == nil || r.rep.Verdict != "" {
+			return
+		}
+		r.rep.Verdict = report.Incomplete
+		r.rep.Error = err.Error()
+		r.rep.EndedAt = time.Now()
+		r.rep.Judge()
+		if _, werr := r.rep.WriteJSON(r.dir); werr != nil {
+			r.log.Error("could not write report.json", "err", werr)
+		}
+		r.rep.WriteJUnit(r.dir)
+	}()
 
 	r.reg = o.Registry
 	if r.reg == nil {
@@ -433,6 +456,9 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	if interrupted {
 		r.rep.Verdict = report.Incomplete
 		r.rep.Error = "interrupted"
+	}
+	if nem != nil {
+		r.phases.actualFaults(nem.Records())
 	}
 	assertResults := r.evaluate(coll, asserts)
 	r.rep.Timeline = timeline(val, t0.Sub(vstart))
