@@ -211,4 +211,3 @@ func orDefault(s, d string) string {
 	}
 	return s
 }
-
