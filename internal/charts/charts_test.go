@@ -276,3 +276,36 @@ func TestChaosValuesReachTheWorkflow(t *testing.T) {
 	}
 	t.Fatal("no Workflow rendered for wan-partition role=target")
 }
+
+// The validator Job reaches a Prometheus behind auth: token file, CA from a
+// Secret, insecure flag; and none of them when unset.
+func TestPrometheusAuthValuesReachTheValidator(t *testing.T) {
+	jobText := func(prom map[string]any) string {
+		vals := values("target", "r1")
+		vals["prometheus"] = prom
+		objs, _, err := renderChart(loadChart(t, "baseline"), vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			if o.GetKind() == "Job" && strings.HasSuffix(o.GetName(), "-validator") {
+				b, _ := yaml.Marshal(o.Object)
+				return string(b)
+			}
+		}
+		t.Fatal("no validator Job rendered for baseline role=target")
+		return ""
+	}
+	plain := jobText(map[string]any{"url": "http://p:9090"})
+	for _, absent := range []string{"--prometheus-token-file", "--prometheus-ca-file", "--prometheus-insecure", "prometheus-ca"} {
+		if strings.Contains(plain, absent) {
+			t.Errorf("validator Job has %q although no auth value is set", absent)
+		}
+	}
+	auth := jobText(map[string]any{"url": "https://p:9091", "bearerTokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token", "caSecret": "prom-ca", "insecureSkipVerify": true})
+	for _, want := range []string{"- --prometheus-token-file\n", "- /var/run/secrets/kubernetes.io/serviceaccount/token\n", "- --prometheus-ca-file\n", "- /etc/kmt-prometheus-ca/ca.crt\n", "- --prometheus-insecure\n", "secretName: prom-ca\n", "mountPath: /etc/kmt-prometheus-ca\n"} {
+		if !strings.Contains(auth, want) {
+			t.Errorf("validator Job lacks %q:\n%s", want, auth)
+		}
+	}
+}

@@ -46,9 +46,16 @@ kafka:
     passwordKey: password
 
 # prometheus.url: kube-prometheus-stack's Prometheus, for the validator's
-# PromQL assertions.
+# PromQL assertions. For a Prometheus behind auth: bearerTokenFile (e.g. the
+# pod's service-account token,
+# /var/run/secrets/kubernetes.io/serviceaccount/token), caSecret (a Secret
+# with ca.crt to verify its TLS certificate), insecureSkipVerify (test
+# clusters only).
 prometheus:
   url: http://kube-prometheus-stack-prometheus.monitoring.svc:9090
+  bearerTokenFile: ""
+  caSecret: ""
+  insecureSkipVerify: false
 
 monitoring:
   serviceMonitor: true
@@ -129,7 +136,12 @@ func valuesSchema(name string) string {
     },
     "prometheus": {
       "type": "object", "additionalProperties": false, "required": ["url"],
-      "properties": {"url": {"type": "string", "pattern": "^https?://"}}
+      "properties": {
+        "url": {"type": "string", "pattern": "^https?://"},
+        "bearerTokenFile": {"type": "string"},
+        "caSecret": {"type": "string"},
+        "insecureSkipVerify": {"type": "boolean"}
+      }
     },
     "monitoring": {
       "type": "object", "additionalProperties": false,

@@ -181,6 +181,17 @@ spec:
             - __kmt_ledger
             - --prometheus-url
             - {{ .Values.prometheus.url | quote }}
+            {{- with .Values.prometheus.bearerTokenFile }}
+            - --prometheus-token-file
+            - {{ . | quote }}
+            {{- end }}
+            {{- if .Values.prometheus.caSecret }}
+            - --prometheus-ca-file
+            - /etc/kmt-prometheus-ca/ca.crt
+            {{- end }}
+            {{- if .Values.prometheus.insecureSkipVerify }}
+            - --prometheus-insecure
+            {{- end }}
             - --report-dir
             - /report
             - --report-configmap
@@ -200,10 +211,20 @@ spec:
             {{- include "kmt-lib.volumeMounts" . | nindent 12 }}
             - name: report
               mountPath: /report
+            {{- if .Values.prometheus.caSecret }}
+            - name: prometheus-ca
+              mountPath: /etc/kmt-prometheus-ca
+              readOnly: true
+            {{- end }}
       volumes:
         {{- include "kmt-lib.volumes" . | nindent 8 }}
         - name: report
           emptyDir: {}
+        {{- if .Values.prometheus.caSecret }}
+        - name: prometheus-ca
+          secret:
+            secretName: {{ .Values.prometheus.caSecret | quote }}
+        {{- end }}
 ---
 apiVersion: v1
 kind: Service
