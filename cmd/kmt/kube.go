@@ -177,7 +177,8 @@ Safety for game days: kmt prints exactly what it will create in each
 cluster and asks before it starts (--yes skips the question), and refuses
 to create chaos in a namespace that has not opted in with the label
 kmt.dev/chaos=allowed. kmt abort --run-id ID removes everything of a run.`,
-		Example: `  kmt cluster run wan-partition --source-context kind-source --target-context kind-target --set prometheus.url=http://kube-prometheus-stack-prometheus.monitoring:9090`,
+		Example: `  kmt cluster run wan-partition --source-context kind-kmt-source --target-context kind-kmt-target
+  kmt cluster run baseline --source-context prod-eu --target-context prod-us --namespace kmt --set prometheus.url=http://prometheus-operated.monitoring:9090 --set kafka.sourceBootstrap=... --set kafka.targetBootstrap=...`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := g.logger()

@@ -52,7 +52,7 @@ kafka:
 # with ca.crt to verify its TLS certificate), insecureSkipVerify (test
 # clusters only).
 prometheus:
-  url: http://kube-prometheus-stack-prometheus.monitoring.svc:9090
+  url: http://kps-kube-prometheus-stack-prometheus.monitoring.svc:9090
   bearerTokenFile: ""
   caSecret: ""
   insecureSkipVerify: false
