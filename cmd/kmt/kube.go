@@ -161,7 +161,7 @@ func newClusterCmd(g *globals) *cobra.Command {
 	var k kubeFlags
 	var chart, runID string
 	var yes, keep bool
-	var sets []string
+	var sets, srcSets, tgtSets []string
 	var timeout time.Duration
 	root := &cobra.Command{Use: "cluster", Short: "Run scenarios on two Kubernetes clusters (Helm charts, Chaos Mesh)"}
 	run := &cobra.Command{
@@ -177,9 +177,9 @@ Safety for game days: kmt prints exactly what it will create in each
 cluster and asks before it starts (--yes skips the question), and refuses
 to create chaos in a namespace that has not opted in with the label
 kmt.dev/chaos=allowed. kmt abort --run-id ID removes everything of a run.`,
-		Example: `  kmt cluster run wan-partition --source-context kind-kmt-source --target-context kind-kmt-target
-  kmt cluster run baseline --source-context prod-eu --target-context prod-us --namespace kmt --set prometheus.url=http://prometheus-operated.monitoring:9090 --set kafka.sourceBootstrap=... --set kafka.targetBootstrap=...`,
-		Args:    cobra.ExactArgs(1),
+		Example: `  kmt cluster run wan-partition --source-context kind-kmt-source --target-context kind-kmt-target --target-set kafka.sourceBootstrap=172.18.0.2:32100
+  kmt cluster run baseline --source-context prod-eu --target-context prod-us --namespace kmt --set prometheus.url=http://prometheus-operated.monitoring:9090 --target-set kafka.sourceBootstrap=src.example:9094`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := g.logger()
 			if err != nil {
@@ -197,13 +197,20 @@ kmt.dev/chaos=allowed. kmt abort --run-id ID removes everything of a run.`,
 				return runner.Usage(fmt.Errorf("chart %s: %w (give --chart, or run from the repository root; make charts regenerates them)", chart, err))
 			}
 			values := map[string]any{}
-			for _, s := range sets {
-				// Helm's own --set syntax and typing (true, 3, a.b=c, list[0]=x).
-				if err := strvals.ParseInto(s, values); err != nil {
-					return runner.Usage(fmt.Errorf("--set %q: %w (use key=value; dots nest: prometheus.url=...)", s, err))
+			side := map[cluster.Role]map[string]any{cluster.RoleSource: {}, cluster.RoleTarget: {}}
+			for _, x := range []struct {
+				flag string
+				in   []string
+				into map[string]any
+			}{{"--set", sets, values}, {"--source-set", srcSets, side[cluster.RoleSource]}, {"--target-set", tgtSets, side[cluster.RoleTarget]}} {
+				for _, s := range x.in {
+					// Helm's own --set syntax and typing (true, 3, a.b=c, list[0]=x).
+					if err := strvals.ParseInto(s, x.into); err != nil {
+						return runner.Usage(fmt.Errorf("%s %q: %w (use key=value; dots nest: prometheus.url=...)", x.flag, s, err))
+					}
 				}
 			}
-			r, err := cluster.New(cluster.Options{Source: src, Target: tgt, Chart: chart, Scenario: name, RunID: runID, Values: values, Timeout: timeout, Logger: log})
+			r, err := cluster.New(cluster.Options{Source: src, Target: tgt, Chart: chart, Scenario: name, RunID: runID, Values: values, SideValues: side, Timeout: timeout, Logger: log})
 			if err != nil {
 				return runner.Usage(err)
 			}
@@ -255,7 +262,9 @@ kmt.dev/chaos=allowed. kmt abort --run-id ID removes everything of a run.`,
 	f.StringVar(&runID, "run-id", "", "run id (default generated)")
 	f.BoolVar(&yes, "yes", false, "do not ask before installing")
 	f.BoolVar(&keep, "keep", false, "leave everything installed at the end (remove later with kmt abort)")
-	f.StringArrayVar(&sets, "set", nil, "chart value key=value (repeatable), e.g. prometheus.url=http://...:9090")
+	f.StringArrayVar(&sets, "set", nil, "chart value key=value for both clusters (repeatable), e.g. prometheus.url=http://...:9090")
+	f.StringArrayVar(&srcSets, "source-set", nil, "chart value for the source cluster only (repeatable)")
+	f.StringArrayVar(&tgtSets, "target-set", nil, "chart value for the target cluster only, e.g. kafka.sourceBootstrap=<source's external address> (repeatable)")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "bound on each Helm install/uninstall")
 	root.AddCommand(run)
 	return root
