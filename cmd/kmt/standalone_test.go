@@ -56,3 +56,26 @@ func TestLoadgenThenValidate(t *testing.T) {
 		t.Errorf("validate of an unknown run: exit %d, stderr %q; want 3 and a message that its load did not finish", code, errs)
 	}
 }
+
+// Flags that make no sense are blamed on the flag, not on the scenario file.
+func TestFlagErrorsNameTheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "baseline", "--mirror", "bogus"}, "--mirror \"bogus\""},
+		{[]string{"run", "baseline", "--mirror-command", "true", "--defect", "drop=10"}, "--defect needs the reference mirror"},
+		{[]string{"render", "rules", "baseline", "--short", "--namespace", "mon"}, ""},
+	} {
+		code, out, errs := cliRun(t, tc.args...)
+		if tc.want == "" {
+			if code != 0 || !strings.Contains(out, "namespace: mon") {
+				t.Errorf("%v: exit %d, stdout %q", tc.args, code, out)
+			}
+			continue
+		}
+		if code != 2 || !strings.Contains(errs, tc.want) || strings.Contains(errs, "baseline:") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q, not a scenario line", tc.args, code, errs, tc.want)
+		}
+	}
+}
