@@ -395,13 +395,15 @@ func (c *pconn) pipe(src, dst net.Conn, lim *rate.Limiter, dir string) {
 			if !c.l.waitHealed(c.done) {
 				return
 			}
-			n, err := dst.Write(ch.b)
+			// Counted as handed to the far side, before the write returns:
+			// a peer may read (and a test may look) before Write returns.
+			counter.Add(float64(len(ch.b)))
+			_, err := dst.Write(ch.b)
 			bufs.Put(ch.buf)
 			if err != nil {
 				c.close()
 				return
 			}
-			counter.Add(float64(n))
 		}
 		// src said EOF and everything before it is delivered.
 		if tc, ok := dst.(*net.TCPConn); ok {
