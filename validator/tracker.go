@@ -10,6 +10,7 @@ package validator
 import (
 	"errors"
 	"fmt"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"sort"
 	"time"
 
@@ -33,58 +34,19 @@ const (
 	CatTruncated  = "truncated"
 )
 
-// Counts is the per-category tally. A sequence acked by the source and
-// missing at the target is in exactly one of Lost, Unseen, SourceLost (or
+// Counts is the per-category tally: report.json's counts, so the verdict
+// file and the validator cannot drift apart. A sequence acked by the source
+// and missing at the target is in exactly one of Lost, Unseen, SourceLost (or
 // Result.Truncated).
-type Counts struct {
-	Produced   uint64 `json:"produced"` // acked + failed (the runner may overwrite with the loadgen's sent count)
-	Acked      uint64 `json:"acked"`
-	Received   uint64 `json:"received"` // this run's intact records read from the target, duplicates in, re-reads out
-	Lost       uint64 `json:"lost"`
-	Unseen     uint64 `json:"unseen"`
-	Duplicate  uint64 `json:"duplicate"`
-	Redelivery uint64 `json:"redelivery"`
-	Reordered  uint64 `json:"reordered"`
-	Corrupt    uint64 `json:"corrupt"`
-	Foreign    uint64 `json:"foreign"`
-	SourceLost uint64 `json:"source_lost"`
-}
-
-func (c *Counts) add(o Counts) {
-	c.Produced += o.Produced
-	c.Acked += o.Acked
-	c.Received += o.Received
-	c.Lost += o.Lost
-	c.Unseen += o.Unseen
-	c.Duplicate += o.Duplicate
-	c.Redelivery += o.Redelivery
-	c.Reordered += o.Reordered
-	c.Corrupt += o.Corrupt
-	c.Foreign += o.Foreign
-	c.SourceLost += o.SourceLost
-}
+type Counts = report.Counts
 
 // Example is one piece of evidence. For range categories (lost, unseen,
-// source_lost, truncated) Seq..SeqHi is the missing range and Partition and
+// source_lost, truncated) Seq..SeqEnd is the missing range and Partition and
 // Offset are -1.
-type Example struct {
-	Topic     string `json:"topic"`
-	Stream    uint32 `json:"stream"`
-	Seq       uint64 `json:"seq"`
-	SeqHi     uint64 `json:"seq_hi,omitempty"`
-	Partition int    `json:"partition"`
-	Offset    int64  `json:"offset"`
-	Detail    string `json:"detail"`
-}
+type Example = report.Example
 
 // Latency summarises read time minus produce time, in seconds.
-type Latency struct {
-	P50   float64 `json:"p50"`
-	P95   float64 `json:"p95"`
-	P99   float64 `json:"p99"`
-	Max   float64 `json:"max"`
-	Count uint64  `json:"count"`
-}
+type Latency = report.Latency
 
 // Bucket is the number of records that arrived in one 100 ms slot; Start is
 // seconds since the tracker's start.
@@ -637,7 +599,7 @@ func (t *Tracker) Judge(l *ledger.Ledger, final, sourceChecked bool) Judgement {
 	}
 	sort.Strings(topics)
 	for _, tp := range topics {
-		j.Total.add(j.PerTopic[tp])
+		j.Total.Add(j.PerTopic[tp])
 	}
 	return j
 }
@@ -689,7 +651,7 @@ func (t *Tracker) split(r intervals.Range, s *intervals.Set, fn func(intervals.R
 }
 
 func rangeExample(k streamKey, r intervals.Range, detail string) Example {
-	return Example{Topic: k.Topic, Stream: k.Stream, Seq: r.Lo, SeqHi: r.Hi, Partition: -1, Offset: -1, Detail: detail}
+	return Example{Topic: k.Topic, Stream: k.Stream, Seq: r.Lo, SeqEnd: r.Hi, Partition: -1, Offset: -1, Detail: detail}
 }
 
 // Examples returns a copy of the evidence gathered so far.

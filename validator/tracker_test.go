@@ -352,10 +352,10 @@ func TestTrackerExamplesAreBoundedAndPrecise(t *testing.T) {
 	if len(ex[CatLost]) != 2 || len(ex[CatDuplicate]) != 2 {
 		t.Fatalf("examples not capped at 2: %+v", ex)
 	}
-	if e := ex[CatLost][0]; e.Stream != 3 || e.Seq != 1 || e.SeqHi != 1 || e.Partition != -1 {
+	if e := ex[CatLost][0]; e.Stream != 3 || e.Seq != 1 || e.SeqEnd != 1 || e.Partition != -1 {
 		t.Errorf("first lost example %+v, want stream 3 seq 1..1", e)
 	}
-	if e := ex[CatUnseen][0]; e.Seq != 99 || e.SeqHi != 99 {
+	if e := ex[CatUnseen][0]; e.Seq != 99 || e.SeqEnd != 99 {
 		t.Errorf("unseen example %+v, want seq 99..99", e)
 	}
 	if e := ex[CatDuplicate][0]; e.Seq != 0 || e.Offset != 50 {

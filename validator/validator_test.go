@@ -196,7 +196,7 @@ func TestValidatorAgainstKfake(t *testing.T) {
 	if e := res.Examples[CatSourceLost]; len(e) != 1 || e[0].Stream != 3 || e[0].Seq != 60 {
 		t.Errorf("source_lost evidence %+v, want stream 3 seq 60", e)
 	}
-	if e := res.Examples[CatUnseen]; len(e) != 1 || e[0].Seq != 95 || e[0].SeqHi != 99 {
+	if e := res.Examples[CatUnseen]; len(e) != 1 || e[0].Seq != 95 || e[0].SeqEnd != 99 {
 		t.Errorf("unseen evidence %+v, want stream 1 seq 95..99", e)
 	}
 	if res.Latency.Count != want.Received || res.Latency.P50 <= 0 {

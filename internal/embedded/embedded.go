@@ -219,12 +219,15 @@ func (c *Cluster) listen(network, address string) (net.Listener, error) {
 	return &listener{Listener: ln, n: n}, nil
 }
 
-func (c *Cluster) realAddrs() []string {
+func (c *Cluster) realAddrs() []string { return c.addrs(func(n *node) string { return n.real }) }
+
+// addrs returns one address per broker, in node id order.
+func (c *Cluster) addrs(pick func(*node) string) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]string, len(c.nodes))
 	for i, n := range c.nodes {
-		out[i] = n.real
+		out[i] = pick(n)
 	}
 	return out
 }
@@ -237,15 +240,7 @@ func (c *Cluster) Bootstrap() string { return strings.Join(c.Brokers(), ",") }
 
 // Brokers returns the advertised address of every broker, in node id order,
 // killed ones included (their addresses come back on restore).
-func (c *Cluster) Brokers() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]string, len(c.nodes))
-	for i, n := range c.nodes {
-		out[i] = n.advertised
-	}
-	return out
-}
+func (c *Cluster) Brokers() []string { return c.addrs(func(n *node) string { return n.advertised }) }
 
 // DirectDial dials the broker's real listener when addr is an advertised
 // (front) address, so the connection bypasses whatever Front put in between.

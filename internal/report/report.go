@@ -57,6 +57,21 @@ type Counts struct {
 	SourceLost uint64 `json:"source_lost"`
 }
 
+// Add adds o to c, category by category.
+func (c *Counts) Add(o Counts) {
+	c.Produced += o.Produced
+	c.Acked += o.Acked
+	c.Received += o.Received
+	c.Lost += o.Lost
+	c.Unseen += o.Unseen
+	c.Duplicate += o.Duplicate
+	c.Redelivery += o.Redelivery
+	c.Reordered += o.Reordered
+	c.Corrupt += o.Corrupt
+	c.Foreign += o.Foreign
+	c.SourceLost += o.SourceLost
+}
+
 // ExtraCounts are counted apart from the anomaly categories.
 type ExtraCounts struct {
 	Truncated uint64 `json:"truncated"`
@@ -79,7 +94,7 @@ type Example struct {
 	Stream    uint32 `json:"stream"`
 	Seq       uint64 `json:"seq"`
 	SeqEnd    uint64 `json:"seq_end,omitempty"` // for ranges (lost, unseen, ...)
-	Partition int    `json:"partition"`         // -1 when not applicable
+	Partition int    `json:"partition"`         // -1 for ranges (lost, unseen, source_lost, truncated)
 	Offset    int64  `json:"offset"`            // -1 when not applicable
 	Detail    string `json:"detail,omitempty"`
 }

