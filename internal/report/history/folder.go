@@ -24,9 +24,8 @@ const (
 	ConfigFile   = "scenario.yaml" // the effective scenario (after --short and flags)
 	ReportFile   = "report.json"
 	HTMLFile     = "report.html"
-	LatestLink   = "latest"       // in the reports folder: symlink to the last run's folder
-	DefaultRoot  = "reports"      // where runs go by default
-	junitFile    = "junit.xml"    // written by the report package
+	LatestLink   = "latest"  // in the reports folder: symlink to the last run's folder
+	DefaultRoot  = "reports" // where runs go by default
 	configHeader = "# The scenario as this run ran it: after --short and the command-line overrides.\n"
 )
 

@@ -6,9 +6,9 @@ import (
 	"html"
 	"image/color"
 	"math"
-	"strconv"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 

@@ -117,17 +117,19 @@ func sub(a, b uint64) uint64 {
 	return a - b
 }
 
-// Finish stops sampling, takes a last sample for the second in progress,
-// and merges what was sampled into rep.Timeline (which already holds the
-// validator's arrivals and latencies by second); it sets LoadStartedAt.
+// Finish stops sampling, takes a last sample for the seconds not yet
+// recorded (the one in progress, and any the sampler fell behind on: their
+// totals land in the first of them), and merges what was sampled into
+// rep.Timeline (which already holds the validator's arrivals and latencies
+// by second); it sets LoadStartedAt.
 func (s *Sampler) Finish(rep *report.Report) {
 	close(s.stop)
 	<-s.done
 	last := s.read()
 	s.mu.Lock()
-	sec := len(s.secs)
-	if time.Since(s.t0) > time.Duration(sec)*time.Second {
+	for sec := len(s.secs); time.Since(s.t0) > time.Duration(sec)*time.Second; sec++ {
 		s.secs = append(s.secs, Step(sec, s.prev, last))
+		s.prev = last
 	}
 	secs := s.secs
 	s.mu.Unlock()
