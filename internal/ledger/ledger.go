@@ -15,10 +15,13 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
 )
 
-// StreamKey identifies one stream of one topic (source topic name).
+// StreamKey identifies one stream of one topic (source topic name) written
+// by one loadgen instance (Epoch: a restarted loadgen starts a new epoch, so
+// its sequences from 0 are a different stream, never duplicates).
 type StreamKey struct {
 	Topic  string `json:"topic"`
 	Stream uint32 `json:"stream"`
+	Epoch  uint32 `json:"epoch,omitempty"`
 }
 
 // Stream is what the source said about one stream.
@@ -101,7 +104,10 @@ func (l *Ledger) View(fn func(StreamKey, *Stream)) {
 		if keys[i].Topic != keys[j].Topic {
 			return keys[i].Topic < keys[j].Topic
 		}
-		return keys[i].Stream < keys[j].Stream
+		if keys[i].Stream != keys[j].Stream {
+			return keys[i].Stream < keys[j].Stream
+		}
+		return keys[i].Epoch < keys[j].Epoch
 	})
 	for _, k := range keys {
 		fn(k, l.streams[k])

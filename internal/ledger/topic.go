@@ -51,6 +51,7 @@ type Entry struct {
 	Run    string            `json:"run"`
 	Topic  string            `json:"topic,omitempty"`
 	Stream uint32            `json:"stream"`
+	Epoch  uint32            `json:"epoch,omitempty"`
 	Acked  []intervals.Range `json:"acked,omitempty"`
 	Failed []intervals.Range `json:"failed,omitempty"`
 	Done   bool              `json:"done,omitempty"`
@@ -232,7 +233,7 @@ func (w *TopicWriter) pending() []Entry {
 		s.Acked.Minus(&p.Acked, func(r intervals.Range) bool { acked = append(acked, r); return true })
 		s.Failed.Minus(&p.Failed, func(r intervals.Range) bool { failed = append(failed, r); return true })
 		for len(acked) > 0 || len(failed) > 0 {
-			e := Entry{V: EntryVersion, Run: w.cfg.RunID, Topic: k.Topic, Stream: k.Stream}
+			e := Entry{V: EntryVersion, Run: w.cfg.RunID, Topic: k.Topic, Stream: k.Stream, Epoch: k.Epoch}
 			n := min(len(acked), maxRangesPerEntry)
 			e.Acked, acked = acked[:n], acked[n:]
 			m := min(len(failed), maxRangesPerEntry-n)
@@ -277,7 +278,7 @@ func (w *TopicWriter) flushLocked(ctx context.Context) error {
 		return err
 	}
 	for _, e := range es {
-		k := StreamKey{Topic: e.Topic, Stream: e.Stream}
+		k := StreamKey{Topic: e.Topic, Stream: e.Stream, Epoch: e.Epoch}
 		p := w.published[k]
 		if p == nil {
 			p = &Stream{}
@@ -375,7 +376,7 @@ func ReadTopic(ctx context.Context, bootstrap string, dial DialFunc, topic, runI
 				done = true
 				return
 			}
-			into.AddRanges(StreamKey{Topic: e.Topic, Stream: e.Stream}, e.Acked, e.Failed)
+			into.AddRanges(StreamKey{Topic: e.Topic, Stream: e.Stream, Epoch: e.Epoch}, e.Acked, e.Failed)
 		})
 		if done {
 			into.MarkDone()
