@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
 )
 
 // mm2Java finds a Kafka distribution's libs (KMT_KAFKA_HOME, or the
@@ -51,15 +52,15 @@ func TestMirrorMaker2CopiesBetweenEmbeddedClusters(t *testing.T) {
 	}
 	dir := t.TempDir()
 	java := mm2Java(t, dir)
-	src := javaFriendlyCluster(t, "orders")
-	dst := javaFriendlyCluster(t)
+	srcC, dstC := embeddedForMM2(t, "source", "orders"), embeddedForMM2(t, "target", "source.orders")
+	src, dst := srcC.Bootstrap(), dstC.Bootstrap()
 	produce(t, src, "orders", []int{0, 1, 2}, 0, 50)
 
 	reg := prometheus.NewRegistry()
 	m, err := NewMirrorMaker2(MM2Config{
 		Settings: MM2Settings{SourceBootstrap: src, TargetBootstrap: dst, Topics: []string{"orders"},
 			SourceBrokers: 3, TargetBrokers: 3, OffsetFlushInterval: time.Second},
-		Java: java, Dir: dir, Registerer: reg, Logger: testLogger(t),
+		Java: java, Dir: dir, Registerer: reg, Logger: testLogger(t), MetricsAgent: jmxAgent(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +69,6 @@ func TestMirrorMaker2CopiesBetweenEmbeddedClusters(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	st, tt := MM2InternalTopics(MM2Settings{})
-	tt = append(tt, MM2Topic{Name: "source.orders", Partitions: 3})
 	if err := PrecreateTopics(ctx, strings.Split(src, ","), nil, st); err != nil {
 		t.Fatal(err)
 	}
@@ -88,34 +88,106 @@ func TestMirrorMaker2CopiesBetweenEmbeddedClusters(t *testing.T) {
 	if n := total(got); n != 150 {
 		t.Fatalf("target has %d records, want 150", n)
 	}
+	// MirrorMaker 2's own count agrees with kmt's read of the target.
+	waitFor(t, 30*time.Second, func() bool {
+		return m.MetricsSummary()[mm2RecordCount] == 150
+	}, func() string {
+		return fmt.Sprintf("MirrorMaker 2 counts %v records, want 150", m.MetricsSummary()[mm2RecordCount])
+	})
+	if !gathered(t, reg, mm2RecordCount) {
+		t.Fatalf("%s is not re-exported into kmt's registry", mm2RecordCount)
+	}
+
+	// Hard kill: the whole group goes, nothing is lost across the restart.
 	pid := m.Process.cur.pgid
+	if err := m.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(-pid, 0); err == nil {
+		t.Fatalf("process group %d still alive after Kill", pid)
+	}
+	produce(t, src, "orders", []int{0, 1, 2}, 50, 20)
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got = waitTotal(t, dst, "source.orders", 210, 2*time.Minute)
+	seen := values(got)
+	for p := 0; p < 3; p++ {
+		for i := 0; i < 70; i++ {
+			if seen[srcValue(p, i)] == 0 {
+				t.Errorf("record p=%d i=%d lost across the hard kill", p, i)
+			}
+		}
+	}
+	t.Logf("after kill and restart: %d records at the target for 210 produced", total(got))
+
+	pid = m.Process.cur.pgid
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := syscall.Kill(-pid, 0); err == nil {
 		t.Fatalf("process group %d still alive after Close", pid)
 	}
+	if _, err := os.Stat(filepath.Join(dir, MM2MetricsFile)); err != nil {
+		t.Errorf("last metrics scrape not kept: %v", err)
+	}
 	logs := m.Logs()
-	if len(logs) != 1 || !strings.Contains(logs[0], "mirrormaker2-1.log") {
+	if len(logs) != 2 || !strings.Contains(logs[1], "mirrormaker2-2.log") {
 		t.Fatalf("logs %v", logs)
 	}
 }
 
-// javaFriendlyCluster is a 3-broker kfake cluster that does not offer
-// DescribeTopicPartitions: kfake answers it with a null eligible-leader
-// list, on which Kafka 4.x's admin client throws a NullPointerException.
-func javaFriendlyCluster(t *testing.T, topics ...string) string {
+// embeddedForMM2 starts an embedded cluster that MirrorMaker 2's Java
+// clients can talk to, with topics at 3 partitions.
+func embeddedForMM2(t *testing.T, name string, topics ...string) *embedded.Cluster {
 	t.Helper()
-	v := kversion.Stable()
-	v.SetMaxKeyVersion(75, -1)
-	opts := []kfake.Opt{kfake.NumBrokers(3), kfake.MaxVersions(v)}
-	if len(topics) > 0 {
-		opts = append(opts, kfake.SeedTopics(3, topics...))
-	}
-	c, err := kfake.NewCluster(opts...)
+	ctx := context.Background()
+	c, err := embedded.Start(ctx, embedded.Options{Name: name, Brokers: 3, DataDir: t.TempDir(), JavaClients: true, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.Close)
-	return strings.Join(c.ListenAddrs(), ",")
+	t.Cleanup(func() { c.Close() })
+	for _, tp := range topics {
+		if err := c.CreateTopic(ctx, tp, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// jmxAgent is the Prometheus JMX exporter agent jar from the local Maven
+// repository; the test is skipped without it.
+func jmxAgent(t *testing.T) string {
+	home, _ := os.UserHomeDir()
+	m, _ := filepath.Glob(filepath.Join(home, ".m2", "repository", "io", "prometheus", "jmx", "jmx_prometheus_javaagent", "*", "jmx_prometheus_javaagent-*.jar"))
+	if len(m) == 0 {
+		t.Skip("no JMX exporter agent in ~/.m2")
+	}
+	return m[0]
+}
+
+const mm2RecordCount = "kafka_connect_mirror_mirrorsourceconnector_record_count"
+
+func waitFor(t *testing.T, d time.Duration, ok func() bool, why func() string) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(end) {
+			t.Fatal(why())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func gathered(t *testing.T, reg *prometheus.Registry, name string) bool {
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range mfs {
+		if f.GetName() == name && len(f.GetMetric()) > 0 {
+			return true
+		}
+	}
+	return false
 }
