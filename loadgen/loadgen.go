@@ -161,14 +161,14 @@ func Padding(size int, r wire.Record) int {
 // headerLenWithoutN is the encoded header length of r (see wire's format)
 // without the digits of the "n=" value.
 func headerLenWithoutN(r wire.Record) int {
-	const fixed = len("kmt1 c=00000000 r=") + len(" s=") + len(" q=") + len(" t=") + len(" n=") + len("|")
+	const fixed = len("kmt2 c=00000000 r=") + len(" e=") + len(" o=") + len(" s=") + len(" q=") + len(" t=") + len(" n=") + len("|")
 	ts := r.ProducedAt.UnixNano()
 	tl := 0
 	if ts < 0 {
 		tl = 1
 		ts = -ts
 	}
-	return fixed + len(r.RunID) + digits(uint64(r.Stream)) + digits(r.Seq) + tl + digits(uint64(ts))
+	return fixed + len(r.RunID) + digits(uint64(r.Epoch)) + len(r.Topic) + digits(uint64(r.Stream)) + digits(r.Seq) + tl + digits(uint64(ts))
 }
 
 func digits(v uint64) int {
@@ -488,7 +488,7 @@ loop:
 		for range n {
 			seq := seqs[ti][si]
 			seqs[ti][si]++
-			r := wire.Record{RunID: cfg.RunID, Stream: uint32(si), Seq: seq, ProducedAt: time.Now()}
+			r := wire.Record{RunID: cfg.RunID, Topic: cfg.Topics[ti], Stream: uint32(si), Seq: seq, ProducedAt: time.Now()}
 			r.Padding = Padding(cfg.MessageSize, r)
 			msgs = append(msgs, kafka.Message{
 				Topic:      cfg.Topics[ti],

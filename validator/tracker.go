@@ -253,23 +253,32 @@ func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out
 			c.Foreign++
 			t.example(CatForeign, Example{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Detail: fmt.Sprintf("%v; value starts %q", err, prefix(o.Value, 24))})
 			return OutcomeForeign, 0, false
-		default: // ErrChecksum, ErrPayloadMismatch
-			if de != nil && de.HeaderOK && de.Partial.RunID != t.runID && errors.Is(err, wire.ErrPayloadMismatch) {
-				// The checksum holds, so the header is trustworthy:
-				// another run's business.
+		case errors.Is(err, wire.ErrPayloadMismatch):
+			// The checksum holds, so the header is trustworthy.
+			if de == nil || de.Partial.RunID != t.runID {
+				t.other++
+				return OutcomeOtherRun, 0, false
+			}
+			c.Corrupt++
+			t.example(CatCorrupt, Example{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Stream: de.Partial.Stream, Seq: de.Partial.Seq, Detail: err.Error()})
+			// The record did arrive, with another payload: corrupt says so,
+			// and it is not also reported lost.
+			t.seenSet(streamKey{Topic: o.Topic, Stream: de.Partial.Stream, Epoch: de.Partial.Epoch}).Add(de.Partial.Seq)
+			return OutcomeCorrupt, 0, false
+		default: // ErrChecksum: damaged, its header is evidence only
+			if !t.ownDamaged(de) {
+				// Another run's damaged record is never this run's problem.
 				t.other++
 				return OutcomeOtherRun, 0, false
 			}
 			c.Corrupt++
 			e := Example{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Detail: err.Error()}
-			if de != nil && de.HeaderOK {
+			if de.HeaderOK {
 				e.Stream, e.Seq = de.Partial.Stream, de.Partial.Seq
-				if de.Partial.RunID == t.runID {
-					// The record did arrive, damaged: corrupt says so, and
-					// it is not also reported lost.
-					t.seenSet(streamKey{Topic: o.Topic, Stream: de.Partial.Stream}).Add(de.Partial.Seq)
-				}
+				e.Detail += fmt.Sprintf(" (header, untrusted, claims stream %d seq %d)", de.Partial.Stream, de.Partial.Seq)
 			}
+			// A record failing its checksum never advances any stream's
+			// state: its claimed sequence is judged by what arrives intact.
 			t.example(CatCorrupt, e)
 			return OutcomeCorrupt, 0, false
 		}
@@ -289,7 +298,7 @@ func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out
 		t.last = o.ReadAt
 	}
 
-	sk := streamKey{Topic: o.Topic, Stream: rec.Stream}
+	sk := streamKey{Topic: o.Topic, Stream: rec.Stream, Epoch: rec.Epoch}
 	if !t.seenSet(sk).Add(rec.Seq) {
 		c.Duplicate++
 		t.example(CatDuplicate, Example{Topic: o.Topic, Stream: rec.Stream, Seq: rec.Seq, Partition: o.Partition, Offset: o.Offset, Detail: "sequence already delivered at another target offset"})
@@ -314,6 +323,31 @@ func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out
 		st.maxSeq, st.maxOffset = rec.Seq, o.Offset
 	}
 	return OutcomeOK, lat, true
+}
+
+// ownDamaged reports whether a damaged record (checksum failed) is this
+// run's: its run id field reads as this run's id, or, when the field itself
+// is damaged (not a valid run id), it differs from this run's id in exactly
+// one byte. Anything else is another run's damaged record (if it was ours,
+// the sequence it carried is missing and judged lost).
+func (t *Tracker) ownDamaged(de *wire.DecodeError) bool {
+	if de == nil {
+		return false
+	}
+	if de.Partial.RunID != "" {
+		return de.Partial.RunID == t.runID
+	}
+	tok := de.RunToken
+	if wire.ValidRunID(tok) || len(tok) != len(t.runID) {
+		return false
+	}
+	diff := 0
+	for i := 0; i < len(tok); i++ {
+		if tok[i] != t.runID[i] {
+			diff++
+		}
+	}
+	return diff <= 1
 }
 
 func prefix(b []byte, n int) []byte {
@@ -446,7 +480,7 @@ func (t *Tracker) ObserveSource(topic string, partition int, offset int64, value
 	}
 	rec, err := wire.Decode(value)
 	if err == nil && rec.RunID == t.runID {
-		sk := streamKey{Topic: topic, Stream: rec.Stream}
+		sk := streamKey{Topic: topic, Stream: rec.Stream, Epoch: rec.Epoch}
 		s := t.source[sk]
 		if s == nil {
 			s = &intervals.Set{}

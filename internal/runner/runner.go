@@ -387,6 +387,9 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 			env.Mirror = ctl
 		}
 		nem = local.New(env, sp.Timeline)
+		if err := nem.Check(); err != nil {
+			return nil, Usage(err)
+		}
 	}
 
 	lctx, lcancel := context.WithCancel(ctx)
