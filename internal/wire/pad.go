@@ -1,5 +1,7 @@
 package wire
 
+import "slices"
+
 // The padding generator (padStart, padNext) is a 64-bit LCG: every byte
 // depends on the previous state through a multiply, so a byte-at-a-time loop
 // waits for each multiply in turn (about 2 ns per byte, the loadgen's largest
@@ -63,7 +65,8 @@ func fillPad(p []byte, x uint64) {
 // appendPad appends n padding bytes of (stream, seq) to dst.
 func appendPad(dst []byte, stream uint32, seq uint64, n int) []byte {
 	start := len(dst)
-	dst = append(dst, make([]byte, n)...)
+	// Grow without clearing: fillPad writes every byte.
+	dst = slices.Grow(dst, n)[:start+n]
 	fillPad(dst[start:], padStart(stream, seq))
 	return dst
 }
