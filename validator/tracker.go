@@ -60,6 +60,8 @@ type Bucket struct {
 type LatencyPoint struct {
 	Second int64   `json:"second"`
 	P50    float64 `json:"p50"`
+	P99    float64 `json:"p99"`
+	Max    float64 `json:"max"`
 	Count  uint64  `json:"count"`
 }
 
@@ -409,11 +411,18 @@ func (t *Tracker) flushSecond() {
 	if t.secCur < 0 || t.secHist.TotalCount() == 0 {
 		return
 	}
-	t.secPts = append(t.secPts, LatencyPoint{Second: t.secCur, P50: usToSec(t.secHist.ValueAtQuantile(50)), Count: uint64(t.secHist.TotalCount())})
+	t.secPts = append(t.secPts, t.secPoint())
 	if len(t.secPts) > maxLatencySecs {
 		t.secPts = append(t.secPts[:0], t.secPts[len(t.secPts)-maxLatencySecs:]...)
 	}
 	t.secHist.Reset()
+}
+
+// secPoint summarises the current second's latencies.
+func (t *Tracker) secPoint() LatencyPoint {
+	h := t.secHist
+	return LatencyPoint{Second: t.secCur, P50: usToSec(h.ValueAtQuantile(50)), P99: usToSec(h.ValueAtQuantile(99)),
+		Max: usToSec(h.Max()), Count: uint64(h.TotalCount())}
 }
 
 func usToSec(us int64) float64 { return float64(us) / 1e6 }
@@ -432,7 +441,7 @@ func (t *Tracker) Arrivals() []Bucket {
 func (t *Tracker) LatencyTimeline() []LatencyPoint {
 	out := append([]LatencyPoint(nil), t.secPts...)
 	if t.secCur >= 0 && t.secHist.TotalCount() > 0 {
-		out = append(out, LatencyPoint{Second: t.secCur, P50: usToSec(t.secHist.ValueAtQuantile(50)), Count: uint64(t.secHist.TotalCount())})
+		out = append(out, t.secPoint())
 	}
 	return out
 }
