@@ -32,6 +32,8 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/history"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/timeline"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wan"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
@@ -52,6 +54,11 @@ type Options struct {
 	// Against existing clusters: both set, or neither (embedded).
 	SourceBootstrap string
 	TargetBootstrap string
+	// Brokers is the backend of clusters kmt starts: BrokersEmbedded
+	// (default) or BrokersApache (real Kafka from KafkaHome, else
+	// $KMT_KAFKA_HOME, else assembled from Maven Central into the cache).
+	Brokers   string
+	KafkaHome string
 	// Mirror overrides the scenario's mirror kind (reference, process, external).
 	Mirror        string
 	MirrorCommand string
@@ -143,6 +150,14 @@ func Prepare(o Options) (*Prepared, error) {
 	if (o.SourceBootstrap == "") != (o.TargetBootstrap == "") {
 		return nil, Usage(errors.New("give both --source-bootstrap and --target-bootstrap (existing clusters), or neither (embedded clusters)"))
 	}
+	switch o.Brokers {
+	case "", BrokersEmbedded, BrokersApache:
+	default:
+		return nil, Usage(fmt.Errorf("--brokers %q: use embedded (in-process, the default) or apache (real Apache Kafka JVMs; --kafka-home or assembled from Maven Central)", o.Brokers))
+	}
+	if o.Brokers == BrokersApache && o.SourceBootstrap != "" {
+		return nil, Usage(errors.New("--brokers apache starts clusters, --source-bootstrap/--target-bootstrap use yours: give one or the other"))
+	}
 	backend := scenarios.BackendLocal
 	if o.SourceBootstrap != "" {
 		backend = scenarios.BackendExternal
@@ -198,6 +213,7 @@ type run struct {
 
 	cleanups []func()
 	phases   *phaseTracker
+	dist     *kafkadist.Dist // the Apache Kafka distribution, once found
 }
 
 func (r *run) defer_(f func()) { r.cleanups = append(r.cleanups, f) }
@@ -229,7 +245,13 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return nil, Env(fmt.Errorf("create report dir %s: %w (pick another with --report-dir)", r.dir, err))
 	}
+	var closeLog func()
+	r.log, closeLog = history.OpenLog(r.dir, r.log)
+	defer closeLog()
 	r.log = r.log.With("run", r.runID)
+	if err := history.SaveConfig(r.dir, r.s); err != nil {
+		r.log.Warn("could not save the effective scenario", "err", err)
+	}
 	sp := &r.s.Spec
 	mirrorKind := sp.Topology.Mirror.Kind
 	r.rep = &report.Report{
@@ -251,6 +273,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 			r.log.Error("could not write report.json", "err", werr)
 		}
 		r.rep.WriteJUnit(r.dir)
+		history.Finish(r.dir, r.rep, o.ReportDir == "", r.log)
 	}()
 
 	r.reg = o.Registry
@@ -276,7 +299,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	}
 
 	// 1. Clusters.
-	var src, tgt *embedded.Cluster
+	var src, tgt localCluster
 	var link *wan.Link
 	srcBoot, tgtBoot := o.SourceBootstrap, o.TargetBootstrap
 	var srcDial, tgtDial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -288,17 +311,10 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		r.defer_(func() { os.RemoveAll(tmp) })
 		link = wan.NewLink(r.log.With("part", "wan"), wrap("harness"))
 		r.defer_(func() { link.Close() })
-		r.log.Info("starting embedded clusters", "source_brokers", sp.Topology.Source.Brokers, "target_brokers", sp.Topology.Target.Brokers)
-		src, err = embedded.Start(ctx, embedded.Options{Name: "source", Brokers: sp.Topology.Source.Brokers, DataDir: filepath.Join(tmp, "source"), Front: link.Front, Logger: r.log})
+		src, tgt, err = r.startClusters(ctx, link, tmp)
 		if err != nil {
-			return nil, Env(fmt.Errorf("start the embedded source cluster: %w", err))
+			return nil, err
 		}
-		r.defer_(func() { src.Close() })
-		tgt, err = embedded.Start(ctx, embedded.Options{Name: "target", Brokers: sp.Topology.Target.Brokers, DataDir: filepath.Join(tmp, "target"), Logger: r.log})
-		if err != nil {
-			return nil, Env(fmt.Errorf("start the embedded target cluster: %w", err))
-		}
-		r.defer_(func() { tgt.Close() })
 		srcBoot, tgtBoot = src.Bootstrap(), tgt.Bootstrap()
 		srcDial = src.DirectDial
 		for _, t := range sp.Topology.Topics {
@@ -323,6 +339,15 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	for _, t := range sp.Topology.Topics {
 		pairs = append(pairs, validator.TopicPair{Source: t.Name, Target: t.Target()})
 		topics = append(topics, t.Name)
+	}
+	if src == nil { // the user's clusters: this run id must not be there yet
+		var targets []string
+		for _, p := range pairs {
+			targets = append(targets, p.Target)
+		}
+		if err := checkRunIDUnused(ctx, r.runID, runIDSide{srcBoot, srcDial, topics}, runIDSide{tgtBoot, tgtDial, targets}); err != nil {
+			return nil, err
+		}
 	}
 	val, err := validator.New(validator.Config{
 		TargetBootstrap: tgtBoot, TargetDial: tgtDial,
@@ -372,14 +397,14 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		}
 		ctl = proc
 	case scenarios.MirrorMirrorMaker2:
-		dist, err := kafkadist.Find(ctx, "", r.log)
+		dist, err := r.distribution(ctx)
 		if err != nil {
-			return nil, Env(err)
+			return nil, err
 		}
 		ends := mm2Ends{srcBoot: srcBoot, tgtBoot: tgtBoot, srcDial: srcDial}
 		if r.backend == scenarios.BackendLocal {
 			ends.srcBrokers, ends.tgtBrokers = sp.Topology.Source.Brokers, sp.Topology.Target.Brokers
-			_, ends.precreate = any(src).(*embedded.Cluster)
+			_, ends.precreate = src.(*embedded.Cluster)
 		}
 		m, err := r.newMirrorMaker2(ctx, dist, ends, wrap("mirror"))
 		if err != nil {
@@ -404,6 +429,9 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		env := local.Env{Truncations: val, DefaultTopic: topics[0], Logger: r.log.With("part", "nemesis"), Registerer: wrap("harness")}
 		if src != nil {
 			env.Source, env.Target = src, tgt
+		}
+		if r.o.Brokers == BrokersApache {
+			env.Backend = "local (Apache Kafka brokers)"
 		}
 		if link != nil {
 			env.WAN = link
@@ -433,7 +461,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		loadStats, loadErr = loadgen.Run(lctx, loadgen.Config{
 			Bootstrap: srcBoot, Dial: srcDial, Topics: topics, RunID: r.runID,
 			Rate: sp.Load.Rate, MessageSize: sp.Load.MessageSize, Streams: sp.Load.Streams,
-			Duration: sp.Load.Duration.D(), Count: sp.Load.Count,
+			Duration: sp.Load.Duration.D(), Count: sp.Load.Count, SkipRunIDCheck: true, // checked above
 			Ledger: led, Registerer: wrap("loadgen"), Logger: r.log.With("part", "loadgen"),
 		})
 	}()
@@ -445,6 +473,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		}()
 	}
 	stopProgress := r.progress(t0, val, nem)
+	samples := timeline.StartRun(t0, val, r.reg)
 	allDone := make(chan struct{})
 	go func() { wg.Wait(); close(allDone) }()
 	interrupted := false
@@ -489,7 +518,8 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		r.phases.actualFaults(nem.Records())
 	}
 	assertResults := r.evaluate(coll, asserts)
-	r.rep.Timeline = timeline(val, t0.Sub(vstart))
+	r.rep.Timeline = perSecond(val, t0.Sub(vstart))
+	samples.Finish(r.rep)
 	if o.BeforeTeardown != nil {
 		o.BeforeTeardown(srcBoot, tgtBoot)
 	}
@@ -530,6 +560,7 @@ func (r *run) finish(val *validator.Validator, _ time.Duration, ls loadgen.Stats
 	if _, err := rep.WriteJUnit(r.dir); err != nil {
 		r.log.Error("could not write junit.xml", "err", err)
 	}
+	history.Finish(r.dir, rep, r.o.ReportDir == "", r.log)
 }
 
 // serveMetrics serves /metrics on MetricsAddr, if set.
