@@ -137,10 +137,22 @@ func TestVersionsPinned(t *testing.T) {
 	if !strings.Contains(gomod, "sigs.k8s.io/kind "+v["KIND_VERSION"]) {
 		t.Errorf("KIND_VERSION %s differs from the sigs.k8s.io/kind version in go.mod", v["KIND_VERSION"])
 	}
-	for _, k := range []string{"STRIMZI_CHART_REPO", "CHAOS_MESH_CHART_REPO", "KPS_CHART_REPO"} {
+	for _, k := range []string{"CHAOS_MESH_CHART_REPO", "KPS_CHART_REPO"} {
 		if !strings.HasPrefix(v[k], "https://") {
 			t.Errorf("%s = %q, want an https chart repository", k, v[k])
 		}
+	}
+	// Strimzi's documented route is its OCI registry (strimzi.io/charts is
+	// deprecated); 0.45.0 does not start on Kubernetes >= 1.33 (#11386) and
+	// 1.0 no longer serves the v1beta2 API of kind/manifests.
+	if !strings.HasPrefix(v["STRIMZI_CHART"], "oci://") {
+		t.Errorf("STRIMZI_CHART = %q, want Strimzi's OCI chart", v["STRIMZI_CHART"])
+	}
+	if v["STRIMZI_VERSION"] == "0.45.0" || !strings.HasPrefix(v["STRIMZI_VERSION"], "0.") {
+		t.Errorf("STRIMZI_VERSION = %s: 0.45.0 fails on the kind node's Kubernetes; 1.x dropped kafka.strimzi.io/v1beta2", v["STRIMZI_VERSION"])
+	}
+	if !strings.HasPrefix(v["CHAOS_MESH_VERSION"], "2.8.") {
+		t.Errorf("CHAOS_MESH_VERSION = %s, want the 2.8 line (tested upstream on Kubernetes 1.33-1.35)", v["CHAOS_MESH_VERSION"])
 	}
 }
 
@@ -283,7 +295,7 @@ func TestMirrorMaker2Manifest(t *testing.T) {
 			t.Errorf("mirrormaker2.yaml placeholder __%s__ is not passed by up.sh", ph[1])
 		}
 	}
-	objs := decodeAll(t, render(raw, map[string]string{"SOURCE_BOOTSTRAP": "172.18.0.2:32100", "KAFKA_VERSION": "3.9.0", "TOPICS": "kmt-.*"}))
+	objs := decodeAll(t, render(raw, map[string]string{"SOURCE_BOOTSTRAP": "172.18.0.2:32100", "KAFKA_VERSION": "3.9.0", "TOPICS": `orders|kmt-\d+.*`}))
 	mm := byKind(objs, "KafkaMirrorMaker2")
 	if mm == nil || mm.GetNamespace() != "kafka" {
 		t.Fatalf("want a KafkaMirrorMaker2 in namespace kafka, got %v", objs)
@@ -306,7 +318,7 @@ func TestMirrorMaker2Manifest(t *testing.T) {
 		t.Fatalf("mirrors = %v", mirrors)
 	}
 	m := mirrors[0].(map[string]any)
-	if m["sourceCluster"] != "source" || m["targetCluster"] != "target" || m["topicsPattern"] != "kmt-.*" {
+	if m["sourceCluster"] != "source" || m["targetCluster"] != "target" || m["topicsPattern"] != `orders|kmt-\d+.*` {
 		t.Errorf("mirror %v: want source -> target for the test topics", m)
 	}
 	if cfg, _ := m["checkpointConnector"].(map[string]any); cfg == nil {
@@ -409,9 +421,14 @@ func TestScripts(t *testing.T) {
 			t.Errorf("version_ge %s %s = %v, want %v", tc.a, tc.b, err == nil, tc.ge)
 		}
 	}
-	out, err := bash(t, nil, `source ./lib.sh && render manifests/mirrormaker2.yaml SOURCE_BOOTSTRAP=1.2.3.4:32100 KAFKA_VERSION=3.9.0 TOPICS='kmt-.*'`)
-	if err != nil || strings.Contains(out, "__") || !strings.Contains(out, "bootstrapServers: 1.2.3.4:32100") {
+	// The renderer takes values literally: the default topic pattern holds
+	// sed's usual delimiter, and & \ / are special to sed replacements.
+	out, err := bash(t, nil, `source ./lib.sh && render manifests/mirrormaker2.yaml SOURCE_BOOTSTRAP=1.2.3.4:32100 KAFKA_VERSION=3.9.0 TOPICS='orders|kmt-.*|a&b/\d'`)
+	if err != nil || !strings.Contains(out, "bootstrapServers: 1.2.3.4:32100") || !strings.Contains(out, `topicsPattern: 'orders|kmt-.*|a&b/\d'`) {
 		t.Errorf("render: err %v, output:\n%s", err, out)
+	}
+	if out, err := bash(t, nil, `source ./lib.sh && render manifests/mirrormaker2.yaml SOURCE_BOOTSTRAP=1.2.3.4:32100`); err == nil || !strings.Contains(out, "left a placeholder unfilled") {
+		t.Errorf("render with a placeholder unfilled: err %v, output %q", err, out)
 	}
 	// Missing tools are named, with how to get them. PATH holds only bash's
 	// own folder here, so kind, helm and docker are absent.
@@ -422,7 +439,7 @@ func TestScripts(t *testing.T) {
 	}
 	for _, tc := range []struct{ check, want string }{
 		{"check_kind", "kind is not installed (or not on PATH). Install kind v0.33.0: go install sigs.k8s.io/kind@v0.33.0"},
-		{"check_helm", "helm is not installed (or not on PATH). Install Helm >= v3.14.0"},
+		{"check_helm", "helm is not installed (or not on PATH). Install Helm >= v3.14.0 (Helm 3 or 4)"},
 		{"check_docker", "docker is not installed"},
 	} {
 		cmd := exec.Command(dir+"/bash", "-c", "source ./lib.sh && "+tc.check)
