@@ -355,33 +355,75 @@ func TestHelmValues(t *testing.T) {
 	}
 }
 
-// TestPrometheusOperatorObjectsOnAPIServer applies what kind-up applies
-// from the prometheus-operator API to a real API server with its CRDs.
-func TestPrometheusOperatorObjectsOnAPIServer(t *testing.T) {
+// TestManifestsOnAPIServer applies everything kind-up applies (Kafka,
+// KafkaNodePool, KafkaMirrorMaker2 rendered by lib.sh's own renderer with
+// the default topic pattern, the metrics ConfigMap, the PodMonitor) to a
+// real API server carrying the Strimzi CRDs at the pinned version and the
+// prometheus-operator CRDs, so their schemas judge the manifests.
+func TestManifestsOnAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs a real kube-apiserver (internal/testenv)")
 	}
-	e := testenv.Start(t, testenv.Options{CRDs: true})
+	if v := versions(t)["STRIMZI_VERSION"]; v != testenv.StrimziVersion {
+		t.Fatalf("kind pins Strimzi %s but internal/testenv holds the CRDs of %s: replace them", v, testenv.StrimziVersion)
+	}
+	e := testenv.Start(t, testenv.Options{CRDs: true, StrimziCRDs: true})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kafka"}}); err != nil {
 		t.Fatal(err)
 	}
-	objs := decodeAll(t, readFile(t, "manifests/podmonitors.yaml"))
-	if len(objs) == 0 {
-		t.Fatal("no objects")
+	v := versions(t)
+	var objs []*unstructured.Unstructured
+	for _, c := range []string{"source", "target"} {
+		out, err := bash(t, nil, "source ./lib.sh && render manifests/kafka.yaml CLUSTER="+c+" ADVERTISED_HOST=192.168.207.3 KAFKA_VERSION="+v["KAFKA_VERSION"])
+		if err != nil {
+			t.Fatalf("render kafka.yaml: %v\n%s", err, out)
+		}
+		for _, o := range decodeAll(t, out) {
+			if c == "target" && o.GetKind() == "ConfigMap" {
+				continue // one per namespace; kind has one per cluster
+			}
+			if c == "target" && o.GetKind() == "KafkaNodePool" {
+				o.SetName("dual-target") // two clusters' pools share a namespace here only
+			}
+			objs = append(objs, o)
+		}
 	}
+	out, err := bash(t, nil, "source ./lib.sh && render manifests/mirrormaker2.yaml SOURCE_BOOTSTRAP=192.168.207.3:32100 KAFKA_VERSION="+v["KAFKA_VERSION"]+" TOPICS='orders|kmt-.*'")
+	if err != nil {
+		t.Fatalf("render mirrormaker2.yaml: %v\n%s", err, out)
+	}
+	objs = append(objs, decodeAll(t, out)...)
+	objs = append(objs, decodeAll(t, readFile(t, "manifests/podmonitors.yaml"))...)
+	kinds := map[string]int{}
 	for _, o := range objs {
+		kinds[o.GetKind()]++
 		if err := e.Client.Create(ctx, o); err != nil {
 			t.Fatalf("the API server rejected %s/%s: %v", o.GetKind(), o.GetName(), err)
 		}
 	}
-	// The schema is in force: the same object with a wrong type is refused.
-	bad := objs[0].DeepCopy()
-	bad.SetName("bad")
-	_ = unstructured.SetNestedField(bad.Object, "not-a-list", "spec", "podMetricsEndpoints")
-	if err := e.Client.Create(ctx, bad); err == nil {
-		t.Fatal("a PodMonitor with podMetricsEndpoints as a string was accepted: CRD schema not in force, so the check above proves nothing")
+	if kinds["Kafka"] != 2 || kinds["KafkaNodePool"] != 2 || kinds["KafkaMirrorMaker2"] != 1 || kinds["PodMonitor"] != 1 {
+		t.Fatalf("applied %v", kinds)
+	}
+	// The schemas are in force: the same objects with a wrong field are refused.
+	for _, tc := range []struct {
+		kind  string
+		value any
+		path  []string
+	}{
+		{"PodMonitor", "not-a-list", []string{"spec", "podMetricsEndpoints"}},
+		{"Kafka", "sideways", []string{"spec", "kafka", "listeners"}},
+		{"KafkaMirrorMaker2", "many", []string{"spec", "replicas"}},
+		{"KafkaNodePool", []any{"gateway"}, []string{"spec", "roles"}},
+	} {
+		bad := byKind(objs, tc.kind).DeepCopy()
+		bad.SetName("bad")
+		bad.SetResourceVersion("")
+		_ = unstructured.SetNestedField(bad.Object, tc.value, tc.path...)
+		if err := e.Client.Create(ctx, bad); err == nil {
+			t.Errorf("a %s with %s = %v was accepted: its CRD schema is not in force, so the check above proves nothing", tc.kind, strings.Join(tc.path, "."), tc.value)
+		}
 	}
 }
 
