@@ -75,6 +75,11 @@ func loadChart(t *testing.T, name string) *chart.Chart {
 
 // renderChart templates a chart like `helm template` (client only).
 func renderChart(c *chart.Chart, vals map[string]any) ([]*unstructured.Unstructured, string, error) {
+	return renderChartIn(c, vals, "kmt")
+}
+
+// renderChartIn is renderChart into namespace ns.
+func renderChartIn(c *chart.Chart, vals map[string]any, ns string) ([]*unstructured.Unstructured, string, error) {
 	cfg := &action.Configuration{
 		KubeClient:   &kubefake.PrintingKubeClient{Out: &bytes.Buffer{}},
 		Releases:     storage.Init(driver.NewMemory()),
@@ -82,7 +87,7 @@ func renderChart(c *chart.Chart, vals map[string]any) ([]*unstructured.Unstructu
 		Log:          func(string, ...any) {},
 	}
 	in := action.NewInstall(cfg)
-	in.DryRun, in.ClientOnly, in.ReleaseName, in.Namespace = true, true, "kmt-test", "kmt"
+	in.DryRun, in.ClientOnly, in.ReleaseName, in.Namespace = true, true, "kmt-test", ns
 	in.IncludeCRDs = true
 	rel, err := in.Run(c, vals)
 	if err != nil {

@@ -90,6 +90,9 @@ func New(ctx context.Context, o Options) (*Env, error) {
 		Scheme:                   scheme,
 		ControlPlaneStartTimeout: 2 * time.Minute, // a busy 2-core machine
 		ControlPlaneStopTimeout:  30 * time.Second,
+		// envtest waits 10s by default for CRDs to be served; a 2-core
+		// machine shared by several test binaries needs longer.
+		CRDInstallOptions: envtest.CRDInstallOptions{MaxTime: 3 * time.Minute},
 	}
 	start := time.Now()
 	cfg, err := te.Start()
