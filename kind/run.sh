@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make kind-run SCENARIO=<name>: build the kmt image, load it into both kind
-# clusters, install the scenario chart into both (role=target first, so the
-# validator and the target-side faults wait for the load; then role=source)
-# in namespace $KMT_NAMESPACE (default kmt, opted in to chaos), wait for the
+# clusters, install the scenario chart into both (role=source, then
+# role=target right after: each side's Chaos Mesh Workflow counts from its
+# install, so both start within seconds of the load; the fault agents time
+# kmt's own faults from the load's real start in the ledger) in namespace $KMT_NAMESPACE (default kmt, opted in to chaos), wait for the
 # validator Job in the target and print the verdict from its report
 # ConfigMap. Running it again for the same scenario replaces the previous
 # run's releases (a fresh run id each time). Exit status: 0 pass, 1
@@ -42,7 +43,7 @@ TARGET_IP="$(node_ip target)"
 SOURCE_BOOTSTRAP="$SOURCE_IP:32100"
 TARGET_BOOTSTRAP="target-kafka-bootstrap.kafka.svc:9092"
 
-for c in target source; do
+for c in source target; do
   cx="$(ctx "$c")"
   ensure_namespace "$cx" "$NS"
   # The opt-in: kmt creates chaos only in namespaces labelled like this.
