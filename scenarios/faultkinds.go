@@ -146,9 +146,16 @@ type UnsupportedError struct {
 	Fault   string
 	Kind    FaultKind
 	Backend Backend
+	// Missing says what this backend lacks for the kind (a cluster it does
+	// not control, a capability its brokers or mirror do not offer); empty
+	// when the kind has no meaning on the backend at all.
+	Missing string
 }
 
 func (e *UnsupportedError) Error() string {
+	if e.Missing != "" {
+		return fmt.Sprintf("fault %q of kind %s cannot be performed by the %s backend: %s", e.Fault, e.Kind, e.Backend, e.Missing)
+	}
 	var can []string
 	for _, b := range Kinds[e.Kind].Backends {
 		can = append(can, string(b))
