@@ -23,7 +23,9 @@
 //	extra_counts    truncated (deleted by the source before the mirror copied
 //	                them), failed (sends the source rejected), other_runs
 //	latency_seconds p50 p95 p99 max (mirror latency: target read time minus
-//	                produce time), count
+//	                produce time, first arrivals only), count, [negative
+//	                most_negative] (clock skew: reported, never clamped)
+//	redelivery_latency_seconds  the same for duplicates (re-copies), when any
 //	examples        category -> first few {topic stream seq seq_end partition offset detail
 //	                [what source_partition source_offset produced_at fault]}: partition
 //	                and offset are the target's; the bracketed keys are added
@@ -107,6 +109,11 @@ type Latency struct {
 	P99   float64 `json:"p99"`
 	Max   float64 `json:"max"`
 	Count uint64  `json:"count"`
+	// Added within schema v1: first arrivals read before their produce
+	// time (clock skew between hosts), not in the quantiles above, and the
+	// most negative apparent latency (seconds, <= 0).
+	Negative     uint64  `json:"negative,omitempty"`
+	MostNegative float64 `json:"most_negative,omitempty"`
 }
 
 // Example is evidence for one anomaly.
@@ -182,26 +189,29 @@ type Load struct {
 
 // Report is report.json.
 type Report struct {
-	SchemaVersion  int                  `json:"schema_version"`
-	Verdict        string               `json:"verdict"`
-	Reasons        []string             `json:"reasons"`
-	Scenario       string               `json:"scenario"`
-	Run            string               `json:"run"`
-	Backend        string               `json:"backend"`
-	Mirror         string               `json:"mirror"`
-	Short          bool                 `json:"short"`
-	StartedAt      time.Time            `json:"started_at"`
-	EndedAt        time.Time            `json:"ended_at"`
-	Counts         Counts               `json:"counts"`
-	ExtraCounts    ExtraCounts          `json:"extra_counts"`
-	LatencySeconds Latency              `json:"latency_seconds"`
-	Examples       map[string][]Example `json:"examples"`
-	Phases         []Phase              `json:"phases"`
-	Faults         []Fault              `json:"faults"`
-	Assertions     []Assertion          `json:"assertions"`
-	Drain          Drain                `json:"drain"`
-	Load           Load                 `json:"load"`
-	SourceChecked  bool                 `json:"source_checked"`
+	SchemaVersion  int         `json:"schema_version"`
+	Verdict        string      `json:"verdict"`
+	Reasons        []string    `json:"reasons"`
+	Scenario       string      `json:"scenario"`
+	Run            string      `json:"run"`
+	Backend        string      `json:"backend"`
+	Mirror         string      `json:"mirror"`
+	Short          bool        `json:"short"`
+	StartedAt      time.Time   `json:"started_at"`
+	EndedAt        time.Time   `json:"ended_at"`
+	Counts         Counts      `json:"counts"`
+	ExtraCounts    ExtraCounts `json:"extra_counts"`
+	LatencySeconds Latency     `json:"latency_seconds"`
+	// RedeliveryLatencySeconds: latency of duplicates (re-copies), apart
+	// from the mirror latency (added within schema v1).
+	RedeliveryLatencySeconds *Latency             `json:"redelivery_latency_seconds,omitempty"`
+	Examples                 map[string][]Example `json:"examples"`
+	Phases                   []Phase              `json:"phases"`
+	Faults                   []Fault              `json:"faults"`
+	Assertions               []Assertion          `json:"assertions"`
+	Drain                    Drain                `json:"drain"`
+	Load                     Load                 `json:"load"`
+	SourceChecked            bool                 `json:"source_checked"`
 	// Timeline is what arrived at the target, second by second since the
 	// load started: it shows a fault taking effect (a partition stops
 	// arrivals, WAN latency raises the median).
