@@ -18,6 +18,8 @@ type Bucket struct {
 type LatencyPoint struct {
 	Second int64   `json:"second"`
 	P50    float64 `json:"p50"`
+	P99    float64 `json:"p99"`
+	Max    float64 `json:"max"`
 	Count  uint64  `json:"count"`
 }
 
@@ -114,11 +116,18 @@ func (l *latencies) flushSecond() {
 	if l.secCur < 0 || l.secHist.TotalCount() == 0 {
 		return
 	}
-	l.secPts = append(l.secPts, LatencyPoint{Second: l.secCur, P50: usToSec(l.secHist.ValueAtQuantile(50)), Count: uint64(l.secHist.TotalCount())})
+	l.secPts = append(l.secPts, l.secPoint())
 	if len(l.secPts) > maxLatencySecs {
 		l.secPts = append(l.secPts[:0], l.secPts[len(l.secPts)-maxLatencySecs:]...)
 	}
 	l.secHist.Reset()
+}
+
+// secPoint summarises the current second's latencies.
+func (l *latencies) secPoint() LatencyPoint {
+	h := l.secHist
+	return LatencyPoint{Second: l.secCur, P50: usToSec(h.ValueAtQuantile(50)), P99: usToSec(h.ValueAtQuantile(99)),
+		Max: usToSec(h.Max()), Count: uint64(h.TotalCount())}
 }
 
 func usToSec(us int64) float64 { return float64(us) / 1e6 }
@@ -151,7 +160,7 @@ func (t *Tracker) LatencyTimeline() []LatencyPoint {
 	l := &t.lat
 	out := append([]LatencyPoint(nil), l.secPts...)
 	if l.secCur >= 0 && l.secHist.TotalCount() > 0 {
-		out = append(out, LatencyPoint{Second: l.secCur, P50: usToSec(l.secHist.ValueAtQuantile(50)), Count: uint64(l.secHist.TotalCount())})
+		out = append(out, l.secPoint())
 	}
 	return out
 }

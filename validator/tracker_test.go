@@ -730,6 +730,9 @@ func TestTrackerLatencyAndTimelines(t *testing.T) {
 	if tl[0].P50 > 0.0101 || tl[1].P50 < 0.499 {
 		t.Fatalf("latency timeline p50s %+v, want ~10ms then ~500ms", tl)
 	}
+	if tl[0].P99 > 0.0101 || tl[0].Max < 0.0099 || tl[0].Max > 0.0101 || tl[1].P99 < 0.499 || tl[1].Max < 0.499 || tl[1].Max > 0.501 {
+		t.Fatalf("latency timeline p99/max %+v, want 10ms in second 0 and 500ms in second 2", tl)
+	}
 }
 
 // Class 7: lag is acked and not yet delivered, nothing else: arrivals of

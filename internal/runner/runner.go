@@ -31,6 +31,8 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/history"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/timeline"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wan"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
@@ -219,7 +221,13 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return nil, Env(fmt.Errorf("create report dir %s: %w (pick another with --report-dir)", r.dir, err))
 	}
+	var closeLog func()
+	r.log, closeLog = history.OpenLog(r.dir, r.log)
+	defer closeLog()
 	r.log = r.log.With("run", r.runID)
+	if err := history.SaveConfig(r.dir, r.s); err != nil {
+		r.log.Warn("could not save the effective scenario", "err", err)
+	}
 	sp := &r.s.Spec
 	mirrorKind := sp.Topology.Mirror.Kind
 	r.rep = &report.Report{
@@ -241,6 +249,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 			r.log.Error("could not write report.json", "err", werr)
 		}
 		r.rep.WriteJUnit(r.dir)
+		history.Finish(r.dir, r.rep, o.ReportDir == "", r.log)
 	}()
 
 	r.reg = o.Registry
@@ -420,6 +429,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		}()
 	}
 	stopProgress := r.progress(t0, val, nem)
+	samples := timeline.StartRun(t0, val, r.reg)
 	allDone := make(chan struct{})
 	go func() { wg.Wait(); close(allDone) }()
 	interrupted := false
@@ -464,7 +474,8 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		r.phases.actualFaults(nem.Records())
 	}
 	assertResults := r.evaluate(coll, asserts)
-	r.rep.Timeline = timeline(val, t0.Sub(vstart))
+	r.rep.Timeline = perSecond(val, t0.Sub(vstart))
+	samples.Finish(r.rep)
 	if o.BeforeTeardown != nil {
 		o.BeforeTeardown(srcBoot, tgtBoot)
 	}
@@ -502,6 +513,7 @@ func (r *run) finish(val *validator.Validator, _ time.Duration, ls loadgen.Stats
 	if _, err := rep.WriteJUnit(r.dir); err != nil {
 		r.log.Error("could not write junit.xml", "err", err)
 	}
+	history.Finish(r.dir, rep, r.o.ReportDir == "", r.log)
 }
 
 // serveMetrics serves /metrics on MetricsAddr, if set.
