@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
@@ -144,9 +145,12 @@ func ApplyResult(rep *report.Report, res *validator.Result) {
 		// Unread target data at the deadline: what was not read cannot
 		// be judged, so this is not a pass.
 		rep.Verdict = report.Incomplete
-		if rep.Error == "" {
-			rep.Error = "the drain deadline passed with target records still unread: raise spec.drain, or check the validator's read rate"
-		}
+		rep.Error = strings.TrimPrefix(rep.Error+"; ", "; ") + "the drain deadline passed with target records still unread: raise spec.drain, or check the validator's read rate"
+	}
+	if len(res.LedgerProblems) > 0 {
+		// A ledger that does not add up cannot tell loss from a lost ledger entry.
+		rep.Verdict = report.Incomplete
+		rep.Error = strings.TrimPrefix(rep.Error+"; ", "; ") + "the ledger does not add up: " + strings.Join(res.LedgerProblems, "; ")
 	}
 }
 

@@ -323,6 +323,15 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		pairs = append(pairs, validator.TopicPair{Source: t.Name, Target: t.Target()})
 		topics = append(topics, t.Name)
 	}
+	if src == nil { // the user's clusters: this run id must not be there yet
+		var targets []string
+		for _, p := range pairs {
+			targets = append(targets, p.Target)
+		}
+		if err := checkRunIDUnused(ctx, r.runID, runIDSide{srcBoot, srcDial, topics}, runIDSide{tgtBoot, tgtDial, targets}); err != nil {
+			return nil, err
+		}
+	}
 	val, err := validator.New(validator.Config{
 		TargetBootstrap: tgtBoot, TargetDial: tgtDial,
 		SourceBootstrap: srcBoot, SourceDial: srcDial,
@@ -417,7 +426,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		loadStats, loadErr = loadgen.Run(lctx, loadgen.Config{
 			Bootstrap: srcBoot, Dial: srcDial, Topics: topics, RunID: r.runID,
 			Rate: sp.Load.Rate, MessageSize: sp.Load.MessageSize, Streams: sp.Load.Streams,
-			Duration: sp.Load.Duration.D(), Count: sp.Load.Count,
+			Duration: sp.Load.Duration.D(), Count: sp.Load.Count, SkipRunIDCheck: true, // checked above
 			Ledger: led, Registerer: wrap("loadgen"), Logger: r.log.With("part", "loadgen"),
 		})
 	}()
