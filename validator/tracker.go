@@ -142,8 +142,8 @@ type orderState struct {
 type srcPart struct {
 	next      int64             // next offset to read (last read + 1), -1 before any record
 	firstRead int64             // first offset ever read, -1 before any record
-	maxSeq    map[uint32]uint64 // per stream, highest seq seen in this partition
-	firstSeq  map[uint32]uint64 // per stream, first seq seen in this partition
+	maxSeq    map[streamKey]uint64 // per stream (and loadgen epoch), highest seq seen in this partition
+	firstSeq  map[streamKey]uint64 // per stream (and loadgen epoch), first seq seen in this partition
 	pending   int64             // log start of a noted truncation not yet passed, -1 none
 	noted     int64             // log start of the last truncation applied, -1 none
 }
@@ -465,7 +465,7 @@ func (t *Tracker) srcPart(topic string, partition int) *srcPart {
 	p := t.srcParts[pk]
 	if p == nil {
 		p = &srcPart{next: -1, firstRead: -1, pending: -1, noted: -1,
-			maxSeq: map[uint32]uint64{}, firstSeq: map[uint32]uint64{}}
+			maxSeq: map[streamKey]uint64{}, firstSeq: map[streamKey]uint64{}}
 		t.srcParts[pk] = p
 	}
 	return p
@@ -496,11 +496,11 @@ func (t *Tracker) ObserveSource(topic string, partition int, offset int64, value
 			t.source[sk] = s
 		}
 		s.Add(rec.Seq)
-		if m, ok := p.maxSeq[rec.Stream]; !ok || rec.Seq > m {
-			p.maxSeq[rec.Stream] = rec.Seq
+		if m, ok := p.maxSeq[sk]; !ok || rec.Seq > m {
+			p.maxSeq[sk] = rec.Seq
 		}
-		if _, ok := p.firstSeq[rec.Stream]; !ok {
-			p.firstSeq[rec.Stream] = rec.Seq
+		if _, ok := p.firstSeq[sk]; !ok {
+			p.firstSeq[sk] = rec.Seq
 			// The reader jumped over a purged range (its first record
 			// here is at or past the log start): whatever this stream had
 			// before its first surviving record in this partition is gone.
@@ -528,8 +528,8 @@ func (t *Tracker) SourceProgress(topic string, partition int, next int64) {
 }
 
 func (t *Tracker) snapshot(topic string, p *srcPart) {
-	for stream, m := range p.maxSeq {
-		t.raiseBound(streamKey{Topic: topic, Stream: stream}, m)
+	for k, m := range p.maxSeq {
+		t.raiseBound(k, m) // k carries the epoch: the bound is per loadgen instance
 	}
 	p.noted = p.pending
 	p.pending = -1

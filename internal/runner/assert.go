@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
@@ -136,6 +137,11 @@ func ApplyResult(rep *report.Report, res *validator.Result) {
 	rep.Examples = res.Examples
 	rep.Drain = report.Drain{Complete: res.DrainComplete, Seconds: res.DrainSeconds}
 	rep.SourceChecked = res.SourceChecked
+	if len(res.LedgerProblems) > 0 {
+		// A ledger that does not add up cannot tell loss from a lost ledger entry.
+		rep.Verdict = report.Incomplete
+		rep.Error = strings.TrimPrefix(rep.Error+"; ", "; ") + "the ledger does not add up: " + strings.Join(res.LedgerProblems, "; ")
+	}
 }
 
 // perSecond folds the validator's arrival buckets (100 ms) and per-second

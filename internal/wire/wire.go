@@ -201,11 +201,7 @@ func appendTail(dst []byte, r Record) []byte {
 	dst = append(dst, " n="...)
 	dst = strconv.AppendInt(dst, int64(r.Padding), 10)
 	dst = append(dst, '|')
-	x := padStart(r.Stream, r.Seq)
-	for i := 0; i < r.Padding; i++ {
-		dst = append(dst, padNext(&x))
-	}
-	return dst
+	return appendPad(dst, r.Stream, r.Seq, r.Padding) // see pad.go
 }
 
 func putSum(rec []byte, sum uint32) {
@@ -257,11 +253,8 @@ func Decode(b []byte) (Record, error) {
 	if herr != nil {
 		return r, &DecodeError{Err: ErrForeign, Reason: "checksum holds but " + herr.Error()}
 	}
-	x := padStart(hdr.Stream, hdr.Seq)
-	for i := 0; i < len(pad); i++ {
-		if pad[i] != padNext(&x) {
-			return hdr, &DecodeError{Err: ErrPayloadMismatch, Reason: fmt.Sprintf("padding byte %d differs", i), Partial: hdr, HeaderOK: true}
-		}
+	if i := padMismatch(pad, hdr.Stream, hdr.Seq); i >= 0 {
+		return hdr, &DecodeError{Err: ErrPayloadMismatch, Reason: fmt.Sprintf("padding byte %d differs", i), Partial: hdr, HeaderOK: true}
 	}
 	return hdr, nil
 }
