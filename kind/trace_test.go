@@ -44,7 +44,12 @@ func standins(t *testing.T, extra ...string) ([]string, string) {
 
 func runScript(t *testing.T, env []string, script string, extraEnv ...string) string {
 	t.Helper()
-	cmd := exec.Command("bash", script)
+	abs, err := filepath.Abs(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", abs)
+	cmd.Dir = t.TempDir() // run.sh saves the report in the working folder
 	cmd.Env = append(env, extraEnv...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
