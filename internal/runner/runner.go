@@ -352,7 +352,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	val, err := validator.New(validator.Config{
 		TargetBootstrap: tgtBoot, TargetDial: tgtDial,
 		SourceBootstrap: srcBoot, SourceDial: srcDial,
-		Topics: pairs, RunID: r.runID, Ledger: led,
+		Topics: pairs, RunID: r.runID, Ledger: led, Isolation: sp.Validation.Isolation,
 		Registerer: wrap("validator"), Logger: r.log.With("part", "validator"),
 	})
 	if err != nil {
