@@ -11,6 +11,12 @@ trap 'rm -f "$out"' EXIT
 go test -run '^$' -bench 'LoadgenMaxRate' -benchtime "${LOADGEN_N:-300000}x" -count 1 ./loadgen | tee "$out" >&2
 pkgs=(./loadgen ./validator ./internal/wan ./internal/intervals ./internal/wire)
 go test -run '^$' -bench . -skip 'LoadgenMaxRate' -benchmem -benchtime "${BENCHTIME:-1x}" -count 1 "${pkgs[@]}" | tee -a "$out" >&2
+# kmt's loadgen and validator against Apache Kafka's ProducerPerformance and
+# ConsumerPerformance on one real broker, in one run (needs java; the
+# distribution is assembled from Maven Central once: make kafka).
+if [ -z "${SKIP_APACHE:-}" ]; then
+  go test -run '^$' -bench 'VsApacheTools' -benchtime 1x -count 1 -timeout 30m ./internal/apachekafka | tee -a "$out" >&2
+fi
 echo
 printf '%-48s %16s  %s\n' "benchmark" "value" "unit"
 printf '%-48s %16s  %s\n' "---------" "-----" "----"

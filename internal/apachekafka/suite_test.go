@@ -45,7 +45,7 @@ var ciSubset = []expectation{
 }
 
 // mirrors are the mirrors the real-Kafka runs use.
-var mirrors = []string{scenarios.MirrorReference}
+var mirrors = []string{scenarios.MirrorReference, scenarios.MirrorMirrorMaker2}
 
 // TestCatalogueSubsetOnRealKafka runs the CI subset on real Apache Kafka
 // clusters with each built-in mirror, checks the verdict against the
