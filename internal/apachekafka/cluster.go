@@ -45,10 +45,15 @@ type Options struct {
 	// ReadyTimeout bounds start and restart (JVM start on a loaded 2-core
 	// machine is slow); default 4 minutes.
 	ReadyTimeout time.Duration
-	// StopGrace is how long SIGTERM gets before SIGKILL; default 10s.
-	StopGrace time.Duration
-	Extra     map[string]string // server.properties overrides
-	Logger    *slog.Logger
+	// StopGrace is how long SIGTERM gets before SIGKILL in Stop (the
+	// cluster-restart fault); default 10s. Close, at the end of a run,
+	// gives CloseGrace (default 3s): the data is thrown away anyway, and
+	// combined nodes stopped together lose their quorum and never finish a
+	// controlled shutdown.
+	StopGrace  time.Duration
+	CloseGrace time.Duration
+	Extra      map[string]string // server.properties overrides
+	Logger     *slog.Logger
 }
 
 // Cluster is a running (or stopped) real Kafka cluster.
@@ -115,6 +120,9 @@ func defaults(o *Options) error {
 	}
 	if o.StopGrace == 0 {
 		o.StopGrace = 10 * time.Second
+	}
+	if o.CloseGrace == 0 {
+		o.CloseGrace = 3 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -436,10 +444,10 @@ func (c *Cluster) setPaused(ids []int32, pause bool) error {
 func (c *Cluster) Stop() error {
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
-	return c.stopLocked()
+	return c.stopLocked(c.o.StopGrace)
 }
 
-func (c *Cluster) stopLocked() error {
+func (c *Cluster) stopLocked(grace time.Duration) error {
 	c.mu.Lock()
 	procs := slices.Clone(c.procs)
 	for i := range c.procs {
@@ -447,7 +455,7 @@ func (c *Cluster) stopLocked() error {
 	}
 	c.paused = map[int32]bool{}
 	c.mu.Unlock()
-	err := kafkadist.StopAll(procs, c.o.StopGrace)
+	err := kafkadist.StopAll(procs, grace)
 	c.log.Info("apache kafka cluster stopped")
 	return err
 }
@@ -491,5 +499,5 @@ func (c *Cluster) Close() error {
 	}
 	c.closed = true
 	c.mu.Unlock()
-	return c.stopLocked()
+	return c.stopLocked(c.o.CloseGrace)
 }

@@ -200,13 +200,16 @@ type Load struct {
 
 // Report is report.json.
 type Report struct {
-	SchemaVersion  int                  `json:"schema_version"`
-	Verdict        string               `json:"verdict"`
-	Reasons        []string             `json:"reasons"`
-	Scenario       string               `json:"scenario"`
-	Run            string               `json:"run"`
-	Backend        string               `json:"backend"`
-	Mirror         string               `json:"mirror"`
+	SchemaVersion int      `json:"schema_version"`
+	Verdict       string   `json:"verdict"`
+	Reasons       []string `json:"reasons"`
+	Scenario      string   `json:"scenario"`
+	Run           string   `json:"run"`
+	Backend       string   `json:"backend"`
+	Mirror        string   `json:"mirror"`
+	// Brokers says which clusters kmt started: "embedded" or
+	// "apache-kafka-<version>" (empty for the user's own clusters).
+	Brokers        string               `json:"brokers,omitempty"`
 	Short          bool                 `json:"short"`
 	StartedAt      time.Time            `json:"started_at"`
 	EndedAt        time.Time            `json:"ended_at"`

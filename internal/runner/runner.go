@@ -26,7 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/local"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
@@ -53,6 +53,11 @@ type Options struct {
 	// Against existing clusters: both set, or neither (embedded).
 	SourceBootstrap string
 	TargetBootstrap string
+	// Brokers is the backend of clusters kmt starts: BrokersEmbedded
+	// (default) or BrokersApache (real Kafka from KafkaHome, else
+	// $KMT_KAFKA_HOME, else assembled from Maven Central into the cache).
+	Brokers   string
+	KafkaHome string
 	// Mirror overrides the scenario's mirror kind (reference, process, external).
 	Mirror        string
 	MirrorCommand string
@@ -140,6 +145,14 @@ func Prepare(o Options) (*Prepared, error) {
 	if (o.SourceBootstrap == "") != (o.TargetBootstrap == "") {
 		return nil, Usage(errors.New("give both --source-bootstrap and --target-bootstrap (existing clusters), or neither (embedded clusters)"))
 	}
+	switch o.Brokers {
+	case "", BrokersEmbedded, BrokersApache:
+	default:
+		return nil, Usage(fmt.Errorf("--brokers %q: use embedded (in-process, the default) or apache (real Apache Kafka JVMs; --kafka-home or assembled from Maven Central)", o.Brokers))
+	}
+	if o.Brokers == BrokersApache && o.SourceBootstrap != "" {
+		return nil, Usage(errors.New("--brokers apache starts clusters, --source-bootstrap/--target-bootstrap use yours: give one or the other"))
+	}
 	backend := scenarios.BackendLocal
 	if o.SourceBootstrap != "" {
 		backend = scenarios.BackendExternal
@@ -190,6 +203,7 @@ type run struct {
 
 	cleanups []func()
 	phases   *phaseTracker
+	dist     *kafkadist.Dist // the Apache Kafka distribution, once found
 }
 
 func (r *run) defer_(f func()) { r.cleanups = append(r.cleanups, f) }
@@ -275,7 +289,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	}
 
 	// 1. Clusters.
-	var src, tgt *embedded.Cluster
+	var src, tgt localCluster
 	var link *wan.Link
 	srcBoot, tgtBoot := o.SourceBootstrap, o.TargetBootstrap
 	var srcDial, tgtDial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -287,17 +301,10 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		r.defer_(func() { os.RemoveAll(tmp) })
 		link = wan.NewLink(r.log.With("part", "wan"), wrap("harness"))
 		r.defer_(func() { link.Close() })
-		r.log.Info("starting embedded clusters", "source_brokers", sp.Topology.Source.Brokers, "target_brokers", sp.Topology.Target.Brokers)
-		src, err = embedded.Start(ctx, embedded.Options{Name: "source", Brokers: sp.Topology.Source.Brokers, DataDir: filepath.Join(tmp, "source"), Front: link.Front, Logger: r.log})
+		src, tgt, err = r.startClusters(ctx, link, tmp)
 		if err != nil {
-			return nil, Env(fmt.Errorf("start the embedded source cluster: %w", err))
+			return nil, err
 		}
-		r.defer_(func() { src.Close() })
-		tgt, err = embedded.Start(ctx, embedded.Options{Name: "target", Brokers: sp.Topology.Target.Brokers, DataDir: filepath.Join(tmp, "target"), Logger: r.log})
-		if err != nil {
-			return nil, Env(fmt.Errorf("start the embedded target cluster: %w", err))
-		}
-		r.defer_(func() { tgt.Close() })
 		srcBoot, tgtBoot = src.Bootstrap(), tgt.Bootstrap()
 		srcDial = src.DirectDial
 		for _, t := range sp.Topology.Topics {
@@ -397,6 +404,9 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		env := local.Env{Truncations: val, DefaultTopic: topics[0], Logger: r.log.With("part", "nemesis"), Registerer: wrap("harness")}
 		if src != nil {
 			env.Source, env.Target = src, tgt
+		}
+		if r.o.Brokers == BrokersApache {
+			env.Backend = "local (Apache Kafka brokers)"
 		}
 		if link != nil {
 			env.WAN = link
