@@ -27,6 +27,7 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/local"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
@@ -202,6 +203,7 @@ type run struct {
 	reg     *prometheus.Registry
 
 	cleanups []func()
+	harness  *health.CPUMeter // kmt's own CPU over the load
 	phases   *phaseTracker
 	dist     *kafkadist.Dist // the Apache Kafka distribution, once found
 }
@@ -423,6 +425,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	lctx, lcancel := context.WithCancel(ctx)
 	defer lcancel()
 	t0 := time.Now()
+	r.harness = health.StartCPU(time.Second)
 	r.phases.start(t0, r.s.Phases())
 	if o.OnStart != nil {
 		o.OnStart(t0, metricsURL)
@@ -461,6 +464,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		<-allDone
 	}
 	loadEnd := time.Now()
+	r.harness.Stop()
 	if loadErr != nil && !interrupted {
 		stopProgress()
 		r.rep.Error = "loadgen: " + loadErr.Error()
@@ -524,6 +528,9 @@ func (r *run) finish(val *validator.Validator, _ time.Duration, ls loadgen.Stats
 	rep.ExtraCounts.Failed = ls.Failed
 	rep.Assertions = as
 	rep.Judge()
+	if r.harness != nil {
+		judgeHarness(rep, r.harness.Stop(), ls, r.s.Spec.Load.Rate)
+	}
 	if path, err := rep.WriteJSON(r.dir); err != nil {
 		r.log.Error("could not write report.json", "err", err)
 	} else {
