@@ -2,8 +2,11 @@ package health
 
 import (
 	"math"
+	"os"
 	"runtime"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -21,6 +24,12 @@ type CPU struct {
 	// SchedP99Seconds: 99th percentile of the time a runnable goroutine
 	// waited for a CPU (Go runtime metric /sched/latencies:seconds).
 	SchedP99Seconds float64 `json:"sched_p99_seconds"`
+	// RunQueueWaitSeconds: the average time one of the process's threads
+	// waited in the kernel's run queue each time it became runnable
+	// (Linux /proc/self/task/*/schedstat; 0 elsewhere). Go's own metric
+	// does not see a thread the kernel keeps off the CPU because other
+	// processes hold it: this does.
+	RunQueueWaitSeconds float64 `json:"run_queue_wait_seconds"`
 }
 
 // CPUMeter samples this process's CPU time (user + system) at a fixed
@@ -30,14 +39,16 @@ type CPUMeter struct {
 	cores int
 	read  func() time.Duration // process CPU time so far
 
-	start  time.Time
-	cpu0   time.Duration
-	sched0 *metrics.Float64Histogram
-	peak   float64
-	stop   chan struct{}
-	done   chan struct{}
-	once   sync.Once
-	result CPU
+	start   time.Time
+	cpu0    time.Duration
+	sched0  *metrics.Float64Histogram
+	wait0   time.Duration
+	slices0 uint64
+	peak    float64
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	result  CPU
 }
 
 // StartCPU starts sampling every interval (1 s if <= 0). The usable cores
@@ -52,6 +63,7 @@ func startCPU(every time.Duration, cores int, read func() time.Duration) *CPUMet
 	}
 	m := &CPUMeter{every: every, cores: cores, read: read, start: time.Now(), cpu0: read(),
 		sched0: schedLatencies(), stop: make(chan struct{}), done: make(chan struct{})}
+	m.wait0, m.slices0 = runQueue()
 	go m.loop()
 	return m
 }
@@ -82,6 +94,9 @@ func (m *CPUMeter) Stop() CPU {
 		// A load shorter than one interval has no full sample: its
 		// average is its busiest stretch.
 		m.result = CPU{Avg: avg, Peak: max(m.peak, avg), Cores: m.cores, SchedP99Seconds: quantile(m.sched0, schedLatencies(), 0.99)}
+		if wait, slices := runQueue(); slices > m.slices0 && wait > m.wait0 {
+			m.result.RunQueueWaitSeconds = (wait - m.wait0).Seconds() / float64(slices-m.slices0)
+		}
 	})
 	return m.result
 }
@@ -140,4 +155,33 @@ func quantile(a, b *metrics.Float64Histogram, q float64) float64 {
 		}
 	}
 	return 0
+}
+
+// runQueue sums, over the process's threads, the time spent waiting in the
+// kernel's run queue and the number of times they ran (fields 2 and 3 of
+// /proc/<pid>/task/<tid>/schedstat). Threads that exited are not counted,
+// so a delta over a period can only understate the wait.
+func runQueue() (time.Duration, uint64) {
+	dirs, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return 0, 0
+	}
+	var wait, slices uint64
+	for _, d := range dirs {
+		b, err := os.ReadFile("/proc/self/task/" + d.Name() + "/schedstat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 3 {
+			continue
+		}
+		w, err1 := strconv.ParseUint(f[1], 10, 64)
+		n, err2 := strconv.ParseUint(f[2], 10, 64)
+		if err1 == nil && err2 == nil {
+			wait += w
+			slices += n
+		}
+	}
+	return time.Duration(wait), slices
 }

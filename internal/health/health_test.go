@@ -2,6 +2,7 @@ package health
 
 import (
 	"math"
+	"os"
 	"runtime/metrics"
 	"strings"
 	"testing"
@@ -25,6 +26,8 @@ func TestAssess(t *testing.T) {
 		{"CPU in the busiest second", Sample{CPU: cpu(0.6, 0.99), ReadLagSeconds: -1}, []string{"used 99% of its 2 usable cores in its busiest second"}},
 		{"goroutines waited for a CPU", Sample{CPU: CPU{Avg: 0.3, Peak: 0.4, Cores: 2, SchedP99Seconds: 0.064}, ReadLagSeconds: -1},
 			[]string{"waited up to 64 ms for a CPU"}},
+		{"threads waited in the kernel's run queue", Sample{CPU: CPU{Avg: 0.1, Peak: 0.2, Cores: 2, RunQueueWaitSeconds: 0.0125}, ReadLagSeconds: -1},
+			[]string{"waited 12.5 ms on average in the kernel's run queue"}},
 		{"validator read lag", Sample{ReadLagSeconds: 2.5}, []string{"validator fell 2.5 s behind"}},
 		{"everything", Sample{TargetRate: 100, AchievedRate: 50, CPU: cpu(0.95, 1), ReadLagSeconds: 7},
 			[]string{"reached 50 of the 100", "on average", "fell 7.0 s behind"}},
@@ -79,5 +82,16 @@ func TestQuantile(t *testing.T) {
 		if got := quantile(a, b, 0.99); got != tc.want {
 			t.Errorf("counts %v: p99 %g, want %g", tc.counts, got, tc.want)
 		}
+	}
+}
+
+// TestRunQueueReadsThisProcess: the kernel counts at least one timeslice
+// for this process's threads (Linux).
+func TestRunQueueReadsThisProcess(t *testing.T) {
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		t.Skip("no /proc: not Linux")
+	}
+	if _, slices := runQueue(); slices == 0 {
+		t.Fatal("no timeslices counted for a running process")
 	}
 }
