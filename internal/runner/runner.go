@@ -60,6 +60,9 @@ type Options struct {
 	// $KMT_KAFKA_HOME, else assembled from Maven Central into the cache).
 	Brokers   string
 	KafkaHome string
+	// ClusterSize overrides the scenario's broker count of both clusters
+	// (a small machine, or a CI subset where the fault needs no quorum).
+	ClusterSize int
 	// Mirror overrides the scenario's mirror kind (reference, process, external).
 	Mirror        string
 	MirrorCommand string
@@ -112,6 +115,12 @@ func Prepare(o Options) (*Prepared, error) {
 	}
 	if o.Rate > 0 {
 		sp.Load.Rate = o.Rate
+	}
+	if o.ClusterSize < 0 {
+		return nil, Usage(fmt.Errorf("--cluster-size %d: give a broker count of at least 1 (or 0 for the scenario's)", o.ClusterSize))
+	}
+	if o.ClusterSize > 0 {
+		sp.Topology.Source.Brokers, sp.Topology.Target.Brokers = o.ClusterSize, o.ClusterSize
 	}
 	if o.Drain > 0 {
 		sp.Drain = scenarios.Duration(o.Drain)
