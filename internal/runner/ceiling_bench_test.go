@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
 // BenchmarkEmbeddedBaselineCeiling finds the highest rate at which the whole
@@ -24,7 +25,7 @@ func BenchmarkEmbeddedBaselineCeiling(b *testing.B) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var best float64
 	var bestP99 float64
-	for _, rate := range []float64{2000, 5000, 10000, 20000, 40000, 80000} {
+	for _, rate := range []float64{2000, 5000, 10000, 20000, 30000, scenarios.MaxLocalRate} {
 		rep, err := Run(context.Background(), Options{
 			Scenario: "baseline", Short: true, Rate: rate, Duration: 10 * time.Second,
 			ReportDir: b.TempDir(), Logger: quiet, Registry: prometheus.NewRegistry(),
