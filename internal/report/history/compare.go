@@ -210,7 +210,6 @@ func windowLatency(r *report.Report, p report.Phase) [3]float64 {
 	return out
 }
 
-
 func recoveries(ra, rb *report.Report) []Recovery {
 	ab := map[string]report.Fault{}
 	for _, f := range rb.Faults {

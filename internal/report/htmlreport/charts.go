@@ -74,7 +74,6 @@ type axisSpan struct {
 
 func (a axisSpan) rel(t time.Time) float64 { return t.Sub(a.t0).Seconds() }
 
-
 func span(r *report.Report) axisSpan {
 	a := axisSpan{t0: r.LoadStart(), end: float64(len(r.Timeline))}
 	for _, p := range r.Phases {
