@@ -27,6 +27,7 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/local"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
@@ -221,6 +222,8 @@ type run struct {
 	mm2 *mirror.MirrorMaker2 // when the mirror is MirrorMaker 2
 
 	cleanups []func()
+	harness  *health.CPUMeter // kmt's own CPU over the load
+	readLag  func() float64   // stops the validator's read-lag meter (harness.go)
 	phases   *phaseTracker
 	dist     *kafkadist.Dist // the Apache Kafka distribution, once found
 }
@@ -457,6 +460,8 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	lctx, lcancel := context.WithCancel(ctx)
 	defer lcancel()
 	t0 := time.Now()
+	r.harness = health.StartCPU(time.Second)
+	r.readLag = startReadLag(ctx, tgtBoot, tgtDial, pairs, val)
 	r.phases.start(t0, r.s.Phases())
 	if o.OnStart != nil {
 		o.OnStart(t0, metricsURL)
@@ -495,6 +500,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		<-allDone
 	}
 	loadEnd := time.Now()
+	r.harness.Stop()
 	if loadErr != nil && !interrupted {
 		stopProgress()
 		r.rep.Error = "loadgen: " + loadErr.Error()
@@ -561,6 +567,9 @@ func (r *run) finish(val *validator.Validator, _ time.Duration, ls loadgen.Stats
 		rep.MirrorMetrics = r.mm2.ReportMetrics()
 	}
 	rep.Judge()
+	if r.harness != nil {
+		judgeHarness(rep, r.harness.Stop(), r.readLag(), ls, r.s.Spec.Load.Rate)
+	}
 	if path, err := rep.WriteJSON(r.dir); err != nil {
 		r.log.Error("could not write report.json", "err", err)
 	} else {
