@@ -80,7 +80,9 @@ temp = %q
 // own namespace (created by containerd) on a veth into it, addresses from a
 // private /24. The pods get no default route — only the /24 itself — so
 // they reach each other and the host's bridge address and nothing else: no
-// traffic can leave the machine (IP forwarding is not turned on either).
+// traffic can leave the machine. (The bridge plugin turns IPv4 forwarding on
+// for a gateway bridge; the node puts the machine's setting back at Stop.)
+// containerd's CRI brings each pod's loopback up itself.
 // Host-network pods would be simpler, but charts bind the same ports in
 // several pods (two Kafka clusters), which needs one address per pod.
 const (
@@ -107,8 +109,7 @@ func cniConflist(l layout) string {
         "ranges": [[{"subnet": %q, "gateway": %q}]],
         "routes": []
       }
-    },
-    {"type": "loopback"}
+    }
   ]
 }
 `, BridgeName, l.path("cni", "ipam"), PodSubnet, BridgeIP)

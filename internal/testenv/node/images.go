@@ -50,7 +50,8 @@ type ImageFile struct {
 type ImageSpec struct {
 	Ref        string
 	Files      []ImageFile
-	Dirs       []string // extra empty folders (mode 1777 for /tmp)
+	Dirs       []string          // extra empty folders (mode 1777, like /tmp)
+	Links      map[string]string // symlink path -> target
 	Entrypoint []string
 	Cmd        []string
 	Env        []string
@@ -105,8 +106,18 @@ func BuildImage(spec ImageSpec, out string) error {
 // first, as a tar extractor needs), then the files.
 func layerTarball(spec ImageSpec) ([]byte, error) {
 	dirs := map[string]int64{}
+	paths := make([]string, 0, len(spec.Files)+len(spec.Links))
 	for _, f := range spec.Files {
-		for d := filepath.Dir(f.Path); d != "/" && d != "."; d = filepath.Dir(d) {
+		paths = append(paths, f.Path)
+	}
+	links := make([]string, 0, len(spec.Links))
+	for l := range spec.Links {
+		links = append(links, l)
+		paths = append(paths, l)
+	}
+	sort.Strings(links)
+	for _, p := range paths {
+		for d := filepath.Dir(p); d != "/" && d != "."; d = filepath.Dir(d) {
 			if _, ok := dirs[d]; !ok {
 				dirs[d] = 0o755
 			}
@@ -143,6 +154,11 @@ func layerTarball(spec ImageSpec) ([]byte, error) {
 			return nil, err
 		}
 		if _, err := tw.Write(data); err != nil {
+			return nil, err
+		}
+	}
+	for _, l := range links {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: l[1:], Linkname: spec.Links[l], Mode: 0o777}); err != nil {
 			return nil, err
 		}
 	}

@@ -42,6 +42,8 @@ const NodeName = "kmt-node"
 // Binaries built from k8s.io/kubernetes at KubernetesVersion.
 var Binaries = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"}
 
+const ipForwardFile = "/proc/sys/net/ipv4/ip_forward"
+
 // CNIBinDir is where Debian's containernetworking-plugins puts the plugins.
 const CNIBinDir = "/usr/lib/cni"
 
@@ -74,6 +76,8 @@ type Node struct {
 	daemons []*daemon
 	unlock  func()
 	stopped bool
+	// ipForward is the machine's net.ipv4.ip_forward before the node ran.
+	ipForward []byte
 }
 
 // Start builds and installs what is missing, starts the control plane,
@@ -118,6 +122,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		}
 	}
 	n = &Node{Dir: o.Dir, l: layout{root: o.Dir}, logger: o.Logger, unlock: unlock}
+	n.ipForward, _ = os.ReadFile(ipForwardFile)
 	defer func() {
 		if err != nil {
 			if stopErr := n.Stop(); stopErr != nil {

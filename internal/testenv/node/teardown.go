@@ -59,6 +59,11 @@ func (n *Node) Stop() error {
 	if err := Sweep(n.Dir); err != nil {
 		errs = append(errs, err)
 	}
+	if cur, err := os.ReadFile(ipForwardFile); err == nil && len(n.ipForward) > 0 && string(cur) != string(n.ipForward) {
+		if err := os.WriteFile(ipForwardFile, n.ipForward, 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("restoring %s to %s: %w", ipForwardFile, n.ipForward, err))
+		}
+	}
 	if n.unlock != nil {
 		n.unlock()
 		n.unlock = nil
