@@ -22,6 +22,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // FrontFunc is called for each broker listener (again after a broker restarts,
@@ -140,6 +141,9 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	return c, nil
 }
 
+// describeTopicPartitionsKey is the DescribeTopicPartitions API (KIP-966).
+const describeTopicPartitionsKey = 75
+
 // startKfake builds the kfake cluster, on the nodes' previous ports when they
 // have them (a restart).
 func (c *Cluster) startKfake() error {
@@ -153,14 +157,22 @@ func (c *Cluster) startKfake() error {
 	c.mu.Lock()
 	c.pending = ids
 	c.mu.Unlock()
-	kc, err := kfake.NewCluster(
+	opts := []kfake.Opt{
 		kfake.Ports(ports...), // 0 = pick one; kfake uses len(ports) as the broker count
 		kfake.DataDir(c.o.DataDir),
 		kfake.ListenFn(c.listen),
-		kfake.ClusterID("kmt-"+c.o.Name),
+		kfake.ClusterID("kmt-" + c.o.Name),
 		kfake.WithLogger(slogAdapter{c.log}),
 		kfake.DefaultNumPartitions(1),
-	)
+	}
+	// DescribeTopicPartitions is not offered: kfake answers it with a null
+	// eligible-leader list, on which Kafka's 4.x Java admin client (inside
+	// MirrorMaker 2) throws a NullPointerException; without it the Java
+	// client falls back to Metadata. kmt's Go clients never use it.
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(describeTopicPartitionsKey, -1) // -1 removes the key
+	opts = append(opts, kfake.MaxVersions(v))
+	kc, err := kfake.NewCluster(opts...)
 	c.mu.Lock()
 	c.pending = nil
 	c.mu.Unlock()

@@ -35,6 +35,9 @@ type Ledger struct {
 	mu      sync.Mutex
 	streams map[StreamKey]*Stream
 	done    bool // the loadgen finished: no more sequences will be added
+	// problems say why the ledger as read cannot be trusted (a ledger topic
+	// that does not add up); a verdict built on it is incomplete.
+	problems []string
 }
 
 // New returns an empty ledger.
@@ -89,6 +92,23 @@ func (l *Ledger) Done() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.done
+}
+
+// AddProblem records that the ledger cannot be trusted, and why (see
+// Problems).
+func (l *Ledger) AddProblem(why string) {
+	l.mu.Lock()
+	l.problems = append(l.problems, why)
+	l.mu.Unlock()
+}
+
+// Problems returns why the ledger cannot be trusted: empty for a ledger
+// that adds up. A non-empty answer makes the verdict incomplete (the
+// validator cannot tell loss from a ledger entry that never arrived).
+func (l *Ledger) Problems() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.problems...)
 }
 
 // View calls fn with every stream under the lock, in key order. fn must not

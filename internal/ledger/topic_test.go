@@ -130,10 +130,11 @@ func TestTopicWriterPublishesOnlyNewRangesThenDone(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Entry{
-		{V: 1, Run: "r1", Topic: "orders", Stream: 0, Acked: rs(0, 9)},
-		{V: 1, Run: "r1", Topic: "orders", Stream: 0, Acked: rs(10, 19), Failed: rs(25, 25)},
-		{V: 1, Run: "r1", Topic: "orders", Stream: 1, Acked: rs(3, 3)},
-		{V: 1, Run: "r1", Done: true},
+		{V: 2, Run: "r1", N: 0, Topic: "orders", Stream: 0, Acked: rs(0, 9)},
+		{V: 2, Run: "r1", N: 1, Topic: "orders", Stream: 0, Acked: rs(10, 19), Failed: rs(25, 25)},
+		{V: 2, Run: "r1", N: 2, Topic: "orders", Stream: 1, Acked: rs(3, 3)},
+		{V: 2, Run: "r1", N: 3, Done: true, Entries: 3, Totals: []StreamTotal{
+			{Topic: "orders", Stream: 0, Acked: 20, Failed: 1}, {Topic: "orders", Stream: 1, Acked: 1}}},
 	}
 	if got := rawEntries(t, bs, DefaultTopic, len(want)); !reflect.DeepEqual(got, want) {
 		t.Fatalf("entries\n got %+v\nwant %+v", got, want)

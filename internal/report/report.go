@@ -10,18 +10,52 @@
 //	scenario, run, backend, mirror, short
 //	started_at, ended_at     RFC 3339
 //	counts          exactly: produced acked received lost unseen duplicate
-//	                redelivery reordered corrupt foreign source_lost
+//	                redelivery reordered corrupt foreign source_lost, and
+//	                (added in v1, fail the run when non-zero):
+//	                aborted_read      records of aborted transactions a
+//	                                  read_uncommitted reader saw (G1a)
+//	                identity_mismatch intact value under the wrong key, in
+//	                                  the wrong topic, or with a damaged kmt
+//	                                  header (example "what" says which)
+//	                split             records of a stream the source kept in
+//	                                  one partition that arrived in another
+//	                                  target partition than the stream's main one
 //	extra_counts    truncated (deleted by the source before the mirror copied
 //	                them), failed (sends the source rejected), other_runs
 //	latency_seconds p50 p95 p99 max (mirror latency: target read time minus
-//	                produce time), count
-//	examples        category -> first few {topic stream seq seq_end partition offset detail}
+//	                produce time, first arrivals only), count, [negative
+//	                most_negative] (clock skew: reported, never clamped)
+//	redelivery_latency_seconds  the same for duplicates (re-copies), when any
+//	examples        category -> first few {topic stream seq seq_end partition offset detail
+//	                [what source_partition source_offset produced_at fault]}: partition
+//	                and offset are the target's; the bracketed keys are added
+//	                when known (produced_at: when the record was produced, its ack
+//	                follows within the producer's round trip; fault: the fault
+//	                active then)
 //	phases          [{name start end}] absolute times
 //	faults          [{name kind start end actions error}]
 //	assertions      [{name expr window mode op threshold observed pass reason ...}]
 //	drain           {complete seconds}
 //	load            {target_rate achieved_rate sent acked failed seconds}
-//	timeline        [{t arrivals latency_p50}] per second since load start
+//	timeline        [{t arrivals latency_p50 produced acked lag latency_p99
+//	                latency_max anomalies}] per second since load start:
+//	                arrivals  records of this run read from the target in that second
+//	                latency_p50/_p99/_max  of those arrivals, seconds (0: none arrived)
+//	                produced  records handed to the source producer in that second
+//	                acked     records the source acknowledged in that second
+//	                lag       acked so far minus distinct records delivered so far,
+//	                          sampled at the end of that second
+//	                anomalies category -> newly detected in that second (lost,
+//	                          duplicate, reordered, corrupt; omitted when none). Lost is
+//	                          the live classification: it appears when a later record
+//	                          shows the gap; the final figures are in counts
+//	                The fields after latency_p50 were added in schema 1 (runs that
+//	                wrote none have zeros).
+//	load_started_at RFC 3339, the t=0 of timeline and extra_series (absent if unknown)
+//	extra_series    [{name unit points:[{t v}]}] more per-second series a part
+//	                recorded (e.g. a mirror's own metrics), same time axis
+//	kmt             {version commit} of the kmt that wrote the report
+//	command         the command line of the process that wrote the report
 package report
 
 import (
@@ -55,6 +89,10 @@ type Counts struct {
 	Corrupt    uint64 `json:"corrupt"`
 	Foreign    uint64 `json:"foreign"`
 	SourceLost uint64 `json:"source_lost"`
+	// Added within schema v1 (see the contract above).
+	AbortedRead      uint64 `json:"aborted_read"`
+	IdentityMismatch uint64 `json:"identity_mismatch"`
+	Split            uint64 `json:"split"`
 }
 
 // Add adds o to c, category by category.
@@ -70,6 +108,9 @@ func (c *Counts) Add(o Counts) {
 	c.Corrupt += o.Corrupt
 	c.Foreign += o.Foreign
 	c.SourceLost += o.SourceLost
+	c.AbortedRead += o.AbortedRead
+	c.IdentityMismatch += o.IdentityMismatch
+	c.Split += o.Split
 }
 
 // ExtraCounts are counted apart from the anomaly categories.
@@ -86,6 +127,11 @@ type Latency struct {
 	P99   float64 `json:"p99"`
 	Max   float64 `json:"max"`
 	Count uint64  `json:"count"`
+	// Added within schema v1: first arrivals read before their produce
+	// time (clock skew between hosts), not in the quantiles above, and the
+	// most negative apparent latency (seconds, <= 0).
+	Negative     uint64  `json:"negative,omitempty"`
+	MostNegative float64 `json:"most_negative,omitempty"`
 }
 
 // Example is evidence for one anomaly.
@@ -97,6 +143,12 @@ type Example struct {
 	Partition int    `json:"partition"`         // -1 for ranges (lost, unseen, source_lost, truncated)
 	Offset    int64  `json:"offset"`            // -1 when not applicable
 	Detail    string `json:"detail,omitempty"`
+	// Added within schema v1; set when known.
+	What            string     `json:"what,omitempty"` // identity_mismatch: key, topic or header
+	SourcePartition *int       `json:"source_partition,omitempty"`
+	SourceOffset    *int64     `json:"source_offset,omitempty"`
+	ProducedAt      *time.Time `json:"produced_at,omitempty"`
+	Fault           string     `json:"fault,omitempty"` // fault active at ProducedAt
 }
 
 // Phase is one window of the timeline as it happened.
@@ -130,11 +182,38 @@ type Assertion struct {
 	Builtin   bool      `json:"builtin"`
 }
 
-// Second is one second of the arrival timeline (T seconds after load start).
+// Second is one second of the timeline (T seconds after load start); see the
+// contract above for what each field counts.
 type Second struct {
-	T          int     `json:"t"`
-	Arrivals   uint64  `json:"arrivals"`
-	LatencyP50 float64 `json:"latency_p50"` // seconds; 0 when nothing arrived
+	T          int               `json:"t"`
+	Arrivals   uint64            `json:"arrivals"`
+	LatencyP50 float64           `json:"latency_p50"` // seconds; 0 when nothing arrived
+	Produced   uint64            `json:"produced"`
+	Acked      uint64            `json:"acked"`
+	Lag        int64             `json:"lag"`
+	LatencyP99 float64           `json:"latency_p99"`
+	LatencyMax float64           `json:"latency_max"`
+	Anomalies  map[string]uint64 `json:"anomalies,omitempty"`
+}
+
+// Series is one extra per-second series on the timeline's axis (a mirror's
+// own metrics, for example): plotted beside kmt's own, grouped by Unit.
+type Series struct {
+	Name   string  `json:"name"`
+	Unit   string  `json:"unit"` // e.g. "records/s", "seconds", "records"
+	Points []Point `json:"points"`
+}
+
+// Point is one value of a Series, T seconds after load start.
+type Point struct {
+	T float64 `json:"t"`
+	V float64 `json:"v"`
+}
+
+// Build names the kmt that wrote a report.
+type Build struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit,omitempty"`
 }
 
 // Drain records the final drain.
@@ -155,31 +234,45 @@ type Load struct {
 
 // Report is report.json.
 type Report struct {
-	SchemaVersion  int                  `json:"schema_version"`
-	Verdict        string               `json:"verdict"`
-	Reasons        []string             `json:"reasons"`
-	Scenario       string               `json:"scenario"`
-	Run            string               `json:"run"`
-	Backend        string               `json:"backend"`
-	Mirror         string               `json:"mirror"`
-	Short          bool                 `json:"short"`
-	StartedAt      time.Time            `json:"started_at"`
-	EndedAt        time.Time            `json:"ended_at"`
-	Counts         Counts               `json:"counts"`
-	ExtraCounts    ExtraCounts          `json:"extra_counts"`
-	LatencySeconds Latency              `json:"latency_seconds"`
-	Examples       map[string][]Example `json:"examples"`
-	Phases         []Phase              `json:"phases"`
-	Faults         []Fault              `json:"faults"`
-	Assertions     []Assertion          `json:"assertions"`
-	Drain          Drain                `json:"drain"`
-	Load           Load                 `json:"load"`
-	SourceChecked  bool                 `json:"source_checked"`
+	SchemaVersion int      `json:"schema_version"`
+	Verdict       string   `json:"verdict"`
+	Reasons       []string `json:"reasons"`
+	Scenario      string   `json:"scenario"`
+	Run           string   `json:"run"`
+	Backend       string   `json:"backend"`
+	Mirror        string   `json:"mirror"`
+	// Brokers says which clusters kmt started: "embedded" or
+	// "apache-kafka-<version>" (empty for the user's own clusters).
+	Brokers        string      `json:"brokers,omitempty"`
+	Short          bool        `json:"short"`
+	StartedAt      time.Time   `json:"started_at"`
+	EndedAt        time.Time   `json:"ended_at"`
+	Counts         Counts      `json:"counts"`
+	ExtraCounts    ExtraCounts `json:"extra_counts"`
+	LatencySeconds Latency     `json:"latency_seconds"`
+	// RedeliveryLatencySeconds: latency of duplicates (re-copies), apart
+	// from the mirror latency (added within schema v1).
+	RedeliveryLatencySeconds *Latency             `json:"redelivery_latency_seconds,omitempty"`
+	Examples                 map[string][]Example `json:"examples"`
+	Phases                   []Phase              `json:"phases"`
+	Faults                   []Fault              `json:"faults"`
+	Assertions               []Assertion          `json:"assertions"`
+	Drain                    Drain                `json:"drain"`
+	Load                     Load                 `json:"load"`
+	SourceChecked            bool                 `json:"source_checked"`
 	// Timeline is what arrived at the target, second by second since the
 	// load started: it shows a fault taking effect (a partition stops
 	// arrivals, WAN latency raises the median).
-	Timeline []Second `json:"timeline"`
-	Error    string   `json:"error,omitempty"`
+	Timeline      []Second   `json:"timeline"`
+	LoadStartedAt *time.Time `json:"load_started_at,omitempty"`
+	ExtraSeries   []Series   `json:"extra_series,omitempty"`
+	KMT           Build      `json:"kmt"`
+	Command       []string   `json:"command,omitempty"`
+	// MirrorMetrics are the mirror's own numbers beside kmt's (MirrorMaker
+	// 2: its JMX beans' record count, replication latency, task counts),
+	// by series name; informational, never judged.
+	MirrorMetrics map[string]float64 `json:"mirror_metrics,omitempty"`
+	Error         string             `json:"error,omitempty"`
 }
 
 // Judge sets Verdict and Reasons from the counts and assertions. The anomaly
@@ -201,6 +294,9 @@ func (r *Report) Judge() {
 		{c.Corrupt, "corrupt: checksum or payload mismatch"},
 		{c.Reordered, "reordered: a lower sequence after a higher one in the same partition"},
 		{c.SourceLost, "source_lost: acknowledged but missing from the source log itself"},
+		{c.AbortedRead, "aborted_read: records of aborted transactions read by a read_uncommitted reader"},
+		{c.IdentityMismatch, "identity_mismatch: intact value under the wrong key, in the wrong topic, or with a damaged kmt header"},
+		{c.Split, "split: records of a stream the source kept in one partition arrived in several target partitions"},
 	} {
 		if x.n > 0 {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("%d %s", x.n, x.what))
@@ -242,6 +338,12 @@ func (r *Report) WriteJSON(dir string) (string, error) {
 	}
 	if r.Examples == nil {
 		r.Examples = map[string][]Example{}
+	}
+	if r.KMT.Version == "" {
+		r.KMT = CurrentBuild()
+	}
+	if r.Command == nil {
+		r.Command = os.Args
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("create report dir %s: %w", dir, err)

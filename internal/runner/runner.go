@@ -27,10 +27,13 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/local"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/history"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/timeline"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wan"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
@@ -51,10 +54,16 @@ type Options struct {
 	// Against existing clusters: both set, or neither (embedded).
 	SourceBootstrap string
 	TargetBootstrap string
+	// Brokers is the backend of clusters kmt starts: BrokersEmbedded
+	// (default) or BrokersApache (real Kafka from KafkaHome, else
+	// $KMT_KAFKA_HOME, else assembled from Maven Central into the cache).
+	Brokers   string
+	KafkaHome string
 	// Mirror overrides the scenario's mirror kind (reference, process, external).
 	Mirror        string
 	MirrorCommand string
 	Defects       []scenarios.Defect // appended to the scenario's (reference mirror only)
+	MirrorConfig  string             // MirrorMaker 2 properties fragment file (--mirror-config)
 	SourceTopic   string             // override the (single) topic's source name
 	TargetTopic   string             // and its target name (mirrors that rename)
 
@@ -108,9 +117,9 @@ func Prepare(o Options) (*Prepared, error) {
 	}
 	if o.Mirror != "" {
 		switch o.Mirror {
-		case scenarios.MirrorReference, scenarios.MirrorProcess, scenarios.MirrorExternal:
+		case scenarios.MirrorReference, scenarios.MirrorProcess, scenarios.MirrorExternal, scenarios.MirrorMirrorMaker2:
 		default:
-			return nil, Usage(fmt.Errorf("--mirror %q: use reference (built in), process (with --mirror-command) or external (yours, already running)", o.Mirror))
+			return nil, Usage(fmt.Errorf("--mirror %q: use reference (built in), process (with --mirror-command), external (yours, already running) or mirrormaker2 (Apache Kafka's, started by kmt)", o.Mirror))
 		}
 		sp.Topology.Mirror.Kind = o.Mirror
 	}
@@ -124,6 +133,9 @@ func Prepare(o Options) (*Prepared, error) {
 		return nil, Usage(fmt.Errorf("--defect needs the reference mirror, but the mirror is %q (from --mirror/--mirror-command or the scenario)", sp.Topology.Mirror.Kind))
 	}
 	sp.Topology.Mirror.Defects = append(sp.Topology.Mirror.Defects, o.Defects...)
+	if err := applyMirrorMaker2(sp, o.MirrorConfig); err != nil {
+		return nil, Usage(err)
+	}
 	if o.SourceTopic != "" || o.TargetTopic != "" {
 		if len(sp.Topology.Topics) != 1 {
 			return nil, Usage(fmt.Errorf("--source-topic/--target-topic need a scenario with exactly one topic; %s has %d", s.File, len(sp.Topology.Topics)))
@@ -138,6 +150,14 @@ func Prepare(o Options) (*Prepared, error) {
 	if (o.SourceBootstrap == "") != (o.TargetBootstrap == "") {
 		return nil, Usage(errors.New("give both --source-bootstrap and --target-bootstrap (existing clusters), or neither (embedded clusters)"))
 	}
+	switch o.Brokers {
+	case "", BrokersEmbedded, BrokersApache:
+	default:
+		return nil, Usage(fmt.Errorf("--brokers %q: use embedded (in-process, the default) or apache (real Apache Kafka JVMs; --kafka-home or assembled from Maven Central)", o.Brokers))
+	}
+	if o.Brokers == BrokersApache && o.SourceBootstrap != "" {
+		return nil, Usage(errors.New("--brokers apache starts clusters, --source-bootstrap/--target-bootstrap use yours: give one or the other"))
+	}
 	backend := scenarios.BackendLocal
 	if o.SourceBootstrap != "" {
 		backend = scenarios.BackendExternal
@@ -148,6 +168,9 @@ func Prepare(o Options) (*Prepared, error) {
 		return nil, Usage(errors.New("--mirror external means the mirror already runs between your clusters: give --source-bootstrap and --target-bootstrap too"))
 	}
 	if err := s.Validate(backend); err != nil {
+		return nil, Usage(err)
+	}
+	if err := checkMirrorMaker2(sp); err != nil {
 		return nil, Usage(err)
 	}
 	return &Prepared{Scenario: s, Backend: backend}, nil
@@ -186,8 +209,11 @@ type run struct {
 	rep     *report.Report
 	reg     *prometheus.Registry
 
+	mm2 *mirror.MirrorMaker2 // when the mirror is MirrorMaker 2
+
 	cleanups []func()
 	phases   *phaseTracker
+	dist     *kafkadist.Dist // the Apache Kafka distribution, once found
 }
 
 func (r *run) defer_(f func()) { r.cleanups = append(r.cleanups, f) }
@@ -219,7 +245,13 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return nil, Env(fmt.Errorf("create report dir %s: %w (pick another with --report-dir)", r.dir, err))
 	}
+	var closeLog func()
+	r.log, closeLog = history.OpenLog(r.dir, r.log)
+	defer closeLog()
 	r.log = r.log.With("run", r.runID)
+	if err := history.SaveConfig(r.dir, r.s); err != nil {
+		r.log.Warn("could not save the effective scenario", "err", err)
+	}
 	sp := &r.s.Spec
 	mirrorKind := sp.Topology.Mirror.Kind
 	r.rep = &report.Report{
@@ -241,6 +273,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 			r.log.Error("could not write report.json", "err", werr)
 		}
 		r.rep.WriteJUnit(r.dir)
+		history.Finish(r.dir, r.rep, o.ReportDir == "", r.log)
 	}()
 
 	r.reg = o.Registry
@@ -266,7 +299,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	}
 
 	// 1. Clusters.
-	var src, tgt *embedded.Cluster
+	var src, tgt localCluster
 	var link *wan.Link
 	srcBoot, tgtBoot := o.SourceBootstrap, o.TargetBootstrap
 	var srcDial, tgtDial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -278,17 +311,10 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		r.defer_(func() { os.RemoveAll(tmp) })
 		link = wan.NewLink(r.log.With("part", "wan"), wrap("harness"))
 		r.defer_(func() { link.Close() })
-		r.log.Info("starting embedded clusters", "source_brokers", sp.Topology.Source.Brokers, "target_brokers", sp.Topology.Target.Brokers)
-		src, err = embedded.Start(ctx, embedded.Options{Name: "source", Brokers: sp.Topology.Source.Brokers, DataDir: filepath.Join(tmp, "source"), Front: link.Front, Logger: r.log})
+		src, tgt, err = r.startClusters(ctx, link, tmp)
 		if err != nil {
-			return nil, Env(fmt.Errorf("start the embedded source cluster: %w", err))
+			return nil, err
 		}
-		r.defer_(func() { src.Close() })
-		tgt, err = embedded.Start(ctx, embedded.Options{Name: "target", Brokers: sp.Topology.Target.Brokers, DataDir: filepath.Join(tmp, "target"), Logger: r.log})
-		if err != nil {
-			return nil, Env(fmt.Errorf("start the embedded target cluster: %w", err))
-		}
-		r.defer_(func() { tgt.Close() })
 		srcBoot, tgtBoot = src.Bootstrap(), tgt.Bootstrap()
 		srcDial = src.DirectDial
 		for _, t := range sp.Topology.Topics {
@@ -314,10 +340,19 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		pairs = append(pairs, validator.TopicPair{Source: t.Name, Target: t.Target()})
 		topics = append(topics, t.Name)
 	}
+	if src == nil { // the user's clusters: this run id must not be there yet
+		var targets []string
+		for _, p := range pairs {
+			targets = append(targets, p.Target)
+		}
+		if err := checkRunIDUnused(ctx, r.runID, runIDSide{srcBoot, srcDial, topics}, runIDSide{tgtBoot, tgtDial, targets}); err != nil {
+			return nil, err
+		}
+	}
 	val, err := validator.New(validator.Config{
 		TargetBootstrap: tgtBoot, TargetDial: tgtDial,
 		SourceBootstrap: srcBoot, SourceDial: srcDial,
-		Topics: pairs, RunID: r.runID, Ledger: led,
+		Topics: pairs, RunID: r.runID, Ledger: led, Isolation: sp.Validation.Isolation,
 		Registerer: wrap("validator"), Logger: r.log.With("part", "validator"),
 	})
 	if err != nil {
@@ -361,6 +396,21 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 			return nil, Usage(err)
 		}
 		ctl = proc
+	case scenarios.MirrorMirrorMaker2:
+		dist, err := r.distribution(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ends := mm2Ends{srcBoot: srcBoot, tgtBoot: tgtBoot, srcDial: srcDial}
+		if r.backend == scenarios.BackendLocal {
+			ends.srcBrokers, ends.tgtBrokers = sp.Topology.Source.Brokers, sp.Topology.Target.Brokers
+			_, ends.precreate = src.(*embedded.Cluster)
+		}
+		m, err := r.newMirrorMaker2(ctx, dist, ends, wrap("mirror"))
+		if err != nil {
+			return nil, err
+		}
+		ctl = m
 	}
 	if ctl != nil {
 		if err := ctl.Start(ctx); err != nil {
@@ -379,6 +429,9 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		env := local.Env{Truncations: val, DefaultTopic: topics[0], Logger: r.log.With("part", "nemesis"), Registerer: wrap("harness")}
 		if src != nil {
 			env.Source, env.Target = src, tgt
+		}
+		if r.o.Brokers == BrokersApache {
+			env.Backend = "local (Apache Kafka brokers)"
 		}
 		if link != nil {
 			env.WAN = link
@@ -408,7 +461,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		loadStats, loadErr = loadgen.Run(lctx, loadgen.Config{
 			Bootstrap: srcBoot, Dial: srcDial, Topics: topics, RunID: r.runID,
 			Rate: sp.Load.Rate, MessageSize: sp.Load.MessageSize, Streams: sp.Load.Streams,
-			Duration: sp.Load.Duration.D(), Count: sp.Load.Count,
+			Duration: sp.Load.Duration.D(), Count: sp.Load.Count, SkipRunIDCheck: true, // checked above
 			Ledger: led, Registerer: wrap("loadgen"), Logger: r.log.With("part", "loadgen"),
 		})
 	}()
@@ -420,6 +473,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		}()
 	}
 	stopProgress := r.progress(t0, val, nem)
+	samples := timeline.StartRun(t0, val, r.reg)
 	allDone := make(chan struct{})
 	go func() { wg.Wait(); close(allDone) }()
 	interrupted := false
@@ -464,7 +518,8 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		r.phases.actualFaults(nem.Records())
 	}
 	assertResults := r.evaluate(coll, asserts)
-	r.rep.Timeline = timeline(val, t0.Sub(vstart))
+	r.rep.Timeline = perSecond(val, t0.Sub(vstart))
+	samples.Finish(r.rep)
 	if o.BeforeTeardown != nil {
 		o.BeforeTeardown(srcBoot, tgtBoot)
 	}
@@ -493,6 +548,9 @@ func (r *run) finish(val *validator.Validator, _ time.Duration, ls loadgen.Stats
 	rep.Counts.Produced = ls.Sent
 	rep.ExtraCounts.Failed = ls.Failed
 	rep.Assertions = as
+	if r.mm2 != nil {
+		rep.MirrorMetrics = r.mm2.ReportMetrics()
+	}
 	rep.Judge()
 	if path, err := rep.WriteJSON(r.dir); err != nil {
 		r.log.Error("could not write report.json", "err", err)
@@ -502,6 +560,7 @@ func (r *run) finish(val *validator.Validator, _ time.Duration, ls loadgen.Stats
 	if _, err := rep.WriteJUnit(r.dir); err != nil {
 		r.log.Error("could not write junit.xml", "err", err)
 	}
+	history.Finish(r.dir, rep, r.o.ReportDir == "", r.log)
 }
 
 // serveMetrics serves /metrics on MetricsAddr, if set.

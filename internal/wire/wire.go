@@ -201,11 +201,7 @@ func appendTail(dst []byte, r Record) []byte {
 	dst = append(dst, " n="...)
 	dst = strconv.AppendInt(dst, int64(r.Padding), 10)
 	dst = append(dst, '|')
-	x := padStart(r.Stream, r.Seq)
-	for i := 0; i < r.Padding; i++ {
-		dst = append(dst, padNext(&x))
-	}
-	return dst
+	return appendPad(dst, r.Stream, r.Seq, r.Padding) // see pad.go
 }
 
 func putSum(rec []byte, sum uint32) {
@@ -257,11 +253,8 @@ func Decode(b []byte) (Record, error) {
 	if herr != nil {
 		return r, &DecodeError{Err: ErrForeign, Reason: "checksum holds but " + herr.Error()}
 	}
-	x := padStart(hdr.Stream, hdr.Seq)
-	for i := 0; i < len(pad); i++ {
-		if pad[i] != padNext(&x) {
-			return hdr, &DecodeError{Err: ErrPayloadMismatch, Reason: fmt.Sprintf("padding byte %d differs", i), Partial: hdr, HeaderOK: true}
-		}
+	if i := padMismatch(pad, hdr.Stream, hdr.Seq); i >= 0 {
+		return hdr, &DecodeError{Err: ErrPayloadMismatch, Reason: fmt.Sprintf("padding byte %d differs", i), Partial: hdr, HeaderOK: true}
 	}
 	return hdr, nil
 }
@@ -467,4 +460,26 @@ func Reseal(b []byte) []byte {
 	hdr, _, _ := parseHeader(b[crcEnd+1:], version)
 	putSum(b, checksum(version, hdr.Stream, b))
 	return b
+}
+
+// HeaderKey names the Kafka record header kmt may write beside a record. Its
+// value is the record's checksum digits (HeaderValue), so a mirror that
+// rewrites or mixes up headers is caught; a mirror that drops every header
+// is not judged for it (kcat and MirrorMaker 1 do).
+const HeaderKey = "kmt"
+
+// HeaderValue returns the HeaderKey header value for an encoded record: its
+// checksum digits, a sub-slice of value (no allocation); nil if value is too
+// short to be a record.
+func HeaderValue(value []byte) []byte {
+	if len(value) < crcEnd {
+		return nil
+	}
+	return value[crcStart:crcEnd:crcEnd]
+}
+
+// HeaderMatches reports whether h is the HeaderKey header value value needs.
+func HeaderMatches(h, value []byte) bool {
+	want := HeaderValue(value)
+	return want != nil && bytes.Equal(h, want)
 }
