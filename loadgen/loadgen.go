@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"log/slog"
 	"math"
 	"net"
@@ -34,6 +35,7 @@ import (
 type Config struct {
 	Bootstrap string                                                            // comma-separated source brokers
 	Dial      func(ctx context.Context, network, addr string) (net.Conn, error) // optional (embedded: Source.DirectDial)
+	Security  kafkaclient.Security                                              // TLS / SASL; zero: plaintext
 
 	Topics []string // source topics; they must exist (the loadgen never creates them)
 	RunID  string   // wire.ValidRunID
@@ -330,10 +332,11 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	// MetadataTTL 1 s (default 6 s): with one attempt per batch, stale
 	// leadership after a broker fault turns into failed sends until the
 	// next refresh, so refresh often.
-	tr := &kafka.Transport{Context: trCtx, DialTimeout: 5 * time.Second, MetadataTTL: time.Second, ClientID: "kmt-loadgen"}
-	if cfg.Dial != nil {
-		tr.Dial = cfg.Dial
+	tr, err := kafkaclient.Config{Brokers: addrs, Dial: cfg.Dial, DialTimeout: 5 * time.Second, ClientID: "kmt-loadgen", Security: cfg.Security}.Transport()
+	if err != nil {
+		return Stats{}, err
 	}
+	tr.Context, tr.MetadataTTL = trCtx, time.Second
 	defer tr.CloseIdleConnections()
 	if err := preflight(ctx, tr, addrs, cfg.Topics); err != nil {
 		return Stats{}, err
@@ -343,7 +346,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	if cfg.LedgerTopic != "" {
 		var err error
 		tw, err = ledger.NewTopicWriter(ctx, ledger.TopicWriterConfig{
-			Bootstrap: cfg.Bootstrap, Dial: cfg.Dial, Topic: cfg.LedgerTopic, RunID: cfg.RunID,
+			Bootstrap: cfg.Bootstrap, Dial: cfg.Dial, Security: cfg.Security, Topic: cfg.LedgerTopic, RunID: cfg.RunID,
 			Ledger: led, Logger: cfg.Logger,
 		})
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
@@ -35,9 +36,11 @@ type Config struct {
 	// "" disables it. SourceDial routes its connections.
 	SourceBootstrap string
 	SourceDial      DialFunc
-	Topics          []TopicPair
-	RunID           string
-	Ledger          *ledger.Ledger // local runs
+	// Security (TLS, SASL) for both clusters; zero: plaintext.
+	Security kafkaclient.Security
+	Topics   []TopicPair
+	RunID    string
+	Ledger   *ledger.Ledger // local runs
 	// LedgerTopic: cluster runs read the ledger from this topic on the
 	// source cluster (needs SourceBootstrap); used when Ledger is nil.
 	LedgerTopic string
@@ -93,6 +96,7 @@ type cluster struct {
 	name   string // "target" | "source" (for messages)
 	addrs  []string
 	dial   DialFunc
+	dialer *kafka.Dialer // for the per-partition readers
 	client *kafka.Client
 	tr     *kafka.Transport
 }
@@ -217,13 +221,23 @@ func New(cfg Config) (*Validator, error) {
 	return v, nil
 }
 
+// client is how the validator reaches one cluster.
+func (v *Validator) client(addrs []string, dial DialFunc) kafkaclient.Config {
+	return kafkaclient.Config{Brokers: addrs, Dial: kafkaclient.DialFunc(dial), DialTimeout: 5 * time.Second, ClientID: "kmt-validator", Security: v.cfg.Security}
+}
+
 func (v *Validator) newCluster(ctx context.Context, name, bootstrap string, dial DialFunc) (*cluster, error) {
 	addrs := bootlist.Split(bootstrap)
-	tr := &kafka.Transport{Context: ctx, DialTimeout: 5 * time.Second, ClientID: "kmt-validator", MetadataTTL: time.Second}
-	if dial != nil {
-		tr.Dial = dial
+	tr, err := v.client(addrs, dial).Transport()
+	if err != nil {
+		return nil, err
 	}
-	c := &cluster{name: name, addrs: addrs, dial: dial, tr: tr,
+	tr.Context, tr.MetadataTTL = ctx, time.Second
+	dialer, err := v.client(addrs, dial).Dialer()
+	if err != nil {
+		return nil, err
+	}
+	c := &cluster{name: name, addrs: addrs, dial: dial, dialer: dialer, tr: tr,
 		client: &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr, Timeout: bootstrapTimeout}}
 	mctx, cancel := context.WithTimeout(ctx, bootstrapTimeout)
 	defer cancel()
@@ -276,7 +290,7 @@ func (v *Validator) Start(ctx context.Context) error {
 		v.wg.Add(1)
 		go func() {
 			defer v.wg.Done()
-			err := ledger.ReadTopic(v.ctx, v.cfg.SourceBootstrap, ledger.DialFunc(v.cfg.SourceDial), v.cfg.LedgerTopic, v.cfg.RunID, v.led)
+			err := ledger.ReadTopic(v.ctx, v.client(bootlist.Split(v.cfg.SourceBootstrap), v.cfg.SourceDial), v.cfg.LedgerTopic, v.cfg.RunID, v.led)
 			if err != nil {
 				v.ledgerErr.Store(err)
 				if v.ctx.Err() == nil {
@@ -353,17 +367,13 @@ func (v *Validator) startReader(c *cluster, topic string, partition int, isSourc
 		v.tgtReaders[partKey{topic, partition}] = rd
 	}
 	v.rmu.Unlock()
-	dialer := &kafka.Dialer{Timeout: 5 * time.Second, ClientID: "kmt-validator", DualStack: false}
-	if c.dial != nil {
-		dialer.DialFunc = c.dial
-	}
 	// One reader per partition and no GroupID: nothing is hidden by a
 	// consumer-group rebalance or a committed offset.
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:        c.addrs,
 		Topic:          topic,
 		Partition:      partition,
-		Dialer:         dialer,
+		Dialer:         c.dialer,
 		MinBytes:       1,
 		MaxBytes:       16 << 20,
 		MaxWait:        200 * time.Millisecond,

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
@@ -65,6 +67,7 @@ func scenarioDefaults(path string, short bool) (*scenarios.Scenario, error) {
 func newLoadgenCmd(g *globals) *cobra.Command {
 	var (
 		cfg           loadgen.Config
+		kf            kafkaclient.Flags
 		topics        []string
 		scenarioPath  string
 		short         bool
@@ -135,7 +138,7 @@ Values come from --scenario (load and topics) unless given as flags.`,
 			if cfg.RunID == "" {
 				cfg.RunID = runner.NewRunID(orDefault(scenarioName, "loadgen"))
 			}
-			if cfg.Dial, err = kafkaDial(); err != nil {
+			if cfg.Security, err = kafkaSecurity(kf); err != nil {
 				return err
 			}
 			cfg.Topics, cfg.Rate, cfg.Duration, cfg.Streams, cfg.MessageSize = topics, rate, duration, max(streams, 1), max(size, 128)
@@ -166,7 +169,7 @@ Values come from --scenario (load and topics) unless given as flags.`,
 					}
 					specs = append(specs, loadgen.TopicSpec{Name: t, Partitions: p})
 				}
-				if err := loadgen.EnsureTopics(cmd.Context(), cfg.Bootstrap, cfg.Dial, specs, rf); err != nil {
+				if err := loadgen.EnsureTopics(cmd.Context(), kafkaclient.Config{Brokers: bootlist.Split(cfg.Bootstrap), Security: cfg.Security}, specs, rf); err != nil {
 					return runner.Env(err)
 				}
 			}
@@ -187,6 +190,7 @@ Values come from --scenario (load and topics) unless given as flags.`,
 		},
 	}
 	f := c.Flags()
+	kf.Register(f)
 	f.StringVar(&cfg.Bootstrap, "bootstrap", "", "source cluster bootstrap servers (host:port[,host:port])")
 	f.StringArrayVar(&topics, "topic", nil, "topic to produce to (repeatable); must exist")
 	f.Float64Var(&rate, "rate", 0, "messages per second over all topics (0 with a scenario: the scenario's)")

@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
+	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
@@ -22,6 +24,7 @@ import (
 )
 
 type validateFlags struct {
+	kafka                  kafkaclient.Flags
 	sourceBoot, targetBoot string
 	topics                 []string
 	targetTopic            string
@@ -75,6 +78,7 @@ report is also written into that ConfigMap of the pod's namespace (Kubernetes).`
 	fl.BoolVar(&f.prom.InsecureSkipVerify, "prometheus-insecure", false, "skip TLS verification of Prometheus (test clusters only)")
 	fl.StringVar(&f.configMap, "report-configmap", "", "also write the report into this ConfigMap (in-cluster)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here, e.g. :9090")
+	f.kafka.Register(fl)
 	return c
 }
 
@@ -159,7 +163,7 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 			return runner.Env(fmt.Errorf("--report-configmap %s: %w", f.configMap, err))
 		}
 	}
-	dial, err := kafkaDial()
+	sec, err := kafkaSecurity(f.kafka)
 	if err != nil {
 		return err
 	}
@@ -168,10 +172,10 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	defer lcancel()
 	ledErr := make(chan error, 1)
 	go func() {
-		ledErr <- ledger.ReadTopic(lctx, f.sourceBoot, dial, f.ledgerTopic, f.runID, led)
+		ledErr <- ledger.ReadTopic(lctx, kafkaclient.Config{Brokers: bootlist.Split(f.sourceBoot), Security: sec}, f.ledgerTopic, f.runID, led)
 	}()
 	val, err := validator.New(validator.Config{
-		TargetBootstrap: f.targetBoot, SourceBootstrap: f.sourceBoot, TargetDial: dial, SourceDial: dial, Topics: pairs, RunID: f.runID,
+		TargetBootstrap: f.targetBoot, SourceBootstrap: f.sourceBoot, Security: sec, Topics: pairs, RunID: f.runID,
 		Ledger: led, Registerer: metrics.Wrap(reg, name, f.runID, "validator"), Logger: log,
 	})
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 )
 
 // DefaultTopic is the ledger topic name kmt uses.
@@ -60,7 +61,8 @@ type Entry struct {
 type TopicWriterConfig struct {
 	Bootstrap string   // comma-separated source brokers
 	Dial      DialFunc // optional
-	Topic     string   // default DefaultTopic
+	Security  kafkaclient.Security
+	Topic     string // default DefaultTopic
 	RunID     string
 	Ledger    *Ledger       // the ledger to publish
 	Interval  time.Duration // flush period, default 1 s
@@ -85,15 +87,17 @@ type TopicWriter struct {
 	closed   bool
 }
 
-func newTransport(dial DialFunc) (*kafka.Transport, context.CancelFunc) {
+func newTransport(client kafkaclient.Config) (*kafka.Transport, context.CancelFunc, error) {
+	client.ClientID, client.DialTimeout = "kmt-ledger", 5*time.Second
+	tr, err := client.Transport()
+	if err != nil {
+		return nil, nil, err
+	}
 	// The transport's background goroutines live until its Context ends, so
 	// every transport gets its own context that Close cancels.
 	ctx, cancel := context.WithCancel(context.Background())
-	tr := &kafka.Transport{Context: ctx, DialTimeout: 5 * time.Second, ClientID: "kmt-ledger"}
-	if dial != nil {
-		tr.Dial = dial
-	}
-	return tr, cancel
+	tr.Context = ctx
+	return tr, cancel, nil
 }
 
 // NewTopicWriter checks the source cluster, creates the ledger topic (one
@@ -119,7 +123,10 @@ func NewTopicWriter(ctx context.Context, cfg TopicWriterConfig) (*TopicWriter, e
 	if log == nil {
 		log = slog.Default()
 	}
-	tr, cancel := newTransport(cfg.Dial)
+	tr, cancel, err := newTransport(kafkaclient.Config{Brokers: addrs, Dial: kafkaclient.DialFunc(cfg.Dial), Security: cfg.Security})
+	if err != nil {
+		return nil, err
+	}
 	if err := ensureTopic(ctx, tr, addrs, cfg.Topic); err != nil {
 		cancel()
 		return nil, err
@@ -328,27 +335,21 @@ func (w *TopicWriter) Close(ctx context.Context) error {
 // the entries of runID into into, and returns once it has seen the run's Done
 // entry (into is then MarkDone'd) or ctx ends. Entries of other runs are
 // ignored.
-func ReadTopic(ctx context.Context, bootstrap string, dial DialFunc, topic, runID string, into *Ledger) error {
+func ReadTopic(ctx context.Context, client kafkaclient.Config, topic, runID string, into *Ledger) error {
 	if topic == "" {
 		topic = DefaultTopic
 	}
-	addrs := bootlist.Split(bootstrap)
-	if len(addrs) == 0 {
-		return fmt.Errorf("ledger topic reader: empty bootstrap %q", bootstrap)
+	if len(client.Brokers) == 0 {
+		return errors.New("ledger topic reader: no bootstrap address")
 	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(addrs...),
+	client.ClientID = "kmt-ledger-reader"
+	cl, err := client.NewKgo(
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.ClientID("kmt-ledger-reader"),
-		kgo.MetadataMinAge(250 * time.Millisecond), // notice a topic created after we started
-	}
-	if dial != nil {
-		opts = append(opts, kgo.Dialer(dial))
-	}
-	cl, err := kgo.NewClient(opts...)
+		kgo.MetadataMinAge(250*time.Millisecond), // notice a topic created after we started
+	)
 	if err != nil {
-		return fmt.Errorf("ledger topic reader: client for %s: %w", bootstrap, err)
+		return fmt.Errorf("ledger topic reader: client for %s: %w", strings.Join(client.Brokers, ","), err)
 	}
 	defer cl.Close()
 	var seen, bad int
@@ -357,7 +358,7 @@ func ReadTopic(ctx context.Context, bootstrap string, dial DialFunc, topic, runI
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			return fmt.Errorf("ledger topic %q on %s: done entry of run %q not seen before %w (read %d entries of the run, %d undecodable; last fetch error: %v); is the loadgen still running?",
-				topic, bootstrap, runID, ctx.Err(), seen, bad, lastErr)
+				topic, strings.Join(client.Brokers, ","), runID, ctx.Err(), seen, bad, lastErr)
 		}
 		fs.EachError(func(t string, p int32, err error) { lastErr = fmt.Errorf("%s[%d]: %w", t, p, err) })
 		done := false
