@@ -42,6 +42,7 @@ package mesh
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
 	"time"
@@ -152,6 +153,16 @@ func (p Params) check() error {
 	}
 	if len(p.PeerAddresses) == 0 {
 		return fmt.Errorf("no peer addresses: WAN faults need the far side's broker IPs or CIDRs (e.g. 172.18.0.0/16 for kind)")
+	}
+	for _, a := range p.PeerAddresses {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			if _, err := netip.ParseAddr(a); err != nil {
+				return fmt.Errorf("peer address %q is neither an IP nor a CIDR (e.g. 172.18.0.5 or 172.18.0.0/16)", a)
+			}
+		}
+	}
+	if p.StartDelay < 0 {
+		return fmt.Errorf("start delay %s is negative: give 0 or more (how long to wait before the timeline's t=0)", p.StartDelay)
 	}
 	if p.Namespace == "" || p.MirrorNamespace == "" || p.Source.Namespace == "" || p.Target.Namespace == "" {
 		return fmt.Errorf("namespaces must be set (Namespace %q, MirrorNamespace %q, source %q, target %q)", p.Namespace, p.MirrorNamespace, p.Source.Namespace, p.Target.Namespace)

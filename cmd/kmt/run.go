@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -75,11 +76,13 @@ Reference-mirror defects (for proving the checker, never on by default):
 				}
 				o.Defects = append(o.Defects, def)
 			}
+			if cmd.Flags().Changed("mirror-command") && strings.TrimSpace(o.MirrorCommand) == "" {
+				return runner.Usage(errors.New("--mirror-command is empty: give the shell command that runs your mirror, or leave the flag out for the built-in reference mirror"))
+			}
 			if output != "summary" && output != "json" {
 				return runner.Usage(fmt.Errorf("--output %q: use summary or json", output))
 			}
 			rep, err := runner.Run(cmd.Context(), o)
-			g.stopSignals() // a second Ctrl-C now ends kmt at once
 			if err != nil && rep == nil {
 				return err
 			}

@@ -226,7 +226,7 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		{name: "charts' SASL env", env: map[string]string{EnvSASLMechanism: "scram-sha-512", EnvSASLUsername: "u", EnvSASLPassword: "p"},
 			want: &SASL{Mechanism: ScramSHA512, Username: "u", Password: "p"}},
 		{name: "flags win over env", flags: Flags{SASLMechanism: "PLAIN", SASLUsername: "f", SASLPasswordFile: pw},
-			env: map[string]string{EnvSASLMechanism: ScramSHA256, EnvSASLUsername: "u", EnvSASLPassword: "p"},
+			env:  map[string]string{EnvSASLMechanism: ScramSHA256, EnvSASLUsername: "u", EnvSASLPassword: "p"},
 			want: &SASL{Mechanism: Plain, Username: "f", Password: "fromfile"}},
 		{name: "unknown mechanism", env: map[string]string{EnvSASLMechanism: "GSSAPI", EnvSASLUsername: "u", EnvSASLPassword: "p"}, wantErr: `SASL mechanism "GSSAPI": use one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512`},
 		{name: "no password", env: map[string]string{EnvSASLMechanism: Plain, EnvSASLUsername: "u"}, wantErr: "needs a username and a password"},
