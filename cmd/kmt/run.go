@@ -121,6 +121,7 @@ Reference-mirror defects (for proving the checker, never on by default):
 	f.StringVar(&o.SourceBootstrap, "source-bootstrap", "", "existing source cluster (host:port[,host:port]); needs --target-bootstrap")
 	f.StringVar(&o.TargetBootstrap, "target-bootstrap", "", "existing target cluster; needs --source-bootstrap")
 	f.StringVar(&o.Mirror, "mirror", "", "override the mirror: reference (built in), process (--mirror-command), external (already running, yours)")
+	f.BoolVar(&o.SameTopic, "same-topic", false, "accept one cluster and topic as both source and target: no mirror, kmt checks the cluster against itself (kmt produces into that topic)")
 	f.StringVar(&o.MirrorCommand, "mirror-command", "", "shell command that runs your mirror (implies --mirror process); Go template fields as above")
 	f.StringArrayVar(&defects, "defect", nil, "reference-mirror defect NAME[=N] (repeatable): drop, duplicate, reorder, corrupt, commit-before-produce")
 	f.StringVar(&o.SourceTopic, "source-topic", "", "override the source topic name (single-topic scenarios)")

@@ -52,6 +52,11 @@ type Options struct {
 	Defects       []scenarios.Defect // appended to the scenario's (reference mirror only)
 	SourceTopic   string             // override the (single) topic's source name
 	TargetTopic   string             // and its target name (mirrors that rename)
+	// SameTopic accepts one cluster and one topic as both source and
+	// target: there is no mirror, kmt checks the cluster against itself
+	// (the identity). Without it that setup is refused: kmt would produce
+	// into the topic it checks.
+	SameTopic bool
 
 	MetricsAddr string // serve /metrics here while running ("" = off)
 	Logger      *slog.Logger
@@ -173,12 +178,12 @@ func (o Options) checkOverrides() error {
 // cluster and the same topic: the mirror would copy the user's records
 // onto themselves.
 func checkNotOntoItself(o Options, topics []scenarios.Topic) error {
-	if o.SourceBootstrap == "" || !sameCluster(o.SourceBootstrap, o.TargetBootstrap) {
+	if o.SourceBootstrap == "" || o.SameTopic || !sameCluster(o.SourceBootstrap, o.TargetBootstrap) {
 		return nil
 	}
 	for _, t := range topics {
 		if t.Name == t.Target() {
-			return Usage(fmt.Errorf("--source-bootstrap and --target-bootstrap name the same cluster (%s) and topic %q is both the source and the target: kmt would produce into the topic it checks and the mirror would copy it onto itself; give the mirror's target topic with --target-topic (MirrorMaker 2 writes <alias>.%s)", o.SourceBootstrap, t.Name, t.Name))
+			return Usage(fmt.Errorf("--source-bootstrap and --target-bootstrap name the same cluster (%s) and topic %q is both the source and the target: kmt would produce into the topic it checks and the mirror would copy it onto itself; give the mirror's target topic with --target-topic (MirrorMaker 2 writes <alias>.%s), or --same-topic to check the cluster against itself with no mirror", o.SourceBootstrap, t.Name, t.Name))
 		}
 	}
 	return nil
@@ -330,6 +335,7 @@ func (r *run) finish(ls loadgen.Stats, res *validator.Result, as []report.Assert
 	rep.Counts.Produced = ls.Sent
 	rep.ExtraCounts.Failed = ls.Failed
 	rep.Assertions = as
+	rep.MirrorExits = r.mirrorExits()
 	rep.Judge()
 	if path, err := rep.WriteJSON(r.dir); err != nil {
 		r.log.Error("could not write report.json", "err", err)

@@ -231,6 +231,20 @@ func (r *run) startMirror(ctx context.Context) error {
 	return nil
 }
 
+// mirrorExits lists the exits of the mirror's process that kmt did not
+// ask for (a process mirror that crashed or ended mid-run).
+func (r *run) mirrorExits() []report.MirrorExit {
+	p, ok := r.mirror.(interface{ UnexpectedExits() []mirror.Exit })
+	if !ok {
+		return nil
+	}
+	var out []report.MirrorExit
+	for _, e := range p.UnexpectedExits() {
+		out = append(out, report.MirrorExit{At: e.At, Status: e.Status, Log: e.Log, Tail: e.Tail})
+	}
+	return out
+}
+
 // startCollector gathers the run's metrics into the embedded TSDB for the
 // assertions (when there are any).
 func (r *run) startCollector(context.Context) error {
