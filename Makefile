@@ -4,7 +4,7 @@ TEST_TIMEOUT ?= 45m
 BIN          ?= bin/kmt
 VERSION      ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help build test deps demo bench charts image lint fuzz clean
+.PHONY: help build test deps kafka demo bench charts image lint fuzz clean
 
 help: ## this list
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -15,10 +15,13 @@ build: ## build bin/kmt
 deps: ## install the real third-party peers the tests use (kcat, prometheus, etcd) if missing
 	./scripts/install-deps.sh
 
+kafka: ## assemble Apache Kafka's libs/ from Maven Central into the kmt cache (once; needs mvn + java)
+	./scripts/kafka-libs.sh >/dev/null
+
 # -p 1: one package at a time. The end-to-end packages run real clusters,
 # mirrors and WAN faults and measure their effect; on a 2-core machine two of
 # them side by side would measure each other.
-test: deps ## the whole test suite (what CI runs)
+test: deps kafka ## the whole test suite (what CI runs)
 	$(GO) vet ./...
 	$(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
 

@@ -35,7 +35,7 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 		}
 	}
 	for _, lt := range []string{"", ledger.DefaultTopic} {
-		if _, err := Run(context.Background(), Config{Bootstrap: bs, Topics: []string{"orders"}, RunID: "l", Count: 500, Streams: 5,
+		if _, err := Run(context.Background(), Config{Bootstrap: bs, Topics: []string{"orders"}, RunID: "l" + lt, Count: 500, Streams: 5,
 			LedgerTopic: lt, Logger: quiet()}); err != nil {
 			t.Fatal(err)
 		}

@@ -98,6 +98,9 @@ const (
 	MirrorReference = "reference" // kmt's built-in at-least-once mirror
 	MirrorProcess   = "process"   // an external command kmt starts and signals
 	MirrorExternal  = "external"  // the user's mirror, already running; kmt starts nothing
+	// MirrorMirrorMaker2 is Apache Kafka's MirrorMaker 2 in dedicated mode,
+	// started by kmt from a Kafka distribution with generated properties.
+	MirrorMirrorMaker2 = "mirrormaker2"
 )
 
 // Mirror selects and configures the mirror under test.
@@ -112,6 +115,54 @@ type Mirror struct {
 	Defects []Defect `yaml:"defects,omitempty" json:"defects,omitempty"`
 	// Group is the consumer group the mirror uses on the source.
 	Group string `yaml:"group,omitempty" json:"group,omitempty"`
+	// Config (kind mirrormaker2) is a Java properties fragment, your
+	// production MirrorMaker 2 settings, added after the properties kmt
+	// generates; its keys win. The effective file is in the report folder.
+	Config string `yaml:"config,omitempty" json:"config,omitempty"`
+	// MirrorMaker2 (kind mirrormaker2) is what kmt generates the properties from.
+	MirrorMaker2 MirrorMaker2 `yaml:"mirrormaker2,omitempty" json:"mirrormaker2,omitempty"`
+}
+
+// MirrorMaker 2 replication policies.
+const (
+	PolicyDefault  = "default"  // target topic "<sourceAlias>.<topic>"
+	PolicyIdentity = "identity" // target topic keeps the source name
+)
+
+// MirrorMaker2 are the settings kmt generates MirrorMaker 2's properties
+// from; zero values are kmt's defaults.
+type MirrorMaker2 struct {
+	// ReplicationPolicy: default (MirrorMaker 2's: the target topic is
+	// "<sourceAlias>.<topic>") or identity (same name).
+	ReplicationPolicy string `yaml:"replicationPolicy,omitempty" json:"replicationPolicy,omitempty"`
+	SourceAlias       string `yaml:"sourceAlias,omitempty" json:"sourceAlias,omitempty"` // default "source"
+	TargetAlias       string `yaml:"targetAlias,omitempty" json:"targetAlias,omitempty"` // default "target"
+	Tasks             int    `yaml:"tasks,omitempty" json:"tasks,omitempty"`             // tasks.max; default 1
+	// ExactlyOnce: exactly-once source support on the target worker and
+	// read_committed on the source consumer.
+	ExactlyOnce bool `yaml:"exactlyOnce,omitempty" json:"exactlyOnce,omitempty"`
+	// CheckpointInterval: checkpoints and group offset sync; default 5s.
+	CheckpointInterval Duration `yaml:"checkpointInterval,omitempty" json:"checkpointInterval,omitempty"`
+	// OffsetLagMax: offset.lag.max (offset syncs); unset keeps MirrorMaker 2's 100.
+	OffsetLagMax *int64 `yaml:"offsetLagMax,omitempty" json:"offsetLagMax,omitempty"`
+	// OffsetFlushInterval: how often copied source offsets are committed;
+	// unset keeps Kafka Connect's 60s (a hard kill re-copies up to that much).
+	OffsetFlushInterval Duration `yaml:"offsetFlushInterval,omitempty" json:"offsetFlushInterval,omitempty"`
+	// RefreshInterval: topic/group discovery and config sync; default 5s
+	// (MirrorMaker 2's own default is 10 minutes).
+	RefreshInterval Duration `yaml:"refreshInterval,omitempty" json:"refreshInterval,omitempty"`
+}
+
+// MM2TargetTopic is the name MirrorMaker 2 gives topic on the target.
+func (m MirrorMaker2) TargetTopic(topic string) string {
+	if m.ReplicationPolicy == PolicyIdentity {
+		return topic
+	}
+	alias := m.SourceAlias
+	if alias == "" {
+		alias = "source"
+	}
+	return alias + "." + topic
 }
 
 // Defect names of the reference mirror.

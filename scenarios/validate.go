@@ -141,8 +141,24 @@ func (s *Scenario) Validate(b Backend) error {
 			add(s.errAt("spec.topology.mirror.command", "a mirror of kind process needs a command, e.g. 'kcat -C -b {{.SourceBootstrap}} ... | kcat -P -b {{.TargetBootstrap}} ...'"))
 		}
 	case MirrorExternal:
+	case MirrorMirrorMaker2:
+		mm := m.MirrorMaker2
+		if p := mm.ReplicationPolicy; p != "" && p != PolicyDefault && p != PolicyIdentity {
+			add(s.errAt("spec.topology.mirror.mirrormaker2.replicationPolicy", "%q: use default (target topic <sourceAlias>.<topic>) or identity (same name)", p))
+		}
+		if mm.Tasks < 0 {
+			add(s.errAt("spec.topology.mirror.mirrormaker2.tasks", "must be >= 1, got %d", mm.Tasks))
+		}
+		for i, t := range sp.Topology.Topics {
+			if t.TargetName != "" && t.TargetName != mm.TargetTopic(t.Name) {
+				add(s.errAt(fmt.Sprintf("spec.topology.topics[%d].targetName", i), "MirrorMaker 2 with replication policy %q writes %s to %q, not %q; drop targetName or change the policy", mm.ReplicationPolicy, t.Name, mm.TargetTopic(t.Name), t.TargetName))
+			}
+		}
 	default:
-		add(s.errAt("spec.topology.mirror.kind", "unknown mirror kind %q (use reference, process or external)", m.Kind))
+		add(s.errAt("spec.topology.mirror.kind", "unknown mirror kind %q (use reference, process, external or mirrormaker2)", m.Kind))
+	}
+	if m.Kind != MirrorMirrorMaker2 && (m.Config != "" || m.MirrorMaker2 != (MirrorMaker2{})) {
+		add(s.errAt("spec.topology.mirror.config", "config and mirrormaker2 settings are for a mirror of kind %q", MirrorMirrorMaker2))
 	}
 	if len(m.Defects) > 0 && m.Kind != MirrorReference {
 		add(s.errAt("spec.topology.mirror.defects", "defects exist only on the reference mirror"))

@@ -60,6 +60,8 @@ type Bucket struct {
 type LatencyPoint struct {
 	Second int64   `json:"second"`
 	P50    float64 `json:"p50"`
+	P99    float64 `json:"p99"`
+	Max    float64 `json:"max"`
 	Count  uint64  `json:"count"`
 }
 
@@ -140,8 +142,8 @@ type orderState struct {
 type srcPart struct {
 	next      int64             // next offset to read (last read + 1), -1 before any record
 	firstRead int64             // first offset ever read, -1 before any record
-	maxSeq    map[uint32]uint64 // per stream, highest seq seen in this partition
-	firstSeq  map[uint32]uint64 // per stream, first seq seen in this partition
+	maxSeq    map[streamKey]uint64 // per stream (and loadgen epoch), highest seq seen in this partition
+	firstSeq  map[streamKey]uint64 // per stream (and loadgen epoch), first seq seen in this partition
 	pending   int64             // log start of a noted truncation not yet passed, -1 none
 	noted     int64             // log start of the last truncation applied, -1 none
 }
@@ -253,23 +255,32 @@ func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out
 			c.Foreign++
 			t.example(CatForeign, Example{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Detail: fmt.Sprintf("%v; value starts %q", err, prefix(o.Value, 24))})
 			return OutcomeForeign, 0, false
-		default: // ErrChecksum, ErrPayloadMismatch
-			if de != nil && de.HeaderOK && de.Partial.RunID != t.runID && errors.Is(err, wire.ErrPayloadMismatch) {
-				// The checksum holds, so the header is trustworthy:
-				// another run's business.
+		case errors.Is(err, wire.ErrPayloadMismatch):
+			// The checksum holds, so the header is trustworthy.
+			if de == nil || de.Partial.RunID != t.runID {
+				t.other++
+				return OutcomeOtherRun, 0, false
+			}
+			c.Corrupt++
+			t.example(CatCorrupt, Example{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Stream: de.Partial.Stream, Seq: de.Partial.Seq, Detail: err.Error()})
+			// The record did arrive, with another payload: corrupt says so,
+			// and it is not also reported lost.
+			t.seenSet(streamKey{Topic: o.Topic, Stream: de.Partial.Stream, Epoch: de.Partial.Epoch}).Add(de.Partial.Seq)
+			return OutcomeCorrupt, 0, false
+		default: // ErrChecksum: damaged, its header is evidence only
+			if !t.ownDamaged(de) {
+				// Another run's damaged record is never this run's problem.
 				t.other++
 				return OutcomeOtherRun, 0, false
 			}
 			c.Corrupt++
 			e := Example{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Detail: err.Error()}
-			if de != nil && de.HeaderOK {
+			if de.HeaderOK {
 				e.Stream, e.Seq = de.Partial.Stream, de.Partial.Seq
-				if de.Partial.RunID == t.runID {
-					// The record did arrive, damaged: corrupt says so, and
-					// it is not also reported lost.
-					t.seenSet(streamKey{Topic: o.Topic, Stream: de.Partial.Stream}).Add(de.Partial.Seq)
-				}
+				e.Detail += fmt.Sprintf(" (header, untrusted, claims stream %d seq %d)", de.Partial.Stream, de.Partial.Seq)
 			}
+			// A record failing its checksum never advances any stream's
+			// state: its claimed sequence is judged by what arrives intact.
 			t.example(CatCorrupt, e)
 			return OutcomeCorrupt, 0, false
 		}
@@ -289,7 +300,7 @@ func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out
 		t.last = o.ReadAt
 	}
 
-	sk := streamKey{Topic: o.Topic, Stream: rec.Stream}
+	sk := streamKey{Topic: o.Topic, Stream: rec.Stream, Epoch: rec.Epoch}
 	if !t.seenSet(sk).Add(rec.Seq) {
 		c.Duplicate++
 		t.example(CatDuplicate, Example{Topic: o.Topic, Stream: rec.Stream, Seq: rec.Seq, Partition: o.Partition, Offset: o.Offset, Detail: "sequence already delivered at another target offset"})
@@ -314,6 +325,31 @@ func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out
 		st.maxSeq, st.maxOffset = rec.Seq, o.Offset
 	}
 	return OutcomeOK, lat, true
+}
+
+// ownDamaged reports whether a damaged record (checksum failed) is this
+// run's: its run id field reads as this run's id, or, when the field itself
+// is damaged (not a valid run id), it differs from this run's id in exactly
+// one byte. Anything else is another run's damaged record (if it was ours,
+// the sequence it carried is missing and judged lost).
+func (t *Tracker) ownDamaged(de *wire.DecodeError) bool {
+	if de == nil {
+		return false
+	}
+	if de.Partial.RunID != "" {
+		return de.Partial.RunID == t.runID
+	}
+	tok := de.RunToken
+	if wire.ValidRunID(tok) || len(tok) != len(t.runID) {
+		return false
+	}
+	diff := 0
+	for i := 0; i < len(tok); i++ {
+		if tok[i] != t.runID[i] {
+			diff++
+		}
+	}
+	return diff <= 1
 }
 
 func prefix(b []byte, n int) []byte {
@@ -375,11 +411,18 @@ func (t *Tracker) flushSecond() {
 	if t.secCur < 0 || t.secHist.TotalCount() == 0 {
 		return
 	}
-	t.secPts = append(t.secPts, LatencyPoint{Second: t.secCur, P50: usToSec(t.secHist.ValueAtQuantile(50)), Count: uint64(t.secHist.TotalCount())})
+	t.secPts = append(t.secPts, t.secPoint())
 	if len(t.secPts) > maxLatencySecs {
 		t.secPts = append(t.secPts[:0], t.secPts[len(t.secPts)-maxLatencySecs:]...)
 	}
 	t.secHist.Reset()
+}
+
+// secPoint summarises the current second's latencies.
+func (t *Tracker) secPoint() LatencyPoint {
+	h := t.secHist
+	return LatencyPoint{Second: t.secCur, P50: usToSec(h.ValueAtQuantile(50)), P99: usToSec(h.ValueAtQuantile(99)),
+		Max: usToSec(h.Max()), Count: uint64(h.TotalCount())}
 }
 
 func usToSec(us int64) float64 { return float64(us) / 1e6 }
@@ -398,7 +441,7 @@ func (t *Tracker) Arrivals() []Bucket {
 func (t *Tracker) LatencyTimeline() []LatencyPoint {
 	out := append([]LatencyPoint(nil), t.secPts...)
 	if t.secCur >= 0 && t.secHist.TotalCount() > 0 {
-		out = append(out, LatencyPoint{Second: t.secCur, P50: usToSec(t.secHist.ValueAtQuantile(50)), Count: uint64(t.secHist.TotalCount())})
+		out = append(out, t.secPoint())
 	}
 	return out
 }
@@ -422,7 +465,7 @@ func (t *Tracker) srcPart(topic string, partition int) *srcPart {
 	p := t.srcParts[pk]
 	if p == nil {
 		p = &srcPart{next: -1, firstRead: -1, pending: -1, noted: -1,
-			maxSeq: map[uint32]uint64{}, firstSeq: map[uint32]uint64{}}
+			maxSeq: map[streamKey]uint64{}, firstSeq: map[streamKey]uint64{}}
 		t.srcParts[pk] = p
 	}
 	return p
@@ -446,18 +489,18 @@ func (t *Tracker) ObserveSource(topic string, partition int, offset int64, value
 	}
 	rec, err := wire.Decode(value)
 	if err == nil && rec.RunID == t.runID {
-		sk := streamKey{Topic: topic, Stream: rec.Stream}
+		sk := streamKey{Topic: topic, Stream: rec.Stream, Epoch: rec.Epoch}
 		s := t.source[sk]
 		if s == nil {
 			s = &intervals.Set{}
 			t.source[sk] = s
 		}
 		s.Add(rec.Seq)
-		if m, ok := p.maxSeq[rec.Stream]; !ok || rec.Seq > m {
-			p.maxSeq[rec.Stream] = rec.Seq
+		if m, ok := p.maxSeq[sk]; !ok || rec.Seq > m {
+			p.maxSeq[sk] = rec.Seq
 		}
-		if _, ok := p.firstSeq[rec.Stream]; !ok {
-			p.firstSeq[rec.Stream] = rec.Seq
+		if _, ok := p.firstSeq[sk]; !ok {
+			p.firstSeq[sk] = rec.Seq
 			// The reader jumped over a purged range (its first record
 			// here is at or past the log start): whatever this stream had
 			// before its first surviving record in this partition is gone.
@@ -485,8 +528,8 @@ func (t *Tracker) SourceProgress(topic string, partition int, next int64) {
 }
 
 func (t *Tracker) snapshot(topic string, p *srcPart) {
-	for stream, m := range p.maxSeq {
-		t.raiseBound(streamKey{Topic: topic, Stream: stream}, m)
+	for k, m := range p.maxSeq {
+		t.raiseBound(k, m) // k carries the epoch: the bound is per loadgen instance
 	}
 	p.noted = p.pending
 	p.pending = -1

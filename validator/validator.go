@@ -68,6 +68,10 @@ type Result struct {
 	PerTopic      map[string]Counts `json:"per_topic"`
 	FirstArrival  time.Time         `json:"first_arrival"`
 	LastArrival   time.Time         `json:"last_arrival"`
+	// LedgerProblems say why the ledger read from the ledger topic does not
+	// add up (ledger.Ledger.Problems): the verdict must be incomplete, since
+	// a missing ledger entry cannot be told from loss.
+	LedgerProblems []string `json:"ledger_problems,omitempty"`
 }
 
 // bootstrapTimeout bounds how long Start waits for a cluster to answer.
@@ -290,7 +294,7 @@ func (v *Validator) Start(ctx context.Context) error {
 		v.wg.Add(1)
 		go func() {
 			defer v.wg.Done()
-			err := ledger.ReadTopic(v.ctx, v.client(bootlist.Split(v.cfg.SourceBootstrap), v.cfg.SourceDial), v.cfg.LedgerTopic, v.cfg.RunID, v.led)
+			err := ledger.ReadTopicWith(v.ctx, v.client(bootlist.Split(v.cfg.SourceBootstrap), v.cfg.SourceDial), v.cfg.LedgerTopic, v.cfg.RunID, v.led)
 			if err != nil {
 				v.ledgerErr.Store(err)
 				if v.ctx.Err() == nil {
@@ -658,6 +662,7 @@ func (v *Validator) Drain(ctx context.Context, deadline time.Duration) (*Result,
 		SourceChecked: sourceChecked,
 		PerTopic:      j.PerTopic,
 	}
+	res.LedgerProblems = v.led.Problems()
 	res.FirstArrival, res.LastArrival = v.tr.Arrival()
 	v.mu.Unlock()
 	switch {

@@ -126,7 +126,8 @@ func TestValidatorAgainstKfake(t *testing.T) {
 	// Target: the "mirror" drops stream 0 seq 10 (lost), never delivers
 	// stream 1 seqs 95..99 (unseen), delivers stream 2 seq 20 twice
 	// (duplicate), swaps stream 3 seqs 30/31 (reordered), corrupts stream 0
-	// seq 50 (corrupt, not lost), and the topic also holds a foreign record
+	// seq 50 (corrupt, and lost: a damaged record never counts as its
+	// sequence's delivery), and the topic also holds a foreign record
 	// and another run's record.
 	var tv [2][][]byte
 	for s := uint32(0); s < streams; s++ {
@@ -173,7 +174,7 @@ func TestValidatorAgainstKfake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Counts{Produced: 401, Acked: 400, Received: 400 - 1 - 5 - 1 - 1 + 1, Lost: 1, Unseen: 5,
+	want := Counts{Produced: 401, Acked: 400, Received: 400 - 1 - 5 - 1 - 1 + 1, Lost: 2, Unseen: 5,
 		Duplicate: 1, Reordered: 1, Corrupt: 1, Foreign: 1, SourceLost: 1}
 	if res.Counts != want {
 		t.Errorf("counts\n got %+v\nwant %+v", res.Counts, want)
@@ -190,8 +191,8 @@ func TestValidatorAgainstKfake(t *testing.T) {
 	if res.PerTopic["orders"] != want {
 		t.Errorf("per topic %+v", res.PerTopic)
 	}
-	if e := res.Examples[CatLost]; len(e) != 1 || e[0].Stream != 0 || e[0].Seq != 10 {
-		t.Errorf("lost evidence %+v, want stream 0 seq 10", e)
+	if e := res.Examples[CatLost]; len(e) != 2 || e[0].Stream != 0 || e[0].Seq != 10 || e[1].Seq != 50 {
+		t.Errorf("lost evidence %+v, want stream 0 seq 10 and 50", e)
 	}
 	if e := res.Examples[CatSourceLost]; len(e) != 1 || e[0].Stream != 3 || e[0].Seq != 60 {
 		t.Errorf("source_lost evidence %+v, want stream 3 seq 60", e)
@@ -224,7 +225,7 @@ func TestValidatorAgainstKfake(t *testing.T) {
 		{metrics.ValidatorAnomaly, map[string]string{metrics.LabelCategory: CatReordered}, 1},
 		{metrics.ValidatorAnomaly, map[string]string{metrics.LabelCategory: CatCorrupt}, 1},
 		{metrics.ValidatorAnomaly, map[string]string{metrics.LabelCategory: CatForeign}, 1},
-		{metrics.ValidatorMissing, map[string]string{metrics.LabelCategory: CatLost}, 1},
+		{metrics.ValidatorMissing, map[string]string{metrics.LabelCategory: CatLost}, 2},
 		{metrics.ValidatorMissing, map[string]string{metrics.LabelCategory: CatUnseen}, 5},
 		{metrics.ValidatorMissing, map[string]string{metrics.LabelCategory: CatSourceLost}, 1},
 		{metrics.ValidatorLatency, topic, float64(want.Received)},

@@ -37,6 +37,12 @@ external kmt starts nothing: it produces to the source topic and validates
 the target topic (use --target-topic when your mirror renames topics, as
 MirrorMaker 2 does: --target-topic source.orders).
 
+With --brokers apache the two clusters are real Apache Kafka KRaft clusters
+(JVMs on loopback, the scenario's broker count each; their logs go to the
+report folder) and every broker fault is done to them for real: SIGKILL and
+restart, SIGSTOP/SIGCONT, whole-cluster restart, partitions added and
+records deleted through the admin API.
+
 With a mirror of your own as a local process, --mirror-command runs it with
 the embedded clusters' addresses substituted in, and kmt injects process
 faults (kill, stop, pause) into it:
@@ -59,6 +65,7 @@ Reference-mirror defects (for proving the checker, never on by default):
 		Example: `  kmt run baseline
   kmt run scenarios/wan-latency.yaml --short
   kmt run baseline --duration 20s --rate 2000 --report-dir /tmp/kmt
+  kmt run source-broker-kill --short --brokers apache
   kmt run baseline --source-bootstrap a:9092 --target-bootstrap b:9092 --mirror external --target-topic source.orders`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -120,6 +127,8 @@ Reference-mirror defects (for proving the checker, never on by default):
 	f.StringVar(&o.RunID, "run-id", "", "run id written into every record (default <scenario>-<time>-<random>)")
 	f.StringVar(&o.SourceBootstrap, "source-bootstrap", "", "existing source cluster (host:port[,host:port]); needs --target-bootstrap")
 	f.StringVar(&o.TargetBootstrap, "target-bootstrap", "", "existing target cluster; needs --source-bootstrap")
+	f.StringVar(&o.Brokers, "brokers", runner.BrokersEmbedded, "clusters kmt starts: embedded (in-process Kafka-protocol fake, no install) or apache (real Apache Kafka KRaft brokers as JVMs; needs java)")
+	f.StringVar(&o.KafkaHome, "kafka-home", "", "unpacked Apache Kafka (folder with libs/) for --brokers apache; default $KMT_KAFKA_HOME, else assembled once from Maven Central into ~/.cache/kmt")
 	f.StringVar(&o.Mirror, "mirror", "", "override the mirror: reference (built in), process (--mirror-command), external (already running, yours)")
 	f.BoolVar(&o.SameTopic, "same-topic", false, "accept one cluster and topic as both source and target: no mirror, kmt checks the cluster against itself (kmt produces into that topic)")
 	f.StringVar(&o.MirrorCommand, "mirror-command", "", "shell command that runs your mirror (implies --mirror process); Go template fields as above")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -13,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
@@ -104,36 +102,9 @@ Values come from --scenario (load and topics) unless given as flags.`,
 			}
 			if s != nil {
 				scenarioName = s.Metadata.Name
-				if len(topics) == 0 {
-					for _, t := range s.Spec.Topology.Topics {
-						topics = append(topics, t.Name)
-					}
-				}
-				l := s.Spec.Load
-				if rate == 0 {
-					rate = l.Rate
-				}
-				if duration == 0 {
-					duration = l.Duration.D()
-				}
-				if streams == 0 {
-					streams = l.Streams
-				}
-				if size == 0 {
-					size = l.MessageSize
-				}
-				if cfg.Count == 0 {
-					cfg.Count = l.Count
-				}
 			}
 			if cfg.Bootstrap == "" {
 				return runner.Usage(errors.New("--bootstrap is required (the source cluster, host:port[,host:port])"))
-			}
-			if len(topics) == 0 {
-				return runner.Usage(errors.New("--topic is required (or --scenario)"))
-			}
-			if duration == 0 && cfg.Count == 0 {
-				return runner.Usage(errors.New("give --duration or --count (or --scenario): the loadgen must know when to stop"))
 			}
 			if cfg.RunID == "" {
 				cfg.RunID = runner.NewRunID(orDefault(scenarioName, "loadgen"))
@@ -141,7 +112,7 @@ Values come from --scenario (load and topics) unless given as flags.`,
 			if cfg.Security, err = kafkaSecurity(kf); err != nil {
 				return err
 			}
-			cfg.Topics, cfg.Rate, cfg.Duration, cfg.Streams, cfg.MessageSize = topics, rate, duration, max(streams, 1), max(size, 128)
+			cfg.Topics, cfg.Rate, cfg.Duration, cfg.Streams, cfg.MessageSize = topics, rate, duration, streams, size
 			reg := prometheus.NewRegistry()
 			cfg.Registerer = metrics.Wrap(reg, orDefault(scenarioName, "adhoc"), cfg.RunID, "loadgen")
 			stop, err := serveMetrics(metricsAddr, reg)
@@ -150,41 +121,12 @@ Values come from --scenario (load and topics) unless given as flags.`,
 			}
 			defer stop()
 			cfg.Logger = log
-			cfg.Progress = func(st loadgen.Stats) {
-				fmt.Fprintf(g.stderr, "[%6.1fs] sent=%d acked=%d failed=%d rate=%.0f/s\n", st.Elapsed.Seconds(), st.Sent, st.Acked, st.Failed, st.Rate())
-			}
-			if cfg.Ledger == nil {
-				cfg.Ledger = ledger.New()
-			}
-			if createTopics {
-				var specs []loadgen.TopicSpec
-				for _, t := range topics {
-					p := scenarios.DefaultPartitions
-					if s != nil {
-						for _, st := range s.Spec.Topology.Topics {
-							if st.Name == t {
-								p = st.Partitions
-							}
-						}
-					}
-					specs = append(specs, loadgen.TopicSpec{Name: t, Partitions: p})
+			job := loadgen.Job{Config: cfg, Scenario: s, CreateTopics: createTopics, ReplicationFactor: rf, Linger: linger, Summary: g.stdout, Progress: g.stderr}
+			if _, err := job.Run(cmd.Context()); err != nil {
+				if loadgen.IsBadInput(err) {
+					return runner.Usage(err)
 				}
-				if err := loadgen.EnsureTopics(cmd.Context(), kafkaclient.Config{Brokers: bootlist.Split(cfg.Bootstrap), Security: cfg.Security}, specs, rf); err != nil {
-					return runner.Env(err)
-				}
-			}
-			log.Info("loadgen starting", "run", cfg.RunID, "topics", topics, "rate", rate, "duration", duration)
-			st, err := loadgen.Run(cmd.Context(), cfg)
-			out := map[string]any{"run": cfg.RunID, "sent": st.Sent, "acked": st.Acked, "failed": st.Failed, "seconds": st.Elapsed.Seconds(), "rate": st.Rate()}
-			json.NewEncoder(g.stdout).Encode(out)
-			if err != nil {
 				return runner.Env(err)
-			}
-			if linger && cmd.Context().Err() == nil {
-				// In a Deployment, exiting would restart the pod and produce
-				// the run again; keep /metrics up for Prometheus instead.
-				log.Info("load finished; lingering until terminated (--linger)")
-				<-cmd.Context().Done()
 			}
 			return nil
 		},

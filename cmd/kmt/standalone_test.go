@@ -48,6 +48,14 @@ func TestLoadgenThenValidate(t *testing.T) {
 		t.Error(err)
 	}
 
+	// The same run id again (a restarted pod, a copied command line): refused
+	// before producing, exit 2, saying how to pick another.
+	code, _, errs = cliRun(t, "loadgen", "--bootstrap", addr, "--topic", "orders", "--count", "10",
+		"--run-id", "split-1", "--ledger-topic", "__kmt_ledger", "--log-level", "warn")
+	if code != 2 || !strings.Contains(errs, "pick another") {
+		t.Errorf("loadgen with a used run id: exit %d, stderr %q; want 2 and how to pick another", code, errs)
+	}
+
 	// A run id the ledger never saw: the validator waits for its load,
 	// gives up after --wait and says so, with exit 3.
 	code, _, errs = cliRun(t, "validate", "--source-bootstrap", addr, "--target-bootstrap", addr, "--topic", "orders",

@@ -172,7 +172,7 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	defer lcancel()
 	ledErr := make(chan error, 1)
 	go func() {
-		ledErr <- ledger.ReadTopic(lctx, kafkaclient.Config{Brokers: bootlist.Split(f.sourceBoot), Security: sec}, f.ledgerTopic, f.runID, led)
+		ledErr <- ledger.ReadTopicWith(lctx, kafkaclient.Config{Brokers: bootlist.Split(f.sourceBoot), Security: sec}, f.ledgerTopic, f.runID, led)
 	}()
 	val, err := validator.New(validator.Config{
 		TargetBootstrap: f.targetBoot, SourceBootstrap: f.sourceBoot, Security: sec, Topics: pairs, RunID: f.runID,

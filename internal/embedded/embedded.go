@@ -22,6 +22,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 )
@@ -37,6 +38,11 @@ type Options struct {
 	DataDir string // persisted data (cluster restart); caller removes it
 	Front   FrontFunc
 	Logger  *slog.Logger
+	// JavaClients: a client built on Kafka's Java library (MirrorMaker 2)
+	// will connect, so kfake does not offer DescribeTopicPartitions: it
+	// answers with a null eligible-leader list, on which the 4.x Java admin
+	// client throws a NullPointerException (it falls back to Metadata).
+	JavaClients bool
 }
 
 // node is one broker identity: its id and real port survive kills and
@@ -142,6 +148,9 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	return c, nil
 }
 
+// describeTopicPartitionsKey is the DescribeTopicPartitions API (KIP-966).
+const describeTopicPartitionsKey = 75
+
 // startKfake builds the kfake cluster, on the nodes' previous ports when they
 // have them (a restart).
 func (c *Cluster) startKfake() error {
@@ -155,14 +164,20 @@ func (c *Cluster) startKfake() error {
 	c.mu.Lock()
 	c.pending = ids
 	c.mu.Unlock()
-	kc, err := kfake.NewCluster(
+	opts := []kfake.Opt{
 		kfake.Ports(ports...), // 0 = pick one; kfake uses len(ports) as the broker count
 		kfake.DataDir(c.o.DataDir),
 		kfake.ListenFn(c.listen),
-		kfake.ClusterID("kmt-"+c.o.Name),
+		kfake.ClusterID("kmt-" + c.o.Name),
 		kfake.WithLogger(slogAdapter{c.log}),
 		kfake.DefaultNumPartitions(1),
-	)
+	}
+	if c.o.JavaClients {
+		v := kversion.Stable()
+		v.SetMaxKeyVersion(describeTopicPartitionsKey, -1) // -1 removes the key
+		opts = append(opts, kfake.MaxVersions(v))
+	}
+	kc, err := kfake.NewCluster(opts...)
 	c.mu.Lock()
 	c.pending = nil
 	c.mu.Unlock()

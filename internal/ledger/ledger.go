@@ -15,10 +15,13 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
 )
 
-// StreamKey identifies one stream of one topic (source topic name).
+// StreamKey identifies one stream of one topic (source topic name) written
+// by one loadgen instance (Epoch: a restarted loadgen starts a new epoch, so
+// its sequences from 0 are a different stream, never duplicates).
 type StreamKey struct {
 	Topic  string `json:"topic"`
 	Stream uint32 `json:"stream"`
+	Epoch  uint32 `json:"epoch,omitempty"`
 }
 
 // Stream is what the source said about one stream.
@@ -32,6 +35,9 @@ type Ledger struct {
 	mu      sync.Mutex
 	streams map[StreamKey]*Stream
 	done    bool // the loadgen finished: no more sequences will be added
+	// problems say why the ledger as read cannot be trusted (a ledger topic
+	// that does not add up); a verdict built on it is incomplete.
+	problems []string
 }
 
 // New returns an empty ledger.
@@ -88,6 +94,23 @@ func (l *Ledger) Done() bool {
 	return l.done
 }
 
+// AddProblem records that the ledger cannot be trusted, and why (see
+// Problems).
+func (l *Ledger) AddProblem(why string) {
+	l.mu.Lock()
+	l.problems = append(l.problems, why)
+	l.mu.Unlock()
+}
+
+// Problems returns why the ledger cannot be trusted: empty for a ledger
+// that adds up. A non-empty answer makes the verdict incomplete (the
+// validator cannot tell loss from a ledger entry that never arrived).
+func (l *Ledger) Problems() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.problems...)
+}
+
 // View calls fn with every stream under the lock, in key order. fn must not
 // keep the *Stream past its return.
 func (l *Ledger) View(fn func(StreamKey, *Stream)) {
@@ -101,7 +124,10 @@ func (l *Ledger) View(fn func(StreamKey, *Stream)) {
 		if keys[i].Topic != keys[j].Topic {
 			return keys[i].Topic < keys[j].Topic
 		}
-		return keys[i].Stream < keys[j].Stream
+		if keys[i].Stream != keys[j].Stream {
+			return keys[i].Stream < keys[j].Stream
+		}
+		return keys[i].Epoch < keys[j].Epoch
 	})
 	for _, k := range keys {
 		fn(k, l.streams[k])

@@ -7,9 +7,9 @@ import (
 )
 
 func TestLedgerOperations(t *testing.T) {
-	a := StreamKey{"orders", 1}
-	b := StreamKey{"orders", 0}
-	c := StreamKey{"alpha", 9}
+	a := StreamKey{Topic: "orders", Stream: 1}
+	b := StreamKey{Topic: "orders", Stream: 0}
+	c := StreamKey{Topic: "alpha", Stream: 9}
 	type op func(*Ledger)
 	cases := []struct {
 		name          string
@@ -79,14 +79,14 @@ func TestLedgerOperations(t *testing.T) {
 
 func TestLedgerAckedLookup(t *testing.T) {
 	l := New()
-	k := StreamKey{"t", 2}
+	k := StreamKey{Topic: "t", Stream: 2}
 	l.Ack(k, 4)
 	l.Fail(k, 5)
 	for _, tc := range []struct {
 		k    StreamKey
 		seq  uint64
 		want bool
-	}{{k, 4, true}, {k, 5, false}, {k, 3, false}, {StreamKey{"t", 3}, 4, false}, {StreamKey{"u", 2}, 4, false}} {
+	}{{k, 4, true}, {k, 5, false}, {k, 3, false}, {StreamKey{Topic: "t", Stream: 3}, 4, false}, {StreamKey{Topic: "u", Stream: 2}, 4, false}} {
 		if got := l.Acked(tc.k, tc.seq); got != tc.want {
 			t.Errorf("Acked(%v, %d) = %v, want %v", tc.k, tc.seq, got, tc.want)
 		}
@@ -102,7 +102,7 @@ func TestLedgerConcurrentUse(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			k := StreamKey{"t", uint32(w % 3)}
+			k := StreamKey{Topic: "t", Stream: uint32(w % 3)}
 			for i := range per {
 				seq := uint64(w*per + i)
 				if i%10 == 0 {

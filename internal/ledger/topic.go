@@ -7,11 +7,18 @@ package ledger
 // or the validator would read a copy that the mirror under test may have lost.
 //
 // Each record is one JSON Entry keyed by the run id, so all entries of a run
-// land on one partition in the order they were written. The writer publishes
-// only ranges that are new since its last successful flush; a reader merges
-// every entry of its run (merging is idempotent, so an entry written twice by
-// a retry does no harm) and stops at the run's Done entry, which is written
-// last and only after every data entry before it was acknowledged.
+// land on one partition in the order they were written. Every loadgen
+// instance writes under its own epoch. The writer publishes only ranges that
+// are new since its last flush, numbers its entries (N, from 0 per epoch) and
+// repeats a failed write with the very same entries, so an entry written
+// twice by a retry is the same entry (merging is idempotent). The Done entry
+// is written last, only after every data entry before it was acknowledged,
+// and says how many data entries precede it and how many sequences each
+// stream acked and failed. A reader merges every entry of its run, reads
+// until every epoch it saw is done and the partition is read to its end (it
+// does not stop at the first Done entry), and checks that the ledger adds
+// up: a missing entry or a total that differs is a Problem of the ledger,
+// which makes the verdict incomplete.
 
 import (
 	"context"
@@ -26,7 +33,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
@@ -35,8 +41,9 @@ import (
 // DefaultTopic is the ledger topic name kmt uses.
 const DefaultTopic = "__kmt_ledger"
 
-// EntryVersion is the Entry format version (field "v").
-const EntryVersion = 1
+// EntryVersion is the Entry format version (field "v") written today. Version
+// 1 entries (no N, no totals) are still read, without the adding-up check.
+const EntryVersion = 2
 
 // maxRangesPerEntry keeps one entry well below Kafka's default 1 MiB message
 // limit (a range is at most ~50 JSON bytes).
@@ -50,11 +57,26 @@ type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 type Entry struct {
 	V      int               `json:"v"`
 	Run    string            `json:"run"`
+	Epoch  uint32            `json:"epoch,omitempty"` // the loadgen instance
+	N      uint64            `json:"n"`               // index among the epoch's entries, from 0
 	Topic  string            `json:"topic,omitempty"`
 	Stream uint32            `json:"stream"`
 	Acked  []intervals.Range `json:"acked,omitempty"`
 	Failed []intervals.Range `json:"failed,omitempty"`
 	Done   bool              `json:"done,omitempty"`
+	// Done entries only: the data entries before it (indices 0..Entries-1)
+	// and each stream's final counts.
+	Entries uint64        `json:"entries,omitempty"`
+	Totals  []StreamTotal `json:"totals,omitempty"`
+}
+
+// StreamTotal is how many sequences of one stream the source acked and how
+// many sends failed, as the loadgen knew them when it finished.
+type StreamTotal struct {
+	Topic  string `json:"topic"`
+	Stream uint32 `json:"stream"`
+	Acked  uint64 `json:"acked"`
+	Failed uint64 `json:"failed"`
 }
 
 // TopicWriterConfig configures a TopicWriter.
@@ -64,6 +86,7 @@ type TopicWriterConfig struct {
 	Security  kafkaclient.Security
 	Topic     string // default DefaultTopic
 	RunID     string
+	Epoch     uint32        // the loadgen instance; only its streams are published
 	Ledger    *Ledger       // the ledger to publish
 	Interval  time.Duration // flush period, default 1 s
 	Logger    *slog.Logger
@@ -78,9 +101,15 @@ type TopicWriter struct {
 	cancelTr  context.CancelFunc
 	writer    *kafka.Writer
 
-	mu        sync.Mutex // serialises Flush (loop and Close)
-	published map[StreamKey]*Stream
-	entries   uint64
+	mu sync.Mutex // serialises Flush (loop and Close)
+	// assigned holds the ranges already put into an entry; queue the
+	// entries not yet acknowledged (a failed write is repeated with exactly
+	// these entries); next the next entry index; entries the acknowledged
+	// count.
+	assigned map[StreamKey]*Stream
+	queue    []Entry
+	next     uint64
+	entries  uint64
 
 	stop     chan struct{}
 	loopDone chan struct{}
@@ -149,9 +178,9 @@ func NewTopicWriter(ctx context.Context, cfg TopicWriterConfig) (*TopicWriter, e
 			MaxAttempts: 5,
 			Transport:   tr,
 		},
-		published: map[StreamKey]*Stream{},
-		stop:      make(chan struct{}),
-		loopDone:  make(chan struct{}),
+		assigned: map[StreamKey]*Stream{},
+		stop:     make(chan struct{}),
+		loopDone: make(chan struct{}),
 	}
 	go w.loop()
 	return w, nil
@@ -226,25 +255,48 @@ func (w *TopicWriter) Entries() uint64 {
 	return w.entries
 }
 
-// pending returns the entries for every range the ledger has and the topic
-// does not.
+// pending returns new entries for every range of this epoch's streams that
+// the ledger has and no entry has yet, numbering them and marking their
+// ranges assigned.
 func (w *TopicWriter) pending() []Entry {
 	var out []Entry
 	w.cfg.Ledger.View(func(k StreamKey, s *Stream) {
-		p := w.published[k]
+		if k.Epoch != w.cfg.Epoch {
+			return
+		}
+		p := w.assigned[k]
 		if p == nil {
 			p = &Stream{}
+			w.assigned[k] = p
 		}
 		var acked, failed []intervals.Range
 		s.Acked.Minus(&p.Acked, func(r intervals.Range) bool { acked = append(acked, r); return true })
 		s.Failed.Minus(&p.Failed, func(r intervals.Range) bool { failed = append(failed, r); return true })
 		for len(acked) > 0 || len(failed) > 0 {
-			e := Entry{V: EntryVersion, Run: w.cfg.RunID, Topic: k.Topic, Stream: k.Stream}
+			e := Entry{V: EntryVersion, Run: w.cfg.RunID, Epoch: k.Epoch, N: w.next, Topic: k.Topic, Stream: k.Stream}
+			w.next++
 			n := min(len(acked), maxRangesPerEntry)
 			e.Acked, acked = acked[:n], acked[n:]
 			m := min(len(failed), maxRangesPerEntry-n)
 			e.Failed, failed = failed[:m], failed[m:]
+			for _, r := range e.Acked {
+				p.Acked.AddRange(r.Lo, r.Hi)
+			}
+			for _, r := range e.Failed {
+				p.Failed.AddRange(r.Lo, r.Hi)
+			}
 			out = append(out, e)
+		}
+	})
+	return out
+}
+
+// totals returns the final count of every stream of this epoch.
+func (w *TopicWriter) totals() []StreamTotal {
+	var out []StreamTotal
+	w.cfg.Ledger.View(func(k StreamKey, s *Stream) {
+		if k.Epoch == w.cfg.Epoch {
+			out = append(out, StreamTotal{Topic: k.Topic, Stream: k.Stream, Acked: s.Acked.Len(), Failed: s.Failed.Len()})
 		}
 	})
 	return out
@@ -266,9 +318,9 @@ func (w *TopicWriter) write(ctx context.Context, es []Entry) error {
 	return nil
 }
 
-// Flush publishes the ranges added to the ledger since the last successful
-// flush. On error nothing is marked published, so the next flush resends
-// (readers merge duplicates).
+// Flush publishes the ranges added to the ledger since the last flush. On
+// error the same entries are written again by the next flush (readers merge
+// the copies).
 func (w *TopicWriter) Flush(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -276,27 +328,14 @@ func (w *TopicWriter) Flush(ctx context.Context) error {
 }
 
 func (w *TopicWriter) flushLocked(ctx context.Context) error {
-	es := w.pending()
-	if len(es) == 0 {
+	w.queue = append(w.queue, w.pending()...)
+	if len(w.queue) == 0 {
 		return nil
 	}
-	if err := w.write(ctx, es); err != nil {
+	if err := w.write(ctx, w.queue); err != nil {
 		return err
 	}
-	for _, e := range es {
-		k := StreamKey{Topic: e.Topic, Stream: e.Stream}
-		p := w.published[k]
-		if p == nil {
-			p = &Stream{}
-			w.published[k] = p
-		}
-		for _, r := range e.Acked {
-			p.Acked.AddRange(r.Lo, r.Hi)
-		}
-		for _, r := range e.Failed {
-			p.Failed.AddRange(r.Lo, r.Hi)
-		}
-	}
+	w.queue = nil
 	return nil
 }
 
@@ -317,7 +356,8 @@ func (w *TopicWriter) Close(ctx context.Context) error {
 	w.mu.Lock()
 	err := w.flushLocked(ctx)
 	if err == nil {
-		err = w.write(ctx, []Entry{{V: EntryVersion, Run: w.cfg.RunID, Done: true}})
+		err = w.write(ctx, []Entry{{V: EntryVersion, Run: w.cfg.RunID, Epoch: w.cfg.Epoch, N: w.next, Done: true,
+			Entries: w.next, Totals: w.totals()}})
 	}
 	w.mu.Unlock()
 	if cerr := w.writer.Close(); cerr != nil && err == nil {
@@ -329,58 +369,4 @@ func (w *TopicWriter) Close(ctx context.Context) error {
 		return fmt.Errorf("ledger topic: final flush for run %q: %w; the validator will not see this run as done", w.cfg.RunID, err)
 	}
 	return nil
-}
-
-// ReadTopic reads every partition of the ledger topic from the start, merges
-// the entries of runID into into, and returns once it has seen the run's Done
-// entry (into is then MarkDone'd) or ctx ends. Entries of other runs are
-// ignored.
-func ReadTopic(ctx context.Context, client kafkaclient.Config, topic, runID string, into *Ledger) error {
-	if topic == "" {
-		topic = DefaultTopic
-	}
-	if len(client.Brokers) == 0 {
-		return errors.New("ledger topic reader: no bootstrap address")
-	}
-	client.ClientID = "kmt-ledger-reader"
-	cl, err := client.NewKgo(
-		kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.MetadataMinAge(250*time.Millisecond), // notice a topic created after we started
-	)
-	if err != nil {
-		return fmt.Errorf("ledger topic reader: client for %s: %w", strings.Join(client.Brokers, ","), err)
-	}
-	defer cl.Close()
-	var seen, bad int
-	var lastErr error
-	for {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			return fmt.Errorf("ledger topic %q on %s: done entry of run %q not seen before %w (read %d entries of the run, %d undecodable; last fetch error: %v); is the loadgen still running?",
-				topic, strings.Join(client.Brokers, ","), runID, ctx.Err(), seen, bad, lastErr)
-		}
-		fs.EachError(func(t string, p int32, err error) { lastErr = fmt.Errorf("%s[%d]: %w", t, p, err) })
-		done := false
-		fs.EachRecord(func(r *kgo.Record) {
-			if string(r.Key) != runID {
-				return
-			}
-			var e Entry
-			if err := json.Unmarshal(r.Value, &e); err != nil || e.V != EntryVersion || e.Run != runID {
-				bad++
-				return
-			}
-			seen++
-			if e.Done {
-				done = true
-				return
-			}
-			into.AddRanges(StreamKey{Topic: e.Topic, Stream: e.Stream}, e.Acked, e.Failed)
-		})
-		if done {
-			into.MarkDone()
-			return nil
-		}
-	}
 }

@@ -103,8 +103,8 @@ func TestTopicWriterPublishesOnlyNewRangesThenDone(t *testing.T) {
 	if n := partitions(t, bs, DefaultTopic); n != 1 {
 		t.Fatalf("created ledger topic has %d partitions, want 1", n)
 	}
-	a := StreamKey{"orders", 0}
-	b := StreamKey{"orders", 1}
+	a := StreamKey{Topic: "orders", Stream: 0}
+	b := StreamKey{Topic: "orders", Stream: 1}
 	for q := uint64(0); q < 10; q++ {
 		l.Ack(a, q)
 	}
@@ -132,16 +132,17 @@ func TestTopicWriterPublishesOnlyNewRangesThenDone(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Entry{
-		{V: 1, Run: "r1", Topic: "orders", Stream: 0, Acked: rs(0, 9)},
-		{V: 1, Run: "r1", Topic: "orders", Stream: 0, Acked: rs(10, 19), Failed: rs(25, 25)},
-		{V: 1, Run: "r1", Topic: "orders", Stream: 1, Acked: rs(3, 3)},
-		{V: 1, Run: "r1", Done: true},
+		{V: 2, Run: "r1", N: 0, Topic: "orders", Stream: 0, Acked: rs(0, 9)},
+		{V: 2, Run: "r1", N: 1, Topic: "orders", Stream: 0, Acked: rs(10, 19), Failed: rs(25, 25)},
+		{V: 2, Run: "r1", N: 2, Topic: "orders", Stream: 1, Acked: rs(3, 3)},
+		{V: 2, Run: "r1", N: 3, Done: true, Entries: 3, Totals: []StreamTotal{
+			{Topic: "orders", Stream: 0, Acked: 20, Failed: 1}, {Topic: "orders", Stream: 1, Acked: 1}}},
 	}
 	if got := rawEntries(t, bs, DefaultTopic, len(want)); !reflect.DeepEqual(got, want) {
 		t.Fatalf("entries\n got %+v\nwant %+v", got, want)
 	}
 	got := New()
-	if err := ReadTopic(ctx, kafkaclient.Config{Brokers: bootlist.Split(bs)}, DefaultTopic, "r1", got); err != nil {
+	if err := ReadTopicWith(ctx, kafkaclient.Config{Brokers: bootlist.Split(bs)}, DefaultTopic, "r1", got); err != nil {
 		t.Fatal(err)
 	}
 	if !got.Done() {
@@ -173,8 +174,8 @@ func TestReadTopicIgnoresOtherRunsAndReadsAllPartitions(t *testing.T) {
 	for i, run := range []string{"run-a", "run-b", "run-c"} {
 		l := New()
 		for q := uint64(0); q < uint64(10*(i+1)); q++ {
-			l.Ack(StreamKey{"orders", uint32(i)}, q)
-			l.Ack(StreamKey{"payments", 7}, q*2)
+			l.Ack(StreamKey{Topic: "orders", Stream: uint32(i)}, q)
+			l.Ack(StreamKey{Topic: "payments", Stream: 7}, q*2)
 		}
 		w, err := NewTopicWriter(ctx, TopicWriterConfig{Bootstrap: bs, RunID: run, Ledger: l, Logger: quiet()})
 		if err != nil {
@@ -191,7 +192,7 @@ func TestReadTopicIgnoresOtherRunsAndReadsAllPartitions(t *testing.T) {
 	}
 	for run, want := range ledgers {
 		got := New()
-		if err := ReadTopic(ctx, kafkaclient.Config{Brokers: bootlist.Split(bs)}, "", run, got); err != nil {
+		if err := ReadTopicWith(ctx, kafkaclient.Config{Brokers: bootlist.Split(bs)}, "", run, got); err != nil {
 			t.Fatal(err)
 		}
 		assertSameLedger(t, want, got)
@@ -201,7 +202,7 @@ func TestReadTopicIgnoresOtherRunsAndReadsAllPartitions(t *testing.T) {
 func TestReadTopicWithoutDoneFailsWhenCtxEnds(t *testing.T) {
 	bs := newCluster(t)
 	l := New()
-	l.Ack(StreamKey{"orders", 0}, 0)
+	l.Ack(StreamKey{Topic: "orders", Stream: 0}, 0)
 	w, err := NewTopicWriter(ctxT(t, 10*time.Second), TopicWriterConfig{Bootstrap: bs, RunID: "live", Ledger: l, Interval: time.Hour, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -211,14 +212,14 @@ func TestReadTopicWithoutDoneFailsWhenCtxEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := New()
-	err = ReadTopic(ctxT(t, 1500*time.Millisecond), kafkaclient.Config{Brokers: bootlist.Split(bs)}, DefaultTopic, "live", got)
+	err = ReadTopicWith(ctxT(t, 1500*time.Millisecond), kafkaclient.Config{Brokers: bootlist.Split(bs)}, DefaultTopic, "live", got)
 	if err == nil || !strings.Contains(err.Error(), `"live"`) || !strings.Contains(err.Error(), "read 1 entries") {
 		t.Fatalf("err %v, want a timeout naming the run and what was read", err)
 	}
 	if got.Done() {
 		t.Fatal("ledger marked done without a done entry")
 	}
-	if !got.Acked(StreamKey{"orders", 0}, 0) {
+	if !got.Acked(StreamKey{Topic: "orders", Stream: 0}, 0) {
 		t.Fatal("entries read before the timeout were not merged")
 	}
 }
@@ -226,7 +227,7 @@ func TestReadTopicWithoutDoneFailsWhenCtxEnds(t *testing.T) {
 func TestTopicWriterFlushesPeriodicallyAndSplitsLargeEntries(t *testing.T) {
 	bs := newCluster(t)
 	l := New()
-	k := StreamKey{"orders", 3}
+	k := StreamKey{Topic: "orders", Stream: 3}
 	// Every other sequence: 2.5 entries' worth of ranges.
 	const n = maxRangesPerEntry*5/2 + 1
 	for q := uint64(0); q < n; q++ {
@@ -259,7 +260,7 @@ func TestTopicWriterFlushesPeriodicallyAndSplitsLargeEntries(t *testing.T) {
 		t.Fatalf("%d entries for %d ranges, want them split", len(es), 2*n)
 	}
 	got := New()
-	if err := ReadTopic(ctx, kafkaclient.Config{Brokers: bootlist.Split(bs)}, DefaultTopic, "big", got); err != nil {
+	if err := ReadTopicWith(ctx, kafkaclient.Config{Brokers: bootlist.Split(bs)}, DefaultTopic, "big", got); err != nil {
 		t.Fatal(err)
 	}
 	assertSameLedger(t, l, got)

@@ -32,7 +32,8 @@ type TemplateVars struct {
 type ProcessConfig struct {
 	Command string // run with sh -c after text/template substitution of Vars
 	Vars    TemplateVars
-	LogDir  string // mirror-<n>.log per start; default Vars.ReportDir
+	LogDir  string // <LogName>-<n>.log per start; default Vars.ReportDir
+	LogName string // default "mirror"
 	Logger  *slog.Logger
 	// StopGrace is how long Stop waits after SIGTERM before SIGKILL;
 	// default 10 s.
@@ -100,6 +101,9 @@ func NewProcess(cfg ProcessConfig) (*Process, error) {
 	if cfg.StopGrace <= 0 {
 		cfg.StopGrace = defaultStopGrace
 	}
+	if cfg.LogName == "" {
+		cfg.LogName = "mirror"
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -135,7 +139,7 @@ func (p *Process) Start(ctx context.Context) error {
 		}
 	}
 	p.starts++
-	logPath := filepath.Join(p.cfg.LogDir, fmt.Sprintf("mirror-%d.log", p.starts))
+	logPath := filepath.Join(p.cfg.LogDir, fmt.Sprintf("%s-%d.log", p.cfg.LogName, p.starts))
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("process mirror: opening log %s: %w", logPath, err)
@@ -258,6 +262,22 @@ func (p *Process) Resume() error {
 		return fmt.Errorf("process mirror: SIGCONT to group %d: %w", run.pgid, err)
 	}
 	return nil
+}
+
+// exited reports whether the current run has ended on its own, with its
+// exit error.
+func (p *Process) exited() (bool, error) {
+	p.op.Lock()
+	defer p.op.Unlock()
+	if p.cur == nil {
+		return true, errors.New("not running")
+	}
+	select {
+	case <-p.cur.done:
+		return true, p.cur.err
+	default:
+		return false, nil
+	}
 }
 
 func (p *Process) liveLocked(op string) (*procRun, error) {

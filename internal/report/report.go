@@ -21,7 +21,25 @@
 //	assertions      [{name expr window mode op threshold observed pass reason ...}]
 //	drain           {complete seconds}
 //	load            {target_rate achieved_rate sent acked failed seconds}
-//	timeline        [{t arrivals latency_p50}] per second since load start
+//	timeline        [{t arrivals latency_p50 produced acked lag latency_p99
+//	                latency_max anomalies}] per second since load start:
+//	                arrivals  records of this run read from the target in that second
+//	                latency_p50/_p99/_max  of those arrivals, seconds (0: none arrived)
+//	                produced  records handed to the source producer in that second
+//	                acked     records the source acknowledged in that second
+//	                lag       acked so far minus distinct records delivered so far,
+//	                          sampled at the end of that second
+//	                anomalies category -> newly detected in that second (lost,
+//	                          duplicate, reordered, corrupt; omitted when none). Lost is
+//	                          the live classification: it appears when a later record
+//	                          shows the gap; the final figures are in counts
+//	                The fields after latency_p50 were added in schema 1 (runs that
+//	                wrote none have zeros).
+//	load_started_at RFC 3339, the t=0 of timeline and extra_series (absent if unknown)
+//	extra_series    [{name unit points:[{t v}]}] more per-second series a part
+//	                recorded (e.g. a mirror's own metrics), same time axis
+//	kmt             {version commit} of the kmt that wrote the report
+//	command         the command line of the process that wrote the report
 package report
 
 import (
@@ -130,11 +148,38 @@ type Assertion struct {
 	Builtin   bool      `json:"builtin"`
 }
 
-// Second is one second of the arrival timeline (T seconds after load start).
+// Second is one second of the timeline (T seconds after load start); see the
+// contract above for what each field counts.
 type Second struct {
-	T          int     `json:"t"`
-	Arrivals   uint64  `json:"arrivals"`
-	LatencyP50 float64 `json:"latency_p50"` // seconds; 0 when nothing arrived
+	T          int               `json:"t"`
+	Arrivals   uint64            `json:"arrivals"`
+	LatencyP50 float64           `json:"latency_p50"` // seconds; 0 when nothing arrived
+	Produced   uint64            `json:"produced"`
+	Acked      uint64            `json:"acked"`
+	Lag        int64             `json:"lag"`
+	LatencyP99 float64           `json:"latency_p99"`
+	LatencyMax float64           `json:"latency_max"`
+	Anomalies  map[string]uint64 `json:"anomalies,omitempty"`
+}
+
+// Series is one extra per-second series on the timeline's axis (a mirror's
+// own metrics, for example): plotted beside kmt's own, grouped by Unit.
+type Series struct {
+	Name   string  `json:"name"`
+	Unit   string  `json:"unit"` // e.g. "records/s", "seconds", "records"
+	Points []Point `json:"points"`
+}
+
+// Point is one value of a Series, T seconds after load start.
+type Point struct {
+	T float64 `json:"t"`
+	V float64 `json:"v"`
+}
+
+// Build names the kmt that wrote a report.
+type Build struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit,omitempty"`
 }
 
 // Drain records the final drain.
@@ -155,13 +200,16 @@ type Load struct {
 
 // Report is report.json.
 type Report struct {
-	SchemaVersion  int                  `json:"schema_version"`
-	Verdict        string               `json:"verdict"`
-	Reasons        []string             `json:"reasons"`
-	Scenario       string               `json:"scenario"`
-	Run            string               `json:"run"`
-	Backend        string               `json:"backend"`
-	Mirror         string               `json:"mirror"`
+	SchemaVersion int      `json:"schema_version"`
+	Verdict       string   `json:"verdict"`
+	Reasons       []string `json:"reasons"`
+	Scenario      string   `json:"scenario"`
+	Run           string   `json:"run"`
+	Backend       string   `json:"backend"`
+	Mirror        string   `json:"mirror"`
+	// Brokers says which clusters kmt started: "embedded" or
+	// "apache-kafka-<version>" (empty for the user's own clusters).
+	Brokers        string               `json:"brokers,omitempty"`
 	Short          bool                 `json:"short"`
 	StartedAt      time.Time            `json:"started_at"`
 	EndedAt        time.Time            `json:"ended_at"`
@@ -178,7 +226,11 @@ type Report struct {
 	// Timeline is what arrived at the target, second by second since the
 	// load started: it shows a fault taking effect (a partition stops
 	// arrivals, WAN latency raises the median).
-	Timeline []Second `json:"timeline"`
+	Timeline      []Second   `json:"timeline"`
+	LoadStartedAt *time.Time `json:"load_started_at,omitempty"`
+	ExtraSeries   []Series   `json:"extra_series,omitempty"`
+	KMT           Build      `json:"kmt"`
+	Command       []string   `json:"command,omitempty"`
 	// MirrorExits are exits of the mirror's process that kmt did not ask
 	// for (a crash, a command that ends by itself).
 	MirrorExits []MirrorExit `json:"mirror_exits,omitempty"`
@@ -260,6 +312,12 @@ func (r *Report) WriteJSON(dir string) (string, error) {
 	}
 	if r.Examples == nil {
 		r.Examples = map[string][]Example{}
+	}
+	if r.KMT.Version == "" {
+		r.KMT = CurrentBuild()
+	}
+	if r.Command == nil {
+		r.Command = os.Args
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("create report dir %s: %w", dir, err)

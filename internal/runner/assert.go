@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
@@ -136,12 +137,17 @@ func ApplyResult(rep *report.Report, res *validator.Result) {
 	rep.Examples = res.Examples
 	rep.Drain = report.Drain{Complete: res.DrainComplete, Seconds: res.DrainSeconds}
 	rep.SourceChecked = res.SourceChecked
+	if len(res.LedgerProblems) > 0 {
+		// A ledger that does not add up cannot tell loss from a lost ledger entry.
+		rep.Verdict = report.Incomplete
+		rep.Error = strings.TrimPrefix(rep.Error+"; ", "; ") + "the ledger does not add up: " + strings.Join(res.LedgerProblems, "; ")
+	}
 }
 
-// timeline folds the validator's arrival buckets (100 ms) and per-second
+// perSecond folds the validator's arrival buckets (100 ms) and per-second
 // latency medians into whole seconds since load start; offset is how long
 // after the validator started the load began.
-func timeline(v *validator.Validator, offset time.Duration) []report.Second {
+func perSecond(v *validator.Validator, offset time.Duration) []report.Second {
 	secs := map[int]*report.Second{}
 	last := -1
 	get := func(t int) *report.Second {
@@ -161,7 +167,8 @@ func timeline(v *validator.Validator, offset time.Duration) []report.Second {
 	}
 	for _, p := range v.LatencyTimeline() {
 		if t := int(float64(p.Second) - off + 0.5); t >= 0 && p.Count > 0 {
-			get(t).LatencyP50 = p.P50
+			s := get(t)
+			s.LatencyP50, s.LatencyP99, s.LatencyMax = p.P50, p.P99, p.Max
 		}
 	}
 	out := make([]report.Second, 0, last+1)

@@ -24,9 +24,11 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/local"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/history"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
@@ -46,6 +48,11 @@ type Options struct {
 	// Against existing clusters: both set, or neither (embedded).
 	SourceBootstrap string
 	TargetBootstrap string
+	// Brokers is the backend of clusters kmt starts: BrokersEmbedded
+	// (default) or BrokersApache (real Kafka from KafkaHome, else
+	// $KMT_KAFKA_HOME, else assembled from Maven Central into the cache).
+	Brokers   string
+	KafkaHome string
 	// Mirror overrides the scenario's mirror kind (reference, process, external).
 	Mirror        string
 	MirrorCommand string
@@ -140,6 +147,14 @@ func Prepare(o Options) (*Prepared, error) {
 	}
 	if (o.SourceBootstrap == "") != (o.TargetBootstrap == "") {
 		return nil, Usage(errors.New("give both --source-bootstrap and --target-bootstrap (existing clusters), or neither (embedded clusters)"))
+	}
+	switch o.Brokers {
+	case "", BrokersEmbedded, BrokersApache:
+	default:
+		return nil, Usage(fmt.Errorf("--brokers %q: use embedded (in-process, the default) or apache (real Apache Kafka JVMs; --kafka-home or assembled from Maven Central)", o.Brokers))
+	}
+	if o.Brokers == BrokersApache && o.SourceBootstrap != "" {
+		return nil, Usage(errors.New("--brokers apache starts clusters, --source-bootstrap/--target-bootstrap use yours: give one or the other"))
 	}
 	backend := scenarios.BackendLocal
 	if o.SourceBootstrap != "" {
@@ -238,6 +253,7 @@ type run struct {
 
 	cleanups []func()
 	phases   *phaseTracker
+	dist     *kafkadist.Dist // the Apache Kafka distribution, once found
 
 	// What the steps build, in step order (steps.go).
 	metricsURL string
@@ -273,9 +289,11 @@ type step struct {
 // and the report is judged and written. A failing step, or an interrupt
 // between steps, ends the run with an incomplete report.json that says why.
 func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
-	if err := r.begin(); err != nil {
+	closeLog, err := r.begin()
+	if err != nil {
 		return nil, err
 	}
+	defer closeLog()
 	defer r.cleanup()
 	defer r.reportFailure(&err)
 	setup := []step{
@@ -283,6 +301,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		{"serve metrics", r.serveMetrics},
 		{"compile assertions", r.compileAssertions},
 		{"start clusters", r.startClusters},
+		{"check the run id is unused", r.checkRunID},
 		{"start validator", r.startValidator}, // before the mirror, so it sees the first record
 		{"start mirror", r.startMirror},
 		{"collect assertion metrics", r.startCollector},
@@ -306,7 +325,8 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	}
 	res := r.drain(ctx, load)
 	as := r.evaluate(r.coll, r.asserts)
-	r.rep.Timeline = timeline(r.val, load.t0.Sub(r.valStart))
+	r.rep.Timeline = perSecond(r.val, load.t0.Sub(r.valStart))
+	load.samples.Finish(r.rep)
 	if r.o.BeforeTeardown != nil {
 		r.o.BeforeTeardown(r.clusters.srcBoot, r.clusters.tgtBoot)
 	}
@@ -345,6 +365,7 @@ func (r *run) finish(ls loadgen.Stats, res *validator.Result, as []report.Assert
 	if _, err := rep.WriteJUnit(r.dir); err != nil {
 		r.log.Error("could not write junit.xml", "err", err)
 	}
+	history.Finish(r.dir, rep, r.o.ReportDir == "", r.log)
 }
 
 // serveMetrics serves /metrics on MetricsAddr, if set.

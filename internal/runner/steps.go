@@ -14,11 +14,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/local"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/history"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/timeline"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wan"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
@@ -28,8 +29,9 @@ import (
 
 // The steps of a run, in the order execute runs them.
 
-// begin fixes the run id, the report folder and the report skeleton.
-func (r *run) begin() error {
+// begin fixes the run id, the report folder (with kmt.log and the
+// effective scenario) and the report skeleton; closeLog ends kmt.log.
+func (r *run) begin() (closeLog func(), err error) {
 	r.log = r.o.Logger
 	if r.log == nil {
 		r.log = slog.Default()
@@ -39,21 +41,25 @@ func (r *run) begin() error {
 		r.runID = NewRunID(r.s.Metadata.Name)
 	}
 	if !wire.ValidRunID(r.runID) {
-		return Usage(fmt.Errorf("run id %q: use 1-64 of [A-Za-z0-9._-]", r.runID))
+		return nil, Usage(fmt.Errorf("run id %q: use 1-64 of [A-Za-z0-9._-]", r.runID))
 	}
 	r.dir = r.o.ReportDir
 	if r.dir == "" {
 		r.dir = filepath.Join("reports", r.runID)
 	}
 	if err := ensureWritableDir(r.dir); err != nil {
-		return err
+		return nil, err
 	}
+	r.log, closeLog = history.OpenLog(r.dir, r.log)
 	r.log = r.log.With("run", r.runID)
+	if err := history.SaveConfig(r.dir, r.s); err != nil {
+		r.log.Warn("could not save the effective scenario", "err", err)
+	}
 	r.rep = &report.Report{
 		SchemaVersion: report.SchemaVersion, Scenario: r.s.Metadata.Name, Run: r.runID,
 		Backend: string(r.backend), Mirror: r.s.Spec.Topology.Mirror.Kind, Short: r.o.Short, StartedAt: time.Now(),
 	}
-	return nil
+	return closeLog, nil
 }
 
 // reportFailure makes sure that whatever stops the run after begin, CI
@@ -74,6 +80,7 @@ func (r *run) reportFailure(errp *error) {
 	if _, werr := r.rep.WriteJUnit(r.dir); werr != nil {
 		r.log.Error("could not write junit.xml", "err", werr)
 	}
+	history.Finish(r.dir, r.rep, r.o.ReportDir == "", r.log)
 }
 
 // wrap is the registerer for one role's metrics.
@@ -112,18 +119,14 @@ type clusters struct {
 	wan              *wan.Link
 }
 
-// startClusters starts the embedded clusters of a local run with the
-// scenario's topics; an external run uses the user's bootstraps as given.
+// startClusters starts the clusters of a local run (embedded or Apache
+// Kafka, behind the WAN link: clusters.go) with the scenario's topics; an
+// external run uses the user's bootstraps as given.
 func (r *run) startClusters(ctx context.Context) error {
 	r.clusters = clusters{srcBoot: r.o.SourceBootstrap, tgtBoot: r.o.TargetBootstrap}
 	if r.backend != scenarios.BackendLocal {
 		return nil
 	}
-	return r.startEmbedded(ctx)
-}
-
-func (r *run) startEmbedded(ctx context.Context) error {
-	topo := r.s.Spec.Topology
 	tmp, err := os.MkdirTemp("", "kmt-"+r.runID+"-")
 	if err != nil {
 		return Env(fmt.Errorf("create a temporary directory for cluster data: %w", err))
@@ -131,18 +134,11 @@ func (r *run) startEmbedded(ctx context.Context) error {
 	r.defer_(func() { os.RemoveAll(tmp) })
 	link := wan.NewLink(r.log.With("part", "wan"), r.wrap("harness"))
 	r.defer_(func() { link.Close() })
-	r.log.Info("starting embedded clusters", "source_brokers", topo.Source.Brokers, "target_brokers", topo.Target.Brokers)
-	src, err := embedded.Start(ctx, embedded.Options{Name: "source", Brokers: topo.Source.Brokers, DataDir: filepath.Join(tmp, "source"), Front: link.Front, Logger: r.log})
+	src, tgt, err := r.startLocalClusters(ctx, link, tmp)
 	if err != nil {
-		return Env(fmt.Errorf("start the embedded source cluster: %w", err))
+		return err
 	}
-	r.defer_(func() { src.Close() })
-	tgt, err := embedded.Start(ctx, embedded.Options{Name: "target", Brokers: topo.Target.Brokers, DataDir: filepath.Join(tmp, "target"), Logger: r.log})
-	if err != nil {
-		return Env(fmt.Errorf("start the embedded target cluster: %w", err))
-	}
-	r.defer_(func() { tgt.Close() })
-	for _, t := range topo.Topics {
+	for _, t := range r.s.Spec.Topology.Topics {
 		if err := src.CreateTopic(ctx, t.Name, t.Partitions); err != nil {
 			return Env(fmt.Errorf("create source topic %s: %w", t.Name, err))
 		}
@@ -156,6 +152,19 @@ func (r *run) startEmbedded(ctx context.Context) error {
 	r.clusters = clusters{srcBoot: src.Bootstrap(), tgtBoot: tgt.Bootstrap(), srcDial: src.DirectDial, source: src, target: tgt, wan: link}
 	r.log.Info("clusters up", "source", r.clusters.srcBoot, "target", r.clusters.tgtBoot)
 	return nil
+}
+
+// checkRunID refuses a run id that already has records on clusters kmt
+// did not create (embedded and Apache clusters are new for every run).
+func (r *run) checkRunID(ctx context.Context) error {
+	if r.clusters.source != nil {
+		return nil
+	}
+	var sources, targets []string
+	for _, t := range r.s.Spec.Topology.Topics {
+		sources, targets = append(sources, t.Name), append(targets, t.Target())
+	}
+	return checkRunIDUnused(ctx, r.runID, runIDSide{r.clusters.srcBoot, r.clusters.srcDial, sources}, runIDSide{r.clusters.tgtBoot, nil, targets})
 }
 
 // startValidator starts reading the target (and the source) before the
@@ -265,6 +274,9 @@ func (r *run) planFaults(context.Context) error {
 		Truncations: r.val, DefaultTopic: r.pairs[0].Source,
 		Logger: r.log.With("part", "nemesis"), Registerer: r.wrap("harness"),
 	}
+	if r.o.Brokers == BrokersApache {
+		env.Backend = "local (Apache Kafka brokers)"
+	}
 	if r.clusters.wan != nil {
 		env.WAN = r.clusters.wan
 	}
@@ -281,6 +293,7 @@ func (r *run) planFaults(context.Context) error {
 // loadResult is how the load ended.
 type loadResult struct {
 	t0, end     time.Time
+	samples     *timeline.Sampler // the report's per-second series, finished after the drain
 	stats       loadgen.Stats
 	err         error
 	interrupted bool
@@ -308,7 +321,7 @@ func (r *run) loadAndFaults(ctx context.Context) loadResult {
 		res.stats, res.err = loadgen.Run(lctx, loadgen.Config{
 			Bootstrap: r.clusters.srcBoot, Dial: r.clusters.srcDial, Topics: topics, RunID: r.runID,
 			Rate: sp.Load.Rate, MessageSize: sp.Load.MessageSize, Streams: sp.Load.Streams,
-			Duration: sp.Load.Duration.D(), Count: sp.Load.Count,
+			Duration: sp.Load.Duration.D(), Count: sp.Load.Count, SkipRunIDCheck: true, // checkRunID
 			Ledger: r.led, Registerer: r.wrap("loadgen"), Logger: r.log.With("part", "loadgen"),
 		})
 	})
@@ -317,6 +330,7 @@ func (r *run) loadAndFaults(ctx context.Context) loadResult {
 	}
 	stopProgress := r.progress(res.t0)
 	defer stopProgress()
+	res.samples = timeline.StartRun(res.t0, r.val, r.reg)
 	allDone := make(chan struct{})
 	go func() { wg.Wait(); close(allDone) }()
 	select {

@@ -10,7 +10,7 @@ import (
 )
 
 func sameRecord(a, b Record) bool {
-	return a.RunID == b.RunID && a.Stream == b.Stream && a.Seq == b.Seq &&
+	return a.RunID == b.RunID && a.Topic == b.Topic && a.Epoch == b.Epoch && a.Stream == b.Stream && a.Seq == b.Seq &&
 		a.ProducedAt.UnixNano() == b.ProducedAt.UnixNano() && a.Padding == b.Padding
 }
 
@@ -22,6 +22,8 @@ func TestRoundTrip(t *testing.T) {
 		{RunID: "A.b_c-9", Stream: 1, Seq: 1, ProducedAt: time.Unix(-10, 0), Padding: 1}, // before 1970
 		{RunID: "neg", ProducedAt: time.Unix(0, -1<<63)},
 		{RunID: "big", Stream: 3, Seq: 9, ProducedAt: time.Unix(5, 0), Padding: 1 << 16},
+		{RunID: "v2", Topic: "orders", Epoch: 7, Stream: 3, Seq: 9, ProducedAt: time.Unix(5, 0), Padding: 10},
+		{RunID: "v2max", Topic: strings.Repeat("t", MaxTopicLen), Epoch: 1<<32 - 1, Stream: 1, Seq: 2, Padding: 3},
 	}
 	for _, r := range cases {
 		t.Run(fmt.Sprintf("%s/%d/%d/%d", r.RunID, r.Stream, r.Seq, r.Padding), func(t *testing.T) {
@@ -52,25 +54,72 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestExampleFromDocIsReadable(t *testing.T) {
-	r := Record{RunID: "run-42", Stream: 7, Seq: 1234, ProducedAt: time.Unix(0, 1764049200000000000), Padding: 16}
+	r := Record{RunID: "run-42", Topic: "orders", Epoch: 3, Stream: 7, Seq: 1234, ProducedAt: time.Unix(0, 1764049200000000000), Padding: 16}
 	b := string(Encode(r))
-	want := "r=run-42 s=7 q=1234 t=1764049200000000000 n=16|"
-	if !strings.HasPrefix(b, "kmt1 c=") || !strings.Contains(b, want) || len(b) != strings.Index(b, "|")+1+16 {
+	want := "r=run-42 e=3 o=orders s=7 q=1234 t=1764049200000000000 n=16|"
+	if !strings.HasPrefix(b, "kmt2 c=") || !strings.Contains(b, want) || len(b) != strings.Index(b, "|")+1+16 {
 		t.Fatalf("encoding %q does not match the documented layout %q", b, want)
 	}
 }
 
 // resum rewrites the checksum digits so a test can build records whose
-// checksum holds but whose content is wrong.
+// checksum holds but whose content is wrong (stream 3, the test records').
 func resum(b []byte) []byte {
 	b = append([]byte(nil), b...)
-	sum := checksum(b)
+	v := 2
+	if bytes.HasPrefix(b, []byte(magicV1)) {
+		v = 1
+	}
+	sum := checksum(v, 3, b)
 	copy(b[crcStart:crcEnd], fmt.Sprintf("%08x", sum))
 	return b
 }
 
+// encodeV1 writes the legacy version-1 layout (no epoch, no topic, checksum
+// over the value only), to prove the decoder still reads it.
+func encodeV1(r Record) []byte {
+	b := append([]byte(magicV1+crcPrefix+"00000000 r="), r.RunID...)
+	b = appendTail(b, r)
+	putSum(b, checksum(1, r.Stream, b))
+	return b
+}
+
+func TestDecodesVersion1(t *testing.T) {
+	in := Record{RunID: "old", Stream: 4, Seq: 12, ProducedAt: time.Unix(9, 9), Padding: 5}
+	b := encodeV1(in)
+	if !strings.HasPrefix(string(b), "kmt1 c=") || !strings.Contains(string(b), " r=old s=4 q=12 ") {
+		t.Fatalf("v1 fixture %q does not have the v1 layout", b)
+	}
+	got, err := Decode(b)
+	if err != nil || !sameRecord(got, in) {
+		t.Fatalf("Decode(v1 %q) = %+v, %v; want %+v", b, got, err, in)
+	}
+	b[len(b)-1] ^= 1
+	if _, err := Decode(b); !errors.Is(err, ErrChecksum) {
+		t.Fatalf("damaged v1 record: %v, want ErrChecksum", err)
+	}
+}
+
+// The checksum covers the key the record must carry: the same value under
+// another stream's key does not verify as that stream, and KeyMatches tells
+// the validator whether the key really carried is the right one.
+func TestChecksumCoversKey(t *testing.T) {
+	r := Record{RunID: "run", Topic: "t", Stream: 3, Seq: 1, Padding: 4}
+	b := Encode(r)
+	if checksum(2, 3, b) == checksum(2, 4, b) {
+		t.Fatal("checksum does not depend on the key")
+	}
+	if !KeyMatches([]byte("s3"), 3) || KeyMatches([]byte("s4"), 3) || KeyMatches(nil, 3) || KeyMatches([]byte("s30"), 3) {
+		t.Fatal("KeyMatches does not compare the key with Key(stream)")
+	}
+	// A v2 value whose s= was rewritten with the checksum left alone fails.
+	if _, err := Decode([]byte(strings.Replace(string(b), " s=3 ", " s=4 ", 1))); !errors.Is(err, ErrChecksum) {
+		t.Fatalf("stream rewrite: %v, want ErrChecksum", err)
+	}
+}
+
 func TestDecodeErrors(t *testing.T) {
-	good := Encode(Record{RunID: "run", Stream: 3, Seq: 77, ProducedAt: time.Unix(100, 0), Padding: 20})
+	good := Encode(Record{RunID: "run", Topic: "orders", Epoch: 2, Stream: 3, Seq: 77, ProducedAt: time.Unix(100, 0), Padding: 20})
 	mut := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), good...)) }
 	replace := func(old, new string) []byte {
 		return []byte(strings.Replace(string(good), old, new, 1))
@@ -83,10 +132,15 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"empty", nil, ErrForeign, false},
 		{"json", []byte(`{"hello":"world"}`), ErrForeign, false},
-		{"other version", replace("kmt1", "kmt2"), ErrForeign, false},
+		{"three framing bytes damaged", replace("kmt2 c", "jnu2 c"), ErrForeign, false},
 		{"truncated in checksum", good[:crcEnd-2], ErrForeign, false},
-		{"upper-case checksum", mut(func(b []byte) []byte { copy(b[crcStart:], "ABCDEFAB"); return b }), ErrForeign, false},
-		{"no space after checksum", mut(func(b []byte) []byte { b[crcEnd] = 'x'; return b }), ErrForeign, false},
+		{"upper-case checksum", mut(func(b []byte) []byte { copy(b[crcStart:], "ABCDEFAB"); return b }), ErrChecksum, true},
+		{"no space after checksum", mut(func(b []byte) []byte { b[crcEnd] = 'x'; return b }), ErrChecksum, true},
+		{"damaged magic byte", replace("kmt2", "kmu2"), ErrChecksum, true},
+		{"two damaged magic bytes", replace("kmt2", "jmt3"), ErrChecksum, true},
+		{"damaged magic, checksum recomputed", resum(replace("kmt2", "Kmt2")), ErrChecksum, true},
+		{"flipped epoch digit", replace("e=2", "e=3"), ErrChecksum, true},
+		{"other topic", replace("o=orders", "o=ordert"), ErrChecksum, true},
 		{"flipped padding byte", mut(func(b []byte) []byte { b[len(b)-1] ^= 1; return b }), ErrChecksum, true},
 		{"flipped seq digit", replace("q=77", "q=78"), ErrChecksum, true},
 		{"truncated padding", good[:len(good)-1], ErrChecksum, false},
@@ -97,7 +151,10 @@ func TestDecodeErrors(t *testing.T) {
 		{"other seq, checksum recomputed", resum(replace("q=77", "q=78")), ErrPayloadMismatch, true},
 		{"padding length lie, checksum recomputed", resum(replace("n=20", "n=21")), ErrForeign, false},
 		{"bad run id, checksum recomputed", resum(replace("r=run", "r=r*n")), ErrForeign, false},
-		{"stream out of range, checksum recomputed", resum(replace("s=3", "s=4294967296")), ErrForeign, false},
+		{"bad topic, checksum recomputed", resum(replace("o=orders", "o=ord*rs")), ErrForeign, false},
+		// v2's checksum covers Key(stream): without a readable stream it
+		// cannot be verified, and kmt framing makes it a damaged record.
+		{"stream out of range, checksum recomputed", resum(replace("s=3", "s=4294967296")), ErrChecksum, false},
 		{"missing field, checksum recomputed", resum(replace(" q=77", "")), ErrForeign, false},
 		{"negative seq, checksum recomputed", resum(replace("q=77", "q=-7")), ErrForeign, false},
 	}

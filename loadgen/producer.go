@@ -1,0 +1,283 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
+)
+
+// The producer is franz-go's kgo (kafka-go's Writer reached 0.5x of a bare
+// franz-go producer at 1000-byte records on the same brokers; see the bench
+// table in the closing note), configured so the ledger knows exactly which
+// sequences were acknowledged and which failed, and so the source log never
+// holds a sequence twice:
+//
+//   - Every record has its own promise: nil error = acknowledged by all
+//     in-sync replicas (acks=all), recorded acked; an error = failed (it may
+//     or may not be in the log, which is what "failed" means to the
+//     validator). Every record handed over gets exactly one promise call;
+//     records still unanswered when the loadgen stops are failed by
+//     Client.Close, so none stays unknown.
+//   - Retries are idempotent (kgo's default idempotent producer): each batch
+//     carries a producer id, epoch and per-partition sequence, and the broker
+//     appends a retried batch at most once (Kafka dedupes the last 5 batches
+//     per producer and partition; kgo keeps at most 5 requests in flight per
+//     broker). A retry after a lost response therefore cannot forge a
+//     duplicate the validator would blame on the mirror, and kgo fails a
+//     batch only when it knows the outcome or it is safe to (after a failed
+//     batch it fails everything buffered behind it on that partition and
+//     starts a new sequence, so no later sequence overtakes a failed one).
+//     A non-idempotent producer with retries can resend a batch that was
+//     appended (for instance when a partition moves to another broker while
+//     a request is in flight), so idempotence is not optional here.
+//   - Per-key order: a key always hashes to one partition (kgo's default,
+//     Kafka's murmur2, as long as the partition count does not change) and
+//     idempotent batches of a partition are appended in sequence order.
+//
+// deliveryTimeout bounds how long a record may wait for an answer (broker
+// down, paused) before it is failed, where kgo can fail it safely.
+const deliveryTimeout = 10 * time.Second
+
+// preflightTimeout bounds the metadata check, so an unreachable or hung
+// bootstrap fails within it (a var so a test can shorten it).
+var preflightTimeout = 10 * time.Second
+
+// producer is one run's kgo client, schedule state and outcome counters.
+type producer struct {
+	cfg    Config
+	log    *slog.Logger
+	cl     *kgo.Client
+	m      []perTopic // by topic index
+	keys   [][]byte   // by stream
+	seqs   [][]uint64 // next sequence by topic index, stream
+	ti, si int        // next (topic, stream), round-robin
+
+	sent, acked, failed atomic.Uint64
+	wake                chan struct{} // a completion arrived
+
+	cmu       sync.Mutex // completions vs finish
+	closed    bool       // finished: the ledger is done, late completions are dropped
+	closeOnce sync.Once
+
+	lastErrLog atomic.Int64
+}
+
+func newProducer(ctx context.Context, cfg Config, log *slog.Logger) (*producer, error) {
+	addrs := bootstrap.Split(cfg.Bootstrap)
+	base, err := kafkaclient.Config{Brokers: addrs, Dial: cfg.Dial, ClientID: "kmt-loadgen", Security: cfg.Security}.KgoOpts()
+	if err != nil {
+		return nil, badConfig("producer for %s: %v", cfg.Bootstrap, err)
+	}
+	opts := append(base,
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(0), // a linger would add to every measured latency; batches form while requests are in flight
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.MaxBufferedRecords(cfg.MaxInFlight+2*chunk), // never reached: the in-flight bound comes first
+		kgo.RecordDeliveryTimeout(deliveryTimeout),
+		kgo.MetadataMinAge(250*time.Millisecond), // find a moved leader quickly after a broker fault
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, badConfig("producer for %s: %v", cfg.Bootstrap, err)
+	}
+	if err := preflight(ctx, cl, addrs, cfg.Topics); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	p := &producer{cfg: cfg, log: log, cl: cl, wake: make(chan struct{}, 1)}
+	mc := newCounters(cfg.Registerer)
+	mc.rate.Set(cfg.Rate)
+	for _, t := range cfg.Topics {
+		p.m = append(p.m, perTopic{
+			sent: mc.sent.WithLabelValues(t), acked: mc.acked.WithLabelValues(t),
+			failed: mc.failed.WithLabelValues(t), bytes: mc.bytes.WithLabelValues(t),
+		})
+		p.seqs = append(p.seqs, make([]uint64, cfg.Streams))
+	}
+	for s := range cfg.Streams {
+		p.keys = append(p.keys, wire.Key(uint32(s)))
+	}
+	return p, nil
+}
+
+// preflight checks that the bootstrap answers and every topic exists.
+func preflight(ctx context.Context, cl *kgo.Client, addrs, topics []string) error {
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	md, err := kadm.NewClient(cl).Metadata(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("loadgen: source cluster at %s could not get metadata (%[3]w; gave up after %[2]s); check the bootstrap address and that the brokers are up",
+			strings.Join(addrs, ","), preflightTimeout, err)
+	}
+	for _, t := range topics {
+		d, ok := md.Topics[t]
+		if !ok || d.Err != nil || len(d.Partitions) == 0 {
+			return badConfig("topic %q does not exist on the source cluster at %s; create it first (the loadgen never auto-creates topics)", t, strings.Join(addrs, ","))
+		}
+	}
+	return nil
+}
+
+// produce hands records to the client on the pacer's schedule until the
+// pacer stops or ctx ends, and returns the send-side Stats.
+func (p *producer) produce(ctx context.Context, pacer *Pacer) Stats {
+	start := time.Now()
+	nextProgress := start.Add(time.Second)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for ctx.Err() == nil {
+		now := time.Now()
+		sent := p.sent.Load()
+		if p.cfg.Progress != nil && !now.Before(nextProgress) {
+			p.cfg.Progress(Stats{Sent: sent, Acked: p.acked.Load(), Failed: p.failed.Load(), Elapsed: now.Sub(start), Skipped: pacer.Skipped(), Epoch: p.cfg.Epoch})
+			if nextProgress = nextProgress.Add(time.Second); nextProgress.Before(now) {
+				nextProgress = now.Add(time.Second)
+			}
+		}
+		room := uint64(0)
+		if inflight := sent - p.done(); inflight < uint64(p.cfg.MaxInFlight) {
+			room = uint64(p.cfg.MaxInFlight) - inflight
+		}
+		step := pacer.Next(now.Sub(start), sent, room)
+		if step.Stop {
+			break
+		}
+		if step.Send == 0 {
+			if !p.wait(ctx, timer, step.Wait) {
+				break
+			}
+			continue
+		}
+		p.send(int(step.Send))
+	}
+	return Stats{Sent: p.sent.Load(), Elapsed: time.Since(start), Skipped: pacer.Skipped(), Epoch: p.cfg.Epoch}
+}
+
+// done is how many records were answered (acked or failed).
+func (p *producer) done() uint64 { return p.acked.Load() + p.failed.Load() }
+
+// wait sleeps up to d or until a completion arrives; false when ctx ended.
+func (p *producer) wait(ctx context.Context, timer *time.Timer, d time.Duration) bool {
+	timer.Reset(d)
+	defer timer.Stop() // Go >= 1.23 timers: Stop/Reset never deliver a stale tick
+	select {
+	case <-ctx.Done():
+		return false
+	case <-p.wake:
+	case <-timer.C:
+	}
+	return true
+}
+
+// send encodes n records (round-robin over topics, then streams) and hands
+// them to the client. The records and their values are allocated once per
+// call; the client holds them until their promises run.
+func (p *producer) send(n int) {
+	p.sent.Add(uint64(n)) // before any promise can run, so in-flight never goes negative
+	size := p.cfg.MessageSize
+	recs := make([]kgo.Record, n)
+	buf := make([]byte, 0, n*max(size, 128))
+	for i := range recs {
+		ti, si := p.ti, p.si
+		if p.ti++; p.ti == len(p.cfg.Topics) {
+			p.ti = 0
+			if p.si++; p.si == p.cfg.Streams {
+				p.si = 0
+			}
+		}
+		seq := p.seqs[ti][si]
+		p.seqs[ti][si]++
+		r := wire.Record{RunID: p.cfg.RunID, Topic: p.cfg.Topics[ti], Epoch: p.cfg.Epoch, Stream: uint32(si), Seq: seq, ProducedAt: time.Now()}
+		r.Padding = Padding(size, r)
+		at := len(buf)
+		buf = wire.Append(buf, r)
+		rec := &recs[i]
+		rec.Topic, rec.Key, rec.Value, rec.Timestamp = p.cfg.Topics[ti], p.keys[si], buf[at:len(buf):len(buf)], r.ProducedAt
+		p.m[ti].sent.Inc()
+		p.cl.Produce(context.Background(), rec, func(r *kgo.Record, err error) {
+			p.complete(ti, uint32(si), seq, len(r.Value), err)
+		})
+	}
+}
+
+// complete records one record's outcome.
+func (p *producer) complete(ti int, stream uint32, seq uint64, size int, err error) {
+	p.cmu.Lock()
+	if p.closed {
+		p.cmu.Unlock()
+		return
+	}
+	k := ledger.StreamKey{Topic: p.cfg.Topics[ti], Stream: stream, Epoch: p.cfg.Epoch}
+	if err == nil {
+		p.cfg.Ledger.Ack(k, seq)
+		p.acked.Add(1)
+		p.m[ti].acked.Inc()
+		p.m[ti].bytes.Add(float64(size))
+	} else {
+		p.cfg.Ledger.Fail(k, seq)
+		p.failed.Add(1)
+		p.m[ti].failed.Inc()
+	}
+	p.cmu.Unlock()
+	if err != nil {
+		p.logSendError(err)
+	}
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// logSendError logs at most one send error per second.
+func (p *producer) logSendError(err error) {
+	now := time.Now().UnixNano()
+	last := p.lastErrLog.Load()
+	if now-last < int64(time.Second) || !p.lastErrLog.CompareAndSwap(last, now) {
+		return
+	}
+	p.log.Warn("produce failed; recorded as failed, not acked", "err", err)
+}
+
+// finish waits up to timeout for every record's answer, then closes the
+// client, which fails what is still unanswered (recorded failed), and stops
+// further ledger changes.
+func (p *producer) finish(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for p.done() < p.sent.Load() && time.Now().Before(deadline) {
+		select {
+		case <-p.wake:
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if left := p.sent.Load() - p.done(); left > 0 {
+		p.log.Warn("records unanswered when the load stopped; recorded as failed (they may or may not be in the log)", "records", left, "waited", timeout)
+	}
+	p.close()
+	// Close fails the buffered records; their promises run on kgo's own
+	// goroutine, so wait (briefly) for them to be recorded.
+	deadline = time.Now().Add(5 * time.Second)
+	for p.done() < p.sent.Load() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	p.cmu.Lock()
+	p.closed = true
+	p.cmu.Unlock()
+	if left := p.sent.Load() - p.done(); left > 0 {
+		p.log.Error("records never answered even after the producer closed; they are neither acked nor failed in the ledger", "records", left)
+	}
+}
+
+// close releases the client (idempotent; finish normally closed it).
+func (p *producer) close() { p.closeOnce.Do(p.cl.Close) }
