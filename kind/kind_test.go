@@ -137,10 +137,22 @@ func TestVersionsPinned(t *testing.T) {
 	if !strings.Contains(gomod, "sigs.k8s.io/kind "+v["KIND_VERSION"]) {
 		t.Errorf("KIND_VERSION %s differs from the sigs.k8s.io/kind version in go.mod", v["KIND_VERSION"])
 	}
-	for _, k := range []string{"STRIMZI_CHART_REPO", "CHAOS_MESH_CHART_REPO", "KPS_CHART_REPO"} {
+	for _, k := range []string{"CHAOS_MESH_CHART_REPO", "KPS_CHART_REPO"} {
 		if !strings.HasPrefix(v[k], "https://") {
 			t.Errorf("%s = %q, want an https chart repository", k, v[k])
 		}
+	}
+	// Strimzi's documented route is its OCI registry (strimzi.io/charts is
+	// deprecated); 0.45.0 does not start on Kubernetes >= 1.33 (#11386) and
+	// 1.0 no longer serves the v1beta2 API of kind/manifests.
+	if !strings.HasPrefix(v["STRIMZI_CHART"], "oci://") {
+		t.Errorf("STRIMZI_CHART = %q, want Strimzi's OCI chart", v["STRIMZI_CHART"])
+	}
+	if v["STRIMZI_VERSION"] == "0.45.0" || !strings.HasPrefix(v["STRIMZI_VERSION"], "0.") {
+		t.Errorf("STRIMZI_VERSION = %s: 0.45.0 fails on the kind node's Kubernetes; 1.x dropped kafka.strimzi.io/v1beta2", v["STRIMZI_VERSION"])
+	}
+	if !strings.HasPrefix(v["CHAOS_MESH_VERSION"], "2.8.") {
+		t.Errorf("CHAOS_MESH_VERSION = %s, want the 2.8 line (tested upstream on Kubernetes 1.33-1.35)", v["CHAOS_MESH_VERSION"])
 	}
 }
 
@@ -283,7 +295,7 @@ func TestMirrorMaker2Manifest(t *testing.T) {
 			t.Errorf("mirrormaker2.yaml placeholder __%s__ is not passed by up.sh", ph[1])
 		}
 	}
-	objs := decodeAll(t, render(raw, map[string]string{"SOURCE_BOOTSTRAP": "172.18.0.2:32100", "KAFKA_VERSION": "3.9.0", "TOPICS": "kmt-.*"}))
+	objs := decodeAll(t, render(raw, map[string]string{"SOURCE_BOOTSTRAP": "172.18.0.2:32100", "KAFKA_VERSION": "3.9.0", "TOPICS": `orders|kmt-\d+.*`}))
 	mm := byKind(objs, "KafkaMirrorMaker2")
 	if mm == nil || mm.GetNamespace() != "kafka" {
 		t.Fatalf("want a KafkaMirrorMaker2 in namespace kafka, got %v", objs)
@@ -306,7 +318,7 @@ func TestMirrorMaker2Manifest(t *testing.T) {
 		t.Fatalf("mirrors = %v", mirrors)
 	}
 	m := mirrors[0].(map[string]any)
-	if m["sourceCluster"] != "source" || m["targetCluster"] != "target" || m["topicsPattern"] != "kmt-.*" {
+	if m["sourceCluster"] != "source" || m["targetCluster"] != "target" || m["topicsPattern"] != `orders|kmt-\d+.*` {
 		t.Errorf("mirror %v: want source -> target for the test topics", m)
 	}
 	if cfg, _ := m["checkpointConnector"].(map[string]any); cfg == nil {
@@ -343,33 +355,75 @@ func TestHelmValues(t *testing.T) {
 	}
 }
 
-// TestPrometheusOperatorObjectsOnAPIServer applies what kind-up applies
-// from the prometheus-operator API to a real API server with its CRDs.
-func TestPrometheusOperatorObjectsOnAPIServer(t *testing.T) {
+// TestManifestsOnAPIServer applies everything kind-up applies (Kafka,
+// KafkaNodePool, KafkaMirrorMaker2 rendered by lib.sh's own renderer with
+// the default topic pattern, the metrics ConfigMap, the PodMonitor) to a
+// real API server carrying the Strimzi CRDs at the pinned version and the
+// prometheus-operator CRDs, so their schemas judge the manifests.
+func TestManifestsOnAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs a real kube-apiserver (internal/testenv)")
 	}
-	e := testenv.Start(t, testenv.Options{CRDs: true})
+	if v := versions(t)["STRIMZI_VERSION"]; v != testenv.StrimziVersion {
+		t.Fatalf("kind pins Strimzi %s but internal/testenv holds the CRDs of %s: replace them", v, testenv.StrimziVersion)
+	}
+	e := testenv.Start(t, testenv.Options{CRDs: true, StrimziCRDs: true})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kafka"}}); err != nil {
 		t.Fatal(err)
 	}
-	objs := decodeAll(t, readFile(t, "manifests/podmonitors.yaml"))
-	if len(objs) == 0 {
-		t.Fatal("no objects")
+	v := versions(t)
+	var objs []*unstructured.Unstructured
+	for _, c := range []string{"source", "target"} {
+		out, err := bash(t, nil, "source ./lib.sh && render manifests/kafka.yaml CLUSTER="+c+" ADVERTISED_HOST=192.168.207.3 KAFKA_VERSION="+v["KAFKA_VERSION"])
+		if err != nil {
+			t.Fatalf("render kafka.yaml: %v\n%s", err, out)
+		}
+		for _, o := range decodeAll(t, out) {
+			if c == "target" && o.GetKind() == "ConfigMap" {
+				continue // one per namespace; kind has one per cluster
+			}
+			if c == "target" && o.GetKind() == "KafkaNodePool" {
+				o.SetName("dual-target") // two clusters' pools share a namespace here only
+			}
+			objs = append(objs, o)
+		}
 	}
+	out, err := bash(t, nil, "source ./lib.sh && render manifests/mirrormaker2.yaml SOURCE_BOOTSTRAP=192.168.207.3:32100 KAFKA_VERSION="+v["KAFKA_VERSION"]+" TOPICS='orders|kmt-.*'")
+	if err != nil {
+		t.Fatalf("render mirrormaker2.yaml: %v\n%s", err, out)
+	}
+	objs = append(objs, decodeAll(t, out)...)
+	objs = append(objs, decodeAll(t, readFile(t, "manifests/podmonitors.yaml"))...)
+	kinds := map[string]int{}
 	for _, o := range objs {
+		kinds[o.GetKind()]++
 		if err := e.Client.Create(ctx, o); err != nil {
 			t.Fatalf("the API server rejected %s/%s: %v", o.GetKind(), o.GetName(), err)
 		}
 	}
-	// The schema is in force: the same object with a wrong type is refused.
-	bad := objs[0].DeepCopy()
-	bad.SetName("bad")
-	_ = unstructured.SetNestedField(bad.Object, "not-a-list", "spec", "podMetricsEndpoints")
-	if err := e.Client.Create(ctx, bad); err == nil {
-		t.Fatal("a PodMonitor with podMetricsEndpoints as a string was accepted: CRD schema not in force, so the check above proves nothing")
+	if kinds["Kafka"] != 2 || kinds["KafkaNodePool"] != 2 || kinds["KafkaMirrorMaker2"] != 1 || kinds["PodMonitor"] != 1 {
+		t.Fatalf("applied %v", kinds)
+	}
+	// The schemas are in force: the same objects with a wrong field are refused.
+	for _, tc := range []struct {
+		kind  string
+		value any
+		path  []string
+	}{
+		{"PodMonitor", "not-a-list", []string{"spec", "podMetricsEndpoints"}},
+		{"Kafka", "sideways", []string{"spec", "kafka", "listeners"}},
+		{"KafkaMirrorMaker2", "many", []string{"spec", "replicas"}},
+		{"KafkaNodePool", []any{"gateway"}, []string{"spec", "roles"}},
+	} {
+		bad := byKind(objs, tc.kind).DeepCopy()
+		bad.SetName("bad")
+		bad.SetResourceVersion("")
+		_ = unstructured.SetNestedField(bad.Object, tc.value, tc.path...)
+		if err := e.Client.Create(ctx, bad); err == nil {
+			t.Errorf("a %s with %s = %v was accepted: its CRD schema is not in force, so the check above proves nothing", tc.kind, strings.Join(tc.path, "."), tc.value)
+		}
 	}
 }
 
@@ -409,9 +463,14 @@ func TestScripts(t *testing.T) {
 			t.Errorf("version_ge %s %s = %v, want %v", tc.a, tc.b, err == nil, tc.ge)
 		}
 	}
-	out, err := bash(t, nil, `source ./lib.sh && render manifests/mirrormaker2.yaml SOURCE_BOOTSTRAP=1.2.3.4:32100 KAFKA_VERSION=3.9.0 TOPICS='kmt-.*'`)
-	if err != nil || strings.Contains(out, "__") || !strings.Contains(out, "bootstrapServers: 1.2.3.4:32100") {
+	// The renderer takes values literally: the default topic pattern holds
+	// sed's usual delimiter, and & \ / are special to sed replacements.
+	out, err := bash(t, nil, `source ./lib.sh && render manifests/mirrormaker2.yaml SOURCE_BOOTSTRAP=1.2.3.4:32100 KAFKA_VERSION=3.9.0 TOPICS='orders|kmt-.*|a&b/\d'`)
+	if err != nil || !strings.Contains(out, "bootstrapServers: 1.2.3.4:32100") || !strings.Contains(out, `topicsPattern: 'orders|kmt-.*|a&b/\d'`) {
 		t.Errorf("render: err %v, output:\n%s", err, out)
+	}
+	if out, err := bash(t, nil, `source ./lib.sh && render manifests/mirrormaker2.yaml SOURCE_BOOTSTRAP=1.2.3.4:32100`); err == nil || !strings.Contains(out, "left a placeholder unfilled") {
+		t.Errorf("render with a placeholder unfilled: err %v, output %q", err, out)
 	}
 	// Missing tools are named, with how to get them. PATH holds only bash's
 	// own folder here, so kind, helm and docker are absent.
@@ -422,7 +481,7 @@ func TestScripts(t *testing.T) {
 	}
 	for _, tc := range []struct{ check, want string }{
 		{"check_kind", "kind is not installed (or not on PATH). Install kind v0.33.0: go install sigs.k8s.io/kind@v0.33.0"},
-		{"check_helm", "helm is not installed (or not on PATH). Install Helm >= v3.14.0"},
+		{"check_helm", "helm is not installed (or not on PATH). Install Helm >= v3.14.0 (Helm 3 or 4)"},
 		{"check_docker", "docker is not installed"},
 	} {
 		cmd := exec.Command(dir+"/bash", "-c", "source ./lib.sh && "+tc.check)

@@ -44,11 +44,14 @@ check_kubectl() {
 }
 
 check_helm() {
-  need_cmd helm "Install Helm >= $HELM_MIN_VERSION: https://helm.sh/docs/intro/install/ (or go install helm.sh/helm/v3/cmd/helm@v3.22.0)."
+  need_cmd helm "Install Helm >= $HELM_MIN_VERSION (Helm 3 or 4): https://helm.sh/docs/intro/install/"
   local v
   v="$(helm version --template '{{.Version}}')"
-  case "$v" in v3.*) ;; *) die "helm $v is not Helm 3; install Helm >= $HELM_MIN_VERSION: https://helm.sh/docs/intro/install/" ;; esac
-  version_ge "$v" "$HELM_MIN_VERSION" || die "helm $v is older than $HELM_MIN_VERSION. Upgrade: https://helm.sh/docs/intro/install/"
+  case "$v" in
+    v3.*) version_ge "$v" "$HELM_MIN_VERSION" || die "helm $v is older than $HELM_MIN_VERSION. Upgrade: https://helm.sh/docs/intro/install/" ;;
+    v4.*) ;;
+    *) die "helm $v is neither Helm 3 (>= $HELM_MIN_VERSION) nor Helm 4; install a current Helm: https://helm.sh/docs/intro/install/" ;;
+  esac
 }
 
 check_all() { check_docker; check_kind; check_kubectl; check_helm; }
@@ -65,12 +68,62 @@ node_ip() {
   echo "$ip"
 }
 
-# render FILE KEY=VALUE...: print FILE with __KEY__ replaced by VALUE.
+# ensure_namespace CONTEXT NAME: create the namespace unless it exists
+# (before anything that lands in it: a Helm chart's RoleBindings, a CR).
+ensure_namespace() {
+  kubectl --context "$1" create namespace "$2" --dry-run=client -o yaml | kubectl --context "$1" apply -f - >/dev/null
+}
+
+# render FILE KEY=VALUE...: print FILE with every __KEY__ replaced by VALUE
+# taken literally: no character of VALUE is special (the default MirrorMaker
+# 2 topic pattern `orders|kmt-.*` holds sed's delimiter and regex
+# metacharacters). Fails when a placeholder is left unfilled. awk reads the
+# values from its environment (ENVIRON), which, unlike -v, does not
+# interpret backslashes; portable to macOS's awk and bash 3.2.
 render() {
   local file="$1"; shift
-  local args=() kv
-  for kv in "$@"; do
-    args+=(-e "s|__${kv%%=*}__|${kv#*=}|g")
+  local out
+  out="$(
+    names=""
+    for kv in "$@"; do
+      export "KMT_RENDER_${kv%%=*}=${kv#*=}"
+      names="$names ${kv%%=*}"
+    done
+    awk -v names="$names" '
+      BEGIN { n = split(names, key, " ") }
+      {
+        line = $0
+        for (i = 1; i <= n; i++) {
+          ph = "__" key[i] "__"; val = ENVIRON["KMT_RENDER_" key[i]]; done = ""
+          while ((p = index(line, ph)) > 0) {
+            done = done substr(line, 1, p - 1) val
+            line = substr(line, p + length(ph))
+          }
+          line = done line
+        }
+        print line
+      }' "$file"
+  )" || die "rendering $file failed"
+  if printf '%s\n' "$out" | grep -v '^ *#' | grep -q '__[A-Z_]*__'; then
+    die "rendering $file left a placeholder unfilled: $(printf '%s\n' "$out" | grep -v '^ *#' | grep -o '__[A-Z_]*__' | head -n1)"
+  fi
+  printf '%s\n' "$out"
+}
+
+# wait_job CONTEXT NAMESPACE JOB TIMEOUT_SECONDS: poll until the Job is
+# Complete or Failed (portable: no `wait -n`, which bash 3.2 lacks). Prints
+# the final condition; returns 1 on timeout.
+wait_job() {
+  local waited=0 state
+  while [ "$waited" -lt "$4" ]; do
+    state="$(kubectl --context "$1" -n "$2" get "job/$3" -o jsonpath='{range .status.conditions[?(@.status=="True")]}{.type}{" "}{end}' 2>/dev/null || true)"
+    case " $state " in
+      *" Complete "*) echo Complete; return 0 ;;
+      *" Failed "*) echo Failed; return 0 ;;
+    esac
+    sleep 10
+    waited=$((waited + 10))
   done
-  sed "${args[@]}" "$file"
+  echo Timeout
+  return 1
 }

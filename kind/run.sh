@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # make kind-run SCENARIO=<name>: build the kmt image, load it into both kind
-# clusters, install the scenario chart into both (role=source / role=target)
-# in namespace $KMT_NAMESPACE (default kmt, opted in to chaos), wait for the
+# clusters, install the scenario chart into both (role=source, then
+# role=target right after: each side's Chaos Mesh Workflow counts from its
+# install, so both start within seconds of the load; the fault agents time
+# kmt's own faults from the load's real start in the ledger) in namespace $KMT_NAMESPACE (default kmt, opted in to chaos), wait for the
 # validator Job in the target and print the verdict from its report
-# ConfigMap. Exit status: 0 pass, 1 fail/incomplete, 2 setup error.
+# ConfigMap. Running it again for the same scenario replaces the previous
+# run's releases (a fresh run id each time). Exit status: 0 pass, 1
+# fail/incomplete, 2 setup error.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 trap 'echo "kind-run failed at line $LINENO" >&2; exit 2' ERR
@@ -13,9 +17,9 @@ SCENARIO="${SCENARIO:-}"
 CHART="$REPO_DIR/charts/$SCENARIO"
 [ -f "$CHART/Chart.yaml" ] || die "no chart $CHART/Chart.yaml for scenario $SCENARIO. Scenario charts: $(cd "$REPO_DIR/charts" && ls -d */ 2>/dev/null | tr -d / | grep -v '^kmt-lib$' | tr '\n' ' ')"
 NS="${KMT_NAMESPACE:-kmt}"
-RUN="${KMT_RUN:-$(date -u +%Y%m%d-%H%M%S)}"
+# A fresh run id per run: the chart refuses one that was used before.
+RUN="${KMT_RUN:-$(date -u +%Y%m%d-%H%M%S)-$(printf '%04x%04x' "$RANDOM" "$RANDOM")}"
 RELEASE="kmt-$SCENARIO"
-TIMEOUT="${KMT_TIMEOUT:-30m}"
 
 check_all
 for c in "${CLUSTERS[@]}"; do check_cluster "$c"; done
@@ -28,46 +32,66 @@ for c in "${CLUSTERS[@]}"; do
   kind load docker-image "$KMT_IMAGE" --name "kmt-$c"
 done
 
-log "resolving the chart's library dependency"
-helm dependency build "$CHART" >/dev/null
-
-SOURCE_BOOTSTRAP="$(node_ip source):32100"
+# The far side of the WAN as each cluster's pods see it, read from kind's
+# docker network (its IPv4 subnet comes from Docker's pools: never assume
+# it). The mirror (target) reaches the source brokers on the source node's
+# address; the source brokers see the mirror's connections coming from the
+# target node's address (kind/manifests/kafka.yaml keeps client addresses
+# with externalTrafficPolicy: Local).
+SOURCE_IP="$(node_ip source)"
+TARGET_IP="$(node_ip target)"
+SOURCE_BOOTSTRAP="$SOURCE_IP:32100"
 TARGET_BOOTSTRAP="target-kafka-bootstrap.kafka.svc:9092"
-for c in "${CLUSTERS[@]}"; do
-  k=(kubectl --context "$(ctx "$c")")
-  "${k[@]}" create namespace "$NS" --dry-run=client -o yaml | "${k[@]}" apply -f -
+
+for c in source target; do
+  cx="$(ctx "$c")"
+  ensure_namespace "$cx" "$NS"
   # The opt-in: kmt creates chaos only in namespaces labelled like this.
-  "${k[@]}" label namespace "$NS" kmt.dev/chaos=allowed --overwrite
-  "${k[@]}" label namespace kafka kmt.dev/chaos=allowed --overwrite
-  log "[$c] helm install $RELEASE (role=$c, run=$RUN)"
-  helm --kube-context "$(ctx "$c")" upgrade --install "$RELEASE" "$CHART" --namespace "$NS" \
-    --set role="$c" --set cluster="$c" --set run="$RUN" --set scenario="$SCENARIO" \
+  kubectl --context "$cx" label namespace "$NS" kmt.dev/chaos=allowed --overwrite >/dev/null
+  kubectl --context "$cx" label namespace kafka kmt.dev/chaos=allowed --overwrite >/dev/null
+  if [ "$c" = source ]; then
+    src_boot="source-kafka-bootstrap.kafka.svc:9092"
+    peer="$TARGET_IP/32"
+  else
+    src_boot="$SOURCE_BOOTSTRAP"
+    peer="$SOURCE_IP/32"
+  fi
+  # A run's Job and Workflow cannot be upgraded into the next run's (a Job's
+  # pod template is immutable; a finished Workflow never runs again): the
+  # previous run of this scenario is uninstalled, then the chart installed.
+  log "[$c] removing the previous run of $SCENARIO (helm uninstall $RELEASE, if any)"
+  helm --kube-context "$cx" uninstall "$RELEASE" --namespace "$NS" --ignore-not-found --wait >/dev/null
+  log "[$c] helm install $RELEASE (role=$c, run=$RUN, WAN peer $peer)"
+  helm --kube-context "$cx" install "$RELEASE" "$CHART" --namespace "$NS" \
+    --set role="$c" --set cluster="$c" --set run="$RUN" \
     --set image.repository="${KMT_IMAGE%%:*}" --set image.tag="${KMT_IMAGE##*:}" --set image.pullPolicy=Never \
-    --set kafka.sourceBootstrap="$( [ "$c" = source ] && echo "source-kafka-bootstrap.kafka.svc:9092" || echo "$SOURCE_BOOTSTRAP")" \
-    --set kafka.targetBootstrap="$TARGET_BOOTSTRAP" \
-    --set prometheus.url="http://kps-kube-prometheus-stack-prometheus.monitoring.svc:9090"
+    --set kafka.sourceBootstrap="$src_boot" --set kafka.targetBootstrap="$TARGET_BOOTSTRAP" \
+    --set "chaos.peerAddresses={$peer}"
 done
 
-kt=(kubectl --context "$(ctx target)" -n "$NS")
-job="$("${kt[@]}" get jobs -l "kmt.dev/run=$RUN" -o name | grep validator | head -n1 || true)"
-[ -n "$job" ] || die "no validator Job labelled kmt.dev/run=$RUN in namespace $NS of kmt-target ('kubectl --context $(ctx target) -n $NS get jobs')."
-log "waiting up to $TIMEOUT for $job (follow it: kubectl --context $(ctx target) -n $NS logs -f $job)"
-set +e
-"${kt[@]}" wait "$job" --for=condition=Complete --timeout "$TIMEOUT" &
-wc=$!
-"${kt[@]}" wait "$job" --for=condition=Failed --timeout "$TIMEOUT" &
-wf=$!
-wait -n "$wc" "$wf"
-kill "$wc" "$wf" 2>/dev/null
-set -e
+cx="$(ctx target)"
+job="$RELEASE-validator"
+deadline="$(kubectl --context "$cx" -n "$NS" get "job/$job" -o jsonpath='{.spec.activeDeadlineSeconds}')"
+[ -n "$deadline" ] || die "no validator Job $job in namespace $NS of kmt-target ('kubectl --context $cx -n $NS get jobs')."
+timeout="${KMT_TIMEOUT_SECONDS:-$((deadline + 300))}"
+log "waiting up to ${timeout}s for job/$job (follow it: kubectl --context $cx -n $NS logs -f job/$job)"
+state="$(wait_job "$cx" "$NS" "$job" "$timeout" || true)"
+log "validator Job: $state"
 
-cm="$("${kt[@]}" get configmaps -l "kmt.dev/run=$RUN" -o name | while read -r c; do
-  "${kt[@]}" get "$c" -o jsonpath='{.data.report\.json}' | grep -q . && echo "$c"; done | head -n1)"
-[ -n "$cm" ] || die "the validator wrote no report ConfigMap with report.json (logs: kubectl --context $(ctx target) -n $NS logs $job)."
-report="$("${kt[@]}" get "$cm" -o jsonpath='{.data.report\.json}')"
+# The report ConfigMap is the one of this run that holds report.json.
+cm=""
+for c in $(kubectl --context "$cx" -n "$NS" get configmaps -l "kmt.dev/run=$RUN" -o name); do
+  if [ -n "$(kubectl --context "$cx" -n "$NS" get "$c" -o jsonpath='{.data.report\.json}' 2>/dev/null | head -c 1)" ]; then
+    cm="$c"
+    break
+  fi
+done
+[ -n "$cm" ] || die "the validator wrote no report ConfigMap with report.json for run $RUN (logs: kubectl --context $cx -n $NS logs job/$job)."
+report="$(kubectl --context "$cx" -n "$NS" get "$cm" -o jsonpath='{.data.report\.json}')"
 verdict="$(printf '%s' "$report" | sed -n 's/.*"verdict": *"\([a-z]*\)".*/\1/p' | head -n1)"
-echo "$report" > "kmt-report-$SCENARIO-$RUN.json"
+printf '%s\n' "$report" > "kmt-report-$SCENARIO-$RUN.json"
 log "report saved to kmt-report-$SCENARIO-$RUN.json (from $cm)"
+kubectl --context "$cx" -n "$NS" get "$cm" -o jsonpath='{.data.summary\.txt}' 2>/dev/null || true
 echo "verdict: ${verdict:-unknown}"
 log "clean up this run: kmt abort --run-id $RUN --source-context $(ctx source) --target-context $(ctx target) (or helm uninstall $RELEASE -n $NS in both)"
 [ "$verdict" = pass ]

@@ -6,6 +6,11 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+TOPICS="${KMT_TOPICS:-orders|kmt-.*}"
+case "$TOPICS" in
+  *"'"*) die "KMT_TOPICS=$TOPICS holds a single quote; give a Java regex of topic names without one." ;;
+esac
+
 check_all
 
 for c in "${CLUSTERS[@]}"; do
@@ -17,28 +22,32 @@ for c in "${CLUSTERS[@]}"; do
   fi
 done
 
-log "helm repositories (pinned chart versions from kind/versions.env)"
-helm repo add strimzi "$STRIMZI_CHART_REPO" --force-update >/dev/null
+log "helm repositories (pinned chart versions from kind/versions.env; Strimzi from its OCI registry)"
 helm repo add chaos-mesh "$CHAOS_MESH_CHART_REPO" --force-update >/dev/null
 helm repo add prometheus-community "$KPS_CHART_REPO" --force-update >/dev/null
-helm repo update strimzi chaos-mesh prometheus-community >/dev/null
+helm repo update chaos-mesh prometheus-community >/dev/null
 
 for c in "${CLUSTERS[@]}"; do
-  k=(kubectl --context "$(ctx "$c")")
-  h=(helm --kube-context "$(ctx "$c")")
-  log "[$c] kube-prometheus-stack $KUBE_PROMETHEUS_STACK_VERSION"
-  "${h[@]}" upgrade --install kps prometheus-community/kube-prometheus-stack --version "$KUBE_PROMETHEUS_STACK_VERSION" \
-    --namespace monitoring --create-namespace -f "$KIND_DIR/values/kube-prometheus-stack.yaml" --wait --timeout 10m
+  cx="$(ctx "$c")"
+  h=(helm --kube-context "$cx")
+  # Namespaces first: the Strimzi chart puts RoleBindings into every watched
+  # namespace, and the Kafka CRs land in kafka.
+  for ns in monitoring chaos-mesh strimzi kafka; do
+    ensure_namespace "$cx" "$ns"
+  done
+  log "[$c] kube-prometheus-stack $KUBE_PROMETHEUS_STACK_VERSION (release $KPS_RELEASE)"
+  "${h[@]}" upgrade --install "$KPS_RELEASE" prometheus-community/kube-prometheus-stack --version "$KUBE_PROMETHEUS_STACK_VERSION" \
+    --namespace monitoring -f "$KIND_DIR/values/kube-prometheus-stack.yaml" --wait --timeout 10m
   log "[$c] Chaos Mesh $CHAOS_MESH_VERSION (containerd)"
   "${h[@]}" upgrade --install chaos-mesh chaos-mesh/chaos-mesh --version "$CHAOS_MESH_VERSION" \
-    --namespace chaos-mesh --create-namespace -f "$KIND_DIR/values/chaos-mesh.yaml" --wait --timeout 10m
-  log "[$c] Strimzi $STRIMZI_VERSION"
-  "${h[@]}" upgrade --install strimzi strimzi/strimzi-kafka-operator --version "$STRIMZI_VERSION" \
-    --namespace strimzi --create-namespace --set watchNamespaces='{kafka}' --wait --timeout 10m
-  "${k[@]}" create namespace kafka --dry-run=client -o yaml | "${k[@]}" apply -f -
-  log "[$c] Kafka $KAFKA_VERSION (KRaft, 3 nodes), external NodePort listener on $(node_ip "$c")"
-  render "$KIND_DIR/manifests/kafka.yaml" CLUSTER="$c" ADVERTISED_HOST="$(node_ip "$c")" KAFKA_VERSION="$KAFKA_VERSION" | "${k[@]}" apply -f -
-  "${k[@]}" apply -f "$KIND_DIR/manifests/podmonitors.yaml"
+    --namespace chaos-mesh -f "$KIND_DIR/values/chaos-mesh.yaml" --wait --timeout 10m
+  log "[$c] Strimzi $STRIMZI_VERSION watching namespace kafka"
+  "${h[@]}" upgrade --install strimzi "$STRIMZI_CHART" --version "$STRIMZI_VERSION" \
+    --namespace strimzi --set 'watchNamespaces={kafka}' --wait --timeout 10m
+  ip="$(node_ip "$c")"
+  log "[$c] Kafka $KAFKA_VERSION (KRaft, 3 nodes), external NodePort listener advertised on $ip"
+  render "$KIND_DIR/manifests/kafka.yaml" CLUSTER="$c" ADVERTISED_HOST="$ip" KAFKA_VERSION="$KAFKA_VERSION" | kubectl --context "$cx" apply -f -
+  kubectl --context "$cx" apply -f "$KIND_DIR/manifests/podmonitors.yaml"
 done
 
 for c in "${CLUSTERS[@]}"; do
@@ -47,8 +56,8 @@ for c in "${CLUSTERS[@]}"; do
 done
 
 SOURCE_BOOTSTRAP="$(node_ip source):32100"
-log "[target] MirrorMaker 2 from $SOURCE_BOOTSTRAP"
-render "$KIND_DIR/manifests/mirrormaker2.yaml" SOURCE_BOOTSTRAP="$SOURCE_BOOTSTRAP" KAFKA_VERSION="$KAFKA_VERSION" TOPICS="${KMT_TOPICS:-orders|kmt-.*}" |
+log "[target] MirrorMaker 2 from $SOURCE_BOOTSTRAP, topics matching $TOPICS"
+render "$KIND_DIR/manifests/mirrormaker2.yaml" SOURCE_BOOTSTRAP="$SOURCE_BOOTSTRAP" KAFKA_VERSION="$KAFKA_VERSION" TOPICS="$TOPICS" |
   kubectl --context "$(ctx target)" apply -f -
 kubectl --context "$(ctx target)" -n kafka wait kafkamirrormaker2/mirror --for=condition=Ready --timeout 10m
 

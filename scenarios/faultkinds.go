@@ -11,7 +11,9 @@ type FaultKind string
 
 // Fault kinds. Where each is carried out:
 //   - local backend (embedded clusters, reference or process mirror): chaos/local
-//   - Kubernetes (Chaos Mesh objects): chaos/mesh
+//   - Kubernetes: Chaos Mesh objects (chaos/mesh), and kmt's in-cluster
+//     agent for what Chaos Mesh cannot do (broker-pause, mirror-pause,
+//     topic-add-partitions, topic-purge: internal/kube/agent)
 const (
 	// Brokers (param cluster: source|target).
 	BrokerKill     FaultKind = "broker-kill"     // kill brokers (brokers/nodes); they come back at window end
@@ -72,18 +74,18 @@ var local = []Backend{BackendLocal, BackendKubernetes}
 // Kinds is the fault catalogue.
 var Kinds = map[FaultKind]KindInfo{
 	BrokerKill:         {BrokerKill, []string{"cluster", "brokers", "nodes"}, []string{"cluster"}, local, "broker", "kill brokers of a cluster; they return when the window ends"},
-	BrokerPause:        {BrokerPause, []string{"cluster", "brokers", "nodes"}, []string{"cluster"}, []Backend{BackendLocal}, "broker", "brokers stop answering without closing connections"},
+	BrokerPause:        {BrokerPause, []string{"cluster", "brokers", "nodes"}, []string{"cluster"}, local, "broker", "brokers stop answering without closing connections"},
 	ClusterRestart:     {ClusterRestart, []string{"cluster"}, []string{"cluster"}, local, "broker", "stop every broker of a cluster, restart from persisted data"},
 	MirrorKill:         {MirrorKill, nil, nil, local, "mirror", "kill the mirror hard (no final commit), restart at window end"},
 	MirrorRestart:      {MirrorRestart, nil, nil, local, "mirror", "stop the mirror gracefully, restart at window end"},
-	MirrorPause:        {MirrorPause, nil, nil, []Backend{BackendLocal}, "mirror", "freeze the mirror (SIGSTOP), resume at window end"},
+	MirrorPause:        {MirrorPause, nil, nil, local, "mirror", "freeze the mirror (SIGSTOP), resume at window end"},
 	WANLatency:         {WANLatency, []string{"latency", "jitter"}, []string{"latency"}, local, "wan-shape", "add one-way latency (and jitter) to mirror<->source traffic"},
 	WANBandwidth:       {WANBandwidth, []string{"bytesPerSecond"}, []string{"bytesPerSecond"}, local, "wan-shape", "cap mirror<->source throughput"},
 	WANReset:           {WANReset, []string{"every"}, nil, []Backend{BackendLocal}, "wan-cut", "reset every mirror<->source connection periodically"},
 	WANPartition:       {WANPartition, nil, nil, local, "wan-cut", "blackhole mirror<->source traffic"},
 	WANStall:           {WANStall, []string{"percent", "stall"}, []string{"percent"}, []Backend{BackendLocal}, "wan-shape", "loss-like stalls: a share of writes wait before going through"},
-	TopicAddPartitions: {TopicAddPartitions, []string{"topic", "partitions"}, []string{"partitions"}, []Backend{BackendLocal}, "", "grow a source topic's partition count mid-run"},
-	TopicPurge:         {TopicPurge, []string{"topic"}, nil, []Backend{BackendLocal}, "mirror", "stop the mirror, delete source records by retention, restart the mirror"},
+	TopicAddPartitions: {TopicAddPartitions, []string{"topic", "partitions"}, []string{"partitions"}, local, "", "grow a source topic's partition count mid-run"},
+	TopicPurge:         {TopicPurge, []string{"topic"}, nil, local, "mirror", "stop the mirror, delete source records by retention, restart the mirror"},
 	PodFailure:         {PodFailure, nil, nil, []Backend{BackendKubernetes}, "mirror", "make the mirror pod unavailable"},
 	ContainerKill:      {ContainerKill, nil, nil, []Backend{BackendKubernetes}, "mirror", "kill the mirror container"},
 	WANLoss:            {WANLoss, []string{"percent"}, []string{"percent"}, []Backend{BackendKubernetes}, "wan-shape", "packet loss between mirror and source"},

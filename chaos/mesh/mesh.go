@@ -17,18 +17,31 @@
 //	mirror-restart   PodChaos pod-kill with a grace period (SIGTERM, clean stop).
 //	pod-failure      PodChaos pod-failure on the mirror pods.
 //	container-kill   PodChaos container-kill on the mirror container.
-//	wan-latency, wan-loss, wan-duplicate, wan-corrupt, wan-bandwidth,
-//	wan-partition    NetworkChaos on the mirror pods, direction "to",
+//	wan-latency      NetworkChaos delay in BOTH clusters, as the local WAN
+//	                 adds the one-way latency in each direction: on the mirror
+//	                 pods towards the source brokers (PeerAddresses) and on the
+//	                 source broker pods towards the mirror (MirrorAddresses).
+//	                 NetworkChaos shapes only the selected pods' egress
+//	                 (direction "to"; externalTargets cannot be used with
+//	                 "from" or "both", Chaos Mesh 2.8 networkchaos_webhook.go).
+//	wan-bandwidth    NetworkChaos bandwidth (tbf) on the data direction: the
+//	                 source broker pods' egress towards the mirror, where the
+//	                 fetch responses flow (the mirror's own egress carries only
+//	                 fetch requests, so a cap there never slows replication).
+//	wan-loss, wan-duplicate, wan-corrupt, wan-partition
+//	                 NetworkChaos on the mirror pods, direction "to",
 //	                 externalTargets = the peer (source) brokers' addresses:
-//	                 cross-cluster pod selectors cannot work, so the fault is
-//	                 injected in the cluster where the mirror runs.
+//	                 cross-cluster pod selectors cannot work, so each side is
+//	                 shaped in its own cluster towards the other's address.
 //	cpu-stress, memory-stress   StressChaos on the mirror container.
 //	clock-skew       TimeChaos on the mirror container.
 //
-// Kinds with no Kubernetes meaning (broker-pause, mirror-pause, wan-reset,
-// wan-stall, topic-add-partitions, topic-purge) are a
-// *scenarios.UnsupportedError from Render; RenderPartial skips them and
-// reports which it left out.
+// Kinds Chaos Mesh cannot do (process pause, Kafka admin operations:
+// broker-pause, mirror-pause, topic-add-partitions, topic-purge) are done by
+// kmt's own in-cluster fault agent (internal/kube/agent); InCluster says
+// which and Placements where. Kinds with no Kubernetes form at all
+// (wan-reset, wan-stall) are a *scenarios.UnsupportedError from Render;
+// RenderPartial skips them and reports which it left out.
 //
 // Timeline shape: the Workflow's entry is a Serial node. Faults that do not
 // overlap in time follow each other, separated by Suspend nodes for the
@@ -90,7 +103,7 @@ type KafkaCluster struct {
 
 // Params are the Kubernetes facts a scenario file does not hold. The
 // defaults (DefaultParams) match kmt's kind setup: Strimzi Kafka clusters
-// named source and target with a node pool named broker in namespace kafka,
+// named source and target with a node pool named dual in namespace kafka,
 // and a KafkaMirrorMaker2 named mirror in the target cluster.
 type Params struct {
 	Source, Target KafkaCluster
@@ -103,9 +116,14 @@ type Params struct {
 	// clock skew).
 	MirrorContainers []string
 	// PeerAddresses are the IPs or CIDRs of the brokers on the far side of
-	// the WAN (the source cluster's, seen from the mirror). kind's docker
-	// network is 172.18.0.0/16 by default.
+	// the WAN (the source cluster's, seen from the mirror). Never assumed:
+	// kind's docker network takes its IPv4 subnet from Docker's pools.
 	PeerAddresses []string
+	// MirrorAddresses are the IPs or CIDRs the mirror's connections come
+	// from as the source brokers see them (kind: the target node's address,
+	// kept by the NodePort's externalTrafficPolicy Local). Source-side WAN
+	// shaping (latency's return half, the bandwidth cap) targets them.
+	MirrorAddresses []string
 	// Namespace is where the Workflows are created.
 	Namespace string
 	// RunID labels the objects (kmt.dev/run).
@@ -127,7 +145,9 @@ func DefaultParams() Params {
 				"strimzi.io/kind":        "Kafka",
 				"strimzi.io/broker-role": "true",
 			},
-			BrokerPodPrefix: name + "-broker-",
+			// kind/manifests/kafka.yaml's node pool is "dual"; Strimzi
+			// names pods <cluster>-<pool>-<node id>.
+			BrokerPodPrefix: name + "-dual-",
 		}
 	}
 	return Params{
@@ -140,7 +160,6 @@ func DefaultParams() Params {
 			"strimzi.io/name": "mirror-mirrormaker2",
 		},
 		MirrorContainers: []string{"mirror-mirrormaker2"},
-		PeerAddresses:    []string{"172.18.0.0/16"},
 		Namespace:        "kafka",
 		RunID:            "manual",
 		GracefulStop:     30 * time.Second,
@@ -150,9 +169,6 @@ func DefaultParams() Params {
 func (p Params) check() error {
 	if p.MirrorCluster != Source && p.MirrorCluster != Target {
 		return fmt.Errorf("mirror cluster %q must be source or target", p.MirrorCluster)
-	}
-	if len(p.PeerAddresses) == 0 {
-		return fmt.Errorf("no peer addresses: WAN faults need the far side's broker IPs or CIDRs (e.g. 172.18.0.0/16 for kind)")
 	}
 	for _, a := range p.PeerAddresses {
 		if _, err := netip.ParsePrefix(a); err != nil {
@@ -196,7 +212,9 @@ func Render(s *scenarios.Scenario, p Params) (map[Cluster][]client.Object, error
 }
 
 // RenderPartial is Render that leaves out the faults Kubernetes cannot
-// perform and returns them, for charts that document the omission.
+// perform and returns them, for charts that document the omission. Faults
+// kmt's in-cluster agent performs (InCluster) are neither rendered nor
+// omitted.
 func RenderPartial(s *scenarios.Scenario, p Params) (map[Cluster][]client.Object, []scenarios.Fault, error) {
 	if err := p.check(); err != nil {
 		return nil, nil, err
@@ -208,11 +226,16 @@ func RenderPartial(s *scenarios.Scenario, p Params) (map[Cluster][]client.Object
 			omitted = append(omitted, f)
 			continue
 		}
-		c, err := clusterOf(f, p)
+		if InCluster(f.Kind) {
+			continue
+		}
+		cs, err := Placements(f, p)
 		if err != nil {
 			return nil, nil, err
 		}
-		per[c] = append(per[c], f)
+		for _, c := range cs {
+			per[c] = append(per[c], f)
+		}
 	}
 	out := map[Cluster][]client.Object{Source: nil, Target: nil}
 	for _, c := range Clusters {
@@ -231,17 +254,53 @@ func RenderPartial(s *scenarios.Scenario, p Params) (map[Cluster][]client.Object
 	return out, omitted, nil
 }
 
-// clusterOf says where a fault is injected.
-func clusterOf(f scenarios.Fault, p Params) (Cluster, error) {
+// InCluster reports whether kmt's own in-cluster agent performs a kind on
+// Kubernetes (Chaos Mesh has no process pause and no Kafka admin
+// operations).
+func InCluster(k scenarios.FaultKind) bool {
+	switch k {
+	case scenarios.BrokerPause, scenarios.MirrorPause, scenarios.TopicAddPartitions, scenarios.TopicPurge:
+		return true
+	}
+	return false
+}
+
+// farSide is the cluster across the WAN from the mirror.
+func (p Params) farSide() Cluster {
+	if p.MirrorCluster == Source {
+		return Target
+	}
+	return Source
+}
+
+// Placements says in which clusters a fault acts: WAN latency in both, so
+// each direction is delayed; a bandwidth cap where the data leaves; a purge
+// pauses the mirror in its cluster and deletes records in the source.
+func Placements(f scenarios.Fault, p Params) ([]Cluster, error) {
 	switch f.Kind {
-	case scenarios.BrokerKill, scenarios.ClusterRestart:
+	case scenarios.BrokerKill, scenarios.ClusterRestart, scenarios.BrokerPause:
 		switch Cluster(f.Params.Cluster) {
 		case Source, Target:
-			return Cluster(f.Params.Cluster), nil
+			return []Cluster{Cluster(f.Params.Cluster)}, nil
 		}
-		return "", fmt.Errorf("fault %q: cluster %q must be source or target", f.Name, f.Params.Cluster)
+		return nil, fmt.Errorf("fault %q: cluster %q must be source or target", f.Name, f.Params.Cluster)
+	case scenarios.WANLatency:
+		return []Cluster{p.farSide(), p.MirrorCluster}, nil
+	case scenarios.WANBandwidth:
+		// A mirror in the target pulls: the data leaves the source brokers.
+		if p.MirrorCluster == Target {
+			return []Cluster{Source}, nil
+		}
+		return []Cluster{p.MirrorCluster}, nil
+	case scenarios.TopicAddPartitions:
+		return []Cluster{Source}, nil
+	case scenarios.TopicPurge:
+		if p.MirrorCluster == Source {
+			return []Cluster{Source}, nil
+		}
+		return []Cluster{Source, p.MirrorCluster}, nil
 	}
-	return p.MirrorCluster, nil
+	return []Cluster{p.MirrorCluster}, nil
 }
 
 // WorkflowName names a scenario's Workflow in one cluster.
@@ -348,6 +407,12 @@ func workflow(s *scenarios.Scenario, p Params, c Cluster, fs []scenarios.Fault) 
 	return wf, nil
 }
 
+var netAction = map[scenarios.FaultKind]v1alpha1.NetworkChaosAction{
+	scenarios.WANLatency: v1alpha1.DelayAction, scenarios.WANLoss: v1alpha1.LossAction,
+	scenarios.WANDuplicate: v1alpha1.DuplicateAction, scenarios.WANCorrupt: v1alpha1.CorruptAction,
+	scenarios.WANBandwidth: v1alpha1.BandwidthAction, scenarios.WANPartition: v1alpha1.PartitionAction,
+}
+
 func pct(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 func (p Params) mirrorPods() v1alpha1.PodSelector {
@@ -397,13 +462,23 @@ func (p Params) brokers(c Cluster, f scenarios.Fault, all bool) v1alpha1.PodSele
 	return sel
 }
 
-func (p Params) wan(action v1alpha1.NetworkChaosAction) *v1alpha1.NetworkChaosSpec {
+// wan shapes one direction of the WAN from cluster c: the mirror pods'
+// egress towards the far side's brokers or, on the far side, the brokers'
+// egress towards the mirror.
+func (p Params) wan(f scenarios.Fault, c Cluster, action v1alpha1.NetworkChaosAction) (*v1alpha1.NetworkChaosSpec, error) {
+	sel, to, what := p.mirrorPods(), p.PeerAddresses, "PeerAddresses (the far side's brokers as the mirror reaches them)"
+	if c != p.MirrorCluster {
+		sel, to, what = p.brokers(c, f, true), p.MirrorAddresses, "MirrorAddresses (where the mirror's connections come from, as the brokers see them)"
+	}
+	if len(to) == 0 {
+		return nil, fmt.Errorf("fault %q (%s) in the %s cluster: no %s: a WAN fault aimed at nothing would pass as if it had happened", f.Name, f.Kind, c, what)
+	}
 	return &v1alpha1.NetworkChaosSpec{
-		PodSelector:     p.mirrorPods(),
+		PodSelector:     sel,
 		Action:          action,
 		Direction:       v1alpha1.To,
-		ExternalTargets: append([]string(nil), p.PeerAddresses...),
-	}
+		ExternalTargets: append([]string(nil), to...),
+	}, nil
 }
 
 // chaosTemplate is the workflow step of one fault; its deadline is the
@@ -436,35 +511,31 @@ func chaosTemplate(f scenarios.Fault, p Params, c Cluster) (v1alpha1.Template, e
 			return t, fmt.Errorf("fault %q (container-kill) needs the mirror's container name (Params.MirrorContainers)", f.Name)
 		}
 		pod(v1alpha1.ContainerKillAction, p.mirrorPods(), append([]string(nil), p.MirrorContainers...), 0)
-	case scenarios.WANLatency:
-		s := p.wan(v1alpha1.DelayAction)
-		s.TcParameter.Delay = &v1alpha1.DelaySpec{Latency: fp.Latency.String(), Jitter: fp.Jitter.String()}
-		net(s)
-	case scenarios.WANLoss:
-		s := p.wan(v1alpha1.LossAction)
-		s.TcParameter.Loss = &v1alpha1.LossSpec{Loss: pct(fp.Percent)}
-		net(s)
-	case scenarios.WANDuplicate:
-		s := p.wan(v1alpha1.DuplicateAction)
-		s.TcParameter.Duplicate = &v1alpha1.DuplicateSpec{Duplicate: pct(fp.Percent)}
-		net(s)
-	case scenarios.WANCorrupt:
-		s := p.wan(v1alpha1.CorruptAction)
-		s.TcParameter.Corrupt = &v1alpha1.CorruptSpec{Corrupt: pct(fp.Percent)}
-		net(s)
-	case scenarios.WANBandwidth:
-		s := p.wan(v1alpha1.BandwidthAction)
-		// tc's "bps" unit is bytes per second. The bucket holds 10 ms of
-		// traffic (at least one 64 KiB chunk) and up to 2 s may queue.
-		rate := fp.BytesPerSecond
-		s.TcParameter.Bandwidth = &v1alpha1.BandwidthSpec{
-			Rate:   strconv.FormatInt(rate, 10) + "bps",
-			Buffer: uint32(min(max(rate/100, 65536), 1<<30)),
-			Limit:  uint32(min(max(rate*2, 65536), 1<<31)),
+	case scenarios.WANLatency, scenarios.WANLoss, scenarios.WANDuplicate, scenarios.WANCorrupt, scenarios.WANBandwidth, scenarios.WANPartition:
+		s, err := p.wan(f, c, netAction[f.Kind])
+		if err != nil {
+			return t, err
+		}
+		switch f.Kind {
+		case scenarios.WANLatency:
+			s.TcParameter.Delay = &v1alpha1.DelaySpec{Latency: fp.Latency.String(), Jitter: fp.Jitter.String()}
+		case scenarios.WANLoss:
+			s.TcParameter.Loss = &v1alpha1.LossSpec{Loss: pct(fp.Percent)}
+		case scenarios.WANDuplicate:
+			s.TcParameter.Duplicate = &v1alpha1.DuplicateSpec{Duplicate: pct(fp.Percent)}
+		case scenarios.WANCorrupt:
+			s.TcParameter.Corrupt = &v1alpha1.CorruptSpec{Corrupt: pct(fp.Percent)}
+		case scenarios.WANBandwidth:
+			// tc's "bps" unit is bytes per second. The bucket holds 10 ms of
+			// traffic (at least one 64 KiB chunk) and up to 2 s may queue.
+			rate := fp.BytesPerSecond
+			s.TcParameter.Bandwidth = &v1alpha1.BandwidthSpec{
+				Rate:   strconv.FormatInt(rate, 10) + "bps",
+				Buffer: uint32(min(max(rate/100, 65536), 1<<30)),
+				Limit:  uint32(min(max(rate*2, 65536), 1<<31)),
+			}
 		}
 		net(s)
-	case scenarios.WANPartition:
-		net(p.wan(v1alpha1.PartitionAction))
 	case scenarios.CPUStress:
 		t.Type = v1alpha1.TypeStressChaos
 		e.StressChaos = &v1alpha1.StressChaosSpec{ContainerSelector: p.mirrorContainers(), Stressors: &v1alpha1.Stressors{

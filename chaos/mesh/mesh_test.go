@@ -20,6 +20,10 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 func params() Params {
 	p := DefaultParams()
 	p.RunID = "golden"
+	// Documentation addresses: the source node (as the mirror reaches the
+	// brokers) and the target node (where the mirror's connections come from).
+	p.PeerAddresses = []string{"192.0.2.1/32"}
+	p.MirrorAddresses = []string{"192.0.2.2/32"}
 	return p
 }
 
@@ -194,14 +198,19 @@ func TestEveryKubernetesKindRenders(t *testing.T) {
 		}},
 		scenarios.WANLatency: {Target, v1alpha1.TypeNetworkChaos, func(e *v1alpha1.EmbedChaos) string {
 			n := e.NetworkChaos
-			if n.Action != v1alpha1.DelayAction || n.Delay.Latency != "80ms" || n.Delay.Jitter != "10ms" || n.Direction != v1alpha1.To || n.ExternalTargets[0] != "172.18.0.0/16" || n.Target != nil {
-				return "want delay 80ms/10ms to the peer CIDR"
+			if n.Action != v1alpha1.DelayAction || n.Delay.Latency != "80ms" || n.Delay.Jitter != "10ms" || n.Direction != v1alpha1.To || n.ExternalTargets[0] != "192.0.2.1/32" || n.Target != nil || n.Selector.LabelSelectors["strimzi.io/kind"] != "KafkaMirrorMaker2" {
+				return "want delay 80ms/10ms on the mirror towards the source brokers"
 			}
 			return ""
 		}},
-		scenarios.WANBandwidth: {Target, v1alpha1.TypeNetworkChaos, func(e *v1alpha1.EmbedChaos) string {
-			if e.NetworkChaos.Bandwidth.Rate != "1048576bps" || e.NetworkChaos.Bandwidth.Limit == 0 || e.NetworkChaos.Bandwidth.Buffer == 0 {
+		scenarios.WANBandwidth: {Source, v1alpha1.TypeNetworkChaos, func(e *v1alpha1.EmbedChaos) string {
+			n := e.NetworkChaos
+			if n.Bandwidth.Rate != "1048576bps" || n.Bandwidth.Limit == 0 || n.Bandwidth.Buffer == 0 {
 				return "want 1048576bps (tc bytes per second)"
+			}
+			// The data direction: fetch responses leave the source brokers.
+			if n.Direction != v1alpha1.To || n.ExternalTargets[0] != "192.0.2.2/32" || n.Selector.LabelSelectors["strimzi.io/cluster"] != "source" || n.Mode != v1alpha1.AllMode {
+				return "want every source broker's egress towards the mirror's address capped"
 			}
 			return ""
 		}},
@@ -252,6 +261,13 @@ func TestEveryKubernetesKindRenders(t *testing.T) {
 		if !k.Supports(scenarios.BackendKubernetes) {
 			continue
 		}
+		if InCluster(k) {
+			p := scenarios.FaultParams{Cluster: "source", Partitions: 12}
+			if wfs := render(t, scen(fault("f1", k, 10*time.Second, 20*time.Second, p))); len(wfs) != 0 {
+				t.Errorf("kind %s is done by kmt's in-cluster agent but rendered Chaos Mesh objects %v", k, wfs)
+			}
+			continue
+		}
 		w, ok := want[k]
 		if !ok {
 			t.Errorf("kind %s is supported on Kubernetes but has no test case", k)
@@ -260,7 +276,7 @@ func TestEveryKubernetesKindRenders(t *testing.T) {
 		t.Run(string(k), func(t *testing.T) {
 			wfs := render(t, scen(fault("f1", k, 10*time.Second, 20*time.Second, ps[k])))
 			wf := wfs[w.cluster]
-			if wf == nil || len(wfs) != 1 {
+			if wf == nil || (len(wfs) != 1 && k != scenarios.WANLatency) {
 				t.Fatalf("want one workflow in %s, got %v", w.cluster, wfs)
 			}
 			step := tpl(t, wf, "fault-f1")
@@ -277,10 +293,55 @@ func TestEveryKubernetesKindRenders(t *testing.T) {
 	}
 }
 
+// TestWANLatencyBothDirections: the local WAN adds the one-way latency in
+// each direction, so on Kubernetes both sides delay their egress across the
+// WAN: the mirror towards the source brokers, the source brokers towards
+// the mirror. One side only would add the latency once per round trip.
+func TestWANLatencyBothDirections(t *testing.T) {
+	lat := scenarios.FaultParams{Latency: scenarios.Duration(40 * time.Millisecond)}
+	wfs := render(t, scen(fault("f1", scenarios.WANLatency, 0, time.Minute, lat)))
+	if len(wfs) != 2 {
+		t.Fatalf("workflows in %d clusters, want both", len(wfs))
+	}
+	src := tpl(t, wfs[Source], "fault-f1").NetworkChaos
+	tgt := tpl(t, wfs[Target], "fault-f1").NetworkChaos
+	if src.Delay.Latency != "40ms" || tgt.Delay.Latency != "40ms" {
+		t.Fatalf("latency source %s target %s, want 40ms each way", src.Delay.Latency, tgt.Delay.Latency)
+	}
+	if src.ExternalTargets[0] != "192.0.2.2/32" || src.Selector.LabelSelectors["strimzi.io/cluster"] != "source" || src.Selector.LabelSelectors["strimzi.io/broker-role"] != "true" {
+		t.Errorf("source side %+v: want the source brokers' egress towards the mirror's address", src)
+	}
+	if tgt.ExternalTargets[0] != "192.0.2.1/32" || tgt.Selector.LabelSelectors["strimzi.io/kind"] != "KafkaMirrorMaker2" {
+		t.Errorf("target side %+v: want the mirror's egress towards the source brokers", tgt)
+	}
+}
+
+// TestWANWithoutAddressesIsAnError: a WAN fault with no far-side address
+// would select no traffic and pass as if it had happened.
+func TestWANWithoutAddressesIsAnError(t *testing.T) {
+	for _, tc := range []struct {
+		kind  scenarios.FaultKind
+		p     scenarios.FaultParams
+		clear func(*Params)
+		want  string
+	}{
+		{scenarios.WANPartition, scenarios.FaultParams{}, func(p *Params) { p.PeerAddresses = nil }, "PeerAddresses"},
+		{scenarios.WANBandwidth, scenarios.FaultParams{BytesPerSecond: 1000}, func(p *Params) { p.MirrorAddresses = nil }, "MirrorAddresses"},
+		{scenarios.WANLatency, scenarios.FaultParams{Latency: scenarios.Duration(time.Millisecond)}, func(p *Params) { p.MirrorAddresses = nil }, "MirrorAddresses"},
+	} {
+		p := params()
+		tc.clear(&p)
+		_, err := Render(scen(fault("f1", tc.kind, 0, time.Second, tc.p)), p)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s without %s: err %v", tc.kind, tc.want, err)
+		}
+	}
+}
+
 func TestBrokerNodesSelectPods(t *testing.T) {
 	wfs := render(t, scen(fault("f1", scenarios.BrokerKill, 0, time.Second, scenarios.FaultParams{Cluster: "source", Nodes: []int32{0, 2}})))
 	pc := tpl(t, wfs[Source], "fault-f1").PodChaos
-	if got := pc.Selector.Pods["kafka"]; strings.Join(got, ",") != "source-broker-0,source-broker-2" || pc.Mode != v1alpha1.AllMode {
+	if got := pc.Selector.Pods["kafka"]; strings.Join(got, ",") != "source-dual-0,source-dual-2" || pc.Mode != v1alpha1.AllMode {
 		t.Fatalf("pods %v mode %s", got, pc.Mode)
 	}
 }
@@ -354,7 +415,7 @@ func TestValidateRejects(t *testing.T) {
 	}{
 		{"bad memory size", fault("m", scenarios.MemoryStress, 0, time.Second, scenarios.FaultParams{Memory: "lots"}), nil, "size"},
 		{"no container for container-kill", fault("c", scenarios.ContainerKill, 0, time.Second, scenarios.FaultParams{}), func(p *Params) { p.MirrorContainers = nil }, "container"},
-		{"no peers", fault("w", scenarios.WANPartition, 0, time.Second, scenarios.FaultParams{}), func(p *Params) { p.PeerAddresses = nil }, "peer"},
+		{"no peers", fault("w", scenarios.WANPartition, 0, time.Second, scenarios.FaultParams{}), func(p *Params) { p.PeerAddresses = nil }, "PeerAddresses"},
 		{"broker fault without cluster", fault("b", scenarios.BrokerKill, 0, time.Second, scenarios.FaultParams{}), nil, "source or target"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

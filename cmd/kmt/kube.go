@@ -49,7 +49,7 @@ func readScenario(path string, short bool, b scenarios.Backend) (*scenarios.Scen
 func newRenderCmd(g *globals) *cobra.Command {
 	p := mesh.DefaultParams()
 	var short, partial bool
-	var peers []string
+	var peers, mirrorAddrs []string
 	c := &cobra.Command{
 		Use:   "render SCENARIO",
 		Short: "Print the Chaos Mesh objects of a scenario (both clusters) as YAML",
@@ -59,11 +59,13 @@ end by themselves). Every document is labelled with the cluster it belongs
 to (kmt.dev/cluster: source|target). Defaults match the kind setup (kind/):
 Strimzi labels, a KafkaMirrorMaker2 named mirror in the target cluster.
 
-A fault with no Kubernetes meaning (broker-pause, mirror-pause, wan-reset,
-wan-stall, topic operations) is an error naming it, unless --skip-unsupported.
+Faults kmt's in-cluster agent performs (broker-pause, mirror-pause, topic
+operations) are not Chaos Mesh objects and are not printed. A fault with no
+Kubernetes form (wan-reset, wan-stall) is an error naming it, unless
+--skip-unsupported.
 
   kmt render rules SCENARIO    the assertions as a prometheus-operator PrometheusRule`,
-		Example: `  kmt render wan-partition --peer 172.18.0.0/16 | kubectl --context kind-target apply -f -`,
+		Example: `  kmt render wan-partition --peer 172.18.0.3/32 | kubectl --context kind-target apply -f -`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctrllog.SetLogger(logr.Discard())
@@ -75,9 +77,7 @@ wan-stall, topic operations) is an error naming it, unless --skip-unsupported.
 			if err != nil {
 				return err
 			}
-			if len(peers) > 0 {
-				p.PeerAddresses = peers
-			}
+			p.PeerAddresses, p.MirrorAddresses = peers, mirrorAddrs
 			var objs map[mesh.Cluster][]client.Object
 			if partial {
 				o, skipped, err := mesh.RenderPartial(s, p)
@@ -101,7 +101,8 @@ wan-stall, topic operations) is an error naming it, unless --skip-unsupported.
 	f := c.Flags()
 	c.PersistentFlags().BoolVar(&short, "short", false, "render the scenario's short form")
 	f.BoolVar(&partial, "skip-unsupported", false, "leave out faults with no Kubernetes meaning instead of failing")
-	f.StringArrayVar(&peers, "peer", nil, "IP or CIDR of the source brokers as seen from the mirror (repeatable; default "+strings.Join(p.PeerAddresses, ",")+")")
+	f.StringArrayVar(&peers, "peer", nil, "IP or CIDR of the source brokers as seen from the mirror (repeatable; WAN faults need it, e.g. the source kind node's docker address)")
+	f.StringArrayVar(&mirrorAddrs, "mirror-address", nil, "IP or CIDR the mirror's connections come from as the source brokers see them (repeatable; wan-latency and wan-bandwidth shape the source side too)")
 	c.PersistentFlags().StringVar(&p.Namespace, "namespace", p.Namespace, "namespace of the Workflows (render) or of the PrometheusRule (render rules)")
 	f.StringVar(&p.RunID, "run-id", p.RunID, "run id label (kmt.dev/run)")
 	f.DurationVar(&p.StartDelay, "start-delay", p.StartDelay, "wait this long before t=0 of the timeline (while the loadgen starts)")

@@ -15,6 +15,7 @@ import (
 	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kube/agent"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
@@ -37,6 +38,7 @@ type validateFlags struct {
 	prom                   assertions.RemoteOptions
 	configMap              string
 	metricsAddr            string
+	faultsTopic            string
 }
 
 func newValidateCmd(g *globals) *cobra.Command {
@@ -78,6 +80,7 @@ report is also written into that ConfigMap of the pod's namespace (Kubernetes).`
 	fl.BoolVar(&f.prom.InsecureSkipVerify, "prometheus-insecure", false, "skip TLS verification of Prometheus (test clusters only)")
 	fl.StringVar(&f.configMap, "report-configmap", "", "also write the report into this ConfigMap (in-cluster)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here, e.g. :9090")
+	fl.StringVar(&f.faultsTopic, "faults-topic", "", "with --scenario: read what the in-cluster fault agents did (e.g. "+agent.DefaultTopic+" on the source) and judge by it")
 	f.kafka.Register(fl)
 	return c
 }
@@ -104,7 +107,7 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	if s != nil {
 		name = s.Metadata.Name
 		drain = s.Spec.Drain.D()
-		wait = s.Spec.Load.Duration.D() + 10*time.Minute
+		wait = kube.LoadWait(s)
 		for _, t := range s.Spec.Topology.Topics {
 			pairs = append(pairs, validator.TopicPair{Source: t.Name, Target: t.Target()})
 		}
@@ -167,6 +170,10 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	if err != nil {
 		return err
 	}
+	dial, err := kafkaDial(f.kafka) // the fault agents' topics: TLS only so far
+	if err != nil && f.faultsTopic != "" {
+		return err
+	}
 	led := ledger.New()
 	lctx, lcancel := context.WithCancel(ctx)
 	defer lcancel()
@@ -185,6 +192,12 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	defer vcancel()
 	if err := val.Start(vctx); err != nil {
 		return runner.Env(err)
+	}
+	var faults *agent.Collector
+	if f.faultsTopic != "" && s != nil {
+		// Purges reach the validator as they happen, before it drains.
+		faults = agent.NewCollector(val.NoteTruncation)
+		go agent.Read(lctx, f.sourceBoot, dial, f.faultsTopic, f.runID, faults.Add)
 	}
 
 	// Wait for the load to finish (the ledger's done entry), with progress.
@@ -248,13 +261,27 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	}
 	rep.EndedAt = time.Now()
 	if s != nil {
+		// The load's real start, as the ledger carries it (the same clock
+		// the fault agents use), over the validator's first sight of it.
+		if st, err := agent.LoadStart(ctx, f.sourceBoot, dial, f.ledgerTopic, f.runID, 30*time.Second); err == nil {
+			t0 = st
+		}
 		w := assertions.PlannedWindows(s, t0)
+		if faults != nil {
+			if missing := faults.Wait(ctx, kube.FaultRecordsWait); len(missing) > 0 {
+				log.Warn("fault agents did not finish; their faults count as not done", "clusters", missing)
+			}
+			rep.Faults = faults.Faults(s, t0, loadEnd)
+			actualFaultWindows(w, rep.Faults, rep.EndedAt)
+		}
 		w["drain"] = assertions.Window{Start: loadEnd, End: rep.EndedAt}
 		run := w["run"]
 		run.End = rep.EndedAt
 		w["run"] = run
 		for _, p := range s.Phases() {
-			rep.Phases = append(rep.Phases, report.Phase{Name: p.Name, Start: w[p.Name].Start, End: w[p.Name].End})
+			if pw, ok := w[p.Name]; ok {
+				rep.Phases = append(rep.Phases, report.Phase{Name: p.Name, Start: pw.Start, End: pw.End})
+			}
 		}
 		if remote != nil {
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
@@ -275,6 +302,7 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	if _, err := rep.WriteJUnit(dir); err != nil {
 		log.Warn("could not write junit.xml", "err", err)
 	}
+	saveValidateArtifacts(dir, s, rep, f.reportDir == "", log)
 	rep.WriteSummary(g.stdout)
 	fmt.Fprintf(g.stdout, "report    %s\n", filepath.Join(dir, "report.json"))
 	if cm != nil {
@@ -294,6 +322,25 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 		fmt.Fprintf(g.stderr, "kmt: %s\n", rep.Error)
 	}
 	return &exitError{runner.ExitEnv}
+}
+
+// actualFaultWindows replaces each planned fault:<name> window with the
+// time the fault was really in force; one never in force loses its window,
+// so an assertion over it fails ("no window") instead of judging a fault
+// that did not happen.
+func actualFaultWindows(w map[string]assertions.Window, faults []report.Fault, end time.Time) {
+	for _, f := range faults {
+		name := "fault:" + f.Name
+		if f.Start.IsZero() {
+			delete(w, name)
+			continue
+		}
+		fe := f.End
+		if fe.IsZero() {
+			fe = end
+		}
+		w[name] = assertions.Window{Start: f.Start, End: fe}
+	}
 }
 
 // phaseAt names the planned phase at offset d from the load start (fault

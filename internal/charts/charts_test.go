@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/mesh"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kube"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
@@ -55,8 +57,11 @@ func TestDiff(t *testing.T) {
 	}
 }
 
+// testPeer is the far side's address the tests install with.
+const testPeer = "192.0.2.1/32"
+
 func values(role, run string) map[string]any {
-	return map[string]any{"role": role, "run": run}
+	return map[string]any{"role": role, "run": run, "chaos": map[string]any{"peerAddresses": []any{testPeer}}}
 }
 
 func loadChart(t *testing.T, name string) *chart.Chart {
@@ -70,6 +75,11 @@ func loadChart(t *testing.T, name string) *chart.Chart {
 
 // renderChart templates a chart like `helm template` (client only).
 func renderChart(c *chart.Chart, vals map[string]any) ([]*unstructured.Unstructured, string, error) {
+	return renderChartIn(c, vals, "kmt")
+}
+
+// renderChartIn is renderChart into namespace ns.
+func renderChartIn(c *chart.Chart, vals map[string]any, ns string) ([]*unstructured.Unstructured, string, error) {
 	cfg := &action.Configuration{
 		KubeClient:   &kubefake.PrintingKubeClient{Out: &bytes.Buffer{}},
 		Releases:     storage.Init(driver.NewMemory()),
@@ -77,7 +87,7 @@ func renderChart(c *chart.Chart, vals map[string]any) ([]*unstructured.Unstructu
 		Log:          func(string, ...any) {},
 	}
 	in := action.NewInstall(cfg)
-	in.DryRun, in.ClientOnly, in.ReleaseName, in.Namespace = true, true, "kmt-test", "kmt"
+	in.DryRun, in.ClientOnly, in.ReleaseName, in.Namespace = true, true, "kmt-test", ns
 	in.IncludeCRDs = true
 	rel, err := in.Run(c, vals)
 	if err != nil {
@@ -108,20 +118,21 @@ func TestLintAndTemplate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, omitted, err := mesh.RenderPartial(s, mesh.DefaultParams())
+		mp := mesh.DefaultParams()
+		mp.PeerAddresses, mp.MirrorAddresses = []string{testPeer}, []string{testPeer}
+		wfs, omitted, err := mesh.RenderPartial(s, mp)
 		if err != nil {
 			t.Fatal(err)
 		}
-		faultsIn := map[string]bool{}
+		// Sides where the agent pauses a process get pod exec in kafka.
+		execIn := map[string]int{}
 		for _, f := range s.Spec.Timeline {
-			if !f.Kind.Supports(scenarios.BackendKubernetes) {
-				continue
+			switch f.Kind {
+			case scenarios.BrokerPause:
+				execIn[f.Params.Cluster] = 1
+			case scenarios.MirrorPause, scenarios.TopicPurge:
+				execIn["target"] = 1
 			}
-			c := "target"
-			if (f.Kind == scenarios.BrokerKill || f.Kind == scenarios.ClusterRestart) && f.Params.Cluster == "source" {
-				c = "source"
-			}
-			faultsIn[c] = true
 		}
 		for _, role := range []string{"source", "target"} {
 			t.Run(name+"/"+role, func(t *testing.T) {
@@ -144,13 +155,16 @@ func TestLintAndTemplate(t *testing.T) {
 					}
 					checkPodSecurity(t, o)
 				}
-				wantKinds := map[string]int{"ConfigMap": 2, "ServiceMonitor": 1, "Service": 1, "ServiceAccount": 1}
-				if role == "source" {
-					wantKinds["Deployment"] = 1
-				} else {
-					wantKinds["Job"], wantKinds["Role"], wantKinds["RoleBinding"], wantKinds["Pod"], wantKinds["PrometheusRule"] = 1, 1, 1, 1, 1
+				// Both sides: run marker, scenario and dashboard ConfigMaps; the
+				// fault agent (SA, Role, RoleBinding, Job, Service, monitor);
+				// the side's workload. No Deployment: nothing restarts the load.
+				wantKinds := map[string]int{"ConfigMap": 3, "ServiceMonitor": 2, "Service": 2, "ServiceAccount": 2, "Job": 2, "Role": 1 + execIn[role], "RoleBinding": 1 + execIn[role]}
+				if role == "target" {
+					wantKinds["Role"]++
+					wantKinds["RoleBinding"]++
+					wantKinds["Pod"], wantKinds["PrometheusRule"] = 1, 1
 				}
-				if faultsIn[role] {
+				if len(wfs[mesh.Cluster(role)]) > 0 {
 					wantKinds["Workflow"] = 1
 				}
 				for k, n := range wantKinds {
@@ -206,6 +220,9 @@ func TestValidatorRBACIsLimited(t *testing.T) {
 	}
 	var role, job *unstructured.Unstructured
 	for _, o := range objs {
+		if !strings.HasSuffix(o.GetName(), "-validator") {
+			continue
+		}
 		switch o.GetKind() {
 		case "Role":
 			role = o
@@ -242,7 +259,9 @@ func TestValuesSchemaRejects(t *testing.T) {
 	}{
 		{"bad role", values("middle", "r1"), "role"},
 		{"run with spaces", values("source", "my run"), "run"},
-		{"no peers", map[string]any{"role": "target", "run": "r1", "chaos": map[string]any{"peerAddresses": []any{}}}, "peerAddresses"},
+		{"no peers for a WAN fault", map[string]any{"role": "target", "run": "r1", "chaos": map[string]any{"peerAddresses": []any{}}}, "chaos.peerAddresses is empty"},
+		{"no run id", map[string]any{"role": "target", "run": ""}, "run is empty"},
+		{"selector not key=value", map[string]any{"role": "source", "run": "r1", "chaos": map[string]any{"peerAddresses": []any{testPeer}}, "targets": map[string]any{"source": map[string]any{"brokerSelector": "app in (kafka)"}}}, "brokerSelector"},
 		{"typo key", map[string]any{"role": "target", "run": "r1", "chaoss": true}, "chaoss"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -254,27 +273,138 @@ func TestValuesSchemaRejects(t *testing.T) {
 	}
 }
 
-// TestChaosValuesReachTheWorkflow: peers and namespace come from values.
+// TestChaosValuesReachTheWorkflow: peers, namespaces, selector labels, pod
+// names and the mirror container come from values, so a real cluster's
+// names (not kind's) are what the faults select.
 func TestChaosValuesReachTheWorkflow(t *testing.T) {
-	vals := values("target", "r1")
-	vals["chaos"] = map[string]any{"peerAddresses": []any{"10.1.2.3", "10.9.0.0/16"}, "kafkaNamespace": "kafka-x"}
-	objs, _, err := renderChart(loadChart(t, "wan-partition"), vals)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range objs {
-		if o.GetKind() != "Workflow" {
-			continue
+	for _, tc := range []struct {
+		scenario, role string
+		want           []string
+	}{
+		{"wan-partition", "target", []string{"- 10.1.2.3\n", "- 10.9.0.0/16\n", "- kafka-x\n", "app: my-mirror\n"}},
+		{"wan-bandwidth", "source", []string{"- 10.1.2.3\n", "- kafka-src\n", "app: my-brokers\n"}},
+		{"source-broker-kill", "source", []string{"- kafka-src\n", "app: my-brokers\n"}},
+		{"bad-day", "target", []string{"- kafka-x\n", "app: my-mirror\n"}},
+	} {
+		vals := values(tc.role, "r1")
+		vals["chaos"] = map[string]any{"peerAddresses": []any{"10.1.2.3", "10.9.0.0/16"}}
+		vals["targets"] = map[string]any{
+			"source": map[string]any{"namespace": "kafka-src", "brokerSelector": "app=my-brokers", "brokerPodPrefix": "src-kafka-"},
+			"mirror": map[string]any{"namespace": "kafka-x", "selector": "app=my-mirror", "container": "replicator"},
 		}
-		b, _ := yaml.Marshal(o.Object)
-		for _, want := range []string{"- 10.1.2.3\n", "- 10.9.0.0/16\n", "- kafka-x\n"} {
-			if !strings.Contains(string(b), want) {
-				t.Errorf("workflow lacks %q:\n%s", want, b)
+		objs, _, err := renderChart(loadChart(t, tc.scenario), vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, o := range objs {
+			if o.GetKind() != "Workflow" {
+				continue
+			}
+			found = true
+			b, _ := yaml.Marshal(o.Object)
+			for _, w := range tc.want {
+				if !strings.Contains(string(b), w) {
+					t.Errorf("%s role=%s: workflow lacks %q:\n%s", tc.scenario, tc.role, w, b)
+				}
+			}
+			for _, kindDefault := range []string{"strimzi.io/", "172.18.", "- kafka\n"} {
+				if strings.Contains(string(b), kindDefault) {
+					t.Errorf("%s role=%s: workflow still holds kind's default %q although values override it", tc.scenario, tc.role, kindDefault)
+				}
 			}
 		}
-		return
+		if !found {
+			t.Errorf("no Workflow rendered for %s role=%s", tc.scenario, tc.role)
+		}
 	}
-	t.Fatal("no Workflow rendered for wan-partition role=target")
+}
+
+// TestAgentRBACIsLimited: the fault agent reads Chaos Mesh objects in its
+// own namespace, and may exec into pods only in the namespace of what its
+// scenario pauses (none for a scenario that pauses nothing).
+func TestAgentRBACIsLimited(t *testing.T) {
+	for _, tc := range []struct {
+		scenario, role string
+		execNS         []string
+	}{
+		{"baseline", "target", nil},
+		{"baseline", "source", nil},
+		{"mirror-pause", "target", []string{"kafka"}},
+		{"mirror-pause", "source", nil},
+		{"source-broker-pause", "source", []string{"kafka"}},
+		{"retention-purge", "target", []string{"kafka"}},
+		{"source-partitions-added", "source", nil},
+	} {
+		objs, _, err := renderChart(loadChart(t, tc.scenario), values(tc.role, "r1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var exec []string
+		for _, o := range objs {
+			if o.GetKind() != "Role" {
+				continue
+			}
+			rules, _, _ := unstructured.NestedSlice(o.Object, "rules")
+			for _, r := range rules {
+				r := r.(map[string]any)
+				verbs, res := fmt.Sprint(r["verbs"]), fmt.Sprint(r["resources"])
+				switch {
+				case strings.HasSuffix(o.GetName(), "-agent"):
+					if verbs != "[get list watch]" || fmt.Sprint(r["apiGroups"]) != "[chaos-mesh.org]" {
+						t.Errorf("%s/%s: agent rule %v is more than reading Chaos Mesh objects", tc.scenario, tc.role, r)
+					}
+				case o.GetLabels()["kmt.dev/fault-agent"] == "exec":
+					if res == "[pods/exec]" && verbs == "[create]" {
+						exec = append(exec, o.GetNamespace())
+					} else if res != "[pods]" || verbs != "[get list]" {
+						t.Errorf("%s/%s: exec role rule %v", tc.scenario, tc.role, r)
+					}
+				}
+			}
+		}
+		if fmt.Sprint(exec) != fmt.Sprint(tc.execNS) {
+			t.Errorf("%s role=%s: pod exec granted in %v, want %v", tc.scenario, tc.role, exec, tc.execNS)
+		}
+	}
+}
+
+// TestJobDeadlinesCoverTheValidator: the validator and agent Jobs outlive
+// the validator's worst case (the load never finishing), so a report is
+// always written; the loadgen is a Job that never retries.
+func TestJobDeadlinesCoverTheValidator(t *testing.T) {
+	for _, name := range scenarios.Catalogue() {
+		s, err := scenarios.Read(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		worst := kube.ValidatorWorstCase(s)
+		for _, role := range []string{"source", "target"} {
+			objs, _, err := renderChart(loadChart(t, name), values(role, "r1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range objs {
+				if o.GetKind() != "Job" {
+					continue
+				}
+				dv, _, _ := unstructured.NestedFieldNoCopy(o.Object, "spec", "activeDeadlineSeconds")
+				d := int64(-1)
+				switch n := dv.(type) {
+				case int64:
+					d = n
+				case float64:
+					d = int64(n)
+				}
+				if time.Duration(d)*time.Second <= worst {
+					t.Errorf("%s %s: activeDeadlineSeconds %d <= the validator's worst case %s", name, o.GetName(), d, worst)
+				}
+				if b, _, _ := unstructured.NestedFieldNoCopy(o.Object, "spec", "backoffLimit"); fmt.Sprint(b) != "0" {
+					t.Errorf("%s %s: backoffLimit %v: a retried pod would redo its work from the start", name, o.GetName(), b)
+				}
+			}
+		}
+	}
 }
 
 // The validator Job reaches a Prometheus behind auth: token file, CA from a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +49,10 @@ func TestInstallOnRealAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	// The fault agent's exec Roles land in kind's Kafka namespace.
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kafka"}}); err != nil {
+		t.Fatal(err)
+	}
 	for i, name := range scenarios.Catalogue() {
 		for _, role := range []string{"source", "target"} {
 			ns := name + "-" + role
@@ -64,7 +69,7 @@ func TestInstallOnRealAPIServer(t *testing.T) {
 			}
 			c := loadChart(t, name)
 			vals := values(role, run)
-			want, _, err := renderChart(c, vals)
+			want, _, err := renderChartIn(c, vals, ns)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,7 +85,11 @@ func TestInstallOnRealAPIServer(t *testing.T) {
 				}
 				got := &unstructured.Unstructured{}
 				got.SetGroupVersionKind(o.GroupVersionKind())
-				if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: o.GetName()}, got); err != nil {
+				ons := o.GetNamespace() // the agent's exec Roles live in kafka
+				if ons == "" {
+					ons = ns
+				}
+				if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ons, Name: o.GetName()}, got); err != nil {
 					t.Errorf("%s role=%s: %s %s not found after install: %v", name, role, o.GetKind(), o.GetName(), err)
 				}
 			}
@@ -95,11 +104,75 @@ func TestInstallOnRealAPIServer(t *testing.T) {
 					t.Fatalf("listing %s: %v", gvk.Kind, err)
 				}
 				for _, it := range l.Items {
-					if it.GetDeletionTimestamp() == nil {
+					// The run marker stays on purpose: it refuses the run id later.
+					if it.GetDeletionTimestamp() == nil && it.GetName() != "kmt-run-"+run {
 						t.Errorf("%s role=%s: %s %s left after uninstall", name, role, gvk.Kind, it.GetName())
+					}
+				}
+				for _, lns := range []string{ns, "kafka"} {
+					l := &unstructured.UnstructuredList{}
+					l.SetGroupVersionKind(schema.GroupVersionKind{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "Role"})
+					if err := env.Client.List(ctx, l, client.InNamespace(lns), client.MatchingLabels{"kmt.dev/run": run}); err != nil {
+						t.Fatal(err)
+					}
+					if len(l.Items) > 0 {
+						t.Errorf("%s role=%s: %d Roles left in %s after uninstall", name, role, len(l.Items), lns)
 					}
 				}
 			}
 		}
+	}
+}
+
+// TestSecondInstallOnRealAPIServer is what a second `make kind-run` of one
+// scenario does: uninstall the finished run, install the next with a fresh
+// run id (works: nothing of the old release is upgraded in place), and an
+// install reusing a run id is refused by the chart itself.
+func TestSecondInstallOnRealAPIServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real kube-apiserver (built on first use)")
+	}
+	env := testenv.Start(t, testenv.Options{CRDs: true})
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, env.Kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, n := range []string{"kmt", "kafka"} {
+		if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const scenario = "mirror-pause" // a Job, a kept marker and exec Roles in kafka
+	ns := "kmt"
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig = &kubeconfig
+	flags.Namespace = &ns
+	cfg := new(action.Configuration)
+	if err := cfg.Init(flags, ns, "secret", func(string, ...any) {}); err != nil {
+		t.Fatal(err)
+	}
+	install := func(run string) error {
+		in := action.NewInstall(cfg)
+		in.ReleaseName, in.Namespace, in.Timeout = "kmt-"+scenario, ns, time.Minute
+		_, err := in.Run(loadChart(t, scenario), values("target", run))
+		return err
+	}
+	uninstall := func() {
+		if _, err := action.NewUninstall(cfg).Run("kmt-" + scenario); err != nil {
+			t.Fatalf("helm uninstall: %v", err)
+		}
+	}
+	if err := install("first-run"); err != nil {
+		t.Fatalf("first install: %v", err)
+	}
+	uninstall()
+	if err := install("second-run"); err != nil {
+		t.Fatalf("second install of %s with a fresh run id: %v", scenario, err)
+	}
+	uninstall()
+	err := install("first-run")
+	if err == nil || !strings.Contains(err.Error(), `run id "first-run" was used before`) {
+		t.Fatalf("install reusing run id first-run: err = %v, want the chart's refusal", err)
 	}
 }

@@ -7,17 +7,21 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
-// valuesTemplate: scenario, scenario, validator deadline (s), peer CIDR,
-// Kafka namespace.
-const valuesTemplate = `# Values of the kmt scenario chart %s. Install it twice: into the source
-# cluster with role=source (load generator, source-side faults) and into the
-# target cluster, where the mirror runs, with role=target (validator, mirror
-# and WAN faults, assertions as alerts).
+// valuesTemplate: scenario, scenario, Job deadline (s) twice.
+const valuesTemplate = `# Values of the kmt scenario chart %s. Install it twice with the same
+# run id: into the target cluster, where the mirror runs, with role=target
+# (validator, mirror-side faults, assertions as alerts), then into the source
+# cluster with role=source (load generator, source-side faults). The
+# defaults match kind/ (make kind-up); README.md says what to set for
+# Strimzi, Confluent for Kubernetes or plain StatefulSets.
 
 # role: source | target. Selects what this cluster gets.
 role: source
-# run: the run id; labels every object (kmt.dev/run) and every record.
-run: manual
+# run: the run id, the same on both sides; labels every object (kmt.dev/run)
+# and every record. Required and used once: an install with a run id used
+# before in this namespace is refused (kmt cluster run and make kind-run
+# generate a fresh one).
+run: ""
 # scenario: fixed by the chart.
 scenario: %s
 # cluster: the name recorded in the kmt.dev/cluster label (default: role).
@@ -29,9 +33,10 @@ image:
   pullPolicy: IfNotPresent
 
 kafka:
-  # Bootstrap addresses as seen from THIS cluster. The validator (target)
-  # reads the ledger topic from the source cluster, so on the target side
-  # sourceBootstrap must be the source cluster's external address.
+  # Bootstrap addresses as seen from THIS cluster. The validator and the
+  # fault agent of the target read the ledger and fault topics from the
+  # source cluster, so on the target side sourceBootstrap must be the source
+  # cluster's external address.
   sourceBootstrap: source-kafka-bootstrap.kafka.svc:9092
   targetBootstrap: target-kafka-bootstrap.kafka.svc:9092
   tls:
@@ -45,9 +50,33 @@ kafka:
     usernameKey: username
     passwordKey: password
 
-# prometheus.url: kube-prometheus-stack's Prometheus, for the validator's
-# PromQL assertions. For a Prometheus behind auth: bearerTokenFile (e.g. the
-# pod's service-account token,
+# targets: what the faults act on, in each cluster. Defaults: kind/ (Strimzi
+# Kafka clusters "source" and "target" with node pool "dual", pods
+# <cluster>-dual-<id>, a KafkaMirrorMaker2 "mirror", all in namespace kafka).
+targets:
+  source:
+    namespace: kafka
+    # Equality label selector of the broker pods (key=value,...): Chaos
+    # Mesh's selectors and kmt's pause. A string, so an override replaces
+    # kind's labels instead of merging with them.
+    brokerSelector: strimzi.io/cluster=source,strimzi.io/kind=Kafka,strimzi.io/broker-role=true
+    # A broker pod's name is brokerPodPrefix + node id (faults with nodes).
+    brokerPodPrefix: source-dual-
+  target:
+    namespace: kafka
+    brokerSelector: strimzi.io/cluster=target,strimzi.io/kind=Kafka,strimzi.io/broker-role=true
+    brokerPodPrefix: target-dual-
+  mirror:
+    # Where the mirror's pods run (in the target cluster) and how to find
+    # them; container: the mirror's container (pause, container-kill,
+    # stress, clock skew).
+    namespace: kafka
+    selector: strimzi.io/kind=KafkaMirrorMaker2,strimzi.io/name=mirror-mirrormaker2
+    container: mirror-mirrormaker2
+
+# prometheus.url: the Prometheus the validator evaluates the assertions
+# against (kind: kube-prometheus-stack release "kps"). For a Prometheus
+# behind auth: bearerTokenFile (e.g. the pod's service-account token,
 # /var/run/secrets/kubernetes.io/serviceaccount/token), caSecret (a Secret
 # with ca.crt to verify its TLS certificate), insecureSkipVerify (test
 # clusters only).
@@ -62,9 +91,11 @@ monitoring:
   prometheusRule: true
   dashboard: true
   scrapeInterval: 5s
-  # labels the Prometheus operator selects ServiceMonitors/PrometheusRules by.
+  # labels the Prometheus operator selects ServiceMonitors/PrometheusRules
+  # by: kube-prometheus-stack selects release=<its Helm release> (kind's
+  # release is kps).
   labels:
-    release: kube-prometheus-stack
+    release: kps
 
 loadgen:
   resources:
@@ -72,22 +103,36 @@ loadgen:
     limits: {memory: 512Mi}
 
 validator:
-  # Load duration + drain + 10 minutes for startup.
+  # Above the validator's worst case: it waits up to load duration + 10m for
+  # the load, drains, then evaluates the assertions (up to 5m35s); plus 5m
+  # to start. A Job past its deadline writes no report.
   activeDeadlineSeconds: %d
   resources:
     requests: {cpu: 100m, memory: 128Mi}
     limits: {memory: 1Gi}
 
+agent:
+  # kmt's in-cluster fault agent: exports kmt_run_info, kmt_phase and
+  # kmt_fault_active, performs the faults Chaos Mesh cannot (broker and
+  # mirror pause, topic operations) on the scenario's clock, reads what
+  # Chaos Mesh really did, and publishes every fault's record for the
+  # validator. Lives as long as the validator.
+  activeDeadlineSeconds: %d
+  resources:
+    requests: {cpu: 50m, memory: 64Mi}
+    limits: {memory: 256Mi}
+
 chaos:
-  # enabled: create this side's Chaos Mesh Workflow (the scenario's fault
-  # timeline). false runs load and validation only.
+  # enabled: inject this side's faults (Chaos Mesh Workflow and kmt's own).
+  # false runs load and validation only; the report then says which faults
+  # did not happen.
   enabled: true
-  # peerAddresses: IPs/CIDRs of the source brokers as the mirror reaches
-  # them (NetworkChaos externalTargets). kind's docker network by default.
-  peerAddresses:
-    - %s
-  # kafkaNamespace: where the Strimzi clusters and the mirror run.
-  kafkaNamespace: %s
+  # peerAddresses: the far side of the WAN as this cluster's pods see it
+  # (NetworkChaos externalTargets). role=target: the source brokers as the
+  # mirror reaches them; role=source: where the mirror's connections come
+  # from. Never guessed: a scenario with WAN faults refuses to install
+  # without it (make kind-run reads the kind nodes' addresses from docker).
+  peerAddresses: []
 
 test:
   # helm test: prints the verdict from the report ConfigMap.
@@ -101,12 +146,12 @@ func valuesSchema(name string) string {
   "title": "kmt scenario chart ` + name + `",
   "type": "object",
   "additionalProperties": false,
-  "required": ["role", "run", "scenario", "image", "kafka", "prometheus", "monitoring", "loadgen", "validator", "chaos", "test"],
+  "required": ["role", "run", "scenario", "image", "kafka", "targets", "prometheus", "monitoring", "loadgen", "validator", "agent", "chaos", "test"],
   "properties": {
     "global": {"type": "object"},
     "kmt-lib": {"type": "object"},
     "role": {"enum": ["source", "target"], "description": "which cluster this install is"},
-    "run": {"type": "string", "pattern": "^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$", "description": "run id (a label value)"},
+    "run": {"type": "string", "pattern": "^([a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?)?$", "description": "run id: a label value and part of object names, at most 40 characters"},
     "scenario": {"const": "` + name + `"},
     "cluster": {"type": "string", "pattern": "^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$"},
     "image": {
@@ -130,6 +175,21 @@ func valuesSchema(name string) string {
             "mechanism": {"enum": ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]},
             "usernameKey": {"type": "string", "minLength": 1},
             "passwordKey": {"type": "string", "minLength": 1}
+          }
+        }
+      }
+    },
+    "targets": {
+      "type": "object", "additionalProperties": false, "required": ["source", "target", "mirror"],
+      "properties": {
+        "source": {"$ref": "#/definitions/brokers"},
+        "target": {"$ref": "#/definitions/brokers"},
+        "mirror": {
+          "type": "object", "additionalProperties": false, "required": ["namespace", "selector", "container"],
+          "properties": {
+            "namespace": {"$ref": "#/definitions/namespace"},
+            "selector": {"$ref": "#/definitions/selector"},
+            "container": {"type": "string", "minLength": 1}
           }
         }
       }
@@ -158,17 +218,32 @@ func valuesSchema(name string) string {
       "type": "object", "additionalProperties": false,
       "properties": {"activeDeadlineSeconds": {"type": "integer", "minimum": 60}, "resources": {"type": "object"}}
     },
+    "agent": {
+      "type": "object", "additionalProperties": false,
+      "properties": {"activeDeadlineSeconds": {"type": "integer", "minimum": 60}, "resources": {"type": "object"}}
+    },
     "chaos": {
-      "type": "object", "additionalProperties": false, "required": ["enabled", "peerAddresses", "kafkaNamespace"],
+      "type": "object", "additionalProperties": false, "required": ["enabled", "peerAddresses"],
       "properties": {
         "enabled": {"type": "boolean"},
-        "peerAddresses": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": "^[0-9a-fA-F:.]+(/[0-9]{1,3})?$|^[A-Za-z0-9.-]+$"}},
-        "kafkaNamespace": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"}
+        "peerAddresses": {"type": "array", "items": {"type": "string", "pattern": "^[0-9a-fA-F:.]+(/[0-9]{1,3})?$|^[A-Za-z0-9.-]+$"}}
       }
     },
     "test": {
       "type": "object", "additionalProperties": false,
       "properties": {"image": {"type": "string", "minLength": 1}, "reportKey": {"type": "string", "minLength": 1}}
+    }
+  },
+  "definitions": {
+    "namespace": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"},
+    "selector": {"type": "string", "pattern": "^[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*(,[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*)*$", "description": "equality label selector: key=value[,key=value]"},
+    "brokers": {
+      "type": "object", "additionalProperties": false, "required": ["namespace", "brokerSelector", "brokerPodPrefix"],
+      "properties": {
+        "namespace": {"$ref": "#/definitions/namespace"},
+        "brokerSelector": {"$ref": "#/definitions/selector"},
+        "brokerPodPrefix": {"type": "string", "minLength": 1}
+      }
     }
   }
 }

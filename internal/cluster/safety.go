@@ -23,6 +23,10 @@ var ChaosKinds = []string{
 	"IOChaos", "HTTPChaos", "DNSChaos",
 }
 
+// LabelFaultAgent marks the Roles granting kmt's fault agent pod exec
+// (value "exec"): like Chaos Mesh objects, they need the namespace's opt-in.
+const LabelFaultAgent = "kmt.dev/fault-agent"
+
 // IsChaos reports whether an object is a Chaos Mesh object.
 func IsChaos(u *unstructured.Unstructured) bool {
 	return u.GroupVersionKind().Group == ChaosGroup
@@ -86,6 +90,15 @@ func chaosNamespaces(objs []*unstructured.Unstructured, defaultNS string) map[st
 		need[ns] = append(need[ns], who)
 	}
 	for _, o := range objs {
+		if o.GetLabels()[LabelFaultAgent] == "exec" {
+			// The fault agent's pod exec (process pause) aims at its namespace.
+			ns := o.GetNamespace()
+			if ns == "" {
+				ns = defaultNS
+			}
+			add(ns, o.GetKind()+"/"+o.GetName())
+			continue
+		}
 		if !IsChaos(o) {
 			continue
 		}

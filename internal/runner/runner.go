@@ -57,6 +57,7 @@ type Options struct {
 	Mirror        string
 	MirrorCommand string
 	Defects       []scenarios.Defect // appended to the scenario's (reference mirror only)
+	MirrorConfig  string             // MirrorMaker 2 properties fragment file (--mirror-config)
 	SourceTopic   string             // override the (single) topic's source name
 	TargetTopic   string             // and its target name (mirrors that rename)
 	// SameTopic accepts one cluster and one topic as both source and
@@ -118,9 +119,9 @@ func Prepare(o Options) (*Prepared, error) {
 	}
 	if o.Mirror != "" {
 		switch o.Mirror {
-		case scenarios.MirrorReference, scenarios.MirrorProcess, scenarios.MirrorExternal:
+		case scenarios.MirrorReference, scenarios.MirrorProcess, scenarios.MirrorExternal, scenarios.MirrorMirrorMaker2:
 		default:
-			return nil, Usage(fmt.Errorf("--mirror %q: use reference (built in), process (with --mirror-command) or external (yours, already running)", o.Mirror))
+			return nil, Usage(fmt.Errorf("--mirror %q: use reference (built in), process (with --mirror-command), external (yours, already running) or mirrormaker2 (Apache Kafka's, started by kmt)", o.Mirror))
 		}
 		sp.Topology.Mirror.Kind = o.Mirror
 	}
@@ -134,6 +135,9 @@ func Prepare(o Options) (*Prepared, error) {
 		return nil, Usage(fmt.Errorf("--defect needs the reference mirror, but the mirror is %q (from --mirror/--mirror-command or the scenario)", sp.Topology.Mirror.Kind))
 	}
 	sp.Topology.Mirror.Defects = append(sp.Topology.Mirror.Defects, o.Defects...)
+	if err := applyMirrorMaker2(sp, o.MirrorConfig); err != nil {
+		return nil, Usage(err)
+	}
 	if o.SourceTopic != "" || o.TargetTopic != "" {
 		if len(sp.Topology.Topics) != 1 {
 			return nil, Usage(fmt.Errorf("--source-topic/--target-topic need a scenario with exactly one topic; %s has %d", s.File, len(sp.Topology.Topics)))
@@ -166,6 +170,9 @@ func Prepare(o Options) (*Prepared, error) {
 		return nil, Usage(errors.New("--mirror external means the mirror already runs between your clusters: give --source-bootstrap and --target-bootstrap too"))
 	}
 	if err := s.Validate(backend); err != nil {
+		return nil, Usage(err)
+	}
+	if err := checkMirrorMaker2(sp); err != nil {
 		return nil, Usage(err)
 	}
 	if err := checkNotOntoItself(o, sp.Topology.Topics); err != nil {
@@ -250,6 +257,8 @@ type run struct {
 	dir     string
 	rep     *report.Report
 	reg     *prometheus.Registry
+
+	mm2 *mirror.MirrorMaker2 // when the mirror is MirrorMaker 2
 
 	cleanups []func()
 	phases   *phaseTracker
@@ -356,6 +365,9 @@ func (r *run) finish(ls loadgen.Stats, res *validator.Result, as []report.Assert
 	rep.ExtraCounts.Failed = ls.Failed
 	rep.Assertions = as
 	rep.MirrorExits = r.mirrorExits()
+	if r.mm2 != nil {
+		rep.MirrorMetrics = r.mm2.ReportMetrics()
+	}
 	rep.Judge()
 	if path, err := rep.WriteJSON(r.dir); err != nil {
 		r.log.Error("could not write report.json", "err", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/local"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
@@ -177,7 +178,7 @@ func (r *run) startValidator(ctx context.Context) error {
 	val, err := validator.New(validator.Config{
 		TargetBootstrap: r.clusters.tgtBoot,
 		SourceBootstrap: r.clusters.srcBoot, SourceDial: r.clusters.srcDial,
-		Topics: r.pairs, RunID: r.runID, Ledger: r.led,
+		Topics: r.pairs, RunID: r.runID, Ledger: r.led, Isolation: r.s.Spec.Validation.Isolation,
 		Registerer: r.wrap("validator"), Logger: r.log.With("part", "validator"),
 	})
 	if err != nil {
@@ -229,6 +230,12 @@ func (r *run) startMirror(ctx context.Context) error {
 			return Usage(err)
 		}
 		ctl = proc
+	case scenarios.MirrorMirrorMaker2:
+		mm, err := r.startMirrorMaker2(ctx)
+		if err != nil {
+			return err
+		}
+		ctl = mm
 	default:
 		return nil
 	}
@@ -238,6 +245,23 @@ func (r *run) startMirror(ctx context.Context) error {
 	r.defer_(func() { ctl.Close() })
 	r.mirror = ctl
 	return nil
+}
+
+// startMirrorMaker2 prepares Apache Kafka's MirrorMaker 2 between the
+// run's clusters (mirrormaker2.go).
+func (r *run) startMirrorMaker2(ctx context.Context) (mirror.Controller, error) {
+	dist, err := r.distribution(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := r.clusters
+	ends := mm2Ends{srcBoot: c.srcBoot, tgtBoot: c.tgtBoot, srcDial: c.srcDial}
+	if r.backend == scenarios.BackendLocal {
+		topo := r.s.Spec.Topology
+		ends.srcBrokers, ends.tgtBrokers = topo.Source.Brokers, topo.Target.Brokers
+		_, ends.precreate = c.source.(*embedded.Cluster)
+	}
+	return r.newMirrorMaker2(ctx, dist, ends, r.wrap("mirror"))
 }
 
 // mirrorExits lists the exits of the mirror's process that kmt did not

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"k8s.io/apimachinery/pkg/runtime"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,9 +21,23 @@ import (
 type Options struct {
 	// CRDs installs the Chaos Mesh and prometheus-operator CRDs.
 	CRDs bool
+	// StrimziCRDs installs Strimzi's Kafka, KafkaNodePool and
+	// KafkaMirrorMaker2 CRDs at StrimziVersion (kept in crds/).
+	StrimziCRDs bool
 	// ExtraCRDDirs are installed too.
 	ExtraCRDDirs []string
 	Logger       *slog.Logger
+}
+
+// StrimziVersion is the Strimzi release whose CRDs StrimziCRDDir holds; it
+// must equal kind/versions.env's STRIMZI_VERSION (a kind test checks).
+const StrimziVersion = "0.45.2"
+
+// StrimziCRDDir is the folder of the Strimzi CRDs (see crds/*/SOURCE.md for
+// why they are kept in the repository).
+func StrimziCRDDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "crds", "strimzi-"+StrimziVersion)
 }
 
 // Env is a running API server.
@@ -56,8 +72,11 @@ func New(ctx context.Context, o Options) (*Env, error) {
 			return nil, err
 		}
 	}
+	if o.StrimziCRDs {
+		crdDirs = append(crdDirs, StrimziCRDDir())
+	}
 	crdDirs = append(crdDirs, o.ExtraCRDDirs...)
-	scheme := runtime.NewScheme()
+	scheme := kruntime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
@@ -71,6 +90,9 @@ func New(ctx context.Context, o Options) (*Env, error) {
 		Scheme:                   scheme,
 		ControlPlaneStartTimeout: 2 * time.Minute, // a busy 2-core machine
 		ControlPlaneStopTimeout:  30 * time.Second,
+		// envtest waits 10s by default for CRDs to be served; a 2-core
+		// machine shared by several test binaries needs longer.
+		CRDInstallOptions: envtest.CRDInstallOptions{MaxTime: 3 * time.Minute},
 	}
 	start := time.Now()
 	cfg, err := te.Start()

@@ -10,6 +10,41 @@ metadata:
 data:
   scenario.yaml: |
     {{- .Files.Get "files/scenario.yaml" | nindent 4 }}
+  targets.yaml: |
+    {{- toYaml .Values.targets | nindent 4 }}
+{{- end -}}
+
+{{/* The run id is required and used once per namespace: a ConfigMap
+kmt-run-<run> stays after uninstall (resource-policy keep) and a new
+install finds it. kmt abort removes it with everything else of the run. */}}
+{{- define "kmt-lib.runGuard" -}}
+{{- if not .Values.run -}}
+{{- fail "run is empty: give both installs of one run the same fresh run id (--set run=$(date -u +%Y%m%d-%H%M%S)); kmt cluster run and make kind-run generate one" -}}
+{{- end -}}
+{{- if .Release.IsInstall -}}
+{{- with (lookup "v1" "ConfigMap" .Release.Namespace (include "kmt-lib.runMarkerName" .)) -}}
+{{- fail (printf "run id %q was used before in namespace %s (ConfigMap %s, created %s): every run needs a fresh id, or its records mix with the old run's. Pick a new --set run=..., or remove the old run first: kmt abort --run-id %s" $.Values.run $.Release.Namespace .metadata.name .metadata.creationTimestamp $.Values.run) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "kmt-lib.runMarkerName" -}}
+{{- printf "kmt-run-%s" .Values.run | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "kmt-lib.runMarker" -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ include "kmt-lib.runMarkerName" . }}
+  labels:
+    {{- include "kmt-lib.labels" . | nindent 4 }}
+  annotations:
+    # Kept on uninstall, so the run id cannot be used again by mistake.
+    helm.sh/resource-policy: keep
+data:
+  scenario: {{ .Values.scenario | quote }}
+  release: {{ .Release.Name | quote }}
 {{- end -}}
 
 {{/* Load generator (role=source): sequenced producer + ledger. */}}
@@ -23,26 +58,26 @@ metadata:
     {{- include "kmt-lib.labels" . | nindent 4 }}
 automountServiceAccountToken: false
 ---
-apiVersion: apps/v1
-kind: Deployment
+# A Job that never retries: a restarted producer would send the run again
+# from sequence 0. A load that dies shows as a ledger without its done
+# entry, which the validator reports as incomplete.
+apiVersion: batch/v1
+kind: Job
 metadata:
   name: {{ include "kmt-lib.fullname" . }}-loadgen
   labels:
     {{- include "kmt-lib.labels" . | nindent 4 }}
     app.kubernetes.io/component: loadgen
 spec:
-  replicas: 1
-  strategy:
-    type: Recreate
-  selector:
-    matchLabels:
-      {{- include "kmt-lib.selectorLabels" $sel | nindent 6 }}
+  backoffLimit: 0
+  activeDeadlineSeconds: {{ .Values.validator.activeDeadlineSeconds }}
   template:
     metadata:
       labels:
         {{- include "kmt-lib.labels" . | nindent 8 }}
-        app.kubernetes.io/component: loadgen
+        {{- include "kmt-lib.selectorLabels" $sel | nindent 8 }}
     spec:
+      restartPolicy: Never
       serviceAccountName: {{ include "kmt-lib.fullname" . }}-loadgen
       automountServiceAccountToken: false
       securityContext:
@@ -63,9 +98,6 @@ spec:
             - __kmt_ledger
             - --metrics-addr
             - :9090
-            # A Deployment restarts a container that exits: keep serving
-            # /metrics after the load instead of producing the run again.
-            - --linger
             # kmt owns the source topic of a scenario run.
             - --create-topics
           env:
@@ -196,6 +228,9 @@ spec:
             - /report
             - --report-configmap
             - {{ include "kmt-lib.reportConfigMap" . | quote }}
+            # What the fault agents of both clusters did, before judging.
+            - --faults-topic
+            - __kmt_faults
             - --metrics-addr
             - :9090
           env:
@@ -242,25 +277,185 @@ spec:
       targetPort: metrics
 {{- end -}}
 
-{{/* ServiceMonitor of this side's workload. */}}
+{{/* ServiceMonitor of one component (dict root, component). */}}
 {{- define "kmt-lib.serviceMonitor" -}}
-{{- $component := ternary "loadgen" "validator" (eq .Values.role "source") -}}
+{{- $root := .root -}}
 apiVersion: monitoring.coreos.com/v1
 kind: ServiceMonitor
 metadata:
-  name: {{ include "kmt-lib.fullname" . }}-{{ $component }}
+  name: {{ include "kmt-lib.fullname" $root }}-{{ .component }}
   labels:
-    {{- include "kmt-lib.labels" . | nindent 4 }}
-    {{- with .Values.monitoring.labels }}
+    {{- include "kmt-lib.labels" $root | nindent 4 }}
+    {{- with $root.Values.monitoring.labels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
 spec:
   selector:
     matchLabels:
-      {{- include "kmt-lib.selectorLabels" (dict "root" . "component" $component) | nindent 6 }}
+      {{- include "kmt-lib.selectorLabels" . | nindent 6 }}
   endpoints:
     - port: metrics
-      interval: {{ .Values.monitoring.scrapeInterval }}
+      interval: {{ $root.Values.monitoring.scrapeInterval }}
+{{- end -}}
+
+{{/* Fault agent (both roles): exports kmt_run_info, kmt_phase and
+kmt_fault_active in-cluster, performs the faults Chaos Mesh cannot on the
+scenario's clock (from the load's start in the ledger), reads what this
+cluster's Chaos Mesh Workflow really injected, and publishes every fault's
+record to the fault topic on the source cluster for the validator. RBAC:
+read-only on Chaos Mesh objects in the release namespace; pod exec only
+where the scenario pauses a process (kmt-lib.agentExecRole). */}}
+{{- define "kmt-lib.agent" -}}
+{{- $sel := dict "root" . "component" "agent" -}}
+{{- $name := printf "%s-agent" (include "kmt-lib.fullname" .) -}}
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "kmt-lib.labels" . | nindent 4 }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "kmt-lib.labels" . | nindent 4 }}
+rules:
+  - apiGroups: ["chaos-mesh.org"]
+    resources: ["workflows", "workflownodes", "podchaos", "networkchaos", "stresschaos", "timechaos"]
+    verbs: ["get", "list", "watch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "kmt-lib.labels" . | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{ $name }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ $name }}
+    namespace: {{ .Release.Namespace }}
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "kmt-lib.labels" . | nindent 4 }}
+    app.kubernetes.io/component: agent
+spec:
+  backoffLimit: 0
+  activeDeadlineSeconds: {{ .Values.agent.activeDeadlineSeconds }}
+  template:
+    metadata:
+      labels:
+        {{- include "kmt-lib.labels" . | nindent 8 }}
+        {{- include "kmt-lib.selectorLabels" $sel | nindent 8 }}
+    spec:
+      restartPolicy: Never
+      serviceAccountName: {{ $name }}
+      securityContext:
+        {{- include "kmt-lib.podSecurityContext" . | nindent 8 }}
+      containers:
+        - name: agent
+          image: {{ include "kmt-lib.image" . }}
+          imagePullPolicy: {{ .Values.image.pullPolicy }}
+          args:
+            - agent
+            - --scenario
+            - /etc/kmt/scenario.yaml
+            - --targets
+            - /etc/kmt/targets.yaml
+            - --role
+            - {{ .Values.role | quote }}
+            - --run-id
+            - $(RUN_ID)
+            - --source-bootstrap
+            - $(SOURCE_BOOTSTRAP)
+            - --target-bootstrap
+            - $(TARGET_BOOTSTRAP)
+            - --ledger-topic
+            - __kmt_ledger
+            - --faults-topic
+            - __kmt_faults
+            - --workflow
+            - {{ printf "kmt-%s-%s" .Values.scenario .Values.role | quote }}
+            - --inject={{ .Values.chaos.enabled }}
+            - --metrics-addr
+            - :9090
+          env:
+            {{- include "kmt-lib.kafkaEnv" . | nindent 12 }}
+          ports:
+            - name: metrics
+              containerPort: 9090
+          securityContext:
+            {{- include "kmt-lib.containerSecurityContext" . | nindent 12 }}
+          resources:
+            {{- toYaml .Values.agent.resources | nindent 12 }}
+          volumeMounts:
+            {{- include "kmt-lib.volumeMounts" . | nindent 12 }}
+      volumes:
+        {{- include "kmt-lib.volumes" . | nindent 8 }}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "kmt-lib.labels" . | nindent 4 }}
+    app.kubernetes.io/component: agent
+spec:
+  selector:
+    {{- include "kmt-lib.selectorLabels" $sel | nindent 4 }}
+  ports:
+    - name: metrics
+      port: 9090
+      targetPort: metrics
+{{- end -}}
+
+{{/* Pod exec for the fault agent in one namespace (dict root, namespace):
+SIGSTOP/SIGCONT of a broker's or the mirror's process. Labelled so kmt
+cluster run counts the namespace as aimed at by chaos (the opt-in). */}}
+{{- define "kmt-lib.agentExecRole" -}}
+{{- $root := .root -}}
+{{- $name := printf "%s-agent-exec-%s" (include "kmt-lib.fullname" $root) $root.Release.Namespace | trunc 63 | trimSuffix "-" -}}
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ $name }}
+  namespace: {{ .namespace }}
+  labels:
+    {{- include "kmt-lib.labels" $root | nindent 4 }}
+    kmt.dev/fault-agent: exec
+rules:
+  - apiGroups: [""]
+    resources: ["pods"]
+    verbs: ["get", "list"]
+  - apiGroups: [""]
+    resources: ["pods/exec"]
+    verbs: ["create"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ $name }}
+  namespace: {{ .namespace }}
+  labels:
+    {{- include "kmt-lib.labels" $root | nindent 4 }}
+    kmt.dev/fault-agent: exec
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{ $name }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ include "kmt-lib.fullname" $root }}-agent
+    namespace: {{ $root.Release.Namespace }}
 {{- end -}}
 
 {{/* helm test: prints the verdict from the report ConfigMap and fails
@@ -310,12 +505,18 @@ spec:
 {{- end -}}
 
 {{/* Everything of one side. role=source: loadgen; role=target: validator
-and its test. Both: scenario ConfigMap, ServiceMonitor. */}}
+and its test. Both: the run marker, the scenario ConfigMap, the fault
+agent, ServiceMonitors. */}}
 {{- define "kmt-lib.all" -}}
 {{- if not (has .Values.role (list "source" "target")) -}}
 {{- fail (printf "role must be source or target, got %q" .Values.role) -}}
 {{- end -}}
+{{- include "kmt-lib.runGuard" . -}}
+{{ include "kmt-lib.runMarker" . }}
+---
 {{ include "kmt-lib.scenarioConfigMap" . }}
+---
+{{ include "kmt-lib.agent" . }}
 ---
 {{- if eq .Values.role "source" }}
 {{ include "kmt-lib.loadgen" . }}
@@ -325,7 +526,9 @@ and its test. Both: scenario ConfigMap, ServiceMonitor. */}}
 {{ include "kmt-lib.test" . }}
 {{- end }}
 {{- if .Values.monitoring.serviceMonitor }}
+{{- range (list (ternary "loadgen" "validator" (eq .Values.role "source")) "agent") }}
 ---
-{{ include "kmt-lib.serviceMonitor" . }}
+{{ include "kmt-lib.serviceMonitor" (dict "root" $ "component" .) }}
+{{- end }}
 {{- end }}
 {{- end -}}
