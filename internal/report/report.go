@@ -64,6 +64,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
 )
 
 // SchemaVersion of report.json.
@@ -259,7 +261,10 @@ type Report struct {
 	Assertions               []Assertion          `json:"assertions"`
 	Drain                    Drain                `json:"drain"`
 	Load                     Load                 `json:"load"`
-	SourceChecked            bool                 `json:"source_checked"`
+	// Harness is kmt's own health over the load (internal/health): when it
+	// was saturated, timing assertions are incomplete, not failed.
+	Harness       *health.Report `json:"harness,omitempty"`
+	SourceChecked bool           `json:"source_checked"`
 	// Timeline is what arrived at the target, second by second since the
 	// load started: it shows a fault taking effect (a partition stops
 	// arrivals, WAN latency raises the median).

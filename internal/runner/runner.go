@@ -24,6 +24,7 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/local"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
@@ -53,6 +54,9 @@ type Options struct {
 	// $KMT_KAFKA_HOME, else assembled from Maven Central into the cache).
 	Brokers   string
 	KafkaHome string
+	// ClusterSize overrides the scenario's broker count of both clusters
+	// (a small machine, or a CI subset where the fault needs no quorum).
+	ClusterSize int
 	// Mirror overrides the scenario's mirror kind (reference, process, external).
 	Mirror        string
 	MirrorCommand string
@@ -113,6 +117,12 @@ func Prepare(o Options) (*Prepared, error) {
 	}
 	if o.Rate > 0 {
 		sp.Load.Rate = o.Rate
+	}
+	if o.ClusterSize < 0 {
+		return nil, Usage(fmt.Errorf("--cluster-size %d: give a broker count of at least 1 (or 0 for the scenario's)", o.ClusterSize))
+	}
+	if o.ClusterSize > 0 {
+		sp.Topology.Source.Brokers, sp.Topology.Target.Brokers = o.ClusterSize, o.ClusterSize
 	}
 	if o.Drain > 0 {
 		sp.Drain = scenarios.Duration(o.Drain)
@@ -261,6 +271,7 @@ type run struct {
 	mm2 *mirror.MirrorMaker2 // when the mirror is MirrorMaker 2
 
 	cleanups []func()
+	harness  *health.CPUMeter // kmt's own CPU over the load
 	phases   *phaseTracker
 	dist     *kafkadist.Dist // the Apache Kafka distribution, once found
 
@@ -369,6 +380,9 @@ func (r *run) finish(ls loadgen.Stats, res *validator.Result, as []report.Assert
 		rep.MirrorMetrics = r.mm2.ReportMetrics()
 	}
 	rep.Judge()
+	if r.harness != nil {
+		judgeHarness(rep, r.harness.Stop(), ls, r.s.Spec.Load.Rate)
+	}
 	if path, err := rep.WriteJSON(r.dir); err != nil {
 		r.log.Error("could not write report.json", "err", err)
 	} else {

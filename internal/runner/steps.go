@@ -15,6 +15,7 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/local"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
@@ -332,6 +333,8 @@ func (r *run) loadAndFaults(ctx context.Context) loadResult {
 	defer lcancel()
 	var res loadResult
 	res.t0 = time.Now()
+	r.harness = health.StartCPU(time.Second)
+	defer r.harness.Stop()
 	r.phases.start(res.t0, r.s.Phases())
 	if r.o.OnStart != nil {
 		r.o.OnStart(res.t0, r.metricsURL)
