@@ -311,6 +311,7 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 			return &exitError{runner.ExitEnv}
 		}
 		log.Info("report written to ConfigMap", "name", f.configMap)
+		putHTMLConfigMap(context.WithoutCancel(ctx), cm, dir, log)
 	}
 	switch rep.Verdict {
 	case report.Pass:

@@ -63,6 +63,9 @@ type Clusters struct {
 	TargetBootstrap string `yaml:"targetBootstrap,omitempty"`
 	// TargetTopic: the mirrored topic's name on the target (external).
 	TargetTopic string `yaml:"targetTopic,omitempty"`
+	// MetricsAddr: each step serves its /metrics here while it runs, for
+	// the Prometheus that answers the PromQL checks and the alerts.
+	MetricsAddr string `yaml:"metricsAddr,omitempty"`
 }
 
 // Endpoint is an HTTP API.
@@ -264,6 +267,7 @@ clusters:
   backend: embedded   # embedded: kmt starts two clusters per step; external: yours
   # sourceBootstrap: kafka-a:9092
   # targetBootstrap: kafka-b:9092
+  # metricsAddr: 0.0.0.0:9464   # each step serves /metrics here for your Prometheus
 # prometheus: {url: http://prometheus:9090}       # PromQL checks, alerts API
 # alertmanager: {url: http://alertmanager:9093}   # alerts API (instead)
 # grafana: {url: http://grafana:3000, tokenEnv: GRAFANA_TOKEN}

@@ -259,7 +259,7 @@ func hasFault(fs []scenarios.Fault, name string) bool {
 }
 
 func (d *Day) runOptions(p stepPlan) runner.Options {
-	o := runner.Options{Scenario: p.path, ReportDir: filepath.Join(d.o.Dir, p.dir), Logger: d.o.Logger}
+	o := runner.Options{Scenario: p.path, ReportDir: filepath.Join(d.o.Dir, p.dir), Logger: d.o.Logger, MetricsAddr: d.book.Clusters.MetricsAddr}
 	if c := d.book.Clusters; c.Backend == BackendExternal {
 		o.SourceBootstrap, o.TargetBootstrap, o.TargetTopic = c.SourceBootstrap, c.TargetBootstrap, c.TargetTopic
 	}

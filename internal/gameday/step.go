@@ -268,6 +268,9 @@ func (w *watch) finish(ctx context.Context, rep *report.Report, err error) {
 	if rep.Verdict != report.Pass {
 		broke = append(broke, "kmt's verdict is "+rep.Verdict+": "+strings.Join(rep.Reasons, "; "))
 	}
+	if a := res.Alert; w.p.step.ExpectAlert != nil && (a == nil || !a.Fired || a.TimeToDetect > a.Within) {
+		broke = append(broke, fmt.Sprintf("alert %s did not fire within %s of the fault", w.p.step.ExpectAlert.Name, w.p.step.ExpectAlert.Within))
+	}
 	if err != nil {
 		broke = append(broke, "the run: "+err.Error())
 	}

@@ -395,3 +395,18 @@ func ReadJSON(path string) (*Report, error) {
 	}
 	return &r, nil
 }
+
+// LoadStart is the t=0 of the timeline: the recorded load start, else the
+// first phase's start (reports written before load_started_at existed),
+// else the run's start.
+func (r *Report) LoadStart() time.Time {
+	if r.LoadStartedAt != nil {
+		return *r.LoadStartedAt
+	}
+	for _, p := range r.Phases {
+		if !p.Start.IsZero() {
+			return p.Start
+		}
+	}
+	return r.StartedAt
+}
