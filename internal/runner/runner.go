@@ -272,6 +272,7 @@ type run struct {
 
 	cleanups []func()
 	harness  *health.CPUMeter // kmt's own CPU over the load
+	readLag  func() float64   // stops the validator's read-lag meter (harness.go)
 	phases   *phaseTracker
 	dist     *kafkadist.Dist // the Apache Kafka distribution, once found
 
@@ -381,7 +382,7 @@ func (r *run) finish(ls loadgen.Stats, res *validator.Result, as []report.Assert
 	}
 	rep.Judge()
 	if r.harness != nil {
-		judgeHarness(rep, r.harness.Stop(), ls, r.s.Spec.Load.Rate)
+		judgeHarness(rep, r.harness.Stop(), r.readLag(), ls, r.s.Spec.Load.Rate)
 	}
 	if path, err := rep.WriteJSON(r.dir); err != nil {
 		r.log.Error("could not write report.json", "err", err)

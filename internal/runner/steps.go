@@ -335,6 +335,7 @@ func (r *run) loadAndFaults(ctx context.Context) loadResult {
 	res.t0 = time.Now()
 	r.harness = health.StartCPU(time.Second)
 	defer r.harness.Stop()
+	r.readLag = startReadLag(ctx, r.clusters.tgtBoot, nil, r.pairs, r.val)
 	r.phases.start(res.t0, r.s.Phases())
 	if r.o.OnStart != nil {
 		r.o.OnStart(res.t0, r.metricsURL)
