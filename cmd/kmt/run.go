@@ -65,7 +65,12 @@ Reference-mirror defects (for proving the checker, never on by default):
   kmt run scenarios/wan-latency.yaml --short
   kmt run baseline --duration 20s --rate 2000 --report-dir /tmp/kmt
   kmt run source-broker-kill --short --brokers apache
-  kmt run baseline --source-bootstrap a:9092 --target-bootstrap b:9092 --mirror external --target-topic source.orders`,
+  kmt run baseline --source-bootstrap a:9092 --target-bootstrap b:9092 --mirror external --target-topic source.orders
+
+Apache Kafka's MirrorMaker 2 (dedicated mode) with properties generated from
+the scenario, plus your production settings; the effective file, its log and
+its metrics land in the report folder:
+  kmt run mirror-hard-kill --short --brokers apache --mirror mirrormaker2 --mirror-config prod-mm2.properties`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := g.logger()
@@ -126,7 +131,8 @@ Reference-mirror defects (for proving the checker, never on by default):
 	f.StringVar(&o.TargetBootstrap, "target-bootstrap", "", "existing target cluster; needs --source-bootstrap")
 	f.StringVar(&o.Brokers, "brokers", runner.BrokersEmbedded, "clusters kmt starts: embedded (in-process Kafka-protocol fake, no install) or apache (real Apache Kafka KRaft brokers as JVMs; needs java)")
 	f.StringVar(&o.KafkaHome, "kafka-home", "", "unpacked Apache Kafka (folder with libs/) for --brokers apache; default $KMT_KAFKA_HOME, else assembled once from Maven Central into ~/.cache/kmt")
-	f.StringVar(&o.Mirror, "mirror", "", "override the mirror: reference (built in), process (--mirror-command), external (already running, yours)")
+	f.StringVar(&o.Mirror, "mirror", "", "override the mirror: reference (built in), process (--mirror-command), external (already running, yours), mirrormaker2 (Apache Kafka's MirrorMaker 2, started by kmt)")
+	f.StringVar(&o.MirrorConfig, "mirror-config", "", "MirrorMaker 2 properties FILE with your production settings, added after kmt's (with --mirror mirrormaker2)")
 	f.StringVar(&o.MirrorCommand, "mirror-command", "", "shell command that runs your mirror (implies --mirror process); Go template fields as above")
 	f.StringArrayVar(&defects, "defect", nil, "reference-mirror defect NAME[=N] (repeatable): drop, duplicate, reorder, corrupt, commit-before-produce")
 	f.StringVar(&o.SourceTopic, "source-topic", "", "override the source topic name (single-topic scenarios)")

@@ -36,11 +36,6 @@ type Options struct {
 	DataDir string // persisted data (cluster restart); caller removes it
 	Front   FrontFunc
 	Logger  *slog.Logger
-	// JavaClients: a client built on Kafka's Java library (MirrorMaker 2)
-	// will connect, so kfake does not offer DescribeTopicPartitions: it
-	// answers with a null eligible-leader list, on which the 4.x Java admin
-	// client throws a NullPointerException (it falls back to Metadata).
-	JavaClients bool
 }
 
 // node is one broker identity: its id and real port survive kills and
@@ -170,11 +165,13 @@ func (c *Cluster) startKfake() error {
 		kfake.WithLogger(slogAdapter{c.log}),
 		kfake.DefaultNumPartitions(1),
 	}
-	if c.o.JavaClients {
-		v := kversion.Stable()
-		v.SetMaxKeyVersion(describeTopicPartitionsKey, -1) // -1 removes the key
-		opts = append(opts, kfake.MaxVersions(v))
-	}
+	// DescribeTopicPartitions is not offered: kfake answers it with a null
+	// eligible-leader list, on which Kafka's 4.x Java admin client (inside
+	// MirrorMaker 2) throws a NullPointerException; without it the Java
+	// client falls back to Metadata. kmt's Go clients never use it.
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(describeTopicPartitionsKey, -1) // -1 removes the key
+	opts = append(opts, kfake.MaxVersions(v))
 	kc, err := kfake.NewCluster(opts...)
 	c.mu.Lock()
 	c.pending = nil

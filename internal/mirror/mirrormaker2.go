@@ -47,8 +47,8 @@ type MM2Config struct {
 	MetricsAgent string
 	Registerer   prometheus.Registerer // MirrorMaker 2's metrics go here
 	Logger       *slog.Logger
-	// StartTimeout bounds the wait for "Kafka MirrorMaker started" in the
-	// log; default 120 s (a JVM start on a busy 2-core machine).
+	// StartTimeout bounds the wait for the first MirrorSourceConnector task
+	// to start; default 120 s (40 s were seen on a busy 2-core machine).
 	StartTimeout time.Duration
 	// StopGrace: SIGTERM to SIGKILL; default 30 s (herders stop tasks and
 	// flush offsets on the way out).
@@ -58,7 +58,11 @@ type MM2Config struct {
 const (
 	defaultMM2StartTimeout = 120 * time.Second
 	defaultMM2StopGrace    = 30 * time.Second
-	mm2StartedLine         = "Kafka MirrorMaker started"
+	// mm2CopyingLine: Kafka Connect's line when a MirrorSourceConnector task
+	// has started. "Kafka MirrorMaker started" comes earlier (tens of
+	// seconds on a busy machine) and also when a herder already died.
+	mm2CopyingLine = "WorkerSourceTask{id=MirrorSourceConnector-"
+	mm2TaskStarted = "Source task finished initialization and start"
 	// MM2PropertiesFile is the effective properties file in the report folder.
 	MM2PropertiesFile = "mirrormaker2.properties"
 )
@@ -127,9 +131,9 @@ func NewMirrorMaker2(cfg MM2Config) (*MirrorMaker2, error) {
 // PropertiesPath is the effective properties file MirrorMaker 2 runs with.
 func (m *MirrorMaker2) PropertiesPath() string { return m.propsPath }
 
-// Start launches MirrorMaker 2 and waits until its log says it started
-// (its herders and connectors are configured), or it exits, or the
-// timeout passes (then it is killed). The error carries the log's tail and,
+// Start launches MirrorMaker 2 and waits until its log says a
+// MirrorSourceConnector task started (it copies from now on), or it exits,
+// or the timeout passes (then it is killed). The error carries the log's tail and,
 // for an authentication failure, which cluster and mechanism.
 func (m *MirrorMaker2) Start(ctx context.Context) error {
 	if err := m.Process.Start(ctx); err != nil {
@@ -146,7 +150,7 @@ func (m *MirrorMaker2) Start(ctx context.Context) error {
 	defer tick.Stop()
 	begun := time.Now()
 	for {
-		if logContains(logPath, mm2StartedLine) {
+		if taskStarted(logPath) {
 			m.log.Info("MirrorMaker 2 started", "after", time.Since(begun).Round(time.Millisecond), "log", logPath)
 			if m.metrics != nil {
 				m.metrics.start()
@@ -160,7 +164,7 @@ func (m *MirrorMaker2) Start(ctx context.Context) error {
 		case <-tick.C:
 		case <-deadline.C:
 			_ = m.Kill()
-			return fmt.Errorf("mirrormaker2 did not log %q within %s (killed it); last lines of %s:\n%s", mm2StartedLine, m.cfg.StartTimeout, logPath, tail(logPath))
+			return fmt.Errorf("mirrormaker2 started no MirrorSourceConnector task within %s (killed it); last lines of %s:\n%s", m.cfg.StartTimeout, logPath, tail(logPath))
 		case <-ctx.Done():
 			_ = m.Kill()
 			return fmt.Errorf("mirrormaker2 start interrupted: %w", ctx.Err())
@@ -196,9 +200,19 @@ func (m *MirrorMaker2) explain(err error) error {
 	return err
 }
 
-func logContains(path, s string) bool {
+// taskStarted reports whether the log has a line saying a
+// MirrorSourceConnector task started.
+func taskStarted(path string) bool {
 	b, err := os.ReadFile(path)
-	return err == nil && strings.Contains(string(b), s)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, mm2CopyingLine) && strings.Contains(line, mm2TaskStarted) {
+			return true
+		}
+	}
+	return false
 }
 
 // shellJoin quotes each argument for sh.

@@ -204,7 +204,7 @@ func (m *mm2Metrics) Summary() map[string]float64 {
 	defer m.mu.Unlock()
 	out := map[string]float64{}
 	for name, f := range m.last {
-		sum := strings.HasSuffix(name, "_count") || strings.HasSuffix(name, "_total")
+		sum := f.GetType() == dto.MetricType_COUNTER || strings.HasSuffix(name, "_count")
 		first := true
 		for _, x := range f.GetMetric() {
 			v := sampleValue(x)

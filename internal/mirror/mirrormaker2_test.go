@@ -142,7 +142,7 @@ func TestMirrorMaker2CopiesBetweenEmbeddedClusters(t *testing.T) {
 func embeddedForMM2(t *testing.T, name string, topics ...string) *embedded.Cluster {
 	t.Helper()
 	ctx := context.Background()
-	c, err := embedded.Start(ctx, embedded.Options{Name: name, Brokers: 3, DataDir: t.TempDir(), JavaClients: true, Logger: testLogger(t)})
+	c, err := embedded.Start(ctx, embedded.Options{Name: name, Brokers: 3, DataDir: t.TempDir(), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

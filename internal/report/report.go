@@ -231,7 +231,11 @@ type Report struct {
 	ExtraSeries   []Series   `json:"extra_series,omitempty"`
 	KMT           Build      `json:"kmt"`
 	Command       []string   `json:"command,omitempty"`
-	Error         string     `json:"error,omitempty"`
+	// MirrorMetrics are the mirror's own numbers beside kmt's (MirrorMaker
+	// 2: its JMX beans' record count, replication latency, task counts),
+	// by series name; informational, never judged.
+	MirrorMetrics map[string]float64 `json:"mirror_metrics,omitempty"`
+	Error         string             `json:"error,omitempty"`
 }
 
 // Judge sets Verdict and Reasons from the counts and assertions. The anomaly

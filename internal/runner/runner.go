@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/local"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
@@ -62,6 +63,7 @@ type Options struct {
 	Mirror        string
 	MirrorCommand string
 	Defects       []scenarios.Defect // appended to the scenario's (reference mirror only)
+	MirrorConfig  string             // MirrorMaker 2 properties fragment file (--mirror-config)
 	SourceTopic   string             // override the (single) topic's source name
 	TargetTopic   string             // and its target name (mirrors that rename)
 
@@ -115,9 +117,9 @@ func Prepare(o Options) (*Prepared, error) {
 	}
 	if o.Mirror != "" {
 		switch o.Mirror {
-		case scenarios.MirrorReference, scenarios.MirrorProcess, scenarios.MirrorExternal:
+		case scenarios.MirrorReference, scenarios.MirrorProcess, scenarios.MirrorExternal, scenarios.MirrorMirrorMaker2:
 		default:
-			return nil, Usage(fmt.Errorf("--mirror %q: use reference (built in), process (with --mirror-command) or external (yours, already running)", o.Mirror))
+			return nil, Usage(fmt.Errorf("--mirror %q: use reference (built in), process (with --mirror-command), external (yours, already running) or mirrormaker2 (Apache Kafka's, started by kmt)", o.Mirror))
 		}
 		sp.Topology.Mirror.Kind = o.Mirror
 	}
@@ -131,6 +133,9 @@ func Prepare(o Options) (*Prepared, error) {
 		return nil, Usage(fmt.Errorf("--defect needs the reference mirror, but the mirror is %q (from --mirror/--mirror-command or the scenario)", sp.Topology.Mirror.Kind))
 	}
 	sp.Topology.Mirror.Defects = append(sp.Topology.Mirror.Defects, o.Defects...)
+	if err := applyMirrorMaker2(sp, o.MirrorConfig); err != nil {
+		return nil, Usage(err)
+	}
 	if o.SourceTopic != "" || o.TargetTopic != "" {
 		if len(sp.Topology.Topics) != 1 {
 			return nil, Usage(fmt.Errorf("--source-topic/--target-topic need a scenario with exactly one topic; %s has %d", s.File, len(sp.Topology.Topics)))
@@ -163,6 +168,9 @@ func Prepare(o Options) (*Prepared, error) {
 		return nil, Usage(errors.New("--mirror external means the mirror already runs between your clusters: give --source-bootstrap and --target-bootstrap too"))
 	}
 	if err := s.Validate(backend); err != nil {
+		return nil, Usage(err)
+	}
+	if err := checkMirrorMaker2(sp); err != nil {
 		return nil, Usage(err)
 	}
 	return &Prepared{Scenario: s, Backend: backend}, nil
@@ -200,6 +208,8 @@ type run struct {
 	dir     string
 	rep     *report.Report
 	reg     *prometheus.Registry
+
+	mm2 *mirror.MirrorMaker2 // when the mirror is MirrorMaker 2
 
 	cleanups []func()
 	phases   *phaseTracker
@@ -386,6 +396,21 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 			return nil, Usage(err)
 		}
 		ctl = proc
+	case scenarios.MirrorMirrorMaker2:
+		dist, err := r.distribution(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ends := mm2Ends{srcBoot: srcBoot, tgtBoot: tgtBoot, srcDial: srcDial}
+		if r.backend == scenarios.BackendLocal {
+			ends.srcBrokers, ends.tgtBrokers = sp.Topology.Source.Brokers, sp.Topology.Target.Brokers
+			_, ends.precreate = src.(*embedded.Cluster)
+		}
+		m, err := r.newMirrorMaker2(ctx, dist, ends, wrap("mirror"))
+		if err != nil {
+			return nil, err
+		}
+		ctl = m
 	}
 	if ctl != nil {
 		if err := ctl.Start(ctx); err != nil {
@@ -523,6 +548,9 @@ func (r *run) finish(val *validator.Validator, _ time.Duration, ls loadgen.Stats
 	rep.Counts.Produced = ls.Sent
 	rep.ExtraCounts.Failed = ls.Failed
 	rep.Assertions = as
+	if r.mm2 != nil {
+		rep.MirrorMetrics = r.mm2.ReportMetrics()
+	}
 	rep.Judge()
 	if path, err := rep.WriteJSON(r.dir); err != nil {
 		r.log.Error("could not write report.json", "err", err)
