@@ -58,6 +58,21 @@ type Spec struct {
 	Timeline   []Fault    `yaml:"timeline,omitempty" json:"timeline,omitempty"`
 	Assertions Assertions `yaml:"assertions,omitempty" json:"assertions,omitempty"`
 	Short      *Short     `yaml:"short,omitempty" json:"short,omitempty"`
+	Validation Validation `yaml:"validation,omitempty" json:"validation,omitempty"`
+}
+
+// Isolation levels the validator can read the target with.
+const (
+	ReadCommitted   = "read_committed"
+	ReadUncommitted = "read_uncommitted"
+)
+
+// Validation is how the checker reads the target.
+type Validation struct {
+	// Isolation: read_committed (default; what a downstream consumer of a
+	// transactional mirror reads) or read_uncommitted (records of aborted
+	// transactions the reader sees are aborted_read and fail the run).
+	Isolation string `yaml:"isolation,omitempty" json:"isolation,omitempty"`
 }
 
 // Topology is the two clusters, the topics and the mirror.

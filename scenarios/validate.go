@@ -55,6 +55,9 @@ func (s *Scenario) applyDefaults() {
 	if sp.Drain == 0 {
 		sp.Drain = Duration(DefaultDrain)
 	}
+	if sp.Validation.Isolation == "" {
+		sp.Validation.Isolation = ReadCommitted
+	}
 	for i := range sp.Timeline {
 		p := &sp.Timeline[i].Params
 		if (sp.Timeline[i].Kind == BrokerKill || sp.Timeline[i].Kind == BrokerPause) && p.Brokers == 0 && len(p.Nodes) == 0 {
@@ -187,6 +190,9 @@ func (s *Scenario) Validate(b Backend) error {
 	if sp.Load.Count < 0 {
 		add(s.errAt("spec.load.count", "must not be negative"))
 	}
+	if iso := sp.Validation.Isolation; iso != ReadCommitted && iso != ReadUncommitted {
+		add(s.errAt("spec.validation.isolation", "must be %s or %s, got %q", ReadCommitted, ReadUncommitted, iso))
+	}
 	es = append(es, s.validateTimeline("", s.Spec.Load.Duration.D(), sp.Warmup.D(), sp.Recovery.D(), 1, b)...)
 	if sh := sp.Short; sh != nil {
 		if sh.TimeScale < 0 || sh.TimeScale > 1 {
@@ -197,6 +203,7 @@ func (s *Scenario) Validate(b Backend) error {
 		}
 	}
 	es = append(es, s.validateAssertions()...)
+	es = append(es, s.localLimits(b)...) // limits.go
 	if len(es) == 0 {
 		return nil
 	}

@@ -30,7 +30,7 @@ func TestTruncationBoundCarriesTheEpoch(t *testing.T) {
 	tr.NoteTruncation("t", map[int]int64{0: 3})
 	for q := uint64(3); q <= 5; q++ {
 		tr.ObserveSource("t", 0, int64(q), v(q))
-		tr.Observe(Observation{Topic: "t", Partition: 0, Offset: int64(q - 3), Value: v(q), ReadAt: t0.Add(10 * time.Millisecond)})
+		tr.Observe(Observation{Topic: "t", Partition: 0, Offset: int64(q - 3), Key: wire.Key(1), Value: v(q), ReadAt: t0.Add(10 * time.Millisecond)})
 	}
 	j := tr.Judge(l, true, true)
 	if j.Truncated != 3 || j.Total.Lost != 0 || j.Total.Received != 3 {

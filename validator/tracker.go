@@ -4,34 +4,73 @@
 // numbers and evidence.
 //
 // The rules live in Tracker, which is pure and in memory (no Kafka), so each
-// rule is unit-tested; Validator feeds it from kafka-go readers.
+// rule is unit-tested; Validator feeds it from franz-go readers.
+//
+// The rules, in short (each has a table-driven case in tracker_test.go):
+//
+//   - Identity. A record is this run's when its run id says so. An intact
+//     record (checksum over Key(stream) and value holds) under another key
+//     than Key(stream), in a target topic that mirrors another source topic
+//     than the one it names, or whose "kmt" header (when present) differs
+//     from its checksum, is identity_mismatch (Example.What: key, topic,
+//     header) and is not a delivery.
+//   - Damage. A record failing its checksum (damaged framing included) is
+//     corrupt when its run id reads as this run's, another run's otherwise;
+//     it never advances any stream's state (its header is untrusted).
+//   - Delivery. The first intact arrival of (topic, stream, epoch, seq) is a
+//     delivery; another one at another target offset is a duplicate; the
+//     same target offset read again is kmt's own redelivery.
+//   - Order is judged per stream against the source's own order: a record
+//     that arrives in a target partition after a higher sequence of its
+//     stream is reordered only if the source held both in one partition and
+//     the lower one first. Disorder the source created (a stream moved to
+//     another partition when partitions were added, or written out of order)
+//     is never blamed on the mirror.
+//   - Split: a stream the source kept in one partition arriving over several
+//     target partitions; the records outside the stream's main target
+//     partition are counted.
+//   - Truncation: after a purge to log start L of a source partition, the
+//     records of a stream below the first one it has at or above L (found by
+//     the source reader, or by a probe when the reader was already past L)
+//     and above the highest one the target got from that part are truncated;
+//     anything else missing is lost/unseen/source_lost.
+//   - Aborted reads (read_uncommitted runs): records the read_uncommitted
+//     reader saw at offsets a read_committed reader of the same partition
+//     passed without returning are aborted_read.
 package validator
 
 import (
 	"errors"
 	"fmt"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
-	"sort"
 	"time"
-
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 )
 
 // Category names, as used in Examples keys, metric labels and report.json.
 const (
-	CatLost       = "lost"
-	CatUnseen     = "unseen"
-	CatDuplicate  = "duplicate"
-	CatRedelivery = "redelivery"
-	CatReordered  = "reordered"
-	CatCorrupt    = "corrupt"
-	CatForeign    = "foreign"
-	CatSourceLost = "source_lost"
-	CatTruncated  = "truncated"
+	CatLost        = "lost"
+	CatUnseen      = "unseen"
+	CatDuplicate   = "duplicate"
+	CatRedelivery  = "redelivery"
+	CatReordered   = "reordered"
+	CatCorrupt     = "corrupt"
+	CatForeign     = "foreign"
+	CatSourceLost  = "source_lost"
+	CatTruncated   = "truncated"
+	CatAbortedRead = "aborted_read"
+	CatIdentity    = "identity_mismatch"
+	CatSplit       = "split"
+)
+
+// What differs in an identity_mismatch (Example.What).
+const (
+	WhatKey    = "key"
+	WhatTopic  = "topic"
+	WhatHeader = "header"
 )
 
 // Counts is the per-category tally: report.json's counts, so the verdict
@@ -41,36 +80,25 @@ const (
 type Counts = report.Counts
 
 // Example is one piece of evidence. For range categories (lost, unseen,
-// source_lost, truncated) Seq..SeqEnd is the missing range and Partition and
-// Offset are -1.
+// source_lost, truncated) Seq..SeqEnd is the missing range; Partition and
+// Offset are the target position of the record that arrived right after the
+// gap when one did, -1 otherwise.
 type Example = report.Example
 
 // Latency summarises read time minus produce time, in seconds.
 type Latency = report.Latency
-
-// Bucket is the number of records that arrived in one 100 ms slot; Start is
-// seconds since the tracker's start.
-type Bucket struct {
-	Start float64 `json:"start"`
-	Count uint64  `json:"count"`
-}
-
-// LatencyPoint is the median latency of the records that arrived during one
-// second (Second counts from the tracker's start).
-type LatencyPoint struct {
-	Second int64   `json:"second"`
-	P50    float64 `json:"p50"`
-	P99    float64 `json:"p99"`
-	Max    float64 `json:"max"`
-	Count  uint64  `json:"count"`
-}
 
 // Observation is one record read from the target cluster.
 type Observation struct {
 	Topic     string // the SOURCE topic name the target topic mirrors
 	Partition int    // target partition
 	Offset    int64  // target offset
+	Key       []byte
 	Value     []byte
+	// Header is the value of the record's wire.HeaderKey header; HasHeader
+	// says whether it had one (a mirror that drops headers is not judged).
+	Header    []byte
+	HasHeader bool
 	ReadAt    time.Time
 }
 
@@ -82,10 +110,11 @@ const (
 	OutcomeOK         Outcome = iota // first intact arrival
 	OutcomeDuplicate                 // intact, (stream, seq) already at another offset
 	OutcomeRedelivery                // this (partition, offset) was already read
-	OutcomeReordered                 // first arrival, but behind a higher seq at a lower offset of the partition
+	OutcomeReordered                 // first arrival, behind a higher seq the source had after it
 	OutcomeCorrupt
 	OutcomeForeign
 	OutcomeOtherRun
+	OutcomeIdentity // intact value, wrong key/topic/header
 )
 
 func (o Outcome) String() string {
@@ -104,20 +133,11 @@ func (o Outcome) String() string {
 		return CatForeign
 	case OutcomeOtherRun:
 		return "other_run"
+	case OutcomeIdentity:
+		return CatIdentity
 	}
 	return fmt.Sprintf("outcome(%d)", int(o))
 }
-
-// Latency histogram bounds: 1 µs resolution, up to one hour, 3 digits.
-const (
-	latLowest  = 1
-	latHighest = int64(time.Hour / time.Microsecond)
-	latDigits  = 3
-
-	arrivalSlot     = 100 * time.Millisecond
-	maxArrivalSlots = int(30 * time.Minute / arrivalSlot)
-	maxLatencySecs  = 3600
-)
 
 type streamKey = ledger.StreamKey
 
@@ -126,58 +146,96 @@ type partKey struct {
 	partition int
 }
 
-// streamPart is the per-(stream, partition) order state: the highest seq
-// seen for the stream in that partition, and where.
-type streamPart struct {
-	key       streamKey
+// streamState is everything known about one stream, as interval sets: it
+// grows with gaps and partitions, never with records.
+type streamState struct {
+	seen   intervals.Set          // first intact deliveries at the target
+	tparts map[int]*intervals.Set // deliveries per target partition
+	src    map[int]*intervals.Set // sequences read per source partition
+	srcInv map[int]*intervals.Set // read in a source partition after a higher one of the stream
+	// first: per source partition, per purge (log start), the first
+	// sequence of the stream at or above that log start.
+	first map[int]map[int64]uint64
+	// top: where the highest delivered sequence arrived (evidence for gaps
+	// below it).
+	topPart int
+	topOff  int64
+}
+
+func newStreamState() *streamState {
+	return &streamState{tparts: map[int]*intervals.Set{}, src: map[int]*intervals.Set{}, srcInv: map[int]*intervals.Set{}}
+}
+
+func setOf(m map[int]*intervals.Set, k int) *intervals.Set {
+	s := m[k]
+	if s == nil {
+		s = &intervals.Set{}
+		m[k] = s
+	}
+	return s
+}
+
+// srcPartOf returns the source partition that held seq (ok false when the
+// source reader never read it).
+func (st *streamState) srcPartOf(seq uint64) (int, bool) {
+	for p, s := range st.src {
+		if s.Contains(seq) {
+			return p, true
+		}
+	}
+	return 0, false
+}
+
+// orderCand is a record that arrived in a target partition after a higher
+// sequence of its stream (next: the smallest such sequence); whether that is
+// the mirror's reordering depends on the source's order, which may not be
+// known yet.
+type orderCand struct {
+	k         streamKey
+	seq, next uint64
 	partition int
+	offset    int64
+	produced  time.Time
 }
 
-type orderState struct {
-	maxSeq    uint64
-	maxOffset int64
+// gapJump is where a target partition's stream jumped forward over missing
+// sequences (from < seq): evidence for lost examples.
+type gapJump struct {
+	k         streamKey
+	from, to  uint64 // to arrived right after from in this partition
+	partition int
+	offset    int64
 }
 
-// srcPart is the source reader's state for one source partition.
-type srcPart struct {
-	next      int64             // next offset to read (last read + 1), -1 before any record
-	firstRead int64             // first offset ever read, -1 before any record
-	maxSeq    map[streamKey]uint64 // per stream (and loadgen epoch), highest seq seen in this partition
-	firstSeq  map[streamKey]uint64 // per stream (and loadgen epoch), first seq seen in this partition
-	pending   int64             // log start of a noted truncation not yet passed, -1 none
-	noted     int64             // log start of the last truncation applied, -1 none
-}
+// maxPending bounds the evidence buffers (order candidates are counts, not
+// evidence, and are not bounded; see orderCand).
+const maxJumps = 10000
 
 // Tracker classifies observations. It is not safe for concurrent use: the
 // Validator serialises calls. Memory is O(streams × partitions + gaps +
-// examples), never O(records).
+// anomalies + examples), never O(records).
 type Tracker struct {
 	runID    string
 	examples int
 	start    time.Time
 
-	seen   map[streamKey]*intervals.Set // sequences that arrived at the target
-	read   map[partKey]*intervals.Set   // target offsets read, per target partition
-	order  map[streamPart]*orderState
-	counts map[string]*Counts // per topic: Received and the arrival categories
-	other  uint64
+	streams map[streamKey]*streamState
+	read    map[partKey]*intervals.Set // target offsets read (the judged reader)
+	counts  map[string]*Counts         // per topic: Received and the arrival categories
+	other   uint64
 
-	source     map[streamKey]*intervals.Set // sequences present in the source log
-	srcParts   map[partKey]*srcPart
-	truncBound map[streamKey]uint64 // acked seqs <= bound missing everywhere are truncated
+	orderPending []orderCand
+	// sourceOrder: false when no source reader runs: order is then judged
+	// against sequence order (the loadgen writes each stream in order).
+	sourceOrder bool
+	jumps       []gapJump
+
+	srcParts map[partKey]*srcPart
+	unc      uncommitted
 
 	ex map[string][]Example
 
-	hist *hdrhistogram.Histogram
-
-	// Arrival timeline: slot i counts records that arrived during
-	// [start+(arrBase+i)*100ms, +100ms).
-	arrBase int64
-	arr     []uint64
-	// Per-second latency medians.
-	secHist *hdrhistogram.Histogram
-	secCur  int64
-	secPts  []LatencyPoint
+	lat latencies
 
 	first, last time.Time
 }
@@ -189,21 +247,31 @@ func NewTracker(runID string, examples int, start time.Time) *Tracker {
 		examples = 5
 	}
 	return &Tracker{
-		runID:      runID,
-		examples:   examples,
-		start:      start,
-		seen:       map[streamKey]*intervals.Set{},
-		read:       map[partKey]*intervals.Set{},
-		order:      map[streamPart]*orderState{},
-		counts:     map[string]*Counts{},
-		source:     map[streamKey]*intervals.Set{},
-		srcParts:   map[partKey]*srcPart{},
-		truncBound: map[streamKey]uint64{},
-		ex:         map[string][]Example{},
-		hist:       hdrhistogram.New(latLowest, latHighest, latDigits),
-		secHist:    hdrhistogram.New(latLowest, latHighest, latDigits),
-		secCur:     -1,
+		runID:       runID,
+		examples:    examples,
+		start:       start,
+		streams:     map[streamKey]*streamState{},
+		read:        map[partKey]*intervals.Set{},
+		counts:      map[string]*Counts{},
+		srcParts:    map[partKey]*srcPart{},
+		unc:         newUncommitted(),
+		ex:          map[string][]Example{},
+		lat:         newLatencies(),
+		sourceOrder: true,
 	}
+}
+
+// JudgeOrderBySequence tells the tracker no source reader runs: order is
+// judged against sequence order instead of the source's.
+func (t *Tracker) JudgeOrderBySequence() { t.sourceOrder = false }
+
+func (t *Tracker) stream(k streamKey) *streamState {
+	st := t.streams[k]
+	if st == nil {
+		st = newStreamState()
+		t.streams[k] = st
+	}
+	return st
 }
 
 func (t *Tracker) topicCounts(topic string) *Counts {
@@ -221,9 +289,13 @@ func (t *Tracker) example(cat string, e Example) {
 	}
 }
 
+func (t *Tracker) full(cat string) bool { return len(t.ex[cat]) >= t.examples }
+
+func ptr[T any](v T) *T { return &v }
+
 // Observe classifies one target record and returns what it was and, for
-// intact records of this run, its latency (read time minus produce time;
-// ok is false otherwise).
+// first intact arrivals of this run, its latency (read time minus produce
+// time; ok is false otherwise).
 func (t *Tracker) Observe(o Observation) (out Outcome, lat time.Duration, ok bool) {
 	rec, err := wire.Decode(o.Value)
 	return t.ObserveDecoded(o, rec, err)
@@ -246,85 +318,177 @@ func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out
 		t.example(CatRedelivery, Example{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Detail: "offset read twice by the validator"})
 		return OutcomeRedelivery, 0, false
 	}
-
+	t.unc.committedAt(pk, o.Offset)
 	if err != nil {
-		var de *wire.DecodeError
-		errors.As(err, &de)
-		switch {
-		case errors.Is(err, wire.ErrForeign):
-			c.Foreign++
-			t.example(CatForeign, Example{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Detail: fmt.Sprintf("%v; value starts %q", err, prefix(o.Value, 24))})
-			return OutcomeForeign, 0, false
-		case errors.Is(err, wire.ErrPayloadMismatch):
-			// The checksum holds, so the header is trustworthy.
-			if de == nil || de.Partial.RunID != t.runID {
-				t.other++
-				return OutcomeOtherRun, 0, false
-			}
-			c.Corrupt++
-			t.example(CatCorrupt, Example{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Stream: de.Partial.Stream, Seq: de.Partial.Seq, Detail: err.Error()})
-			// The record did arrive, with another payload: corrupt says so,
-			// and it is not also reported lost.
-			t.seenSet(streamKey{Topic: o.Topic, Stream: de.Partial.Stream, Epoch: de.Partial.Epoch}).Add(de.Partial.Seq)
-			return OutcomeCorrupt, 0, false
-		default: // ErrChecksum: damaged, its header is evidence only
-			if !t.ownDamaged(de) {
-				// Another run's damaged record is never this run's problem.
-				t.other++
-				return OutcomeOtherRun, 0, false
-			}
-			c.Corrupt++
-			e := Example{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Detail: err.Error()}
-			if de.HeaderOK {
-				e.Stream, e.Seq = de.Partial.Stream, de.Partial.Seq
-				e.Detail += fmt.Sprintf(" (header, untrusted, claims stream %d seq %d)", de.Partial.Stream, de.Partial.Seq)
-			}
-			// A record failing its checksum never advances any stream's
-			// state: its claimed sequence is judged by what arrives intact.
-			t.example(CatCorrupt, e)
-			return OutcomeCorrupt, 0, false
-		}
+		return t.bad(o, c, err), 0, false
 	}
 	if rec.RunID != t.runID {
 		t.other++
 		return OutcomeOtherRun, 0, false
 	}
+	sk := streamKey{Topic: o.Topic, Stream: rec.Stream, Epoch: rec.Epoch}
+	if what, detail := identityDiff(o, rec); what != "" {
+		c.IdentityMismatch++
+		t.example(CatIdentity, Example{Topic: o.Topic, Stream: rec.Stream, Seq: rec.Seq, Partition: o.Partition, Offset: o.Offset,
+			What: what, Detail: detail, ProducedAt: ptr(rec.ProducedAt)})
+		return OutcomeIdentity, 0, false
+	}
 
 	lat = o.ReadAt.Sub(rec.ProducedAt)
-	t.recordLatency(o.ReadAt, lat)
 	c.Received++
+	st := t.stream(sk)
+	if !st.seen.Add(rec.Seq) {
+		c.Duplicate++
+		t.lat.redelivered(lat)
+		t.example(CatDuplicate, Example{Topic: o.Topic, Stream: rec.Stream, Seq: rec.Seq, Partition: o.Partition, Offset: o.Offset,
+			ProducedAt: ptr(rec.ProducedAt), Detail: "sequence already delivered at another target offset"})
+		return OutcomeDuplicate, lat, false
+	}
+	if top, _ := st.seen.Max(); top == rec.Seq {
+		st.topPart, st.topOff = o.Partition, o.Offset
+	}
+	t.lat.record(t.start, o.ReadAt, lat)
 	if t.first.IsZero() || o.ReadAt.Before(t.first) {
 		t.first = o.ReadAt
 	}
 	if o.ReadAt.After(t.last) {
 		t.last = o.ReadAt
 	}
+	return t.order(sk, st, o, rec), lat, true
+}
 
-	sk := streamKey{Topic: o.Topic, Stream: rec.Stream, Epoch: rec.Epoch}
-	if !t.seenSet(sk).Add(rec.Seq) {
-		c.Duplicate++
-		t.example(CatDuplicate, Example{Topic: o.Topic, Stream: rec.Stream, Seq: rec.Seq, Partition: o.Partition, Offset: o.Offset, Detail: "sequence already delivered at another target offset"})
-		return OutcomeDuplicate, lat, true
+// order notes rec's place in its target partition: a forward jump is kept as
+// evidence for gaps, an arrival behind a higher sequence is an order
+// candidate judged against the source's order.
+func (t *Tracker) order(sk streamKey, st *streamState, o Observation, rec wire.Record) Outcome {
+	tp := setOf(st.tparts, o.Partition)
+	defer tp.Add(rec.Seq)
+	top, any := tp.Max()
+	if !any {
+		return OutcomeOK
 	}
+	if rec.Seq > top+1 && len(t.jumps) < maxJumps {
+		t.jumps = append(t.jumps, gapJump{k: sk, from: top, to: rec.Seq, partition: o.Partition, offset: o.Offset})
+	}
+	if rec.Seq > top {
+		return OutcomeOK
+	}
+	next, _ := tp.Next(rec.Seq)
+	cand := orderCand{k: sk, seq: rec.Seq, next: next, partition: o.Partition, offset: o.Offset, produced: rec.ProducedAt}
+	switch t.judgeOrder(st, cand, false) {
+	case orderBroken:
+		return OutcomeReordered
+	case orderUnknown:
+		t.orderPending = append(t.orderPending, cand)
+	}
+	return OutcomeOK
+}
 
-	// Order is only promised per key within one partition, and offsets only
-	// compare within one partition.
-	sp := streamPart{sk, o.Partition}
-	st := t.order[sp]
-	if st == nil {
-		t.order[sp] = &orderState{maxSeq: rec.Seq, maxOffset: o.Offset}
-		return OutcomeOK, lat, true
+type orderVerdict int
+
+const (
+	orderKept orderVerdict = iota
+	orderBroken
+	orderUnknown
+)
+
+// judgeOrder decides a candidate: the mirror broke order iff the source held
+// seq and next in one partition and seq was not itself read there after a
+// higher sequence (then seq preceded next in the source). Without a source
+// reader, sequence order stands in for the source's. With final, what is
+// still unknown is not blamed.
+func (t *Tracker) judgeOrder(st *streamState, c orderCand, final bool) orderVerdict {
+	verdict := orderBroken
+	if t.sourceOrder {
+		p, ok1 := st.srcPartOf(c.seq)
+		q, ok2 := st.srcPartOf(c.next)
+		switch {
+		case !ok1 || !ok2:
+			if final {
+				return orderKept
+			}
+			return orderUnknown
+		case p != q:
+			return orderKept // the source itself had them in different partitions
+		}
+		if inv := st.srcInv[p]; inv != nil && inv.Contains(c.seq) {
+			return orderKept // the source itself had seq after a higher one
+		}
 	}
-	if rec.Seq < st.maxSeq && o.Offset > st.maxOffset {
-		c.Reordered++
-		t.example(CatReordered, Example{Topic: o.Topic, Stream: rec.Stream, Seq: rec.Seq, Partition: o.Partition, Offset: o.Offset,
-			Detail: fmt.Sprintf("after seq %d at offset %d", st.maxSeq, st.maxOffset)})
-		return OutcomeReordered, lat, true
+	t.topicCounts(c.k.Topic).Reordered++
+	e := Example{Topic: c.k.Topic, Stream: c.k.Stream, Seq: c.seq, Partition: c.partition, Offset: c.offset, ProducedAt: ptr(c.produced),
+		Detail: fmt.Sprintf("arrived after seq %d in the same target partition; the source had it before", c.next)}
+	if p, ok := st.srcPartOf(c.seq); ok {
+		e.SourcePartition = ptr(p)
 	}
-	if rec.Seq > st.maxSeq {
-		st.maxSeq, st.maxOffset = rec.Seq, o.Offset
+	t.example(CatReordered, e)
+	return verdict
+}
+
+// resolveOrder judges the pending candidates whose source order is now known
+// (all of them when final).
+func (t *Tracker) resolveOrder(final bool) {
+	keep := t.orderPending[:0]
+	for _, c := range t.orderPending {
+		if t.judgeOrder(t.streams[c.k], c, final) == orderUnknown {
+			keep = append(keep, c)
+		}
 	}
-	return OutcomeOK, lat, true
+	t.orderPending = keep
+}
+
+// identityDiff compares an intact record's identity with where it arrived.
+func identityDiff(o Observation, rec wire.Record) (what, detail string) {
+	switch {
+	case !wire.KeyMatches(o.Key, rec.Stream):
+		return WhatKey, fmt.Sprintf("key %q, the record's stream %d needs %q", prefix(o.Key, 32), rec.Stream, wire.Key(rec.Stream))
+	case rec.Topic != "" && rec.Topic != o.Topic:
+		return WhatTopic, fmt.Sprintf("produced to source topic %q, arrived in the target topic that mirrors %q", rec.Topic, o.Topic)
+	case o.HasHeader && !wire.HeaderMatches(o.Header, o.Value):
+		return WhatHeader, fmt.Sprintf("%s header %q does not match the record", wire.HeaderKey, prefix(o.Header, 32))
+	}
+	return "", ""
+}
+
+// bad classifies a record that did not decode.
+func (t *Tracker) bad(o Observation, c *Counts, err error) Outcome {
+	var de *wire.DecodeError
+	errors.As(err, &de)
+	switch {
+	case errors.Is(err, wire.ErrForeign):
+		c.Foreign++
+		t.example(CatForeign, Example{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Detail: fmt.Sprintf("%v; value starts %q", err, prefix(o.Value, 24))})
+		return OutcomeForeign
+	case errors.Is(err, wire.ErrPayloadMismatch):
+		// The checksum holds, so the header is trustworthy.
+		if de == nil || de.Partial.RunID != t.runID {
+			t.other++
+			return OutcomeOtherRun
+		}
+		c.Corrupt++
+		t.example(CatCorrupt, Example{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Stream: de.Partial.Stream, Seq: de.Partial.Seq,
+			ProducedAt: ptr(de.Partial.ProducedAt), Detail: err.Error()})
+		// It did arrive, with another payload: corrupt says so, and it is
+		// not also reported lost.
+		t.stream(streamKey{Topic: o.Topic, Stream: de.Partial.Stream, Epoch: de.Partial.Epoch}).seen.Add(de.Partial.Seq)
+		return OutcomeCorrupt
+	}
+	// ErrChecksum: damaged, its header is evidence only.
+	if !t.ownDamaged(de) {
+		// Another run's damaged record is never this run's problem.
+		t.other++
+		return OutcomeOtherRun
+	}
+	c.Corrupt++
+	e := Example{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Detail: err.Error()}
+	if de.HeaderOK {
+		e.Stream, e.Seq = de.Partial.Stream, de.Partial.Seq
+		e.Detail += fmt.Sprintf(" (header, untrusted, claims stream %d seq %d)", de.Partial.Stream, de.Partial.Seq)
+	}
+	// A record failing its checksum never advances any stream's state: its
+	// claimed sequence is judged by what arrives intact.
+	t.example(CatCorrupt, e)
+	return OutcomeCorrupt
 }
 
 // ownDamaged reports whether a damaged record (checksum failed) is this
@@ -359,344 +523,6 @@ func prefix(b []byte, n int) []byte {
 	return b
 }
 
-func (t *Tracker) seenSet(k streamKey) *intervals.Set {
-	s := t.seen[k]
-	if s == nil {
-		s = &intervals.Set{}
-		t.seen[k] = s
-	}
-	return s
-}
-
-func (t *Tracker) recordLatency(at time.Time, lat time.Duration) {
-	us := lat.Microseconds()
-	if us < latLowest {
-		us = latLowest // clock skew or sub-µs: clamp, never drop
-	}
-	if us > latHighest {
-		us = latHighest
-	}
-	_ = t.hist.RecordValue(us)
-
-	el := at.Sub(t.start)
-	if el < 0 {
-		el = 0
-	}
-	slot := int64(el / arrivalSlot)
-	if slot < t.arrBase {
-		slot = t.arrBase
-	}
-	for slot-t.arrBase >= int64(len(t.arr)) {
-		if len(t.arr) >= maxArrivalSlots {
-			// Keep the newest 30 minutes: drop the oldest half at once
-			// so this stays amortised O(1).
-			drop := len(t.arr) / 2
-			t.arr = append(t.arr[:0], t.arr[drop:]...)
-			t.arrBase += int64(drop)
-			continue
-		}
-		t.arr = append(t.arr, 0)
-	}
-	t.arr[slot-t.arrBase]++
-
-	sec := int64(el / time.Second)
-	if sec != t.secCur {
-		t.flushSecond()
-		t.secCur = sec
-	}
-	_ = t.secHist.RecordValue(us)
-}
-
-func (t *Tracker) flushSecond() {
-	if t.secCur < 0 || t.secHist.TotalCount() == 0 {
-		return
-	}
-	t.secPts = append(t.secPts, t.secPoint())
-	if len(t.secPts) > maxLatencySecs {
-		t.secPts = append(t.secPts[:0], t.secPts[len(t.secPts)-maxLatencySecs:]...)
-	}
-	t.secHist.Reset()
-}
-
-// secPoint summarises the current second's latencies.
-func (t *Tracker) secPoint() LatencyPoint {
-	h := t.secHist
-	return LatencyPoint{Second: t.secCur, P50: usToSec(h.ValueAtQuantile(50)), P99: usToSec(h.ValueAtQuantile(99)),
-		Max: usToSec(h.Max()), Count: uint64(h.TotalCount())}
-}
-
-func usToSec(us int64) float64 { return float64(us) / 1e6 }
-
-// Arrivals returns records received per 100 ms slot (the newest 30 minutes).
-func (t *Tracker) Arrivals() []Bucket {
-	out := make([]Bucket, len(t.arr))
-	for i, n := range t.arr {
-		out[i] = Bucket{Start: float64(t.arrBase+int64(i)) * arrivalSlot.Seconds(), Count: n}
-	}
-	return out
-}
-
-// LatencyTimeline returns the per-second latency medians, the current
-// (partial) second included.
-func (t *Tracker) LatencyTimeline() []LatencyPoint {
-	out := append([]LatencyPoint(nil), t.secPts...)
-	if t.secCur >= 0 && t.secHist.TotalCount() > 0 {
-		out = append(out, t.secPoint())
-	}
-	return out
-}
-
-// Latency returns the latency summary so far.
-func (t *Tracker) Latency() Latency {
-	if t.hist.TotalCount() == 0 {
-		return Latency{}
-	}
-	return Latency{
-		P50:   usToSec(t.hist.ValueAtQuantile(50)),
-		P95:   usToSec(t.hist.ValueAtQuantile(95)),
-		P99:   usToSec(t.hist.ValueAtQuantile(99)),
-		Max:   usToSec(t.hist.Max()),
-		Count: uint64(t.hist.TotalCount()),
-	}
-}
-
-func (t *Tracker) srcPart(topic string, partition int) *srcPart {
-	pk := partKey{topic, partition}
-	p := t.srcParts[pk]
-	if p == nil {
-		p = &srcPart{next: -1, firstRead: -1, pending: -1, noted: -1,
-			maxSeq: map[streamKey]uint64{}, firstSeq: map[streamKey]uint64{}}
-		t.srcParts[pk] = p
-	}
-	return p
-}
-
-// ObserveSource records a record read from the SOURCE log (topic is the
-// source topic). Only this run's intact records count; anything else is
-// ignored here (the target side judges records).
-func (t *Tracker) ObserveSource(topic string, partition int, offset int64, value []byte) {
-	p := t.srcPart(topic, partition)
-	if p.pending >= 0 && offset >= p.pending {
-		// The reader is past the purged range: snapshot before this
-		// record, which survived the purge and must not raise the bound.
-		t.snapshot(topic, p)
-	}
-	if p.firstRead < 0 {
-		p.firstRead = offset
-	}
-	if offset+1 > p.next {
-		p.next = offset + 1
-	}
-	rec, err := wire.Decode(value)
-	if err == nil && rec.RunID == t.runID {
-		sk := streamKey{Topic: topic, Stream: rec.Stream, Epoch: rec.Epoch}
-		s := t.source[sk]
-		if s == nil {
-			s = &intervals.Set{}
-			t.source[sk] = s
-		}
-		s.Add(rec.Seq)
-		if m, ok := p.maxSeq[sk]; !ok || rec.Seq > m {
-			p.maxSeq[sk] = rec.Seq
-		}
-		if _, ok := p.firstSeq[sk]; !ok {
-			p.firstSeq[sk] = rec.Seq
-			// The reader jumped over a purged range (its first record
-			// here is at or past the log start): whatever this stream had
-			// before its first surviving record in this partition is gone.
-			if p.noted > 0 && p.firstRead >= p.noted && offset >= p.noted && rec.Seq > 0 {
-				t.raiseBound(sk, rec.Seq-1)
-			}
-		}
-	}
-	if p.pending >= 0 && p.next >= p.pending {
-		t.snapshot(topic, p)
-	}
-}
-
-// SourceProgress tells the tracker the source reader's position in a
-// partition advanced to next (e.g. an empty or purged partition), so that a
-// pending truncation can be resolved without a record.
-func (t *Tracker) SourceProgress(topic string, partition int, next int64) {
-	p := t.srcPart(topic, partition)
-	if next > p.next {
-		p.next = next
-	}
-	if p.pending >= 0 && p.next >= p.pending {
-		t.snapshot(topic, p)
-	}
-}
-
-func (t *Tracker) snapshot(topic string, p *srcPart) {
-	for k, m := range p.maxSeq {
-		t.raiseBound(k, m) // k carries the epoch: the bound is per loadgen instance
-	}
-	p.noted = p.pending
-	p.pending = -1
-}
-
-func (t *Tracker) raiseBound(k streamKey, b uint64) {
-	if cur, ok := t.truncBound[k]; !ok || b > cur {
-		t.truncBound[k] = b
-	}
-}
-
-// NoteTruncation records that every record below logStart[partition] of the
-// source topic was deleted (a purge or retention). Acked sequences missing at
-// the target that the source held only below that point are reported
-// truncated, not as mirror loss.
-func (t *Tracker) NoteTruncation(topic string, logStart map[int]int64) {
-	for part, ls := range logStart {
-		if ls <= 0 {
-			continue
-		}
-		p := t.srcPart(topic, part)
-		if ls > p.pending {
-			p.pending = ls
-		}
-		if p.next >= p.pending {
-			t.snapshot(topic, p)
-		}
-	}
-}
-
-// Judgement is the classification of every acked sequence against what
-// arrived.
-type Judgement struct {
-	Total    Counts
-	PerTopic map[string]Counts
-	Streams  int
-	// Truncated: acked, missing at the target, purged from the source.
-	Truncated uint64
-	OtherRuns uint64
-	// AllReachedLast: every ledger stream's last acked seq has arrived.
-	AllReachedLast bool
-}
-
-// Judge classifies the ledger's acked sequences against the target. With
-// final, the gaps become evidence (examples) and source_lost is judged if
-// sourceChecked; without, it is the live view (no evidence, no source_lost).
-func (t *Tracker) Judge(l *ledger.Ledger, final, sourceChecked bool) Judgement {
-	j := Judgement{PerTopic: map[string]Counts{}, OtherRuns: t.other, AllReachedLast: true}
-	for topic, c := range t.counts {
-		j.PerTopic[topic] = *c
-	}
-	if l != nil {
-		l.View(func(k ledger.StreamKey, s *ledger.Stream) {
-			j.Streams++
-			pc := j.PerTopic[k.Topic]
-			acked := s.Acked.Len()
-			pc.Acked += acked
-			var failedOnly uint64
-			s.Failed.Minus(&s.Acked, func(r intervals.Range) bool { failedOnly += r.Len(); return true })
-			pc.Produced += acked + failedOnly
-
-			seen := t.seen[k]
-			if seen == nil {
-				seen = &intervals.Set{}
-			}
-			maxSeen, anySeen := seen.Max()
-			if last, ok := s.Acked.Max(); ok && (!anySeen || maxSeen < last) {
-				j.AllReachedLast = false
-			}
-			bound, hasBound := t.truncBound[k]
-			src := t.source[k]
-			if src == nil {
-				src = &intervals.Set{}
-			}
-			s.Acked.Minus(seen, func(r intervals.Range) bool {
-				// Truncated first: the source no longer holds anything at or
-				// below the bound (whether or not its reader saw it before
-				// the purge), so a gap there is not the mirror's fault.
-				if hasBound && r.Lo <= bound {
-					tr := intervals.Range{Lo: r.Lo, Hi: min(r.Hi, bound)}
-					j.Truncated += tr.Len()
-					if final {
-						t.example(CatTruncated, rangeExample(k, tr, "purged from the source before the mirror copied it"))
-					}
-					if r.Hi <= bound {
-						return true
-					}
-					r.Lo = bound + 1
-				}
-				if final && sourceChecked {
-					t.split(r, src, func(part intervals.Range, inSource bool) {
-						if inSource {
-							t.missing(&j, &pc, k, part, anySeen, maxSeen, final)
-							return
-						}
-						pc.SourceLost += part.Len()
-						t.example(CatSourceLost, rangeExample(k, part, "acked by the source but absent from the source log"))
-					})
-					return true
-				}
-				t.missing(&j, &pc, k, r, anySeen, maxSeen, final)
-				return true
-			})
-			j.PerTopic[k.Topic] = pc
-		})
-	}
-	topics := make([]string, 0, len(j.PerTopic))
-	for tp := range j.PerTopic {
-		topics = append(topics, tp)
-	}
-	sort.Strings(topics)
-	for _, tp := range topics {
-		j.Total.Add(j.PerTopic[tp])
-	}
-	return j
-}
-
-// missing classifies a range absent at the target (and, if checked, present
-// in the source): below the highest seen it is lost, above it unseen.
-func (t *Tracker) missing(j *Judgement, pc *Counts, k streamKey, r intervals.Range, anySeen bool, maxSeen uint64, final bool) {
-	if anySeen && r.Lo < maxSeen {
-		lo := intervals.Range{Lo: r.Lo, Hi: min(r.Hi, maxSeen-1)}
-		pc.Lost += lo.Len()
-		if final {
-			t.example(CatLost, rangeExample(k, lo, fmt.Sprintf("missing at the target below seq %d, which arrived", maxSeen)))
-		}
-		if r.Hi < maxSeen {
-			return
-		}
-		r.Lo = maxSeen + 1 // maxSeen itself arrived
-	}
-	if r.Lo > r.Hi {
-		return
-	}
-	pc.Unseen += r.Len()
-	if final {
-		t.example(CatUnseen, rangeExample(k, r, "not at the target by the end of the drain (above the highest seq that arrived)"))
-	}
-}
-
-// split calls fn for the parts of r inside and outside set s, in order.
-func (t *Tracker) split(r intervals.Range, s *intervals.Set, fn func(intervals.Range, bool)) {
-	var rs intervals.Set
-	rs.AddRange(r.Lo, r.Hi)
-	var outside intervals.Set
-	rs.Minus(s, func(o intervals.Range) bool { outside.AddRange(o.Lo, o.Hi); return true })
-	// Walk r, alternating between inside and outside parts.
-	lo := r.Lo
-	for _, o := range outside.Ranges() {
-		if o.Lo > lo {
-			fn(intervals.Range{Lo: lo, Hi: o.Lo - 1}, true)
-		}
-		fn(o, false)
-		if o.Hi == r.Hi {
-			return
-		}
-		lo = o.Hi + 1
-	}
-	if lo <= r.Hi {
-		fn(intervals.Range{Lo: lo, Hi: r.Hi}, true)
-	}
-}
-
-func rangeExample(k streamKey, r intervals.Range, detail string) Example {
-	return Example{Topic: k.Topic, Stream: k.Stream, Seq: r.Lo, SeqEnd: r.Hi, Partition: -1, Offset: -1, Detail: detail}
-}
-
 // Examples returns a copy of the evidence gathered so far.
 func (t *Tracker) Examples() map[string][]Example {
 	out := make(map[string][]Example, len(t.ex))
@@ -708,12 +534,3 @@ func (t *Tracker) Examples() map[string][]Example {
 
 // Arrival returns the read times of the first and last intact arrivals.
 func (t *Tracker) Arrival() (first, last time.Time) { return t.first, t.last }
-
-// SourceNext returns the source reader's next offset per partition of topic.
-func (t *Tracker) SourceNext(topic string, partition int) int64 {
-	p := t.srcParts[partKey{topic, partition}]
-	if p == nil {
-		return -1
-	}
-	return p.next
-}

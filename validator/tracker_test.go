@@ -2,6 +2,7 @@ package validator
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 	"time"
 
@@ -22,13 +23,66 @@ type step struct {
 	source bool // read from the source log instead of the target
 	// truncation note
 	trunc map[int]int64
+	// key overrides the Kafka key (default: Key of the stream the value
+	// names); header, when set, is the record's kmt header.
+	key    []byte
+	header []byte
+	// uncommitted: read by the read_uncommitted reader; control: a
+	// transaction marker returned by the judged reader.
+	uncommitted, control bool
 }
 
 func rec(run string, stream uint32, seq uint64) []byte {
-	return wire.Encode(wire.Record{RunID: run, Stream: stream, Seq: seq, ProducedAt: t0, Padding: 8})
+	return wire.Encode(wire.Record{RunID: run, Topic: "t", Stream: stream, Seq: seq, ProducedAt: t0, Padding: 8})
+}
+
+// keyOf is the key a correct mirror carries for v: Key(stream) of the
+// stream its header names (damaged ones included), nil for foreign bytes.
+func keyOf(v []byte) []byte {
+	r, err := wire.Decode(v)
+	if err != nil {
+		var de *wire.DecodeError
+		if !errors.As(err, &de) || de.Partial.RunID == "" {
+			return nil
+		}
+		r = de.Partial
+	}
+	return wire.Key(r.Stream)
 }
 
 func tgt(part int, off int64, v []byte) step { return step{part: part, off: off, value: v} }
+
+// srcRecs is stream's from..to in source partition part from offset off0.
+func srcRecs(stream uint32, from, to uint64, part int, off0 int64) []step {
+	var s []step
+	for q := from; q <= to; q++ {
+		s = append(s, src(part, off0+int64(q-from), rec(testRun, stream, q)))
+	}
+	return s
+}
+
+// seqAt is (stream, seq) at a target (part, off).
+func seqAt(part int, off int64, stream uint32, seq uint64) step {
+	return tgt(part, off, rec(testRun, stream, seq))
+}
+
+func withKey(s step, key []byte) step  { s.key = key; return s }
+func withHeader(s step, h []byte) step { s.header = h; return s }
+func unc(part int, off int64, v []byte) step {
+	return step{part: part, off: off, value: v, uncommitted: true}
+}
+func ctl(part int, off int64) step { return step{part: part, off: off, control: true} }
+
+// recTopic is a record produced to another source topic.
+func recTopic(topic string, stream uint32, seq uint64) []byte {
+	return wire.Encode(wire.Record{RunID: testRun, Topic: topic, Stream: stream, Seq: seq, ProducedAt: t0, Padding: 8})
+}
+
+// claim rewrites a record's header text (its checksum is left as it was,
+// so the record is damaged).
+func claim(v []byte, old, new string) []byte {
+	return bytes.Replace(bytes.Clone(v), []byte(old), []byte(new), 1)
+}
 func src(part int, off int64, v []byte) step {
 	return step{part: part, off: off, value: v, source: true}
 }
@@ -82,6 +136,10 @@ func TestTrackerRules(t *testing.T) {
 		otherRuns     uint64
 		reachedLast   bool
 		exampleCat    string // a category that must carry evidence
+		// bySeq: no source reader; order is judged by sequence order.
+		bySeq bool
+		// arrived: every acked sequence arrived or was truncated (Judgement.AllArrived).
+		arrived bool
 	}{
 		{
 			name:        "clean run",
@@ -136,12 +194,12 @@ func TestTrackerRules(t *testing.T) {
 			exampleCat:  CatRedelivery,
 		},
 		{
-			name: "reordered within a partition",
+			name: "reordered within a partition, against the source's order",
 			acks: []ack{{1, 0, 3}},
-			steps: []step{
+			steps: cat(srcRecs(1, 0, 3, 0, 0), []step{
 				tgt(0, 0, rec(testRun, 1, 0)), tgt(0, 1, rec(testRun, 1, 2)),
 				tgt(0, 2, rec(testRun, 1, 1)), tgt(0, 3, rec(testRun, 1, 3)),
-			},
+			}),
 			want:        Counts{Produced: 4, Acked: 4, Received: 4, Reordered: 1},
 			reachedLast: true,
 			exampleCat:  CatReordered,
@@ -281,6 +339,243 @@ func TestTrackerRules(t *testing.T) {
 			want:        Counts{Produced: 5, Acked: 3, Received: 3},
 			reachedLast: true,
 		},
+		// --- identity (issue 9, class 2) ---
+		{
+			name:        "a wrong key is an identity mismatch, not a delivery",
+			acks:        []ack{{1, 0, 2}},
+			steps:       []step{seqAt(0, 0, 1, 0), withKey(seqAt(0, 1, 1, 1), []byte("s9")), seqAt(0, 2, 1, 2)},
+			want:        Counts{Produced: 3, Acked: 3, Received: 2, IdentityMismatch: 1, Lost: 1},
+			reachedLast: true,
+			exampleCat:  CatIdentity,
+		},
+		{
+			name:        "a nulled key is an identity mismatch",
+			acks:        []ack{{1, 0, 1}},
+			steps:       []step{withKey(seqAt(0, 0, 1, 0), []byte{}), seqAt(0, 1, 1, 1)},
+			want:        Counts{Produced: 2, Acked: 2, Received: 1, IdentityMismatch: 1, Lost: 1},
+			reachedLast: true,
+		},
+		{
+			name:        "a record of another source topic is an identity mismatch (topic swap)",
+			acks:        []ack{{1, 0, 1}},
+			steps:       []step{tgt(0, 0, recTopic("u", 1, 0)), seqAt(0, 1, 1, 0), seqAt(0, 2, 1, 1)},
+			want:        Counts{Produced: 2, Acked: 2, Received: 2, IdentityMismatch: 1},
+			reachedLast: true,
+			exampleCat:  CatIdentity,
+		},
+		{
+			name: "a damaged kmt header is an identity mismatch; a right one or none is fine",
+			acks: []ack{{1, 0, 2}},
+			steps: []step{
+				withHeader(seqAt(0, 0, 1, 0), wire.HeaderValue(rec(testRun, 1, 0))),
+				withHeader(seqAt(0, 1, 1, 1), []byte("00000000")),
+				seqAt(0, 2, 1, 2),
+			},
+			want:        Counts{Produced: 3, Acked: 3, Received: 2, IdentityMismatch: 1, Lost: 1},
+			reachedLast: true,
+		},
+		// --- damaged records (class 9) ---
+		{
+			name:        "damaged magic bytes are this run's corruption, not foreign",
+			acks:        []ack{{1, 0, 2}},
+			steps:       []step{seqAt(0, 0, 1, 0), tgt(0, 1, claim(rec(testRun, 1, 1), "kmt2", "kmu2")), seqAt(0, 2, 1, 2)},
+			want:        Counts{Produced: 3, Acked: 3, Received: 2, Corrupt: 1, Lost: 1},
+			reachedLast: true,
+			exampleCat:  CatCorrupt,
+		},
+		{
+			name: "another run's damaged record is never this run's problem",
+			acks: []ack{{1, 0, 1}},
+			steps: []step{seqAt(0, 0, 1, 0), tgt(0, 1, corruptChecksum(rec("run-7", 1, 1))),
+				tgt(0, 2, claim(rec("run-7", 1, 1), "kmt2", "kmu2")), seqAt(0, 3, 1, 1)},
+			want:        Counts{Produced: 2, Acked: 2, Received: 2},
+			otherRuns:   2,
+			reachedLast: true,
+		},
+		{
+			name: "a damaged run id one byte off is still this run's corruption",
+			acks: []ack{{1, 0, 1}},
+			steps: []step{seqAt(0, 0, 1, 0), tgt(0, 1, claim(rec(testRun, 1, 1), "r=run-1", "r=run*1")),
+				seqAt(0, 2, 1, 1)},
+			want:        Counts{Produced: 2, Acked: 2, Received: 2, Corrupt: 1},
+			reachedLast: true,
+		},
+		{
+			// class 5: a record failing its checksum never advances state,
+			// so a header claiming the last sequence neither ends the drain
+			// nor turns the missing tail into "lost".
+			name:  "a damaged record claiming a high sequence advances nothing",
+			acks:  []ack{{1, 0, 9}},
+			steps: cat(seqRecs(1, 0, 4, 0, 0), []step{tgt(0, 5, claim(rec(testRun, 1, 4), "q=4 ", "q=9 "))}),
+			want:  Counts{Produced: 10, Acked: 10, Received: 5, Corrupt: 1, Unseen: 5},
+		},
+		// --- order against the source's order (class 3) ---
+		{
+			name: "order the source created by adding partitions is not blamed",
+			acks: []ack{{1, 0, 5}},
+			steps: cat(srcRecs(1, 0, 2, 0, 0), srcRecs(1, 3, 5, 1, 0), []step{
+				seqAt(0, 0, 1, 0), seqAt(0, 1, 1, 1), seqAt(0, 2, 1, 3), seqAt(0, 3, 1, 4), seqAt(0, 4, 1, 2), seqAt(0, 5, 1, 5),
+			}),
+			want:        Counts{Produced: 6, Acked: 6, Received: 6},
+			reachedLast: true,
+		},
+		{
+			name: "but a reordering inside one source partition's part still is",
+			acks: []ack{{1, 0, 5}},
+			steps: cat(srcRecs(1, 0, 2, 0, 0), srcRecs(1, 3, 5, 1, 0), []step{
+				seqAt(0, 0, 1, 0), seqAt(0, 1, 1, 3), seqAt(0, 2, 1, 2), seqAt(0, 3, 1, 1), seqAt(0, 4, 1, 4), seqAt(0, 5, 1, 5),
+			}),
+			want:        Counts{Produced: 6, Acked: 6, Received: 6, Reordered: 1},
+			reachedLast: true,
+			exampleCat:  CatReordered,
+		},
+		{
+			name: "order the source wrote out of sequence is not blamed",
+			acks: []ack{{1, 0, 3}},
+			steps: cat([]step{src(0, 0, rec(testRun, 1, 0)), src(0, 1, rec(testRun, 1, 2)), src(0, 2, rec(testRun, 1, 1)), src(0, 3, rec(testRun, 1, 3))},
+				[]step{seqAt(0, 0, 1, 0), seqAt(0, 1, 1, 2), seqAt(0, 2, 1, 1), seqAt(0, 3, 1, 3)}),
+			want:        Counts{Produced: 4, Acked: 4, Received: 4},
+			reachedLast: true,
+		},
+		{
+			name:        "without a source reader order is judged by sequence",
+			acks:        []ack{{1, 0, 3}},
+			bySeq:       true,
+			steps:       []step{seqAt(0, 0, 1, 0), seqAt(0, 1, 1, 2), seqAt(0, 2, 1, 1), seqAt(0, 3, 1, 3)},
+			want:        Counts{Produced: 4, Acked: 4, Received: 4, Reordered: 1},
+			reachedLast: true,
+		},
+		{
+			name: "a stream the source kept in one partition arriving over two is split",
+			acks: []ack{{1, 0, 5}},
+			steps: cat(srcRecs(1, 0, 5, 0, 0), []step{
+				seqAt(0, 0, 1, 0), seqAt(0, 1, 1, 1), seqAt(1, 0, 1, 2), seqAt(0, 2, 1, 3), seqAt(1, 1, 1, 4), seqAt(0, 3, 1, 5),
+			}),
+			want:        Counts{Produced: 6, Acked: 6, Received: 6, Split: 2},
+			reachedLast: true,
+			exampleCat:  CatSplit,
+		},
+		{
+			// the source may have moved the stream itself (partitions
+			// added): without its reader a split cannot be told apart.
+			name:  "without a source reader split is not judged",
+			acks:  []ack{{1, 0, 2}},
+			bySeq: true,
+			steps: []step{seqAt(0, 0, 1, 0), seqAt(1, 0, 1, 1), seqAt(0, 1, 1, 2)},
+			want:  Counts{Produced: 3, Acked: 3, Received: 3}, reachedLast: true,
+		},
+		{
+			name: "a mirror keeping partitions after partitions were added is not split",
+			acks: []ack{{1, 0, 5}},
+			steps: cat(srcRecs(1, 0, 2, 0, 0), srcRecs(1, 3, 5, 1, 0),
+				[]step{seqAt(0, 0, 1, 0), seqAt(0, 1, 1, 1), seqAt(1, 0, 1, 3), seqAt(0, 2, 1, 2), seqAt(1, 1, 1, 4), seqAt(1, 2, 1, 5)}),
+			want:        Counts{Produced: 6, Acked: 6, Received: 6},
+			reachedLast: true,
+		},
+		{
+			name: "a mirror re-hashing keys into another partition count passes",
+			acks: []ack{{1, 0, 2}, {2, 0, 2}, {3, 0, 2}},
+			steps: cat(srcRecs(1, 0, 2, 0, 0), srcRecs(2, 0, 2, 1, 0), srcRecs(3, 0, 2, 1, 3), []step{
+				seqAt(2, 0, 1, 0), seqAt(2, 1, 2, 0), seqAt(0, 0, 3, 0), seqAt(2, 2, 1, 1), seqAt(2, 3, 2, 1),
+				seqAt(0, 1, 3, 1), seqAt(2, 4, 2, 2), seqAt(2, 5, 1, 2), seqAt(0, 2, 3, 2),
+			}),
+			want:        Counts{Produced: 9, Acked: 9, Received: 9},
+			reachedLast: true,
+		},
+		{
+			// class 5: the last acked seq arrived in one partition while the
+			// stream's earlier records are still on their way in another:
+			// the drain must not stop (AllArrived false).
+			name:        "a split stream with its last record in: not all arrived",
+			acks:        []ack{{1, 0, 5}},
+			steps:       cat(srcRecs(1, 0, 5, 0, 0), []step{seqAt(0, 0, 1, 0), seqAt(0, 1, 1, 1), seqAt(1, 0, 1, 5)}),
+			want:        Counts{Produced: 6, Acked: 6, Received: 3, Lost: 3, Split: 1},
+			reachedLast: true,
+		},
+		// --- retention purge (class 4) ---
+		{
+			name: "a gap the mirror left before the purge is lost, not truncated",
+			acks: []ack{{1, 0, 5}},
+			steps: cat(srcRecs(1, 0, 5, 0, 0),
+				[]step{seqAt(0, 0, 1, 0), seqAt(0, 1, 1, 1), seqAt(0, 2, 1, 3)},
+				[]step{{trunc: map[int]int64{0: 4}}},
+				[]step{seqAt(0, 3, 1, 4), seqAt(0, 4, 1, 5)}),
+			sourceChecked: true,
+			want:          Counts{Produced: 6, Acked: 6, Received: 5, Lost: 1},
+			reachedLast:   true,
+			exampleCat:    CatLost,
+		},
+		{
+			// the old rule took the highest sequence the source reader had
+			// seen as the bound, and excused seq 4 (above the purge) too.
+			name: "the source reader already past the purge: only records below it are truncated",
+			acks: []ack{{1, 0, 5}},
+			steps: cat(srcRecs(1, 0, 5, 0, 0),
+				[]step{{trunc: map[int]int64{0: 3}}},
+				[]step{seqAt(0, 0, 1, 3), seqAt(0, 1, 1, 5)}),
+			sourceChecked: true,
+			want:          Counts{Produced: 6, Acked: 6, Received: 2, Lost: 1},
+			truncated:     3,
+			reachedLast:   true,
+		},
+		{
+			// the catalogue flake: records purged before kmt's source
+			// reader read them were called source_lost.
+			name: "records purged before the source reader read them are truncated, not source_lost",
+			acks: []ack{{1, 0, 5}},
+			steps: cat(srcRecs(1, 0, 1, 0, 0),
+				[]step{{trunc: map[int]int64{0: 3}}},
+				srcRecs(1, 3, 5, 0, 3),
+				[]step{seqAt(0, 0, 1, 0), seqAt(0, 1, 1, 3), seqAt(0, 2, 1, 4), seqAt(0, 3, 1, 5)}),
+			sourceChecked: true,
+			want:          Counts{Produced: 6, Acked: 6, Received: 4},
+			truncated:     2,
+			reachedLast:   true,
+		},
+		{
+			name: "a stream with nothing left after the purge: all of its missing tail is truncated",
+			acks: []ack{{1, 0, 3}, {2, 0, 1}},
+			steps: cat(srcRecs(1, 0, 3, 0, 0),
+				[]step{seqAt(0, 0, 1, 0)},
+				[]step{{trunc: map[int]int64{0: 4}}},
+				srcRecs(2, 0, 1, 0, 4),
+				[]step{seqAt(0, 1, 2, 0), seqAt(0, 2, 2, 1)}),
+			sourceChecked: true,
+			want:          Counts{Produced: 6, Acked: 6, Received: 3},
+			truncated:     3,
+			arrived:       true,
+		},
+		// --- transactions (class 1) ---
+		{
+			name: "an aborted transaction the mirror re-sent: aborted_read for the read_uncommitted reader, no duplicate",
+			acks: []ack{{1, 0, 2}},
+			steps: []step{
+				seqAt(0, 0, 1, 0), ctl(0, 3), seqAt(0, 4, 1, 1), seqAt(0, 5, 1, 2), ctl(0, 6),
+				unc(0, 0, rec(testRun, 1, 0)), unc(0, 1, rec(testRun, 1, 1)), unc(0, 2, rec(testRun, 1, 2)),
+				unc(0, 4, rec(testRun, 1, 1)), unc(0, 5, rec(testRun, 1, 2)),
+			},
+			want:        Counts{Produced: 3, Acked: 3, Received: 3, AbortedRead: 2},
+			reachedLast: true,
+			exampleCat:  CatAbortedRead,
+		},
+		{
+			name: "an aborted transaction never re-sent: loss, and aborted_read",
+			acks: []ack{{1, 0, 2}},
+			steps: []step{
+				seqAt(0, 0, 1, 0), ctl(0, 3),
+				unc(0, 0, rec(testRun, 1, 0)), unc(0, 1, rec(testRun, 1, 1)), unc(0, 2, rec(testRun, 1, 2)),
+			},
+			want: Counts{Produced: 3, Acked: 3, Received: 1, Unseen: 2, AbortedRead: 2},
+		},
+		{
+			name: "records of an open transaction are not (yet) aborted reads",
+			acks: []ack{{1, 0, 0}},
+			steps: []step{
+				seqAt(0, 0, 1, 0), unc(0, 0, rec(testRun, 1, 0)), unc(0, 1, rec(testRun, 1, 1)),
+			},
+			want:        Counts{Produced: 1, Acked: 1, Received: 1},
+			reachedLast: true,
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -297,16 +592,10 @@ func TestTrackerRules(t *testing.T) {
 			}
 			l.MarkDone()
 			tr := NewTracker(testRun, 5, t0)
-			for _, s := range tc.steps {
-				switch {
-				case s.trunc != nil:
-					tr.NoteTruncation("t", s.trunc)
-				case s.source:
-					tr.ObserveSource("t", s.part, s.off, s.value)
-				default:
-					tr.Observe(Observation{Topic: "t", Partition: s.part, Offset: s.off, Value: s.value, ReadAt: t0.Add(10 * time.Millisecond)})
-				}
+			if tc.bySeq {
+				tr.JudgeOrderBySequence()
 			}
+			runSteps(tr, tc.steps)
 			j := tr.Judge(l, true, tc.sourceChecked)
 			if j.Total != tc.want {
 				t.Errorf("counts\n got %+v\nwant %+v", j.Total, tc.want)
@@ -322,6 +611,9 @@ func TestTrackerRules(t *testing.T) {
 			}
 			if j.AllReachedLast != tc.reachedLast {
 				t.Errorf("all reached last %v, want %v", j.AllReachedLast, tc.reachedLast)
+			}
+			if want := tc.arrived || tc.reachedLast && tc.want.Lost+tc.want.Unseen+tc.want.SourceLost == 0; j.AllArrived != want {
+				t.Errorf("all arrived %v, want %v", j.AllArrived, want)
 			}
 			if tc.exampleCat != "" && len(tr.Examples()[tc.exampleCat]) == 0 {
 				t.Errorf("no %s evidence; examples: %+v", tc.exampleCat, tr.Examples())
@@ -340,11 +632,11 @@ func TestTrackerExamplesAreBoundedAndPrecise(t *testing.T) {
 	// deliver the even seqs only, then each even seq again (duplicates)
 	var off int64
 	for q := uint64(0); q < 100; q += 2 {
-		tr.Observe(Observation{Topic: "t", Offset: off, Value: rec(testRun, 3, q), ReadAt: t0})
+		tr.Observe(keyed(Observation{Topic: "t", Offset: off, Value: rec(testRun, 3, q), ReadAt: t0}))
 		off++
 	}
 	for q := uint64(0); q < 100; q += 2 {
-		tr.Observe(Observation{Topic: "t", Offset: off, Value: rec(testRun, 3, q), ReadAt: t0})
+		tr.Observe(keyed(Observation{Topic: "t", Offset: off, Value: rec(testRun, 3, q), ReadAt: t0}))
 		off++
 	}
 	j := tr.Judge(l, true, false)
@@ -355,8 +647,10 @@ func TestTrackerExamplesAreBoundedAndPrecise(t *testing.T) {
 	if len(ex[CatLost]) != 2 || len(ex[CatDuplicate]) != 2 {
 		t.Fatalf("examples not capped at 2: %+v", ex)
 	}
-	if e := ex[CatLost][0]; e.Stream != 3 || e.Seq != 1 || e.SeqEnd != 1 || e.Partition != -1 {
-		t.Errorf("first lost example %+v, want stream 3 seq 1..1", e)
+	// Lost evidence names the target record that arrived right after the
+	// gap (seq 2 at partition 0 offset 1), never partition -1 offset -1.
+	if e := ex[CatLost][0]; e.Stream != 3 || e.Seq != 1 || e.SeqEnd != 1 || e.Partition != 0 || e.Offset != 1 {
+		t.Errorf("first lost example %+v, want stream 3 seq 1..1 at partition 0 offset 1", e)
 	}
 	if e := ex[CatUnseen][0]; e.Seq != 99 || e.SeqEnd != 99 {
 		t.Errorf("unseen example %+v, want seq 99..99", e)
@@ -373,7 +667,7 @@ func TestTrackerLiveJudgeHasNoEvidenceOrSourceLost(t *testing.T) {
 		l.Ack(k, q)
 	}
 	tr := NewTracker(testRun, 5, t0)
-	tr.Observe(Observation{Topic: "t", Offset: 0, Value: rec(testRun, 1, 2), ReadAt: t0})
+	tr.Observe(keyed(Observation{Topic: "t", Offset: 0, Value: rec(testRun, 1, 2), ReadAt: t0}))
 	j := tr.Judge(l, false, true)
 	if j.Total.Lost != 2 || j.Total.Unseen != 1 || j.Total.SourceLost != 0 {
 		t.Fatalf("live judge %+v, want lost 2 unseen 1 source_lost 0", j.Total)
@@ -383,35 +677,46 @@ func TestTrackerLiveJudgeHasNoEvidenceOrSourceLost(t *testing.T) {
 	}
 }
 
+// Class 8: mirror latency is first arrival only; duplicates have their own
+// figure; a negative apparent latency is counted, not clamped into the
+// histogram.
 func TestTrackerLatencyAndTimelines(t *testing.T) {
 	tr := NewTracker(testRun, 5, t0)
 	mk := func(seq uint64, produced, read time.Duration) Observation {
 		v := wire.Encode(wire.Record{RunID: testRun, Stream: 1, Seq: seq, ProducedAt: t0.Add(produced)})
-		return Observation{Topic: "t", Offset: int64(seq), Value: v, ReadAt: t0.Add(read)}
+		return keyed(Observation{Topic: "t", Offset: int64(seq), Value: v, ReadAt: t0.Add(read)})
 	}
-	// second 0: 3 records at 10 ms; second 2: 2 records at 500 ms;
-	// a duplicate counts too; a foreign record does not.
+	// second 0: 3 records at 10 ms; second 2: 1 record at 500 ms, its
+	// duplicate 4 s later (a re-copy), a foreign record, and a record read
+	// 100 ms before its produce time (clock skew).
 	tr.Observe(mk(0, 0, 10*time.Millisecond))
 	tr.Observe(mk(1, 50*time.Millisecond, 60*time.Millisecond))
 	tr.Observe(mk(2, 120*time.Millisecond, 130*time.Millisecond))
 	tr.Observe(mk(3, 1500*time.Millisecond, 2000*time.Millisecond))
-	dup := mk(3, 1700*time.Millisecond, 2200*time.Millisecond)
+	dup := mk(3, 1500*time.Millisecond, 5500*time.Millisecond)
 	dup.Offset = 100
 	tr.Observe(dup)
-	tr.Observe(Observation{Topic: "t", Offset: 101, Value: []byte("junk"), ReadAt: t0.Add(2300 * time.Millisecond)})
+	tr.Observe(keyed(Observation{Topic: "t", Offset: 101, Value: []byte("junk"), ReadAt: t0.Add(2300 * time.Millisecond)}))
+	tr.Observe(mk(4, 2400*time.Millisecond, 2300*time.Millisecond))
 
 	lat := tr.Latency()
-	if lat.Count != 5 {
-		t.Fatalf("latency count %d, want 5 (duplicates in, foreign out)", lat.Count)
+	if lat.Count != 4 {
+		t.Fatalf("latency count %d, want 4 (first arrivals with a non-negative latency)", lat.Count)
 	}
 	if lat.P50 < 0.0099 || lat.P50 > 0.0101 || lat.Max < 0.499 || lat.Max > 0.501 {
-		t.Fatalf("latency %+v, want p50 10ms max 500ms", lat)
+		t.Fatalf("latency %+v, want p50 10ms max 500ms (the 4 s re-copy is not mirror latency)", lat)
+	}
+	if rl := tr.RedeliveryLatency(); rl.Count != 1 || rl.Max < 3.99 || rl.Max > 4.01 {
+		t.Fatalf("redelivery latency %+v, want one sample of 4 s", rl)
+	}
+	if n, most := tr.NegativeLatency(); n != 1 || most != -100*time.Millisecond {
+		t.Fatalf("negative latency %d, most %v; want 1, -100ms", n, most)
 	}
 	arr := tr.Arrivals()
-	// slots 0 (10 ms), 0 (60 ms), 1 (130 ms), 20 (2.0 s), 22 (2.2 s)
-	want := map[int]uint64{0: 2, 1: 1, 20: 1, 22: 1}
-	if len(arr) != 23 {
-		t.Fatalf("arrival buckets %d, want 23", len(arr))
+	// first arrivals: slots 0 (10 ms), 0 (60 ms), 1 (130 ms), 20 (2.0 s), 23 (2.3 s)
+	want := map[int]uint64{0: 2, 1: 1, 20: 1, 23: 1}
+	if len(arr) != 24 {
+		t.Fatalf("arrival buckets %d, want 24", len(arr))
 	}
 	for i, b := range arr {
 		if b.Count != want[i] {
@@ -419,8 +724,8 @@ func TestTrackerLatencyAndTimelines(t *testing.T) {
 		}
 	}
 	tl := tr.LatencyTimeline()
-	if len(tl) != 2 || tl[0].Second != 0 || tl[0].Count != 3 || tl[1].Second != 2 || tl[1].Count != 2 {
-		t.Fatalf("latency timeline %+v, want seconds 0 (3 records) and 2 (2 records)", tl)
+	if len(tl) != 2 || tl[0].Second != 0 || tl[0].Count != 3 || tl[1].Second != 2 || tl[1].Count != 1 {
+		t.Fatalf("latency timeline %+v, want seconds 0 (3 records) and 2 (1 record)", tl)
 	}
 	if tl[0].P50 > 0.0101 || tl[1].P50 < 0.499 {
 		t.Fatalf("latency timeline p50s %+v, want ~10ms then ~500ms", tl)
@@ -430,6 +735,67 @@ func TestTrackerLatencyAndTimelines(t *testing.T) {
 	}
 }
 
+// Class 7: lag is acked and not yet delivered, nothing else: arrivals of
+// failed sends do not hide missing acked records.
+func TestLagIsAckedNotDelivered(t *testing.T) {
+	l := ledger.New()
+	k := ledger.StreamKey{Topic: "t", Stream: 1}
+	for q := uint64(0); q < 5; q++ {
+		l.Ack(k, q)
+	}
+	for q := uint64(5); q < 10; q++ {
+		l.Fail(k, q) // failed sends that still made it to the log
+	}
+	tr := NewTracker(testRun, 5, t0)
+	for q := uint64(0); q < 10; q++ {
+		if q == 3 || q == 4 {
+			continue
+		}
+		tr.Observe(keyed(Observation{Topic: "t", Offset: int64(q), Value: rec(testRun, 1, q), ReadAt: t0}))
+	}
+	j := tr.Judge(l, false, false)
+	if got := lag(j.PerTopic["t"]); got != 2 {
+		t.Fatalf("lag %v, want 2 (acked 0..4, 3 and 4 not delivered; counts %+v)", got, j.PerTopic["t"])
+	}
+}
+
 // fixCRC rewrites the checksum digits so the CRC-32C holds again, as a
 // faulty mirror that re-encodes would.
 func fixCRC(v []byte) []byte { return wire.Reseal(v) }
+
+// runSteps feeds a test case's steps to a tracker (topic "t"); probes a
+// truncation asks for are answered from the source records the case lists.
+func runSteps(tr *Tracker, steps []step) {
+	for _, s := range steps {
+		switch {
+		case s.trunc != nil:
+			for _, pr := range tr.NoteTruncation("t", s.trunc) {
+				for _, o := range steps {
+					if o.source && o.part == pr.Partition && o.off >= pr.From && o.off < pr.To {
+						tr.ObserveProbe(pr, o.off, o.value)
+					}
+				}
+				tr.ProbeDone(pr)
+			}
+		case s.source:
+			tr.ObserveSource("t", s.part, s.off, s.value)
+		case s.control:
+			tr.ObserveControl("t", s.part, s.off)
+		case s.uncommitted:
+			tr.ObserveUncommitted("t", s.part, s.off, s.value)
+		default:
+			key := s.key
+			if key == nil {
+				key = keyOf(s.value)
+			}
+			tr.Observe(Observation{Topic: "t", Partition: s.part, Offset: s.off, Key: key, Value: s.value,
+				Header: s.header, HasHeader: s.header != nil, ReadAt: t0.Add(10 * time.Millisecond)})
+		}
+	}
+}
+
+// keyed sets the key a correct mirror carries.
+func keyed(o Observation) Observation {
+	o.Key = keyOf(o.Value)
+	return o
+}

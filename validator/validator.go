@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"log/slog"
 	"net"
 	"sort"
@@ -13,8 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/segmentio/kafka-go"
 
+	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
@@ -27,12 +26,19 @@ type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 // TopicPair maps a source topic to the target topic the mirror writes it to.
 type TopicPair struct{ Source, Target string }
 
+// Isolation levels a run can read the target with.
+const (
+	ReadCommitted   = "read_committed"
+	ReadUncommitted = "read_uncommitted"
+)
+
 // Config configures a Validator.
 type Config struct {
 	TargetBootstrap string
 	TargetDial      DialFunc
-	// SourceBootstrap enables the source reader (source_lost, truncated);
-	// "" disables it. SourceDial routes its connections.
+	// SourceBootstrap enables the source reader (source_lost, truncated,
+	// order against the source's order); "" disables it. SourceDial routes
+	// its connections.
 	SourceBootstrap string
 	SourceDial      DialFunc
 	Topics          []TopicPair
@@ -41,9 +47,14 @@ type Config struct {
 	// LedgerTopic: cluster runs read the ledger from this topic on the
 	// source cluster (needs SourceBootstrap); used when Ledger is nil.
 	LedgerTopic string
-	Examples    int // per category, default 5
-	Registerer  prometheus.Registerer
-	Logger      *slog.Logger
+	// Isolation is how the target is read, like a downstream consumer:
+	// ReadCommitted (default) or ReadUncommitted. With ReadUncommitted a
+	// second, read_committed reader runs beside it and records of aborted
+	// transactions the first one saw are aborted_read.
+	Isolation  string
+	Examples   int // per category, default 5
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
 // Result is the validator's verdict material.
@@ -52,16 +63,28 @@ type Result struct {
 	Truncated uint64               `json:"truncated"`
 	OtherRuns uint64               `json:"other_runs"`
 	Examples  map[string][]Example `json:"examples"`
-	Latency   Latency              `json:"latency"`
-	Streams   int                  `json:"streams"`
-	// DrainComplete: every stream's last acked sequence arrived and every
-	// target partition was read to its end before the deadline.
+	// Latency is the mirror latency: first arrivals only.
+	Latency Latency `json:"latency"`
+	// RedeliveryLatency: the duplicates' (re-copies') latency, apart.
+	RedeliveryLatency Latency `json:"redelivery_latency"`
+	// NegativeLatency counts first arrivals read before their produce time
+	// (clock skew); MostNegativeSeconds is the worst (<= 0).
+	NegativeLatency     uint64  `json:"negative_latency"`
+	MostNegativeSeconds float64 `json:"most_negative_seconds"`
+	Streams             int     `json:"streams"`
+	// DrainComplete: every acked sequence arrived, or every stream's last
+	// one did and nothing new arrived for the settle time, with every
+	// target partition read to its end.
 	DrainComplete bool    `json:"drain_complete"`
 	DrainSeconds  float64 `json:"drain_seconds"`
+	// TargetUnread: at the drain deadline the target still held records
+	// the validator had not read: the verdict is incomplete, not a pass.
+	TargetUnread bool `json:"target_unread"`
 	// SourceChecked: the source log was read to its end, so source_lost
 	// was judged. SourceNote says why not when it is false.
 	SourceChecked bool              `json:"source_checked"`
 	SourceNote    string            `json:"source_note,omitempty"`
+	Isolation     string            `json:"isolation"`
 	PerTopic      map[string]Counts `json:"per_topic"`
 	FirstArrival  time.Time         `json:"first_arrival"`
 	LastArrival   time.Time         `json:"last_arrival"`
@@ -73,9 +96,6 @@ type Result struct {
 
 // bootstrapTimeout bounds how long Start waits for a cluster to answer.
 const bootstrapTimeout = 10 * time.Second
-
-// partitionCheckEvery is how often topics are re-checked for new partitions.
-const partitionCheckEvery = 2 * time.Second
 
 type vmetrics struct {
 	received    *prometheus.CounterVec
@@ -89,22 +109,37 @@ type vmetrics struct {
 // topicMetrics caches the per-topic children so the hot path does no label
 // lookups.
 type topicMetrics struct {
-	received, dup, redeliv, reord, corrupt, foreign prometheus.Counter
-	latency                                         prometheus.Observer
+	received prometheus.Counter
+	latency  prometheus.Observer
+	// anomalies already added to the counters, per category: the counters
+	// follow the tracker's counts (some categories are decided late).
+	added map[string]uint64
 }
 
-type cluster struct {
-	name   string // "target" | "source" (for messages)
-	addrs  []string
-	dial   DialFunc
-	client *kafka.Client
-	tr     *kafka.Transport
-}
+// anomalyCats are the per-record categories exported as
+// kmt_validator_anomalies_total.
+var anomalyCats = []string{CatDuplicate, CatRedelivery, CatReordered, CatCorrupt, CatForeign, CatAbortedRead, CatIdentity, CatSplit}
 
-type reader struct {
-	topic     string // the topic read (target or source name)
-	partition int
-	next      atomic.Int64 // next offset to read; -1 before the first record
+func anomalyCount(c Counts, cat string) uint64 {
+	switch cat {
+	case CatDuplicate:
+		return c.Duplicate
+	case CatRedelivery:
+		return c.Redelivery
+	case CatReordered:
+		return c.Reordered
+	case CatCorrupt:
+		return c.Corrupt
+	case CatForeign:
+		return c.Foreign
+	case CatAbortedRead:
+		return c.AbortedRead
+	case CatIdentity:
+		return c.IdentityMismatch
+	case CatSplit:
+		return c.Split
+	}
+	return 0
 }
 
 // Validator reads the target (and source) clusters and feeds a Tracker.
@@ -121,16 +156,14 @@ type Validator struct {
 	tr *Tracker
 
 	target, source *cluster
+	readers        []*reader
 
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	started bool
 
-	rmu        sync.Mutex
-	tgtReaders map[partKey]*reader
-	srcReaders map[partKey]*reader
-	ledgerErr  atomic.Value // error from the ledger topic reader
+	ledgerErr atomic.Value // error from the ledger topic reader
 }
 
 // New checks cfg and registers the metrics; Start begins reading.
@@ -143,6 +176,13 @@ func New(cfg Config) (*Validator, error) {
 	}
 	if len(bootlist.Split(cfg.TargetBootstrap)) == 0 {
 		return nil, fmt.Errorf("validator: empty target bootstrap %q", cfg.TargetBootstrap)
+	}
+	switch cfg.Isolation {
+	case "":
+		cfg.Isolation = ReadCommitted
+	case ReadCommitted, ReadUncommitted:
+	default:
+		return nil, fmt.Errorf("validator: isolation %q: use %s or %s", cfg.Isolation, ReadCommitted, ReadUncommitted)
 	}
 	led := cfg.Ledger
 	if led == nil {
@@ -163,13 +203,11 @@ func New(cfg Config) (*Validator, error) {
 		reg = prometheus.NewRegistry() // private: metrics still work, nobody scrapes them
 	}
 	v := &Validator{
-		cfg:        cfg,
-		log:        log.With("component", "validator"),
-		led:        led,
-		tm:         map[string]*topicMetrics{},
-		toSource:   map[string]string{},
-		tgtReaders: map[partKey]*reader{},
-		srcReaders: map[partKey]*reader{},
+		cfg:      cfg,
+		log:      log.With("component", "validator"),
+		led:      led,
+		tm:       map[string]*topicMetrics{},
+		toSource: map[string]string{},
 	}
 	for _, p := range cfg.Topics {
 		if p.Source == "" || p.Target == "" {
@@ -180,6 +218,13 @@ func New(cfg Config) (*Validator, error) {
 		}
 		v.toSource[p.Target] = p.Source
 	}
+	if err := v.register(reg); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (v *Validator) register(reg prometheus.Registerer) error {
 	v.m = vmetrics{
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metrics.ValidatorReceived,
 			Help: "This run's intact records read from the target (duplicates in, re-reads out)."}, []string{metrics.LabelTopic}),
@@ -188,55 +233,32 @@ func New(cfg Config) (*Validator, error) {
 		missing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metrics.ValidatorMissing,
 			Help: "Acked sequences missing at the target by category (live; final after the drain)."}, []string{metrics.LabelTopic, metrics.LabelCategory}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: metrics.ValidatorLatency,
-			Help: "Target read time minus produce time.", Buckets: metrics.LatencyBuckets}, []string{metrics.LabelTopic}),
+			Help: "Target read time minus produce time of each record's first arrival.", Buckets: metrics.LatencyBuckets}, []string{metrics.LabelTopic}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metrics.ValidatorLag,
-			Help: "Acked minus distinct received records."}, []string{metrics.LabelTopic}),
+			Help: "Acked records not yet delivered (records purged from the source excluded)."}, []string{metrics.LabelTopic}),
 		lastArrival: prometheus.NewGauge(prometheus.GaugeOpts{Name: metrics.ValidatorLastArrival,
 			Help: "Wall time of the last intact arrival (Unix seconds)."}),
 	}
 	for _, c := range []prometheus.Collector{v.m.received, v.m.anomaly, v.m.missing, v.m.latency, v.m.lag, v.m.lastArrival} {
 		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("validator: registering metrics: %w (one validator per registry)", err)
+			return fmt.Errorf("validator: registering metrics: %w (one validator per registry)", err)
 		}
 	}
-	for _, p := range cfg.Topics {
+	for _, p := range v.cfg.Topics {
 		t := p.Source
 		if v.tm[t] != nil {
 			continue
 		}
-		v.tm[t] = &topicMetrics{
-			received: v.m.received.WithLabelValues(t),
-			dup:      v.m.anomaly.WithLabelValues(t, CatDuplicate),
-			redeliv:  v.m.anomaly.WithLabelValues(t, CatRedelivery),
-			reord:    v.m.anomaly.WithLabelValues(t, CatReordered),
-			corrupt:  v.m.anomaly.WithLabelValues(t, CatCorrupt),
-			foreign:  v.m.anomaly.WithLabelValues(t, CatForeign),
-			latency:  v.m.latency.WithLabelValues(t),
+		v.tm[t] = &topicMetrics{received: v.m.received.WithLabelValues(t), latency: v.m.latency.WithLabelValues(t), added: map[string]uint64{}}
+		for _, c := range anomalyCats {
+			v.m.anomaly.WithLabelValues(t, c).Add(0)
 		}
 		for _, c := range []string{CatLost, CatUnseen, CatSourceLost} {
 			v.m.missing.WithLabelValues(t, c).Set(0)
 		}
 		v.m.lag.WithLabelValues(t).Set(0)
 	}
-	return v, nil
-}
-
-func (v *Validator) newCluster(ctx context.Context, name, bootstrap string, dial DialFunc) (*cluster, error) {
-	addrs := bootlist.Split(bootstrap)
-	tr := &kafka.Transport{Context: ctx, DialTimeout: 5 * time.Second, ClientID: "kmt-validator", MetadataTTL: time.Second}
-	if dial != nil {
-		tr.Dial = dial
-	}
-	c := &cluster{name: name, addrs: addrs, dial: dial, tr: tr,
-		client: &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr, Timeout: bootstrapTimeout}}
-	mctx, cancel := context.WithTimeout(ctx, bootstrapTimeout)
-	defer cancel()
-	if _, err := c.client.Metadata(mctx, &kafka.MetadataRequest{}); err != nil {
-		tr.CloseIdleConnections()
-		return nil, fmt.Errorf("validator: %s cluster at %s could not get metadata (%[4]w; gave up after %[3]s); check the bootstrap address and that the brokers are up",
-			name, bootstrap, bootstrapTimeout, err)
-	}
-	return c, nil
+	return nil
 }
 
 // Start connects to the clusters (an unreachable bootstrap is an error
@@ -251,31 +273,28 @@ func (v *Validator) Start(ctx context.Context) error {
 	if v.tr == nil { // NoteTruncation may have come first
 		v.tr = NewTracker(v.cfg.RunID, v.cfg.Examples, time.Now())
 	}
+	if v.cfg.SourceBootstrap == "" {
+		v.tr.JudgeOrderBySequence()
+	}
 	v.mu.Unlock()
 	var err error
-	if v.target, err = v.newCluster(v.ctx, "target", v.cfg.TargetBootstrap, v.cfg.TargetDial); err != nil {
+	if v.target, err = dialCluster(v.ctx, "target", v.cfg.TargetBootstrap, v.cfg.TargetDial); err != nil {
 		v.cancel()
 		return err
 	}
 	if v.cfg.SourceBootstrap != "" {
-		if v.source, err = v.newCluster(v.ctx, "source", v.cfg.SourceBootstrap, v.cfg.SourceDial); err != nil {
+		if v.source, err = dialCluster(v.ctx, "source", v.cfg.SourceBootstrap, v.cfg.SourceDial); err != nil {
+			v.target.close()
 			v.cancel()
 			return err
 		}
 	}
+	if err := v.startReaders(); err != nil {
+		v.cancel()
+		v.closeClusters()
+		return err
+	}
 	v.started = true
-	for tgt := range v.toSource {
-		v.goWatch(v.target, tgt, false)
-	}
-	if v.source != nil {
-		seen := map[string]bool{}
-		for _, p := range v.cfg.Topics {
-			if !seen[p.Source] {
-				seen[p.Source] = true
-				v.goWatch(v.source, p.Source, true)
-			}
-		}
-	}
 	if v.cfg.Ledger == nil {
 		v.wg.Add(1)
 		go func() {
@@ -294,152 +313,7 @@ func (v *Validator) Start(ctx context.Context) error {
 	return nil
 }
 
-// goWatch starts the partition watcher of one topic: readers for every
-// partition now and for partitions added later.
-func (v *Validator) goWatch(c *cluster, topic string, isSource bool) {
-	v.wg.Add(1)
-	go func() {
-		defer v.wg.Done()
-		warned := false
-		started := 0
-		t := time.NewTicker(partitionCheckEvery)
-		defer t.Stop()
-		for {
-			n, err := v.partitions(c, topic)
-			switch {
-			case err != nil && v.ctx.Err() == nil:
-				v.log.Warn("partition check failed; will retry", "cluster", c.name, "topic", topic, "err", err)
-			case n == 0 && !warned:
-				warned = true
-				v.log.Info("topic does not exist yet; waiting for it (the mirror may create it)", "cluster", c.name, "topic", topic)
-			}
-			for p := started; p < n; p++ {
-				v.startReader(c, topic, p, isSource)
-			}
-			if n > started {
-				if started > 0 {
-					v.log.Info("topic gained partitions; reading the new ones", "cluster", c.name, "topic", topic, "from", started, "to", n)
-				}
-				started = n
-			}
-			select {
-			case <-v.ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-}
-
-// partitions returns the partition count of topic (0 if it does not exist).
-func (v *Validator) partitions(c *cluster, topic string) (int, error) {
-	ctx, cancel := context.WithTimeout(v.ctx, bootstrapTimeout)
-	defer cancel()
-	md, err := c.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return 0, err
-	}
-	for _, t := range md.Topics {
-		if t.Name == topic && t.Error == nil {
-			return len(t.Partitions), nil
-		}
-	}
-	return 0, nil
-}
-
-func (v *Validator) startReader(c *cluster, topic string, partition int, isSource bool) {
-	rd := &reader{topic: topic, partition: partition}
-	rd.next.Store(-1)
-	v.rmu.Lock()
-	if isSource {
-		v.srcReaders[partKey{topic, partition}] = rd
-	} else {
-		v.tgtReaders[partKey{topic, partition}] = rd
-	}
-	v.rmu.Unlock()
-	dialer := &kafka.Dialer{Timeout: 5 * time.Second, ClientID: "kmt-validator", DualStack: false}
-	if c.dial != nil {
-		dialer.DialFunc = c.dial
-	}
-	// One reader per partition and no GroupID: nothing is hidden by a
-	// consumer-group rebalance or a committed offset.
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        c.addrs,
-		Topic:          topic,
-		Partition:      partition,
-		Dialer:         dialer,
-		MinBytes:       1,
-		MaxBytes:       16 << 20,
-		MaxWait:        200 * time.Millisecond,
-		ReadBackoffMin: 20 * time.Millisecond,
-		ReadBackoffMax: 500 * time.Millisecond,
-		StartOffset:    kafka.FirstOffset,
-	})
-	source := v.toSource[topic]
-	tm := v.tm[source]
-	v.wg.Add(1)
-	go func() {
-		defer v.wg.Done()
-		defer r.Close()
-		var lastWarn time.Time
-		for {
-			msg, err := r.ReadMessage(v.ctx)
-			if err != nil {
-				if v.ctx.Err() != nil {
-					return
-				}
-				if time.Since(lastWarn) > 5*time.Second {
-					lastWarn = time.Now()
-					v.log.Warn("read failed; retrying", "cluster", c.name, "topic", topic, "partition", partition, "err", err)
-				}
-				select {
-				case <-v.ctx.Done():
-					return
-				case <-time.After(200 * time.Millisecond):
-				}
-				continue
-			}
-			now := time.Now()
-			if isSource {
-				v.mu.Lock()
-				v.tr.ObserveSource(topic, partition, msg.Offset, msg.Value)
-				v.mu.Unlock()
-				rd.next.Store(msg.Offset + 1)
-				continue
-			}
-			// Decoding (checksum, padding) is pure: done outside the lock so
-			// partitions decode in parallel.
-			rec, derr := wire.Decode(msg.Value)
-			v.mu.Lock()
-			out, lat, ok := v.tr.ObserveDecoded(Observation{Topic: source, Partition: partition, Offset: msg.Offset, Value: msg.Value, ReadAt: now}, rec, derr)
-			v.mu.Unlock()
-			rd.next.Store(msg.Offset + 1)
-			v.count(tm, out, lat, ok, now)
-		}
-	}()
-}
-
-func (v *Validator) count(tm *topicMetrics, out Outcome, lat time.Duration, ok bool, now time.Time) {
-	switch out {
-	case OutcomeDuplicate:
-		tm.dup.Inc()
-	case OutcomeRedelivery:
-		tm.redeliv.Inc()
-	case OutcomeReordered:
-		tm.reord.Inc()
-	case OutcomeCorrupt:
-		tm.corrupt.Inc()
-	case OutcomeForeign:
-		tm.foreign.Inc()
-	}
-	if ok {
-		tm.received.Inc()
-		tm.latency.Observe(lat.Seconds())
-		v.m.lastArrival.Set(float64(now.UnixNano()) / 1e9)
-	}
-}
-
-// liveLoop refreshes the missing and lag gauges about once a second.
+// liveLoop refreshes the gauges and anomaly counters about once a second.
 func (v *Validator) liveLoop() {
 	defer v.wg.Done()
 	t := time.NewTicker(time.Second)
@@ -457,9 +331,15 @@ func (v *Validator) liveLoop() {
 	}
 }
 
+// lag is the acked records not yet delivered: lost, unseen and source_lost
+// together (records purged from the source can never be delivered and are
+// not lag; arrivals of failed sends never offset missing acked ones).
+func lag(c Counts) float64 { return float64(c.Lost + c.Unseen + c.SourceLost) }
+
 func (v *Validator) setGauges(j Judgement, final bool) {
 	for topic, c := range j.PerTopic {
-		if v.tm[topic] == nil {
+		tm := v.tm[topic]
+		if tm == nil {
 			continue // a ledger topic this validator does not read: no series
 		}
 		v.m.missing.WithLabelValues(topic, CatLost).Set(float64(c.Lost))
@@ -467,24 +347,40 @@ func (v *Validator) setGauges(j Judgement, final bool) {
 		if final {
 			v.m.missing.WithLabelValues(topic, CatSourceLost).Set(float64(c.SourceLost))
 		}
-		distinct := c.Received - c.Duplicate
-		lag := 0.0
-		if c.Acked > distinct {
-			lag = float64(c.Acked - distinct)
+		v.m.lag.WithLabelValues(topic).Set(lag(c))
+		for _, cat := range anomalyCats {
+			if n := anomalyCount(c, cat); n > tm.added[cat] {
+				v.m.anomaly.WithLabelValues(topic, cat).Add(float64(n - tm.added[cat]))
+				tm.added[cat] = n
+			}
 		}
-		v.m.lag.WithLabelValues(topic).Set(lag)
 	}
 }
 
 // NoteTruncation tells the validator that the harness deleted every record
-// below logStart[partition] of sourceTopic on the source cluster.
+// below logStart[partition] of sourceTopic on the source cluster. Partitions
+// the source reader had already read past are re-read from the new log
+// start (a probe) so that exactly the records below it count as truncated.
 func (v *Validator) NoteTruncation(sourceTopic string, logStart map[int]int64) {
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	if v.tr == nil {
 		v.tr = NewTracker(v.cfg.RunID, v.cfg.Examples, time.Now())
 	}
-	v.tr.NoteTruncation(sourceTopic, logStart)
+	probes := v.tr.NoteTruncation(sourceTopic, logStart)
+	v.mu.Unlock()
+	if len(probes) == 0 || !v.started || v.source == nil {
+		return
+	}
+	v.wg.Add(1)
+	go func() {
+		defer v.wg.Done()
+		for _, pr := range probes {
+			if err := v.probe(pr); err != nil {
+				v.log.Warn("re-reading the source after a purge failed; records of that partition missing at the target will not be excused as truncated",
+					"topic", pr.Topic, "partition", pr.Partition, "from", pr.From, "err", err)
+			}
+		}
+	}()
 }
 
 // Live returns the current counts (lost/unseen as of now) for progress lines.
@@ -517,149 +413,56 @@ func (v *Validator) LatencyTimeline() []LatencyPoint {
 	return v.tr.LatencyTimeline()
 }
 
-// caughtUp reports whether every reader of c has read its partition to the
-// end as of now (and every partition has a reader). For the source it also
-// resolves pending truncations of partitions with nothing left to read.
-func (v *Validator) caughtUp(ctx context.Context, c *cluster, topics []string, readers map[partKey]*reader, isSource bool) (bool, error) {
-	for _, topic := range topics {
-		n, err := v.partitions(c, topic)
-		if err != nil {
-			return false, err
-		}
-		if n == 0 {
-			return false, nil
-		}
-		reqs := make([]kafka.OffsetRequest, 0, 2*n)
-		for p := 0; p < n; p++ {
-			reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
-		}
-		lctx, cancel := context.WithTimeout(ctx, bootstrapTimeout)
-		res, err := c.client.ListOffsets(lctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
-		cancel()
-		if err != nil {
-			return false, err
-		}
-		offs := res.Topics[topic]
-		if len(offs) < n {
-			return false, nil
-		}
-		for _, po := range offs {
-			if po.Error != nil {
-				return false, fmt.Errorf("listing offsets of %s[%d]: %w", topic, po.Partition, po.Error)
-			}
-			v.rmu.Lock()
-			rd := readers[partKey{topic, po.Partition}]
-			v.rmu.Unlock()
-			if rd == nil {
-				return false, nil
-			}
-			if isSource {
-				v.mu.Lock()
-				v.tr.SourceProgress(topic, po.Partition, po.FirstOffset)
-				v.mu.Unlock()
-			}
-			if po.LastOffset > po.FirstOffset && rd.next.Load() < po.LastOffset {
-				return false, nil
-			}
-		}
-	}
-	return true, nil
-}
+// minSettle is the least time the drain waits, with nothing new arriving
+// and everything read, before it ends with records still missing: a stream
+// spread over several partitions may have its last record in while earlier
+// ones are in flight elsewhere.
+const minSettle = time.Second
 
-// Drain waits, after the load ended (the ledger is done), until every
-// stream's last acked sequence arrived and every target partition was read to
-// its end, or deadline passes; then it classifies every gap, stops the
-// readers and returns the result.
+// Drain waits, after the load ended (the ledger is done), until every acked
+// sequence arrived (or every stream's last one did and nothing new arrived
+// for the settle time) with every target partition read to its end, or the
+// deadline passes; then it classifies every gap, stops the readers and
+// returns the result.
 func (v *Validator) Drain(ctx context.Context, deadline time.Duration) (*Result, error) {
 	if !v.started {
 		return nil, errors.New("validator: Drain before Start")
 	}
 	begin := time.Now()
-	end := begin.Add(deadline)
-	var targets []string
-	for t := range v.toSource {
-		targets = append(targets, t)
-	}
-	sort.Strings(targets)
-	var sources []string
-	seen := map[string]bool{}
-	for _, p := range v.cfg.Topics {
-		if !seen[p.Source] {
-			seen[p.Source] = true
-			sources = append(sources, p.Source)
-		}
-	}
-	targetDone, sourceDone := false, v.source == nil
-	var lastErr error
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if !targetDone && v.led.Done() {
-			v.mu.Lock()
-			reached := v.tr.Judge(v.led, false, false).AllReachedLast
-			v.mu.Unlock()
-			if reached {
-				v.rmu.Lock()
-				rs := copyReaders(v.tgtReaders)
-				v.rmu.Unlock()
-				ok, err := v.caughtUp(ctx, v.target, targets, rs, false)
-				if err != nil {
-					lastErr = err
-				}
-				targetDone = ok
-			}
-		}
-		if !sourceDone {
-			v.rmu.Lock()
-			rs := copyReaders(v.srcReaders)
-			v.rmu.Unlock()
-			// The source is complete only once the load has ended.
-			if v.led.Done() {
-				ok, err := v.caughtUp(ctx, v.source, sources, rs, true)
-				if err != nil {
-					lastErr = err
-				}
-				sourceDone = ok
-			}
-		}
-		if targetDone && sourceDone {
-			break
-		}
-		if time.Now().After(end) || ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-tick.C:
-		}
-	}
+	d := v.drainLoop(ctx, begin.Add(deadline))
 
 	// Stop the readers and the live gauges first: the final judgement must
 	// not race with a live one overwriting its gauges.
 	v.stop()
 	v.mu.Lock()
-	sourceChecked := v.source != nil && sourceDone
+	sourceChecked := v.source != nil && d.sourceDone
 	j := v.tr.Judge(v.led, true, sourceChecked)
 	res := &Result{
-		Counts:        j.Total,
-		Truncated:     j.Truncated,
-		OtherRuns:     j.OtherRuns,
-		Examples:      v.tr.Examples(),
-		Latency:       v.tr.Latency(),
-		Streams:       j.Streams,
-		DrainComplete: targetDone,
-		DrainSeconds:  time.Since(begin).Seconds(),
-		SourceChecked: sourceChecked,
-		PerTopic:      j.PerTopic,
+		Counts:            j.Total,
+		Truncated:         j.Truncated,
+		OtherRuns:         j.OtherRuns,
+		Examples:          v.tr.Examples(),
+		Latency:           v.tr.Latency(),
+		RedeliveryLatency: v.tr.RedeliveryLatency(),
+		Streams:           j.Streams,
+		DrainComplete:     d.targetDone,
+		DrainSeconds:      time.Since(begin).Seconds(),
+		TargetUnread:      !d.targetRead,
+		SourceChecked:     sourceChecked,
+		Isolation:         v.cfg.Isolation,
+		PerTopic:          j.PerTopic,
 	}
+	var most time.Duration
+	res.NegativeLatency, most = v.tr.NegativeLatency()
+	res.MostNegativeSeconds = most.Seconds()
 	res.LedgerProblems = v.led.Problems()
 	res.FirstArrival, res.LastArrival = v.tr.Arrival()
 	v.mu.Unlock()
 	switch {
 	case v.source == nil:
-		res.SourceNote = "source reader disabled (no source bootstrap): source_lost not judged"
-	case !sourceDone:
-		res.SourceNote = fmt.Sprintf("the source log could not be read to its end before the drain deadline (last error: %v): source_lost not judged", lastErr)
+		res.SourceNote = "source reader disabled (no source bootstrap): source_lost not judged, order judged by sequence"
+	case !d.sourceDone:
+		res.SourceNote = fmt.Sprintf("the source log could not be read to its end before the drain deadline (last error: %v): source_lost not judged", d.lastErr)
 	}
 	if !v.led.Done() {
 		msg := "the ledger was not complete (load still running or ledger topic not done) at the drain deadline"
@@ -669,28 +472,80 @@ func (v *Validator) Drain(ctx context.Context, deadline time.Duration) (*Result,
 		v.log.Warn(msg)
 	}
 	v.setGauges(j, true)
-	v.log.Info("drain finished", "complete", res.DrainComplete, "seconds", res.DrainSeconds, "source_checked", res.SourceChecked,
-		"received", res.Counts.Received, "lost", res.Counts.Lost, "unseen", res.Counts.Unseen, "duplicate", res.Counts.Duplicate)
+	v.log.Info("drain finished", "complete", res.DrainComplete, "target_unread", res.TargetUnread, "seconds", res.DrainSeconds,
+		"source_checked", res.SourceChecked, "received", res.Counts.Received, "lost", res.Counts.Lost, "unseen", res.Counts.Unseen,
+		"duplicate", res.Counts.Duplicate)
 	if err := ctx.Err(); err != nil {
 		return res, fmt.Errorf("validator: drain interrupted: %w", err)
 	}
 	return res, nil
 }
 
-func copyReaders(m map[partKey]*reader) map[partKey]*reader {
-	out := make(map[partKey]*reader, len(m))
-	for k, r := range m {
-		out[k] = r
-	}
-	return out
+type drainState struct {
+	targetDone, targetRead, sourceDone bool
+	lastErr                            error
 }
 
-// stop ends every reader and releases the connections.
-func (v *Validator) stop() {
-	v.cancel()
-	v.wg.Wait()
-	v.target.tr.CloseIdleConnections()
-	if v.source != nil {
-		v.source.tr.CloseIdleConnections()
+// drainLoop polls until the target and the source are done or end passes.
+func (v *Validator) drainLoop(ctx context.Context, end time.Time) drainState {
+	var targets, sources []string
+	for t := range v.toSource {
+		targets = append(targets, t)
+	}
+	sort.Strings(targets)
+	seen := map[string]bool{}
+	for _, p := range v.cfg.Topics {
+		if !seen[p.Source] {
+			seen[p.Source] = true
+			sources = append(sources, p.Source)
+		}
+	}
+	d := drainState{sourceDone: v.source == nil}
+	var settleFrom time.Time
+	var settleArrivals uint64
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if !d.targetDone {
+			read, err := v.caughtUp(ctx, v.target, targets, roleTarget)
+			if err != nil {
+				d.lastErr = err
+			}
+			d.targetRead = read
+			if read && v.led.Done() {
+				v.mu.Lock()
+				j := v.tr.Judge(v.led, false, false)
+				arrivals := v.tr.lat.hist.TotalCount() + int64(v.tr.lat.negative)
+				settle := max(minSettle, 2*time.Duration(v.tr.Latency().P99*float64(time.Second)))
+				v.mu.Unlock()
+				switch {
+				case j.AllArrived:
+					d.targetDone = true
+				case !j.AllReachedLast:
+					settleFrom = time.Time{}
+				case settleFrom.IsZero() || uint64(arrivals) != settleArrivals:
+					settleFrom, settleArrivals = time.Now(), uint64(arrivals)
+				case time.Since(settleFrom) >= settle:
+					d.targetDone = true
+				}
+			} else {
+				settleFrom = time.Time{}
+			}
+		}
+		if !d.sourceDone && v.led.Done() {
+			// The source is complete only once the load has ended.
+			ok, err := v.caughtUp(ctx, v.source, sources, roleSource)
+			if err != nil {
+				d.lastErr = err
+			}
+			d.sourceDone = ok
+		}
+		if d.targetDone && d.sourceDone || time.Now().After(end) || ctx.Err() != nil {
+			return d
+		}
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
 	}
 }

@@ -181,3 +181,37 @@ func (s *Set) String() string {
 	b.WriteByte(']')
 	return b.String()
 }
+
+// Next returns the smallest value greater than v; ok is false if none.
+func (s *Set) Next(v uint64) (next uint64, ok bool) {
+	if v == ^uint64(0) {
+		return 0, false
+	}
+	i := sort.Search(len(s.rs), func(i int) bool { return s.rs[i].Hi > v })
+	if i == len(s.rs) {
+		return 0, false
+	}
+	return max(s.rs[i].Lo, v+1), true
+}
+
+// MaxIn returns the largest value in [lo, hi]; ok is false if none.
+func (s *Set) MaxIn(lo, hi uint64) (v uint64, ok bool) {
+	// the last range starting at or below hi
+	i := sort.Search(len(s.rs), func(i int) bool { return s.rs[i].Lo > hi }) - 1
+	if i < 0 || s.rs[i].Hi < lo {
+		return 0, false
+	}
+	return min(s.rs[i].Hi, hi), true
+}
+
+// CountIn returns how many values of s lie in [lo, hi].
+func (s *Set) CountIn(lo, hi uint64) uint64 {
+	if lo > hi {
+		return 0
+	}
+	var n uint64
+	for i := sort.Search(len(s.rs), func(i int) bool { return s.rs[i].Hi >= lo }); i < len(s.rs) && s.rs[i].Lo <= hi; i++ {
+		n += Range{max(s.rs[i].Lo, lo), min(s.rs[i].Hi, hi)}.Len()
+	}
+	return n
+}

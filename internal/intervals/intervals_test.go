@@ -330,3 +330,32 @@ func BenchmarkAddInOrder(b *testing.B) {
 		s.Add(uint64(i))
 	}
 }
+
+func TestNextMaxInCountIn(t *testing.T) {
+	var s Set
+	s.AddRange(2, 4)
+	s.AddRange(10, 12)
+	s.Add(20)
+	for _, c := range []struct {
+		v    uint64
+		want uint64
+		ok   bool
+	}{{0, 2, true}, {2, 3, true}, {4, 10, true}, {11, 12, true}, {12, 20, true}, {20, 0, false}, {^uint64(0), 0, false}} {
+		if got, ok := s.Next(c.v); got != c.want || ok != c.ok {
+			t.Errorf("Next(%d) = %d,%v want %d,%v", c.v, got, ok, c.want, c.ok)
+		}
+	}
+	for _, c := range []struct {
+		lo, hi, want uint64
+		ok           bool
+	}{{0, 1, 0, false}, {0, 3, 3, true}, {0, 9, 4, true}, {5, 9, 0, false}, {5, 11, 11, true}, {0, 100, 20, true}, {13, 19, 0, false}, {12, 12, 12, true}} {
+		if got, ok := s.MaxIn(c.lo, c.hi); got != c.want || ok != c.ok {
+			t.Errorf("MaxIn(%d,%d) = %d,%v want %d,%v", c.lo, c.hi, got, ok, c.want, c.ok)
+		}
+	}
+	for _, c := range []struct{ lo, hi, want uint64 }{{0, 100, 7}, {3, 11, 4}, {5, 9, 0}, {20, 20, 1}, {4, 2, 0}, {0, 2, 1}} {
+		if got := s.CountIn(c.lo, c.hi); got != c.want {
+			t.Errorf("CountIn(%d,%d) = %d want %d", c.lo, c.hi, got, c.want)
+		}
+	}
+}

@@ -10,12 +10,28 @@
 //	scenario, run, backend, mirror, short
 //	started_at, ended_at     RFC 3339
 //	counts          exactly: produced acked received lost unseen duplicate
-//	                redelivery reordered corrupt foreign source_lost
+//	                redelivery reordered corrupt foreign source_lost, and
+//	                (added in v1, fail the run when non-zero):
+//	                aborted_read      records of aborted transactions a
+//	                                  read_uncommitted reader saw (G1a)
+//	                identity_mismatch intact value under the wrong key, in
+//	                                  the wrong topic, or with a damaged kmt
+//	                                  header (example "what" says which)
+//	                split             records of a stream the source kept in
+//	                                  one partition that arrived in another
+//	                                  target partition than the stream's main one
 //	extra_counts    truncated (deleted by the source before the mirror copied
 //	                them), failed (sends the source rejected), other_runs
 //	latency_seconds p50 p95 p99 max (mirror latency: target read time minus
-//	                produce time), count
-//	examples        category -> first few {topic stream seq seq_end partition offset detail}
+//	                produce time, first arrivals only), count, [negative
+//	                most_negative] (clock skew: reported, never clamped)
+//	redelivery_latency_seconds  the same for duplicates (re-copies), when any
+//	examples        category -> first few {topic stream seq seq_end partition offset detail
+//	                [what source_partition source_offset produced_at fault]}: partition
+//	                and offset are the target's; the bracketed keys are added
+//	                when known (produced_at: when the record was produced, its ack
+//	                follows within the producer's round trip; fault: the fault
+//	                active then)
 //	phases          [{name start end}] absolute times
 //	faults          [{name kind start end actions error}]
 //	assertions      [{name expr window mode op threshold observed pass reason ...}]
@@ -48,6 +64,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
 )
 
 // SchemaVersion of report.json.
@@ -73,6 +91,10 @@ type Counts struct {
 	Corrupt    uint64 `json:"corrupt"`
 	Foreign    uint64 `json:"foreign"`
 	SourceLost uint64 `json:"source_lost"`
+	// Added within schema v1 (see the contract above).
+	AbortedRead      uint64 `json:"aborted_read"`
+	IdentityMismatch uint64 `json:"identity_mismatch"`
+	Split            uint64 `json:"split"`
 }
 
 // Add adds o to c, category by category.
@@ -88,6 +110,9 @@ func (c *Counts) Add(o Counts) {
 	c.Corrupt += o.Corrupt
 	c.Foreign += o.Foreign
 	c.SourceLost += o.SourceLost
+	c.AbortedRead += o.AbortedRead
+	c.IdentityMismatch += o.IdentityMismatch
+	c.Split += o.Split
 }
 
 // ExtraCounts are counted apart from the anomaly categories.
@@ -104,6 +129,11 @@ type Latency struct {
 	P99   float64 `json:"p99"`
 	Max   float64 `json:"max"`
 	Count uint64  `json:"count"`
+	// Added within schema v1: first arrivals read before their produce
+	// time (clock skew between hosts), not in the quantiles above, and the
+	// most negative apparent latency (seconds, <= 0).
+	Negative     uint64  `json:"negative,omitempty"`
+	MostNegative float64 `json:"most_negative,omitempty"`
 }
 
 // Example is evidence for one anomaly.
@@ -115,6 +145,12 @@ type Example struct {
 	Partition int    `json:"partition"`         // -1 for ranges (lost, unseen, source_lost, truncated)
 	Offset    int64  `json:"offset"`            // -1 when not applicable
 	Detail    string `json:"detail,omitempty"`
+	// Added within schema v1; set when known.
+	What            string     `json:"what,omitempty"` // identity_mismatch: key, topic or header
+	SourcePartition *int       `json:"source_partition,omitempty"`
+	SourceOffset    *int64     `json:"source_offset,omitempty"`
+	ProducedAt      *time.Time `json:"produced_at,omitempty"`
+	Fault           string     `json:"fault,omitempty"` // fault active at ProducedAt
 }
 
 // Phase is one window of the timeline as it happened.
@@ -209,20 +245,26 @@ type Report struct {
 	Mirror        string   `json:"mirror"`
 	// Brokers says which clusters kmt started: "embedded" or
 	// "apache-kafka-<version>" (empty for the user's own clusters).
-	Brokers        string               `json:"brokers,omitempty"`
-	Short          bool                 `json:"short"`
-	StartedAt      time.Time            `json:"started_at"`
-	EndedAt        time.Time            `json:"ended_at"`
-	Counts         Counts               `json:"counts"`
-	ExtraCounts    ExtraCounts          `json:"extra_counts"`
-	LatencySeconds Latency              `json:"latency_seconds"`
-	Examples       map[string][]Example `json:"examples"`
-	Phases         []Phase              `json:"phases"`
-	Faults         []Fault              `json:"faults"`
-	Assertions     []Assertion          `json:"assertions"`
-	Drain          Drain                `json:"drain"`
-	Load           Load                 `json:"load"`
-	SourceChecked  bool                 `json:"source_checked"`
+	Brokers        string      `json:"brokers,omitempty"`
+	Short          bool        `json:"short"`
+	StartedAt      time.Time   `json:"started_at"`
+	EndedAt        time.Time   `json:"ended_at"`
+	Counts         Counts      `json:"counts"`
+	ExtraCounts    ExtraCounts `json:"extra_counts"`
+	LatencySeconds Latency     `json:"latency_seconds"`
+	// RedeliveryLatencySeconds: latency of duplicates (re-copies), apart
+	// from the mirror latency (added within schema v1).
+	RedeliveryLatencySeconds *Latency             `json:"redelivery_latency_seconds,omitempty"`
+	Examples                 map[string][]Example `json:"examples"`
+	Phases                   []Phase              `json:"phases"`
+	Faults                   []Fault              `json:"faults"`
+	Assertions               []Assertion          `json:"assertions"`
+	Drain                    Drain                `json:"drain"`
+	Load                     Load                 `json:"load"`
+	// Harness is kmt's own health over the load (internal/health): when it
+	// was saturated, timing assertions are incomplete, not failed.
+	Harness       *health.Report `json:"harness,omitempty"`
+	SourceChecked bool           `json:"source_checked"`
 	// Timeline is what arrived at the target, second by second since the
 	// load started: it shows a fault taking effect (a partition stops
 	// arrivals, WAN latency raises the median).
@@ -257,6 +299,9 @@ func (r *Report) Judge() {
 		{c.Corrupt, "corrupt: checksum or payload mismatch"},
 		{c.Reordered, "reordered: a lower sequence after a higher one in the same partition"},
 		{c.SourceLost, "source_lost: acknowledged but missing from the source log itself"},
+		{c.AbortedRead, "aborted_read: records of aborted transactions read by a read_uncommitted reader"},
+		{c.IdentityMismatch, "identity_mismatch: intact value under the wrong key, in the wrong topic, or with a damaged kmt header"},
+		{c.Split, "split: records of a stream the source kept in one partition arrived in several target partitions"},
 	} {
 		if x.n > 0 {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("%d %s", x.n, x.what))
@@ -331,4 +376,19 @@ func ReadJSON(path string) (*Report, error) {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
 	return &r, nil
+}
+
+// LoadStart is the t=0 of the timeline: the recorded load start, else the
+// first phase's start (reports written before load_started_at existed),
+// else the run's start.
+func (r *Report) LoadStart() time.Time {
+	if r.LoadStartedAt != nil {
+		return *r.LoadStartedAt
+	}
+	for _, p := range r.Phases {
+		if !p.Start.IsZero() {
+			return p.Start
+		}
+	}
+	return r.StartedAt
 }

@@ -19,6 +19,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 	c := r.Counts
 	p("records   produced %d  acked %d  received %d  (failed sends %d)\n", c.Produced, c.Acked, c.Received, r.ExtraCounts.Failed)
 	p("anomalies lost %d  unseen %d  duplicate %d  reordered %d  corrupt %d  source_lost %d\n", c.Lost, c.Unseen, c.Duplicate, c.Reordered, c.Corrupt, c.SourceLost)
+	p("          aborted_read %d  identity_mismatch %d  split %d\n", c.AbortedRead, c.IdentityMismatch, c.Split)
 	p("counted   redelivery %d  foreign %d  truncated %d  other runs %d\n", c.Redelivery, c.Foreign, r.ExtraCounts.Truncated, r.ExtraCounts.OtherRuns)
 	l := r.LatencySeconds
 	p("latency   p50 %s  p95 %s  p99 %s  max %s  (%d records)\n", secs(l.P50), secs(l.P95), secs(l.P99), secs(l.Max), l.Count)
@@ -55,7 +56,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 			if e.SeqEnd > e.Seq {
 				seq = fmt.Sprintf("%d..%d", e.Seq, e.SeqEnd)
 			}
-			p("example   %-11s topic %s stream %d seq %s partition %d offset %d %s\n", k, e.Topic, e.Stream, seq, e.Partition, e.Offset, e.Detail)
+			p("example   %-11s topic %s stream %d seq %s partition %d offset %d%s %s\n", k, e.Topic, e.Stream, seq, e.Partition, e.Offset, e.Evidence(), e.Detail)
 		}
 	}
 	for _, reason := range r.Reasons {
@@ -140,8 +141,14 @@ func (r *Report) WriteJUnit(dir string) (string, error) {
 	for _, x := range []struct {
 		name string
 		n    uint64
-	}{{"lost", c.Lost}, {"unseen", c.Unseen}, {"corrupt", c.Corrupt}, {"reordered", c.Reordered}, {"source_lost", c.SourceLost}} {
-		add("no "+x.name, x.n > 0, fmt.Sprintf("%d %s records", x.n, x.name))
+	}{{"lost", c.Lost}, {"unseen", c.Unseen}, {"corrupt", c.Corrupt}, {"reordered", c.Reordered}, {"source_lost", c.SourceLost},
+		{"aborted_read", c.AbortedRead}, {"identity_mismatch", c.IdentityMismatch}, {"split", c.Split}} {
+		msg := fmt.Sprintf("%d %s records", x.n, x.name)
+		if ex := r.Examples[x.name]; x.n > 0 && len(ex) > 0 {
+			e := ex[0]
+			msg += fmt.Sprintf("; e.g. topic %s stream %d seq %d partition %d offset %d%s %s", e.Topic, e.Stream, e.Seq, e.Partition, e.Offset, e.Evidence(), e.Detail)
+		}
+		add("no "+x.name, x.n > 0, msg)
 	}
 	for _, a := range r.Assertions {
 		add("assertion "+a.Name, !a.Pass, a.Reason)
@@ -155,4 +162,27 @@ func (r *Report) WriteJUnit(dir string) (string, error) {
 	}
 	path := filepath.Join(dir, "junit.xml")
 	return path, os.WriteFile(path, append([]byte(xml.Header), append(b, '\n')...), 0o644)
+}
+
+// Evidence renders the optional evidence of an example (what differs, the
+// source position, when it was produced, the fault active then), each part
+// with a leading space; "" when none is known.
+func (e Example) Evidence() string {
+	var b strings.Builder
+	if e.What != "" {
+		fmt.Fprintf(&b, " what %s", e.What)
+	}
+	if e.SourcePartition != nil {
+		fmt.Fprintf(&b, " source partition %d", *e.SourcePartition)
+		if e.SourceOffset != nil {
+			fmt.Fprintf(&b, " offset %d", *e.SourceOffset)
+		}
+	}
+	if e.ProducedAt != nil {
+		fmt.Fprintf(&b, " produced %s", e.ProducedAt.UTC().Format("15:04:05.000"))
+	}
+	if e.Fault != "" {
+		fmt.Fprintf(&b, " during fault %s", e.Fault)
+	}
+	return b.String()
 }

@@ -461,3 +461,25 @@ func Reseal(b []byte) []byte {
 	putSum(b, checksum(version, hdr.Stream, b))
 	return b
 }
+
+// HeaderKey names the Kafka record header kmt may write beside a record. Its
+// value is the record's checksum digits (HeaderValue), so a mirror that
+// rewrites or mixes up headers is caught; a mirror that drops every header
+// is not judged for it (kcat and MirrorMaker 1 do).
+const HeaderKey = "kmt"
+
+// HeaderValue returns the HeaderKey header value for an encoded record: its
+// checksum digits, a sub-slice of value (no allocation); nil if value is too
+// short to be a record.
+func HeaderValue(value []byte) []byte {
+	if len(value) < crcEnd {
+		return nil
+	}
+	return value[crcStart:crcEnd:crcEnd]
+}
+
+// HeaderMatches reports whether h is the HeaderKey header value value needs.
+func HeaderMatches(h, value []byte) bool {
+	want := HeaderValue(value)
+	return want != nil && bytes.Equal(h, want)
+}

@@ -1,0 +1,394 @@
+package validator
+
+// The readers: franz-go (kgo) clients that consume whole topics partition by
+// partition, with no consumer group (nothing is hidden by a rebalance or a
+// committed offset), from each partition's log start. kafka-go could not be
+// used here: it neither filters aborted transactions nor skips control
+// records (kafka-go issue #1332); kgo implements read_committed.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
+)
+
+type role int
+
+const (
+	roleTarget      role = iota // the judged reader: read_committed, control records kept
+	roleUncommitted             // read_uncommitted runs: what a read_uncommitted consumer sees
+	roleSource                  // the source log (source_lost, truncation, the source's order)
+)
+
+func (r role) String() string {
+	return [...]string{"target", "target read_uncommitted", "source"}[r]
+}
+
+// cluster is an admin connection to one cluster.
+type cluster struct {
+	name  string // "target" | "source" (for messages)
+	addrs []string
+	dial  DialFunc
+	cl    *kgo.Client
+	adm   *kadm.Client
+}
+
+func clientOpts(addrs []string, dial DialFunc) []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(addrs...),
+		kgo.ClientID("kmt-validator"),
+		kgo.MetadataMaxAge(2 * time.Second), // new partitions are read within ~2 s
+		kgo.MetadataMinAge(250 * time.Millisecond),
+		kgo.RetryTimeout(bootstrapTimeout),
+	}
+	if dial != nil {
+		opts = append(opts, kgo.Dialer(dial))
+	}
+	return opts
+}
+
+func dialCluster(ctx context.Context, name, bootstrap string, dial DialFunc) (*cluster, error) {
+	addrs := bootlist.Split(bootstrap)
+	cl, err := kgo.NewClient(clientOpts(addrs, dial)...)
+	if err != nil {
+		return nil, fmt.Errorf("validator: %s cluster at %s: %w", name, bootstrap, err)
+	}
+	c := &cluster{name: name, addrs: addrs, dial: dial, cl: cl, adm: kadm.NewClient(cl)}
+	mctx, cancel := context.WithTimeout(ctx, bootstrapTimeout)
+	defer cancel()
+	if _, err := c.adm.BrokerMetadata(mctx); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("validator: %s cluster at %s could not get metadata (%w; gave up after %s); check the bootstrap address and that the brokers are up",
+			name, bootstrap, err, bootstrapTimeout)
+	}
+	return c, nil
+}
+
+func (c *cluster) close() {
+	if c != nil {
+		c.cl.Close()
+	}
+}
+
+// reader consumes topics of one cluster in one role.
+type reader struct {
+	role   role
+	c      *cluster
+	topics []string
+	cl     *kgo.Client
+
+	mu  sync.Mutex
+	pos map[partKey]int64 // next offset per partition (records and control records)
+}
+
+func (r *reader) next(pk partKey) (int64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, ok := r.pos[pk]
+	return n, ok
+}
+
+func (v *Validator) startReaders() error {
+	var targets, sources []string
+	for t := range v.toSource {
+		targets = append(targets, t)
+	}
+	seen := map[string]bool{}
+	for _, p := range v.cfg.Topics {
+		if !seen[p.Source] {
+			seen[p.Source] = true
+			sources = append(sources, p.Source)
+		}
+	}
+	add := func(rl role, c *cluster, topics []string) error {
+		rd, err := newReader(rl, c, topics)
+		if err != nil {
+			return err
+		}
+		v.readers = append(v.readers, rd)
+		return nil
+	}
+	if err := add(roleTarget, v.target, targets); err != nil {
+		return err
+	}
+	if v.cfg.Isolation == ReadUncommitted {
+		if err := add(roleUncommitted, v.target, targets); err != nil {
+			return err
+		}
+	}
+	if v.source != nil {
+		if err := add(roleSource, v.source, sources); err != nil {
+			return err
+		}
+	}
+	for _, rd := range v.readers {
+		v.wg.Add(1)
+		go v.readLoop(rd)
+	}
+	return nil
+}
+
+func newReader(rl role, c *cluster, topics []string) (*reader, error) {
+	iso := kgo.ReadCommitted()
+	if rl == roleUncommitted {
+		iso = kgo.ReadUncommitted()
+	}
+	opts := append(clientOpts(c.addrs, c.dial),
+		kgo.ConsumeTopics(topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(iso),
+		kgo.FetchMaxWait(200*time.Millisecond),
+		kgo.FetchMaxBytes(64<<20),
+		kgo.FetchMaxPartitionBytes(16<<20),
+	)
+	if rl == roleTarget {
+		// Transaction markers are never records; they are kept only so
+		// the reader's position passes them (an aborted transaction's
+		// records end in a marker the read_committed reader returns).
+		opts = append(opts, kgo.KeepControlRecords())
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("validator: %s reader: %w", rl, err)
+	}
+	return &reader{role: rl, c: c, topics: topics, cl: cl, pos: map[partKey]int64{}}, nil
+}
+
+// decoded is one target record decoded outside the tracker's lock.
+type decoded struct {
+	o     Observation
+	rec   wire.Record
+	err   error
+	ctl   bool
+	out   Outcome
+	lat   time.Duration
+	first bool
+}
+
+// readLoop polls one reader until the validator stops.
+func (v *Validator) readLoop(rd *reader) {
+	defer v.wg.Done()
+	var lastWarn time.Time
+	var batch []decoded
+	for {
+		fs := rd.cl.PollFetches(v.ctx)
+		if v.ctx.Err() != nil {
+			return
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			if errors.Is(err, context.Canceled) || time.Since(lastWarn) < 5*time.Second {
+				return
+			}
+			lastWarn = time.Now()
+			v.log.Warn("read failed; retrying", "cluster", rd.c.name, "reader", rd.role.String(), "topic", topic, "partition", p, "err", err)
+		})
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) == 0 {
+				return
+			}
+			switch rd.role {
+			case roleSource:
+				v.observeSource(p)
+			case roleUncommitted:
+				v.observeUncommitted(p)
+			default:
+				batch = v.observeTarget(p, batch[:0])
+			}
+			last := p.Records[len(p.Records)-1].Offset
+			rd.mu.Lock()
+			rd.pos[partKey{p.Topic, int(p.Partition)}] = last + 1
+			rd.mu.Unlock()
+		})
+	}
+}
+
+func (v *Validator) observeSource(p kgo.FetchTopicPartition) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, r := range p.Records {
+		if !r.Attrs.IsControl() {
+			v.tr.ObserveSource(p.Topic, int(p.Partition), r.Offset, r.Value)
+		}
+	}
+}
+
+func (v *Validator) observeUncommitted(p kgo.FetchTopicPartition) {
+	source := v.toSource[p.Topic]
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, r := range p.Records {
+		if !r.Attrs.IsControl() {
+			v.tr.ObserveUncommitted(source, int(p.Partition), r.Offset, r.Value)
+		}
+	}
+}
+
+// observeTarget decodes a partition's records (checksums, padding: pure
+// work, done outside the lock so partitions decode in parallel), then feeds
+// them to the tracker under one lock.
+func (v *Validator) observeTarget(p kgo.FetchTopicPartition, batch []decoded) []decoded {
+	source := v.toSource[p.Topic]
+	now := time.Now()
+	for _, r := range p.Records {
+		d := decoded{o: Observation{Topic: source, Partition: int(p.Partition), Offset: r.Offset, Key: r.Key, Value: r.Value, ReadAt: now},
+			ctl: r.Attrs.IsControl()}
+		if !d.ctl {
+			for _, h := range r.Headers {
+				if h.Key == wire.HeaderKey {
+					d.o.Header, d.o.HasHeader = h.Value, true
+				}
+			}
+			d.rec, d.err = wire.Decode(r.Value)
+		}
+		batch = append(batch, d)
+	}
+	tm := v.tm[source]
+	v.mu.Lock()
+	for i := range batch {
+		d := &batch[i]
+		if d.ctl {
+			v.tr.ObserveControl(source, d.o.Partition, d.o.Offset)
+			continue
+		}
+		d.out, d.lat, d.first = v.tr.ObserveDecoded(d.o, d.rec, d.err)
+	}
+	v.mu.Unlock()
+	var received uint64
+	for i := range batch {
+		d := &batch[i]
+		switch d.out {
+		case OutcomeOK, OutcomeReordered, OutcomeDuplicate:
+			if !d.ctl {
+				received++
+			}
+		}
+		if d.first {
+			tm.latency.Observe(d.lat.Seconds())
+		}
+	}
+	if received > 0 {
+		tm.received.Add(float64(received))
+		v.m.lastArrival.Set(float64(now.UnixNano()) / 1e9)
+	}
+	return batch
+}
+
+// caughtUp reports whether every reader of role rl (and, for the target,
+// the read_uncommitted one too) has read every partition of topics to its
+// end as of now: the last stable offset for read_committed readers, the high
+// watermark for read_uncommitted. A partition with nothing readable (empty,
+// or purged to its end) is caught up.
+func (v *Validator) caughtUp(ctx context.Context, c *cluster, topics []string, rl role) (bool, error) {
+	for _, rd := range v.readers {
+		if rd.role != rl && !(rl == roleTarget && rd.role == roleUncommitted) {
+			continue
+		}
+		ok, err := v.readerCaughtUp(ctx, c, topics, rd)
+		if !ok || err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+func (v *Validator) readerCaughtUp(ctx context.Context, c *cluster, topics []string, rd *reader) (bool, error) {
+	lctx, cancel := context.WithTimeout(ctx, bootstrapTimeout)
+	defer cancel()
+	starts, err := c.adm.ListStartOffsets(lctx, topics...)
+	if err != nil {
+		return false, err
+	}
+	var ends kadm.ListedOffsets
+	if rd.role == roleUncommitted {
+		ends, err = c.adm.ListEndOffsets(lctx, topics...)
+	} else {
+		ends, err = c.adm.ListCommittedOffsets(lctx, topics...)
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, topic := range topics {
+		ps := ends[topic]
+		if len(ps) == 0 {
+			return false, nil // the topic does not exist (yet)
+		}
+		for p, end := range ps {
+			if end.Err != nil {
+				return false, fmt.Errorf("listing offsets of %s[%d] on the %s cluster: %w", topic, p, c.name, end.Err)
+			}
+			start, _ := starts.Lookup(topic, p)
+			if end.Offset <= start.Offset {
+				continue
+			}
+			if n, ok := rd.next(partKey{topic, int(p)}); !ok || n < end.Offset {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// probeTimeout bounds one post-purge re-read of the source.
+const probeTimeout = 30 * time.Second
+
+// probe re-reads a source partition from a purge's new log start up to
+// where the source reader was when the purge was noted.
+func (v *Validator) probe(pr Probe) error {
+	opts := append(clientOpts(v.source.addrs, v.source.dial),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{pr.Topic: {int32(pr.Partition): kgo.NewOffset().At(pr.From)}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxWait(200*time.Millisecond),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(v.ctx, probeTimeout)
+	defer cancel()
+	for {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("did not reach offset %d: %w", pr.To, err)
+		}
+		done := false
+		v.mu.Lock()
+		fs.EachRecord(func(r *kgo.Record) {
+			if !r.Attrs.IsControl() {
+				v.tr.ObserveProbe(pr, r.Offset, r.Value)
+			}
+			done = done || r.Offset+1 >= pr.To
+		})
+		if done {
+			v.tr.ProbeDone(pr)
+		}
+		v.mu.Unlock()
+		if done {
+			return nil
+		}
+	}
+}
+
+// stop ends every reader and releases the connections.
+func (v *Validator) stop() {
+	v.cancel()
+	v.wg.Wait()
+	for _, rd := range v.readers {
+		rd.cl.Close()
+	}
+	v.closeClusters()
+}
+
+func (v *Validator) closeClusters() {
+	v.target.close()
+	v.source.close()
+}

@@ -1,0 +1,252 @@
+package validator
+
+import (
+	"math"
+	"sort"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
+)
+
+// srcPart is the source reader's state for one source partition.
+type srcPart struct {
+	next   int64 // next offset to read (last read + 1), -1 before any record
+	purges []*purge
+}
+
+// purge is one truncation of a source partition to logStart. What it
+// deleted is decided from the first record of each stream at or above
+// logStart: the main source reader finds those when it had not passed
+// logStart when the purge was noted (viaMain), a probe re-reading from
+// logStart finds them otherwise.
+type purge struct {
+	logStart int64
+	viaMain  bool
+	// covered: [logStart, end) was read completely, so a stream with no
+	// record at or above logStart had all of its records in this
+	// partition below it. The main reader's coverage is the drain's
+	// sourceChecked; a probe's is ProbeDone.
+	covered bool
+}
+
+// Probe asks the validator to re-read Partition of Topic from From up to
+// (not including) To and feed the records to Tracker.ObserveProbe, then call
+// ProbeDone: the source reader was already past a purge's new log start when
+// it was noted, so the first records at or above it must be read again.
+type Probe struct {
+	Topic     string
+	Partition int
+	From, To  int64
+}
+
+func (t *Tracker) srcPart(topic string, partition int) *srcPart {
+	pk := partKey{topic, partition}
+	p := t.srcParts[pk]
+	if p == nil {
+		p = &srcPart{next: -1}
+		t.srcParts[pk] = p
+	}
+	return p
+}
+
+// ObserveSource records a record read from the SOURCE log (topic is the
+// source topic). Only this run's intact records count; anything else is
+// ignored here (the target side judges records).
+func (t *Tracker) ObserveSource(topic string, partition int, offset int64, value []byte) {
+	p := t.srcPart(topic, partition)
+	if offset+1 > p.next {
+		p.next = offset + 1
+	}
+	rec, err := wire.Decode(value)
+	if err != nil || rec.RunID != t.runID {
+		return
+	}
+	st := t.stream(streamKey{Topic: topic, Stream: rec.Stream, Epoch: rec.Epoch})
+	s := setOf(st.src, partition)
+	if top, ok := s.Max(); ok && rec.Seq < top {
+		// The source itself holds this sequence after a higher one.
+		setOf(st.srcInv, partition).Add(rec.Seq)
+	}
+	s.Add(rec.Seq)
+	for _, pg := range p.purges {
+		if pg.viaMain && offset >= pg.logStart {
+			st.noteFirst(partition, pg.logStart, rec.Seq)
+		}
+	}
+}
+
+// noteFirst keeps the first sequence read at or above a purge's log start.
+func (st *streamState) noteFirst(partition int, logStart int64, seq uint64) {
+	if st.first == nil {
+		st.first = map[int]map[int64]uint64{}
+	}
+	m := st.first[partition]
+	if m == nil {
+		m = map[int64]uint64{}
+		st.first[partition] = m
+	}
+	if _, ok := m[logStart]; !ok {
+		m[logStart] = seq
+	}
+}
+
+// ObserveProbe feeds a record a Probe re-read (offsets from the purge's log
+// start upwards, in order).
+func (t *Tracker) ObserveProbe(pr Probe, offset int64, value []byte) {
+	if offset < pr.From {
+		return
+	}
+	rec, err := wire.Decode(value)
+	if err != nil || rec.RunID != t.runID {
+		return
+	}
+	t.stream(streamKey{Topic: pr.Topic, Stream: rec.Stream, Epoch: rec.Epoch}).noteFirst(pr.Partition, pr.From, rec.Seq)
+}
+
+// ProbeDone records that pr read its whole range.
+func (t *Tracker) ProbeDone(pr Probe) {
+	for _, pg := range t.srcPart(pr.Topic, pr.Partition).purges {
+		if pg.logStart == pr.From && !pg.viaMain {
+			pg.covered = true
+		}
+	}
+}
+
+// SourceProgress tells the tracker the source reader's position in a
+// partition advanced to next without a record (e.g. a purged partition).
+func (t *Tracker) SourceProgress(topic string, partition int, next int64) {
+	p := t.srcPart(topic, partition)
+	if next > p.next {
+		p.next = next
+	}
+}
+
+// NoteTruncation records that every record below logStart[partition] of the
+// source topic was deleted (a purge or retention), and returns the probes
+// the validator must run for partitions its source reader had already read
+// past the new log start.
+func (t *Tracker) NoteTruncation(topic string, logStart map[int]int64) []Probe {
+	var probes []Probe
+	parts := make([]int, 0, len(logStart))
+	for part := range logStart {
+		parts = append(parts, part)
+	}
+	sort.Ints(parts)
+	for _, part := range parts {
+		ls := logStart[part]
+		if ls <= 0 {
+			continue
+		}
+		p := t.srcPart(topic, part)
+		pg := &purge{logStart: ls, viaMain: p.next <= ls}
+		p.purges = append(p.purges, pg)
+		if !pg.viaMain {
+			probes = append(probes, Probe{Topic: topic, Partition: part, From: ls, To: p.next})
+		}
+	}
+	return probes
+}
+
+// truncated returns the sequences of stream k that purges deleted before the
+// mirror copied them. For each purge of a source partition the stream's
+// segment there ends just below the first sequence it has at or above the
+// purge's log start; of that segment, only what lies above the highest
+// sequence the target got from it is truncated: anything at or below that
+// was skipped by the mirror while it copied later records of the partition.
+// mainCovered says the main source reader read every partition to its end.
+func (t *Tracker) truncated(k streamKey, st *streamState, mainCovered bool) *intervals.Set {
+	var out *intervals.Set
+	for pk, p := range t.srcParts {
+		if pk.topic != k.Topic || len(p.purges) == 0 {
+			continue
+		}
+		for _, pg := range p.purges {
+			hi := uint64(math.MaxUint64)
+			if f, ok := st.first[pk.partition][pg.logStart]; ok {
+				if f == 0 {
+					continue
+				}
+				hi = f - 1
+			} else if !(pg.covered || pg.viaMain && mainCovered) {
+				continue // not known what it deleted: excuse nothing
+			}
+			lo := st.segmentStart(pk.partition, hi)
+			if lo > hi {
+				continue
+			}
+			if got, ok := st.seen.MaxIn(lo, hi); ok {
+				if got == hi {
+					continue
+				}
+				lo = got + 1
+			}
+			if hi == math.MaxUint64 {
+				var ok bool
+				if hi, ok = st.segmentEnd(pk.partition, lo); !ok {
+					continue
+				}
+			}
+			if out == nil {
+				out = &intervals.Set{}
+			}
+			out.AddRange(lo, hi)
+		}
+	}
+	return out
+}
+
+// segmentStart is the lowest sequence that can belong to the stream's
+// segment in partition that ends at or below hi: just above the highest
+// sequence the source reader read in another partition below hi (the
+// previous segment), else 0.
+func (st *streamState) segmentStart(partition int, hi uint64) uint64 {
+	var lo uint64
+	for q, s := range st.src {
+		if q == partition {
+			continue
+		}
+		if v, ok := s.MaxIn(0, hi); ok && v+1 > lo {
+			if own := st.src[partition]; own != nil {
+				if m, ok := own.MaxIn(0, hi); ok && m < v {
+					continue // that other segment is after this one's records
+				}
+			}
+			lo = v + 1
+		}
+	}
+	return lo
+}
+
+// segmentEnd is the highest sequence of a segment starting at lo that has
+// no record at or above the purge: just below the next sequence the source
+// reader read in another partition, else the largest sequence. ok is false
+// when the segment is empty.
+func (st *streamState) segmentEnd(partition int, lo uint64) (hi uint64, ok bool) {
+	hi = math.MaxUint64
+	for q, s := range st.src {
+		if q == partition {
+			continue
+		}
+		v, found := lo, s.Contains(lo)
+		if !found {
+			v, found = s.Next(lo)
+		}
+		if !found {
+			continue
+		}
+		if v == lo {
+			return 0, false
+		}
+		hi = min(hi, v-1)
+	}
+	return hi, true
+}
+
+// SourceNext returns the source reader's next offset in a partition.
+func (t *Tracker) SourceNext(topic string, partition int) int64 {
+	p := t.srcParts[partKey{topic, partition}]
+	if p == nil {
+		return -1
+	}
+	return p.next
+}
