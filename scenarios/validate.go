@@ -200,6 +200,7 @@ func (s *Scenario) Validate(b Backend) error {
 		}
 	}
 	es = append(es, s.validateAssertions()...)
+	es = append(es, s.localLimits(b)...) // limits.go
 	if len(es) == 0 {
 		return nil
 	}

@@ -131,6 +131,7 @@ its metrics land in the report folder:
 	f.StringVar(&o.TargetBootstrap, "target-bootstrap", "", "existing target cluster; needs --source-bootstrap")
 	f.StringVar(&o.Brokers, "brokers", runner.BrokersEmbedded, "clusters kmt starts: embedded (in-process Kafka-protocol fake, no install) or apache (real Apache Kafka KRaft brokers as JVMs; needs java)")
 	f.StringVar(&o.KafkaHome, "kafka-home", "", "unpacked Apache Kafka (folder with libs/) for --brokers apache; default $KMT_KAFKA_HOME, else assembled once from Maven Central into ~/.cache/kmt")
+	f.IntVar(&o.ClusterSize, "cluster-size", 0, "brokers per cluster kmt starts, overriding the scenario's (e.g. 1 on a small machine)")
 	f.StringVar(&o.Mirror, "mirror", "", "override the mirror: reference (built in), process (--mirror-command), external (already running, yours), mirrormaker2 (Apache Kafka's MirrorMaker 2, started by kmt)")
 	f.StringVar(&o.MirrorConfig, "mirror-config", "", "MirrorMaker 2 properties FILE with your production settings, added after kmt's (with --mirror mirrormaker2)")
 	f.StringVar(&o.MirrorCommand, "mirror-command", "", "shell command that runs your mirror (implies --mirror process); Go template fields as above")

@@ -296,6 +296,7 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	if _, err := rep.WriteJUnit(dir); err != nil {
 		log.Warn("could not write junit.xml", "err", err)
 	}
+	saveValidateArtifacts(dir, s, rep, f.reportDir == "", log)
 	rep.WriteSummary(g.stdout)
 	fmt.Fprintf(g.stdout, "report    %s\n", filepath.Join(dir, "report.json"))
 	if cm != nil {
@@ -304,6 +305,7 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 			return &exitError{runner.ExitEnv}
 		}
 		log.Info("report written to ConfigMap", "name", f.configMap)
+		putHTMLConfigMap(context.WithoutCancel(ctx), cm, dir, log)
 	}
 	switch rep.Verdict {
 	case report.Pass:

@@ -80,6 +80,11 @@ func (w *ReportWriter) Progress(ctx context.Context, phase string, counts any) e
 	return put(ctx, w.c, w.ns, w.name, w.run, w.scenario, map[string]string{KeyProgress: string(b)})
 }
 
+// Put adds or replaces keys of the report ConfigMap (report.html, say).
+func (w *ReportWriter) Put(ctx context.Context, data map[string]string) error {
+	return put(ctx, w.c, w.ns, w.name, w.run, w.scenario, data)
+}
+
 // Report writes the final report, its verdict and its summary.
 func (w *ReportWriter) Report(ctx context.Context, rep *report.Report) error {
 	return PutReport(ctx, w.c, w.ns, w.name, rep)

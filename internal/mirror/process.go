@@ -33,7 +33,10 @@ type ProcessConfig struct {
 	Vars    TemplateVars
 	LogDir  string // <LogName>-<n>.log per start; default Vars.ReportDir
 	LogName string // default "mirror"
-	Logger  *slog.Logger
+	// Env is added to kmt's environment for the command (secrets that must
+	// not appear on a command line or in a file in the report folder).
+	Env    []string
+	Logger *slog.Logger
 	// StopGrace is how long Stop waits after SIGTERM before SIGKILL;
 	// default 10 s.
 	StopGrace time.Duration
@@ -142,6 +145,9 @@ func (p *Process) Start(ctx context.Context) error {
 	cmd := exec.Command("sh", "-c", p.command)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Dir = p.cfg.LogDir
+	if len(p.cfg.Env) > 0 {
+		cmd.Env = append(os.Environ(), p.cfg.Env...)
+	}
 	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		_ = f.Close()

@@ -64,6 +64,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
 )
 
 // SchemaVersion of report.json.
@@ -259,7 +261,10 @@ type Report struct {
 	Assertions               []Assertion          `json:"assertions"`
 	Drain                    Drain                `json:"drain"`
 	Load                     Load                 `json:"load"`
-	SourceChecked            bool                 `json:"source_checked"`
+	// Harness is kmt's own health over the load (internal/health): when it
+	// was saturated, timing assertions are incomplete, not failed.
+	Harness       *health.Report `json:"harness,omitempty"`
+	SourceChecked bool           `json:"source_checked"`
 	// Timeline is what arrived at the target, second by second since the
 	// load started: it shows a fault taking effect (a partition stops
 	// arrivals, WAN latency raises the median).
@@ -391,4 +396,19 @@ func ReadJSON(path string) (*Report, error) {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
 	return &r, nil
+}
+
+// LoadStart is the t=0 of the timeline: the recorded load start, else the
+// first phase's start (reports written before load_started_at existed),
+// else the run's start.
+func (r *Report) LoadStart() time.Time {
+	if r.LoadStartedAt != nil {
+		return *r.LoadStartedAt
+	}
+	for _, p := range r.Phases {
+		if !p.Start.IsZero() {
+			return p.Start
+		}
+	}
+	return r.StartedAt
 }

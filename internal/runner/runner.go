@@ -27,6 +27,7 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/local"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
@@ -59,6 +60,9 @@ type Options struct {
 	// $KMT_KAFKA_HOME, else assembled from Maven Central into the cache).
 	Brokers   string
 	KafkaHome string
+	// ClusterSize overrides the scenario's broker count of both clusters
+	// (a small machine, or a CI subset where the fault needs no quorum).
+	ClusterSize int
 	// Mirror overrides the scenario's mirror kind (reference, process, external).
 	Mirror        string
 	MirrorCommand string
@@ -112,6 +116,12 @@ func Prepare(o Options) (*Prepared, error) {
 	}
 	if o.Rate > 0 {
 		sp.Load.Rate = o.Rate
+	}
+	if o.ClusterSize < 0 {
+		return nil, Usage(fmt.Errorf("--cluster-size %d: give a broker count of at least 1 (or 0 for the scenario's)", o.ClusterSize))
+	}
+	if o.ClusterSize > 0 {
+		sp.Topology.Source.Brokers, sp.Topology.Target.Brokers = o.ClusterSize, o.ClusterSize
 	}
 	if o.Drain > 0 {
 		sp.Drain = scenarios.Duration(o.Drain)
@@ -216,6 +226,8 @@ type run struct {
 	mm2 *mirror.MirrorMaker2 // when the mirror is MirrorMaker 2
 
 	cleanups []func()
+	harness  *health.CPUMeter // kmt's own CPU over the load
+	readLag  func() float64   // stops the validator's read-lag meter (harness.go)
 	phases   *phaseTracker
 	dist     *kafkadist.Dist // the Apache Kafka distribution, once found
 }
@@ -452,6 +464,8 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	lctx, lcancel := context.WithCancel(ctx)
 	defer lcancel()
 	t0 := time.Now()
+	r.harness = health.StartCPU(time.Second)
+	r.readLag = startReadLag(ctx, tgtBoot, tgtDial, pairs, val)
 	r.phases.start(t0, r.s.Phases())
 	if o.OnStart != nil {
 		o.OnStart(t0, metricsURL)
@@ -490,6 +504,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		<-allDone
 	}
 	loadEnd := time.Now()
+	r.harness.Stop()
 	if loadErr != nil && !interrupted {
 		stopProgress()
 		r.rep.Error = "loadgen: " + loadErr.Error()
@@ -556,6 +571,9 @@ func (r *run) finish(val *validator.Validator, _ time.Duration, ls loadgen.Stats
 		rep.MirrorMetrics = r.mm2.ReportMetrics()
 	}
 	rep.Judge()
+	if r.harness != nil {
+		judgeHarness(rep, r.harness.Stop(), r.readLag(), ls, r.s.Spec.Load.Rate)
+	}
 	if path, err := rep.WriteJSON(r.dir); err != nil {
 		r.log.Error("could not write report.json", "err", err)
 	} else {

@@ -177,7 +177,7 @@ func phaseLatencies(ra, rb *report.Report) []PhaseLatency {
 
 // windowLatency summarises the timeline's seconds inside phase p.
 func windowLatency(r *report.Report, p report.Phase) [3]float64 {
-	t0 := loadStart(r)
+	t0 := r.LoadStart()
 	lo, hi := p.Start.Sub(t0).Seconds(), p.End.Sub(t0).Seconds()
 	type w struct {
 		v float64
@@ -210,18 +210,6 @@ func windowLatency(r *report.Report, p report.Phase) [3]float64 {
 	return out
 }
 
-func loadStart(r *report.Report) time.Time {
-	if r.LoadStartedAt != nil {
-		return *r.LoadStartedAt
-	}
-	for _, p := range r.Phases {
-		if !p.Start.IsZero() {
-			return p.Start
-		}
-	}
-	return r.StartedAt
-}
-
 func recoveries(ra, rb *report.Report) []Recovery {
 	ab := map[string]report.Fault{}
 	for _, f := range rb.Faults {
@@ -242,7 +230,7 @@ func recoveries(ra, rb *report.Report) []Recovery {
 // to what it was before f was applied (the highest lag of the 3 seconds
 // before, plus one second of load): -1 when it never did.
 func RecoverySeconds(r *report.Report, f report.Fault) float64 {
-	t0 := loadStart(r)
+	t0 := r.LoadStart()
 	start, end := f.Start.Sub(t0).Seconds(), f.End.Sub(t0).Seconds()
 	var base int64
 	for _, s := range r.Timeline {

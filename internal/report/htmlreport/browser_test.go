@@ -90,7 +90,7 @@ const factsJS = `(() => {
   const tab = document.querySelector('table.evidence[data-category="lost"]');
   const rows = tab ? [...tab.querySelectorAll('tr')] : [];
   return {Verdict: document.getElementById('verdict').textContent, Areas: areas, Faults: faults, Ticks: ticks,
-    LostHead: rows.length ? [...rows[0].cells].map(c => c.textContent) : [],
+    LostHead: rows.length ? [...rows[0].cells].map(c => c.dataset.key) : [],
     Lost: rows.slice(1).map(tr => [...tr.cells].map(c => c.textContent))};
 })()`
 

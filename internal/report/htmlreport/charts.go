@@ -74,22 +74,8 @@ type axisSpan struct {
 
 func (a axisSpan) rel(t time.Time) float64 { return t.Sub(a.t0).Seconds() }
 
-// loadStart is the t=0 of the timeline: the recorded load start, else the
-// first phase's start, else the run's start.
-func loadStart(r *report.Report) time.Time {
-	if r.LoadStartedAt != nil {
-		return *r.LoadStartedAt
-	}
-	for _, p := range r.Phases {
-		if !p.Start.IsZero() {
-			return p.Start
-		}
-	}
-	return r.StartedAt
-}
-
 func span(r *report.Report) axisSpan {
-	a := axisSpan{t0: loadStart(r), end: float64(len(r.Timeline))}
+	a := axisSpan{t0: r.LoadStart(), end: float64(len(r.Timeline))}
 	for _, p := range r.Phases {
 		if !p.End.IsZero() {
 			a.end = max(a.end, a.rel(p.End))

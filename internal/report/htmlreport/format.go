@@ -82,11 +82,18 @@ func nums(vs []float64, u string) string {
 type evidence struct {
 	Category string
 	Total    uint64
-	Columns  []string
+	Columns  []string // report.json keys
+	Titles   []string // headings
 	Rows     [][]string
 }
 
-var firstCols = []string{"topic", "stream", "seq", "seq_end", "partition", "offset"}
+// firstCols is the column order: identity, where it was in the source,
+// where at the target, when it was produced and the fault active then.
+var firstCols = []string{"topic", "stream", "seq", "seq_end", "source_partition", "source_offset", "partition", "offset", "produced_at", "fault", "what"}
+
+// colTitle is a column's heading (the report.json key, explained).
+var colTitle = map[string]string{"partition": "target partition", "offset": "target offset", "source_partition": "source partition",
+	"source_offset": "source offset", "produced_at": "produced (acked)", "fault": "fault active then", "seq_end": "to seq"}
 
 func evidenceTables(r *report.Report, t0 time.Time) []evidence {
 	var out []evidence
@@ -120,6 +127,13 @@ func evidenceTables(r *report.Report, t0 time.Time) []evidence {
 			cols = append(cols, "detail")
 		}
 		ev := evidence{Category: cat, Total: categoryTotal(r, cat), Columns: cols}
+		for _, c := range cols {
+			t := colTitle[c]
+			if t == "" {
+				t = c
+			}
+			ev.Titles = append(ev.Titles, t)
+		}
 		for _, m := range rows {
 			cells := make([]string, len(cols))
 			for i, c := range cols {

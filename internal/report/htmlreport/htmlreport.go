@@ -50,6 +50,7 @@ type view struct {
 	Assertions []assertionRow
 	Windows    []windowRow
 	Evidence   []evidence
+	Mirror     []countRow // the mirror's own metrics (MirrorMaker 2), by name
 	Scenario   string
 	Command    string
 	Files      []string
@@ -79,6 +80,9 @@ func Render(w io.Writer, r *report.Report, o Options) error {
 		v float64
 	}{{"p50", l.P50}, {"p95", l.P95}, {"p99", l.P99}, {"max", l.Max}} {
 		v.Latency = append(v.Latency, countRow{Name: q.n, Value: num(q.v, "s")})
+	}
+	for _, k := range sortedKeys(r.MirrorMetrics) {
+		v.Mirror = append(v.Mirror, countRow{Name: k, Value: sig(r.MirrorMetrics[k])})
 	}
 	for _, as := range r.Assertions {
 		u := unitOf(as)

@@ -28,7 +28,8 @@ func sample() *report.Report {
 			{Name: "p99-latency-steady", Expr: "histogram_quantile(0.99, sum by (le) (increase(kmt_validator_latency_seconds_bucket[8s])))", Op: "<", Threshold: []float64{0.25}, Observed: []float64{0.01234}, Pass: true},
 			{Name: "recovers-within-cut", Mode: "within", Op: "<=", Threshold: []float64{6}, Observed: []float64{2}, Pass: true},
 		},
-		ExtraSeries: []report.Series{{Name: "mm2 replication latency", Unit: "seconds", Points: []report.Point{{T: 1, V: 0.1}, {T: 2, V: 0.3}}}},
+		MirrorMetrics: map[string]float64{"mm2_record_count": 1234},
+		ExtraSeries:   []report.Series{{Name: "mm2 replication latency", Unit: "seconds", Points: []report.Point{{T: 1, V: 0.1}, {T: 2, V: 0.3}}}},
 	}
 	for s := 0; s < 12; s++ {
 		sec := report.Second{T: s, Arrivals: 10, Produced: 10, Acked: 10, LatencyP50: 0.01, LatencyP99: 0.02, LatencyMax: 0.03}
@@ -39,7 +40,7 @@ func sample() *report.Report {
 	}
 	// An example as report.json carries it: each field a column.
 	var ex report.Example
-	json.Unmarshal([]byte(`{"topic":"orders","stream":4,"seq":17,"partition":-1,"offset":-1,"detail":"missing"}`), &ex)
+	json.Unmarshal([]byte(`{"topic":"orders","stream":4,"seq":17,"partition":-1,"offset":-1,"source_partition":2,"source_offset":88,"produced_at":"2026-01-01T00:00:04Z","fault":"cut","detail":"missing"}`), &ex)
 	r.Examples = map[string][]report.Example{"lost": {ex}}
 	return r
 }
@@ -61,6 +62,9 @@ func TestRenderShowsEveryPart(t *testing.T) {
 		"refused: no broker 9",
 		`<table class="evidence" data-category="lost">`, "<td>17</td>",
 		`<a href="kmt.log">kmt.log</a>`, "spec: {}",
+		`<td>mm2_record_count</td><td class="n">1234</td>`,
+		`<th data-key="partition">target partition</th>`,
+		"<td>2</td><td>88</td><td>–</td><td>–</td><td>&#43;4.0 s (00:00:04.000)</td><td>cut</td><td>missing</td>",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)

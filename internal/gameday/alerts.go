@@ -1,0 +1,88 @@
+package gameday
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// firing returns the alerts firing now, by name, with when each started:
+// from Alertmanager's /api/v2/alerts (active, not silenced) when am is set,
+// else Prometheus's /api/v1/alerts (state firing).
+func firing(ctx context.Context, prom, am *Endpoint) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	if am != nil {
+		var alerts []struct {
+			Labels   map[string]string `json:"labels"`
+			StartsAt time.Time         `json:"startsAt"`
+			Status   struct {
+				State string `json:"state"`
+			} `json:"status"`
+		}
+		if err := getJSON(ctx, strings.TrimRight(am.URL, "/")+"/api/v2/alerts?active=true&silenced=false&inhibited=false", &alerts); err != nil {
+			return nil, fmt.Errorf("alertmanager alerts: %w", err)
+		}
+		for _, a := range alerts {
+			if a.Status.State == "active" {
+				out[a.Labels["alertname"]] = a.StartsAt
+			}
+		}
+		return out, nil
+	}
+	if prom == nil {
+		return out, nil
+	}
+	var r struct {
+		Data struct {
+			Alerts []struct {
+				Labels   map[string]string `json:"labels"`
+				State    string            `json:"state"`
+				ActiveAt time.Time         `json:"activeAt"`
+			} `json:"alerts"`
+		} `json:"data"`
+	}
+	if err := getJSON(ctx, strings.TrimRight(prom.URL, "/")+"/api/v1/alerts", &r); err != nil {
+		return nil, fmt.Errorf("prometheus alerts: %w", err)
+	}
+	for _, a := range r.Data.Alerts {
+		if a.State == "firing" {
+			out[a.Labels["alertname"]] = a.ActiveAt
+		}
+	}
+	return out, nil
+}
+
+// annotate posts one Grafana annotation (POST /api/annotations); a failure
+// is returned for the caller to log: annotations never stop a game day.
+func annotate(ctx context.Context, g *Grafana, at time.Time, text string, tags ...string) error {
+	if g == nil {
+		return nil
+	}
+	body := map[string]any{"time": at.UnixMilli(), "text": text, "tags": append(append([]string{"kmt", "gameday"}, g.Tags...), tags...)}
+	if g.DashboardUID != "" {
+		body["dashboardUID"] = g.DashboardUID
+	}
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(g.URL, "/")+"/api/annotations", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if g.TokenEnv != "" {
+		req.Header.Set("Authorization", "Bearer "+os.Getenv(g.TokenEnv))
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("grafana annotation: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("grafana annotation: POST %s/api/annotations: %s (is %s a token with annotation rights?)", g.URL, resp.Status, g.TokenEnv)
+	}
+	return nil
+}
