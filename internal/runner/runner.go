@@ -531,7 +531,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		r.phases.actualFaults(nem.Records())
 	}
 	assertResults := r.evaluate(coll, asserts)
-	r.rep.Timeline = perSecond(val, t0.Sub(vstart))
+	r.rep.Timeline = timeline.PerSecond(val, t0.Sub(vstart))
 	samples.Finish(r.rep)
 	if o.BeforeTeardown != nil {
 		o.BeforeTeardown(srcBoot, tgtBoot)

@@ -177,7 +177,9 @@ func rows(r *report.Report, a axisSpan) []*row {
 		deliv = append(deliv, plotter.XY{X: mid(s), Y: float64(s.Arrivals)})
 	}
 	if sampled(tl) {
-		rate.line("produced", grey, true, prod)
+		if anyY(prod) { // kmt validate reads acks from the ledger, not the producer
+			rate.line("produced", grey, true, prod)
+		}
 		rate.line("acked", blue, false, acked)
 	}
 	rate.line("delivered", green, false, deliv)
@@ -228,6 +230,15 @@ func rows(r *report.Report, a axisSpan) []*row {
 	out := append([]*row{rate, lag, lat, an}, extraRows(r.ExtraSeries, a)...)
 	out[len(out)-1].p.X.Label.Text = "seconds since the load started"
 	return out
+}
+
+func anyY(xys plotter.XYs) bool {
+	for _, p := range xys {
+		if p.Y != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // sampled says whether the timeline has the per-second source figures
