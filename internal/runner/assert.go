@@ -154,7 +154,6 @@ func ApplyResult(rep *report.Report, res *validator.Result) {
 	}
 }
 
-
 // quiet drops records below warn from log.
 func quiet(log *slog.Logger) *slog.Logger {
 	return slog.New(minLevel{log.Handler(), slog.LevelWarn})
