@@ -124,6 +124,16 @@ func BenchmarkLoadgenVsFranz(b *testing.B) {
 					bestLG, cpuLG = r, float64(cpu.Nanoseconds())/float64(b.N)
 				}
 			}
+			// Rate accuracy at half the ceiling just measured: 2 s paced.
+			half := bestLG / 2
+			st, err := Run(context.Background(), Config{
+				Bootstrap: bs, Topics: []string{"lg1"}, RunID: "bench-half", MessageSize: size, Rate: half,
+				Streams: streams, Duration: 2 * time.Second, Ledger: ledger.New(), Logger: quiet(),
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(100*(st.Rate()-half)/half, "rate_err_%_at_half_ceiling")
 			b.ReportMetric(bestLG, "loadgen_msgs/s")
 			b.ReportMetric(bestFR, "franz_msgs/s")
 			b.ReportMetric(bestLG/bestFR, "loadgen/franz")

@@ -70,15 +70,23 @@ func TestRunRefusesARunIDInUse(t *testing.T) {
 	}
 }
 
-func produceRaw(t *testing.T, bs, topic string, v []byte) {
+// client is a franz-go client of the cluster at bs, closed with the test,
+// and a context that ends with it (or after 10 s).
+func client(t *testing.T, bs string) (*kgo.Client, context.Context) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(bs, ",")...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
+	return cl, ctx
+}
+
+func produceRaw(t *testing.T, bs, topic string, v []byte) {
+	t.Helper()
+	cl, ctx := client(t, bs)
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: wire.Key(0), Value: v}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,20 +95,14 @@ func produceRaw(t *testing.T, bs, topic string, v []byte) {
 // logSize is the sum of the end offsets of topics' partitions.
 func logSize(t *testing.T, bs string, topics []string) int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(bs, ",")...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	cl, ctx := client(t, bs)
 	var n int64
 	for _, topic := range topics {
-		ends, err := kadmClient(cl).ListEndOffsets(ctx, topic)
+		ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ends.Each(func(o kadmOffset) { n += o.Offset })
+		ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
 	}
 	return n
 }
@@ -146,7 +148,3 @@ func TestRecordsAndLedgerCarryTheEpoch(t *testing.T) {
 		t.Fatalf("two runs got the same epoch %d", epochs[0])
 	}
 }
-
-func kadmClient(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }
-
-type kadmOffset = kadm.ListedOffset

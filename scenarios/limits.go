@@ -10,13 +10,14 @@ package scenarios
 //     delivered 321 of 9963 records before the drain deadline; 500 could not
 //     produce (every record timed out); 1000 could not start (the mirror's
 //     connections timed out).
-//   - rate: see MaxLocalRate.
+//   - rate (baseline, 6 partitions, 256-byte records): at 20000, 30000 and
+//     40000 records/s every record was delivered (the latency was the
+//     machine's, and kmt's harness check said so); at 50000 the loadgen fell
+//     behind (38222/s) and 2% of the records arrived before the drain
+//     deadline; at 100000 the loadgen reached 85000/s.
 const (
 	MaxLocalPartitions = 200
-	// MaxLocalRate is the highest rate the embedded setup's load and
-	// mirror sustained (records/s over all topics); above it the loadgen
-	// falls behind its schedule.
-	MaxLocalRate = 100000
+	MaxLocalRate       = 40000
 )
 
 // localLimits refuses what the embedded setup cannot run.

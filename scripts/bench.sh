@@ -6,11 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-# The loadgen's max-rate benchmark sends b.N messages per run, so it needs a
-# large fixed N; the others do one full measurement per iteration.
-go test -run '^$' -bench 'LoadgenMaxRate' -benchtime "${LOADGEN_N:-300000}x" -count 1 ./loadgen | tee "$out" >&2
+# Loadgen vs a bare franz-go producer on the same embedded brokers, in the
+# same run (ratio, CPU ns per record, rate accuracy at half the ceiling): b.N
+# is the records per run, so it needs a large fixed N.
+go test -run '^$' -bench 'LoadgenVsFranz' -benchtime "${LOADGEN_N:-300000}x" -count 1 ./loadgen | tee "$out" >&2
 pkgs=(./loadgen ./validator ./internal/wan ./internal/intervals ./internal/wire)
-go test -run '^$' -bench . -skip 'LoadgenMaxRate' -benchmem -benchtime "${BENCHTIME:-1x}" -count 1 "${pkgs[@]}" | tee -a "$out" >&2
+go test -run '^$' -bench . -skip 'LoadgenVsFranz' -benchmem -benchtime "${BENCHTIME:-1x}" -count 1 "${pkgs[@]}" | tee -a "$out" >&2
+# The highest rate the whole embedded setup passes baseline at (minutes).
+if [ -z "${SKIP_CEILING:-}" ]; then
+  go test -run '^$' -bench 'EmbeddedBaselineCeiling' -benchtime 1x -count 1 -timeout 30m ./internal/runner | tee -a "$out" >&2
+fi
 echo
 printf '%-48s %16s  %s\n' "benchmark" "value" "unit"
 printf '%-48s %16s  %s\n' "---------" "-----" "----"

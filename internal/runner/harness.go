@@ -1,12 +1,20 @@
 package runner
 
 import (
+	"context"
+	"net"
 	"strings"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
+	"github.com/kmt-dev/kafka-mirror-tester/validator"
 )
 
 // judgeHarness records kmt's own health over the load in the report. When
@@ -15,8 +23,8 @@ import (
 // much as the mirror's: it is marked incomplete with the reason, and a run
 // that failed only on such assertions is incomplete, not failed. Anomalies
 // (loss, corruption, ...) do not depend on kmt's speed and still fail it.
-func judgeHarness(rep *report.Report, cpu health.CPU, ls loadgen.Stats, targetRate float64) {
-	h := health.NewReport(health.Sample{TargetRate: targetRate, AchievedRate: ls.Rate(), Skipped: ls.Skipped, CPU: cpu, ReadLagSeconds: -1})
+func judgeHarness(rep *report.Report, cpu health.CPU, readLag float64, ls loadgen.Stats, targetRate float64) {
+	h := health.NewReport(health.Sample{TargetRate: targetRate, AchievedRate: ls.Rate(), Skipped: ls.Skipped, CPU: cpu, ReadLagSeconds: readLag})
 	rep.Harness = h
 	if !h.Saturated {
 		return
@@ -48,4 +56,46 @@ func judgeHarness(rep *report.Report, cpu health.CPU, ls loadgen.Stats, targetRa
 // own queueing is part of what it observed.
 func isTimingExpr(expr string) bool {
 	return strings.Contains(expr, metrics.ValidatorLatency) || strings.Contains(expr, metrics.ValidatorLag)
+}
+
+// startReadLag measures the validator's own read lag (health.ReadLag): once
+// a second it compares the records appended to the target topics with the
+// records the validator has read. It returns the function that stops it and
+// gives the lag in seconds (-1: not measured).
+func startReadLag(ctx context.Context, boot string, dial func(ctx context.Context, network, addr string) (net.Conn, error), pairs []validator.TopicPair, val *validator.Validator) func() float64 {
+	opts := []kgo.Opt{kgo.SeedBrokers(bootstrap.Split(boot)...), kgo.ClientID("kmt-harness")}
+	if dial != nil {
+		opts = append(opts, kgo.Dialer(dial))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return func() float64 { return -1 }
+	}
+	adm := kadm.NewClient(cl)
+	var topics []string
+	for _, p := range pairs {
+		topics = append(topics, p.Target)
+	}
+	appended := func(ctx context.Context) (int64, error) {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		ends, err := adm.ListEndOffsets(ctx, topics...)
+		if err != nil {
+			return 0, err
+		}
+		var n int64
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Err == nil {
+				n += o.Offset
+			}
+		})
+		return n, nil
+	}
+	read := func() int64 { c := val.Live(); return int64(c.Received + c.Foreign) }
+	m := health.StartReadLag(ctx, time.Second, appended, read)
+	return func() float64 {
+		lag := m.Stop()
+		cl.Close()
+		return lag
+	}
 }

@@ -41,7 +41,7 @@ func TestJudgeHarness(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := &report.Report{Counts: report.Counts{Lost: tc.lost}, Assertions: tc.asserts}
 			rep.Judge()
-			judgeHarness(rep, tc.cpu, ls, 1000)
+			judgeHarness(rep, tc.cpu, -1, ls, 1000)
 			marked := 0
 			for _, a := range rep.Assertions {
 				if strings.HasPrefix(a.Reason, "incomplete (kmt itself was saturated") {

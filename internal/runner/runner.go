@@ -27,8 +27,8 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/local"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
@@ -223,6 +223,7 @@ type run struct {
 
 	cleanups []func()
 	harness  *health.CPUMeter // kmt's own CPU over the load
+	readLag  func() float64   // stops the validator's read-lag meter (harness.go)
 	phases   *phaseTracker
 	dist     *kafkadist.Dist // the Apache Kafka distribution, once found
 }
@@ -460,6 +461,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	defer lcancel()
 	t0 := time.Now()
 	r.harness = health.StartCPU(time.Second)
+	r.readLag = startReadLag(ctx, tgtBoot, tgtDial, pairs, val)
 	r.phases.start(t0, r.s.Phases())
 	if o.OnStart != nil {
 		o.OnStart(t0, metricsURL)
@@ -566,7 +568,7 @@ func (r *run) finish(val *validator.Validator, _ time.Duration, ls loadgen.Stats
 	}
 	rep.Judge()
 	if r.harness != nil {
-		judgeHarness(rep, r.harness.Stop(), ls, r.s.Spec.Load.Rate)
+		judgeHarness(rep, r.harness.Stop(), r.readLag(), ls, r.s.Spec.Load.Rate)
 	}
 	if path, err := rep.WriteJSON(r.dir); err != nil {
 		r.log.Error("could not write report.json", "err", err)
