@@ -35,6 +35,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 )
 
 // DefaultTopic is the ledger topic name kmt uses.
@@ -82,7 +83,8 @@ type StreamTotal struct {
 type TopicWriterConfig struct {
 	Bootstrap string   // comma-separated source brokers
 	Dial      DialFunc // optional
-	Topic     string   // default DefaultTopic
+	Security  kafkaclient.Security
+	Topic     string // default DefaultTopic
 	RunID     string
 	Epoch     uint32        // the loadgen instance; only its streams are published
 	Ledger    *Ledger       // the ledger to publish
@@ -114,15 +116,17 @@ type TopicWriter struct {
 	closed   bool
 }
 
-func newTransport(dial DialFunc) (*kafka.Transport, context.CancelFunc) {
+func newTransport(client kafkaclient.Config) (*kafka.Transport, context.CancelFunc, error) {
+	client.ClientID, client.DialTimeout = "kmt-ledger", 5*time.Second
+	tr, err := client.Transport()
+	if err != nil {
+		return nil, nil, err
+	}
 	// The transport's background goroutines live until its Context ends, so
 	// every transport gets its own context that Close cancels.
 	ctx, cancel := context.WithCancel(context.Background())
-	tr := &kafka.Transport{Context: ctx, DialTimeout: 5 * time.Second, ClientID: "kmt-ledger"}
-	if dial != nil {
-		tr.Dial = dial
-	}
-	return tr, cancel
+	tr.Context = ctx
+	return tr, cancel, nil
 }
 
 // NewTopicWriter checks the source cluster, creates the ledger topic (one
@@ -148,7 +152,10 @@ func NewTopicWriter(ctx context.Context, cfg TopicWriterConfig) (*TopicWriter, e
 	if log == nil {
 		log = slog.Default()
 	}
-	tr, cancel := newTransport(cfg.Dial)
+	tr, cancel, err := newTransport(kafkaclient.Config{Brokers: addrs, Dial: kafkaclient.DialFunc(cfg.Dial), Security: cfg.Security})
+	if err != nil {
+		return nil, err
+	}
 	if err := ensureTopic(ctx, tr, addrs, cfg.Topic); err != nil {
 		cancel()
 		return nil, err
@@ -363,4 +370,3 @@ func (w *TopicWriter) Close(ctx context.Context) error {
 	}
 	return nil
 }
-

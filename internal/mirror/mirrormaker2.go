@@ -53,6 +53,9 @@ type MM2Config struct {
 	// StopGrace: SIGTERM to SIGKILL; default 30 s (herders stop tasks and
 	// flush offsets on the way out).
 	StopGrace time.Duration
+	// Env is added to MirrorMaker 2's environment: the secrets its
+	// properties refer to with ${env:NAME} (see JavaSecurity.JavaProps).
+	Env []string
 }
 
 const (
@@ -119,7 +122,7 @@ func NewMirrorMaker2(cfg MM2Config) (*MirrorMaker2, error) {
 	// whole group is signalled anyway).
 	p, err := NewProcess(ProcessConfig{
 		Command: "exec " + shellJoin(args), LogDir: cfg.Dir, LogName: "mirrormaker2",
-		Logger: cfg.Logger, StopGrace: cfg.StopGrace,
+		Logger: cfg.Logger, StopGrace: cfg.StopGrace, Env: cfg.Env,
 	})
 	if err != nil {
 		return nil, err
@@ -137,7 +140,7 @@ func (m *MirrorMaker2) PropertiesPath() string { return m.propsPath }
 // for an authentication failure, which cluster and mechanism.
 func (m *MirrorMaker2) Start(ctx context.Context) error {
 	if err := m.Process.Start(ctx); err != nil {
-		return m.explain(err)
+		return err
 	}
 	logs := m.Logs()
 	if len(logs) == 0 {
@@ -157,8 +160,13 @@ func (m *MirrorMaker2) Start(ctx context.Context) error {
 			}
 			return nil
 		}
+		if line := authFailure(logPath); line != "" {
+			// The herders retry forever; a wrong password never heals.
+			_ = m.Kill()
+			return m.authError(line, logPath)
+		}
 		if exited, err := m.exited(); exited {
-			return m.explain(fmt.Errorf("mirrormaker2 exited before it started (%s); last lines of %s:\n%s", errString(err), logPath, tail(logPath)))
+			return fmt.Errorf("mirrormaker2 exited before it started (%s); last lines of %s:\n%s", errString(err), logPath, tail(logPath))
 		}
 		select {
 		case <-tick.C:
@@ -181,23 +189,38 @@ func (m *MirrorMaker2) Close() error {
 	return m.Process.Close()
 }
 
-// explain adds the cluster and mechanism to an authentication failure:
-// the JVM's own message names neither clearly.
-func (m *MirrorMaker2) explain(err error) error {
-	msg := err.Error()
-	if !strings.Contains(msg, "SaslAuthenticationException") && !strings.Contains(msg, "Authentication failed") {
-		return err
+// authFailure returns the first log line reporting a failed SASL login.
+func authFailure(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
 	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "SaslAuthenticationException") || strings.Contains(line, "Authentication failed") {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
+}
+
+// authError names the cluster(s) whose SASL mechanism the failed login
+// used: the JVM's message names neither the cluster nor kmt's setting.
+func (m *MirrorMaker2) authError(line, logPath string) error {
 	s := m.cfg.Settings.withDefaults()
+	var who []string
 	for _, c := range []struct {
 		alias, bootstrap string
 		client           map[string]string
 	}{{s.SourceAlias, s.SourceBootstrap, s.SourceClient}, {s.TargetAlias, s.TargetBootstrap, s.TargetClient}} {
-		if mech := c.client["sasl.mechanism"]; mech != "" {
-			return fmt.Errorf("mirrormaker2: SASL authentication failed (the %s cluster %s uses %s: check the user and password kmt was given for it): %w", c.alias, c.bootstrap, mech, err)
+		mech := c.client["sasl.mechanism"]
+		if mech != "" && strings.Contains(line, mech) {
+			who = append(who, fmt.Sprintf("the %s cluster %s (SASL %s)", c.alias, c.bootstrap, mech))
 		}
 	}
-	return err
+	if len(who) == 0 {
+		who = append(who, "a cluster")
+	}
+	return fmt.Errorf("mirrormaker2: authentication failed at %s: check the username and password kmt was given for it (killed MirrorMaker 2; see %s): %s", strings.Join(who, " or "), logPath, line)
 }
 
 // taskStarted reports whether the log has a line saying a

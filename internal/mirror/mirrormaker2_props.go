@@ -3,6 +3,7 @@ package mirror
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -219,7 +220,25 @@ func (s MM2Settings) generated() []prop {
 	}
 	ps = append(ps, clientProps(src, s.SourceClient, "source cluster security")...)
 	ps = append(ps, clientProps(dst, s.TargetClient, "target cluster security")...)
+	if s.usesEnvSecrets() {
+		ps = append(ps,
+			prop{"config.providers", envProvider, "secrets come from MirrorMaker 2's environment (set by kmt), never from this file"},
+			prop{"config.providers." + envProvider + ".class", envProviderClass, ""})
+	}
 	return ps
+}
+
+// usesEnvSecrets reports whether a client property refers to the env
+// config provider.
+func (s MM2Settings) usesEnvSecrets() bool {
+	for _, m := range []map[string]string{s.SourceClient, s.TargetClient} {
+		for _, v := range m {
+			if strings.Contains(v, "${"+envProvider+":") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // replicationFactors caps every replication factor at what the clusters have.
@@ -278,6 +297,9 @@ func (s MM2Settings) checkFragment(user []prop) error {
 	for _, u := range user {
 		if use, ok := reserved[u.key]; ok {
 			return fmt.Errorf("mirrormaker2: your fragment sets %s, which decides what kmt checks; use %s instead", u.key, use)
+		}
+		if u.key == "config.providers" && s.usesEnvSecrets() && !slices.Contains(strings.Split(strings.ReplaceAll(u.value, " ", ""), ","), envProvider) {
+			return fmt.Errorf("mirrormaker2: your fragment sets config.providers=%s, but kmt passes the cluster passwords through the %q provider; list it too (config.providers=%s,%s)", u.value, envProvider, u.value, envProvider)
 		}
 	}
 	return nil
