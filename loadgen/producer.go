@@ -134,6 +134,7 @@ func preflight(ctx context.Context, cl *kgo.Client, addrs, topics []string) erro
 // pacer stops or ctx ends, and returns the send-side Stats.
 func (p *producer) produce(ctx context.Context, pacer *Pacer) Stats {
 	start := time.Now()
+	p.cfg.Ledger.MarkStart(start)
 	nextProgress := start.Add(time.Second)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()

@@ -64,6 +64,9 @@ type Entry struct {
 	Acked  []intervals.Range `json:"acked,omitempty"`
 	Failed []intervals.Range `json:"failed,omitempty"`
 	Done   bool              `json:"done,omitempty"`
+	// Start is when the load started producing (Ledger.MarkStart), on every
+	// data entry: a reader of the first entry knows the load's real start.
+	Start time.Time `json:"start,omitzero"`
 	// Done entries only: the data entries before it (indices 0..Entries-1)
 	// and each stream's final counts.
 	Entries uint64        `json:"entries,omitempty"`
@@ -260,6 +263,7 @@ func (w *TopicWriter) Entries() uint64 {
 // ranges assigned.
 func (w *TopicWriter) pending() []Entry {
 	var out []Entry
+	start := w.cfg.Ledger.Start() // View holds the ledger's lock
 	w.cfg.Ledger.View(func(k StreamKey, s *Stream) {
 		if k.Epoch != w.cfg.Epoch {
 			return
@@ -273,7 +277,7 @@ func (w *TopicWriter) pending() []Entry {
 		s.Acked.Minus(&p.Acked, func(r intervals.Range) bool { acked = append(acked, r); return true })
 		s.Failed.Minus(&p.Failed, func(r intervals.Range) bool { failed = append(failed, r); return true })
 		for len(acked) > 0 || len(failed) > 0 {
-			e := Entry{V: EntryVersion, Run: w.cfg.RunID, Epoch: k.Epoch, N: w.next, Topic: k.Topic, Stream: k.Stream}
+			e := Entry{V: EntryVersion, Run: w.cfg.RunID, Epoch: k.Epoch, N: w.next, Topic: k.Topic, Stream: k.Stream, Start: start}
 			w.next++
 			n := min(len(acked), maxRangesPerEntry)
 			e.Acked, acked = acked[:n], acked[n:]
