@@ -38,7 +38,7 @@ func BenchmarkVsApacheTools(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := apachekafka.Start(ctx, apachekafka.Options{Name: "bench", Brokers: 1, DataDir: b.TempDir(), Dist: dist, Heap: "1g"})
+	c, err := apachekafka.Start(ctx, apachekafka.Options{Name: "bench", Brokers: 1, DataDir: b.TempDir(), Dist: dist, Heap: "1g", FullJIT: true})
 	if err != nil {
 		b.Fatal(err)
 	}
