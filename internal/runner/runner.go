@@ -30,6 +30,7 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report/history"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/timeline"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
@@ -346,7 +347,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	}
 	res := r.drain(ctx, load)
 	as := r.evaluate(r.coll, r.asserts)
-	r.rep.Timeline = perSecond(r.val, load.t0.Sub(r.valStart))
+	r.rep.Timeline = timeline.PerSecond(r.val, load.t0.Sub(r.valStart))
 	load.samples.Finish(r.rep)
 	if r.o.BeforeTeardown != nil {
 		r.o.BeforeTeardown(r.clusters.srcBoot, r.clusters.tgtBoot)
