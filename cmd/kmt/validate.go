@@ -104,10 +104,12 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	var pairs []validator.TopicPair
 	name := "adhoc"
 	drain, wait := 60*time.Second, time.Hour
+	isolation := ""
 	var as []assertions.Assertion
 	if s != nil {
 		name = s.Metadata.Name
 		drain = s.Spec.Drain.D()
+		isolation = s.Spec.Validation.Isolation
 		wait = kube.LoadWait(s)
 		for _, t := range s.Spec.Topology.Topics {
 			pairs = append(pairs, validator.TopicPair{Source: t.Name, Target: t.Target()})
@@ -184,7 +186,7 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	}()
 	val, err := validator.New(validator.Config{
 		TargetBootstrap: f.targetBoot, SourceBootstrap: f.sourceBoot, Security: sec, Topics: pairs, RunID: f.runID,
-		Ledger: led, Registerer: metrics.Wrap(reg, name, f.runID, "validator"), Logger: log,
+		Ledger: led, Isolation: isolation, Registerer: metrics.Wrap(reg, name, f.runID, "validator"), Logger: log,
 	})
 	if err != nil {
 		return runner.Usage(err)

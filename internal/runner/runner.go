@@ -62,6 +62,7 @@ type Options struct {
 	Mirror        string
 	MirrorCommand string
 	Defects       []scenarios.Defect // appended to the scenario's (reference mirror only)
+	Isolation     string             // overrides spec.validation.isolation
 	MirrorConfig  string             // MirrorMaker 2 properties fragment file (--mirror-config)
 	SourceTopic   string             // override the (single) topic's source name
 	TargetTopic   string             // and its target name (mirrors that rename)
@@ -146,6 +147,9 @@ func Prepare(o Options) (*Prepared, error) {
 		return nil, Usage(fmt.Errorf("--defect needs the reference mirror, but the mirror is %q (from --mirror/--mirror-command or the scenario)", sp.Topology.Mirror.Kind))
 	}
 	sp.Topology.Mirror.Defects = append(sp.Topology.Mirror.Defects, o.Defects...)
+	if o.Isolation != "" {
+		sp.Validation.Isolation = o.Isolation
+	}
 	if err := applyMirrorMaker2(sp, o.MirrorConfig); err != nil {
 		return nil, Usage(err)
 	}
