@@ -4,10 +4,10 @@ TEST_TIMEOUT ?= 45m
 BIN          ?= bin/kmt
 VERSION      ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help build test deps kafka demo bench charts image lint fuzz clean
+.PHONY: help build test deps kafka demo bench charts image lint fuzz clean k8s-node-up k8s-node-down test-node
 
 help: ## this list
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## build bin/kmt
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/kmt
@@ -39,6 +39,21 @@ image: ## build the kmt container image (needs a Docker engine)
 
 fuzz: ## fuzz the record decoder for 60s
 	$(GO) test ./internal/wire -run '^$$' -fuzz FuzzDecode -fuzztime 60s
+
+# A real Kubernetes node on this machine (containerd + runc + kubelet +
+# control plane, built/installed on first use; internal/testenv/node).
+NODE_BIN ?= bin/kmt-node
+k8s-node-up: ## start a real single-machine Kubernetes node in the background (prints its KUBECONFIG)
+	$(GO) build -o $(NODE_BIN) ./internal/testenv/node/cmd/kmt-node
+	$(NODE_BIN) up
+
+k8s-node-down: ## stop that node and remove everything it left (processes, mounts, bridge, folder)
+	$(GO) build -o $(NODE_BIN) ./internal/testenv/node/cmd/kmt-node
+	$(NODE_BIN) down
+
+test-node: ## start a real node, run kmt pods on it, tear it down (not part of `make test`)
+	./scripts/install-node-deps.sh
+	KMT_TEST_NODE=1 $(GO) test -count=1 -v -timeout 30m -run 'TestNode' ./internal/testenv/node/
 
 clean: ## remove build output and reports
 	rm -rf bin reports

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 
+	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
@@ -52,7 +54,7 @@ func (j Job) Run(ctx context.Context) (Stats, error) {
 		}
 	}
 	if j.CreateTopics {
-		if err := EnsureTopics(ctx, cfg.Bootstrap, cfg.Dial, j.topicSpecs(cfg.Topics), j.ReplicationFactor); err != nil {
+		if err := EnsureTopics(ctx, kafkaclient.Config{Brokers: bootlist.Split(cfg.Bootstrap), Dial: cfg.Dial, Security: cfg.Security}, j.topicSpecs(cfg.Topics), j.ReplicationFactor); err != nil {
 			return Stats{}, err
 		}
 	}

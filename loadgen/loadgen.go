@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 )
@@ -38,6 +39,7 @@ import (
 type Config struct {
 	Bootstrap string                                                            // comma-separated source brokers
 	Dial      func(ctx context.Context, network, addr string) (net.Conn, error) // optional (embedded: Source.DirectDial)
+	Security  kafkaclient.Security                                              // TLS / SASL; zero: plaintext
 
 	Topics []string // source topics; they must exist (the loadgen never creates them)
 	RunID  string   // wire.ValidRunID; refused when already in use (see CheckRunID)
@@ -190,14 +192,14 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	}
 	defer p.close()
 	if !cfg.SkipRunIDCheck {
-		if err := CheckRunID(ctx, RunIDCheck{Bootstrap: cfg.Bootstrap, Dial: cfg.Dial, Topics: cfg.Topics, LedgerTopic: cfg.LedgerTopic, RunID: cfg.RunID}); err != nil {
+		if err := CheckRunID(ctx, RunIDCheck{Bootstrap: cfg.Bootstrap, Dial: cfg.Dial, Security: cfg.Security, Topics: cfg.Topics, LedgerTopic: cfg.LedgerTopic, RunID: cfg.RunID}); err != nil {
 			return Stats{}, err
 		}
 	}
 	var tw *ledger.TopicWriter
 	if cfg.LedgerTopic != "" {
 		tw, err = ledger.NewTopicWriter(ctx, ledger.TopicWriterConfig{
-			Bootstrap: cfg.Bootstrap, Dial: cfg.Dial, Topic: cfg.LedgerTopic, RunID: cfg.RunID, Epoch: cfg.Epoch,
+			Bootstrap: cfg.Bootstrap, Dial: cfg.Dial, Security: cfg.Security, Topic: cfg.LedgerTopic, RunID: cfg.RunID, Epoch: cfg.Epoch,
 			Ledger: cfg.Ledger, Logger: cfg.Logger,
 		})
 		if err != nil {

@@ -18,7 +18,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
@@ -411,7 +413,7 @@ func TestLedgerTopicMatchesInMemoryLedger(t *testing.T) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
 	}
-	if err := ledger.ReadTopic(ctx, bs, dial, ledger.DefaultTopic, "lt", got); err != nil {
+	if err := ledger.ReadTopicWith(ctx, kafkaclient.Config{Brokers: bootlist.Split(bs), Dial: dial}, ledger.DefaultTopic, "lt", got); err != nil {
 		t.Fatal(err)
 	}
 	if dials.Load() == 0 {

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 )
@@ -75,19 +76,18 @@ type producer struct {
 
 func newProducer(ctx context.Context, cfg Config, log *slog.Logger) (*producer, error) {
 	addrs := bootstrap.Split(cfg.Bootstrap)
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(addrs...),
-		kgo.ClientID("kmt-loadgen"),
+	base, err := kafkaclient.Config{Brokers: addrs, Dial: cfg.Dial, ClientID: "kmt-loadgen", Security: cfg.Security}.KgoOpts()
+	if err != nil {
+		return nil, badConfig("producer for %s: %v", cfg.Bootstrap, err)
+	}
+	opts := append(base,
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0), // a linger would add to every measured latency; batches form while requests are in flight
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
-		kgo.MaxBufferedRecords(cfg.MaxInFlight + 2*chunk), // never reached: the in-flight bound comes first
+		kgo.MaxBufferedRecords(cfg.MaxInFlight+2*chunk), // never reached: the in-flight bound comes first
 		kgo.RecordDeliveryTimeout(deliveryTimeout),
-		kgo.MetadataMinAge(250 * time.Millisecond), // find a moved leader quickly after a broker fault
-	}
-	if cfg.Dial != nil {
-		opts = append(opts, kgo.Dialer(cfg.Dial))
-	}
+		kgo.MetadataMinAge(250*time.Millisecond), // find a moved leader quickly after a broker fault
+	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, badConfig("producer for %s: %v", cfg.Bootstrap, err)
@@ -134,6 +134,7 @@ func preflight(ctx context.Context, cl *kgo.Client, addrs, topics []string) erro
 // pacer stops or ctx ends, and returns the send-side Stats.
 func (p *producer) produce(ctx context.Context, pacer *Pacer) Stats {
 	start := time.Now()
+	p.cfg.Ledger.MarkStart(start)
 	nextProgress := start.Add(time.Second)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/logscan"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
@@ -48,6 +49,7 @@ const checkTimeout = 30 * time.Second
 type RunIDCheck struct {
 	Bootstrap   string
 	Dial        func(ctx context.Context, network, addr string) (net.Conn, error)
+	Security    kafkaclient.Security
 	Topics      []string // topics whose newest records are read (source or target)
 	LedgerTopic string   // read whole when set
 	RunID       string
@@ -61,7 +63,7 @@ func CheckRunID(ctx context.Context, c RunIDCheck) error {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	if c.LedgerTopic != "" {
-		found, err := ledger.RunExists(ctx, c.Bootstrap, ledger.DialFunc(c.Dial), c.LedgerTopic, c.RunID)
+		found, err := ledger.RunExistsWith(ctx, kafkaclient.Config{Brokers: bootstrap.Split(c.Bootstrap), Dial: c.Dial, Security: c.Security}, c.LedgerTopic, c.RunID)
 		if err != nil {
 			return fmt.Errorf("loadgen: checking that run id %q is unused: %w", c.RunID, err)
 		}
@@ -74,7 +76,7 @@ func CheckRunID(ctx context.Context, c RunIDCheck) error {
 	}
 	var where string
 	_, err := logscan.Scan(ctx, logscan.Options{
-		Brokers: bootstrap.Split(c.Bootstrap), Dial: logscan.DialFunc(c.Dial), Topics: c.Topics, Tail: TailRecords, ClientID: "kmt-runid-check",
+		Brokers: bootstrap.Split(c.Bootstrap), Dial: logscan.DialFunc(c.Dial), Security: c.Security, Topics: c.Topics, Tail: TailRecords, ClientID: "kmt-runid-check",
 	}, func(r *kgo.Record) bool {
 		if recordRunID(r.Value) == c.RunID {
 			where = fmt.Sprintf("topic %q (partition %d, offset %d) on %s", r.Topic, r.Partition, r.Offset, c.Bootstrap)

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
-	"net"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 )
 
 // TopicSpec is a topic to create when missing.
@@ -22,12 +23,15 @@ type TopicSpec struct {
 // existing ones alone. The loadgen itself never creates topics (a typo must
 // not silently produce to a new topic); this is for cluster runs where kmt
 // owns the source topic, e.g. the Helm charts (kmt loadgen --create-topics).
-func EnsureTopics(ctx context.Context, bootstrap string, dial func(ctx context.Context, network, addr string) (net.Conn, error), topics []TopicSpec, rf int) error {
-	addrs := bootlist.Split(bootstrap)
+func EnsureTopics(ctx context.Context, client kafkaclient.Config, topics []TopicSpec, rf int) error {
+	addrs := client.Brokers
 	if len(addrs) == 0 {
 		return errors.New("no bootstrap address")
 	}
-	tr := &kafka.Transport{Dial: dial, DialTimeout: 10 * time.Second}
+	tr, err := client.Transport()
+	if err != nil {
+		return err
+	}
 	defer tr.CloseIdleConnections()
 	c := &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr, Timeout: 30 * time.Second}
 	req := &kafka.CreateTopicsRequest{}
@@ -38,11 +42,11 @@ func EnsureTopics(ctx context.Context, bootstrap string, dial func(ctx context.C
 	defer cancel()
 	res, err := c.CreateTopics(ctx, req)
 	if err != nil {
-		return fmt.Errorf("create topics on %s: %w", bootstrap, err)
+		return fmt.Errorf("create topics on %s: %w", strings.Join(addrs, ","), err)
 	}
 	for name, e := range res.Errors {
 		if e != nil && !errors.Is(e, kafka.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s on %s: %w", name, bootstrap, e)
+			return fmt.Errorf("create topic %s on %s: %w", name, strings.Join(addrs, ","), e)
 		}
 	}
 	return nil

@@ -65,7 +65,7 @@ func Catalogue() []string {
 // Read reads a scenario from a path, or by catalogue name ("baseline") when
 // no such file exists. It parses and defaults, but does not Validate.
 func Read(pathOrName string) (*Scenario, error) {
-	data, err := os.ReadFile(pathOrName)
+	data, err := readFile(pathOrName)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("read scenario %s: %w", pathOrName, err)
@@ -77,6 +77,54 @@ func Read(pathOrName string) (*Scenario, error) {
 		}
 	}
 	return Parse(pathOrName, data)
+}
+
+// MaxFileSize bounds a scenario file: the largest catalogue scenario is a
+// few KiB, and a bound keeps a wrong path (a log, an image) from being read
+// whole.
+const MaxFileSize = 1 << 20
+
+// readFile reads a scenario file that must be a regular file of at most
+// MaxFileSize bytes: a device (/dev/zero), a pipe or a folder is refused
+// before it is opened, so kmt never reads forever or blocks on a FIFO.
+func readFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("not a regular file (%s); give a scenario YAML file or a catalogue name", describeMode(st.Mode()))}
+	}
+	if st.Size() > MaxFileSize {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("%d bytes; a scenario file may have at most %d", st.Size(), MaxFileSize)}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("more than %d bytes; a scenario file may have at most that", MaxFileSize)}
+	}
+	return data, nil
+}
+
+func describeMode(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a folder"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "mode " + m.String()
 }
 
 // Parse decodes a scenario strictly (unknown fields and wrong types are
@@ -102,8 +150,29 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	if err := dec.Decode(&extra); err != io.EOF {
 		return nil, &Error{File: file, Msg: "more than one YAML document; put one scenario per file"}
 	}
+	// Before defaults fill them: an explicit 0 is a mistake, not "default".
+	s.explicitZeros = s.checkExplicitZeros()
 	s.applyDefaults()
 	return s, nil
+}
+
+// checkExplicitZeros finds fields written as 0 in the file whose zero value
+// would otherwise silently mean "the default".
+func (s *Scenario) checkExplicitZeros() Errors {
+	var es Errors
+	zero := func(path string, isZero bool, what string) {
+		if _, written := s.lines[path]; written && isZero {
+			es = append(es, s.errAt(path, "is 0; %s (leave the field out for the default)", what))
+		}
+	}
+	sp := &s.Spec
+	zero("spec.load.rate", sp.Load.Rate == 0, fmt.Sprintf("give messages/s above 0 (default %d)", DefaultRate))
+	zero("spec.load.messageSize", sp.Load.MessageSize == 0, fmt.Sprintf("give a size of at least 80 bytes (default %d)", DefaultMessageSize))
+	zero("spec.load.streams", sp.Load.Streams == 0, fmt.Sprintf("give at least 1 stream (default %d)", DefaultStreams))
+	for i, t := range sp.Topology.Topics {
+		zero(fmt.Sprintf("spec.topology.topics[%d].partitions", i), t.Partitions == 0, fmt.Sprintf("a topic needs at least 1 partition (default %d)", DefaultPartitions))
+	}
+	return es
 }
 
 var yamlLine = regexp.MustCompile(`line (\d+): `)

@@ -39,6 +39,9 @@ type Scenario struct {
 	File string `yaml:"-" json:"-"`
 	// lines maps a field path ("spec.timeline[2].duration") to its line.
 	lines map[string]int
+	// explicitZeros are fields the file sets to 0 where 0 would mean the
+	// default; Validate reports them.
+	explicitZeros Errors
 }
 
 // Metadata names and explains a scenario.

@@ -90,7 +90,7 @@ var (
 // found (as Errors), or nil. It validates the short form too when present,
 // because CI runs it.
 func (s *Scenario) Validate(b Backend) error {
-	var es Errors
+	es := append(Errors(nil), s.explicitZeros...)
 	add := func(e *Error) { es = append(es, e) }
 	if s.APIVersion != APIVersion {
 		add(s.errAt("apiVersion", "must be %q, got %q", APIVersion, s.APIVersion))

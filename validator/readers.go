@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 )
 
@@ -37,31 +38,33 @@ type cluster struct {
 	name  string // "target" | "source" (for messages)
 	addrs []string
 	dial  DialFunc
+	base  []kgo.Opt // every client of this cluster starts from these
 	cl    *kgo.Client
 	adm   *kadm.Client
 }
 
-func clientOpts(addrs []string, dial DialFunc) []kgo.Opt {
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(addrs...),
-		kgo.ClientID("kmt-validator"),
-		kgo.MetadataMaxAge(2 * time.Second), // new partitions are read within ~2 s
-		kgo.MetadataMinAge(250 * time.Millisecond),
-		kgo.RetryTimeout(bootstrapTimeout),
-	}
-	if dial != nil {
-		opts = append(opts, kgo.Dialer(dial))
-	}
-	return opts
+// clientOpts are the options of a new client of c, then extra.
+func (c *cluster) clientOpts(extra ...kgo.Opt) []kgo.Opt {
+	return append(append([]kgo.Opt(nil), c.base...), extra...)
 }
 
-func dialCluster(ctx context.Context, name, bootstrap string, dial DialFunc) (*cluster, error) {
+func dialCluster(ctx context.Context, name, bootstrap string, dial DialFunc, sec kafkaclient.Security) (*cluster, error) {
 	addrs := bootlist.Split(bootstrap)
-	cl, err := kgo.NewClient(clientOpts(addrs, dial)...)
+	base, err := kafkaclient.Config{Brokers: addrs, Dial: kafkaclient.DialFunc(dial), ClientID: "kmt-validator", Security: sec}.KgoOpts()
 	if err != nil {
 		return nil, fmt.Errorf("validator: %s cluster at %s: %w", name, bootstrap, err)
 	}
-	c := &cluster{name: name, addrs: addrs, dial: dial, cl: cl, adm: kadm.NewClient(cl)}
+	base = append(base,
+		kgo.MetadataMaxAge(2*time.Second), // new partitions are read within ~2 s
+		kgo.MetadataMinAge(250*time.Millisecond),
+		kgo.RetryTimeout(bootstrapTimeout),
+	)
+	c := &cluster{name: name, addrs: addrs, dial: dial, base: base}
+	cl, err := kgo.NewClient(c.clientOpts()...)
+	if err != nil {
+		return nil, fmt.Errorf("validator: %s cluster at %s: %w", name, bootstrap, err)
+	}
+	c.cl, c.adm = cl, kadm.NewClient(cl)
 	mctx, cancel := context.WithTimeout(ctx, bootstrapTimeout)
 	defer cancel()
 	if _, err := c.adm.BrokerMetadata(mctx); err != nil {
@@ -141,7 +144,7 @@ func newReader(rl role, c *cluster, topics []string) (*reader, error) {
 	if rl == roleUncommitted {
 		iso = kgo.ReadUncommitted()
 	}
-	opts := append(clientOpts(c.addrs, c.dial),
+	opts := c.clientOpts(
 		kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(iso),
@@ -342,7 +345,7 @@ const probeTimeout = 30 * time.Second
 // probe re-reads a source partition from a purge's new log start up to
 // where the source reader was when the purge was noted.
 func (v *Validator) probe(pr Probe) error {
-	opts := append(clientOpts(v.source.addrs, v.source.dial),
+	opts := v.source.clientOpts(
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{pr.Topic: {int32(pr.Partition): kgo.NewOffset().At(pr.From)}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),

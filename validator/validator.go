@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
@@ -41,9 +42,11 @@ type Config struct {
 	// its connections.
 	SourceBootstrap string
 	SourceDial      DialFunc
-	Topics          []TopicPair
-	RunID           string
-	Ledger          *ledger.Ledger // local runs
+	// Security (TLS, SASL) for both clusters; zero: plaintext.
+	Security kafkaclient.Security
+	Topics   []TopicPair
+	RunID    string
+	Ledger   *ledger.Ledger // local runs
 	// LedgerTopic: cluster runs read the ledger from this topic on the
 	// source cluster (needs SourceBootstrap); used when Ledger is nil.
 	LedgerTopic string
@@ -278,12 +281,12 @@ func (v *Validator) Start(ctx context.Context) error {
 	}
 	v.mu.Unlock()
 	var err error
-	if v.target, err = dialCluster(v.ctx, "target", v.cfg.TargetBootstrap, v.cfg.TargetDial); err != nil {
+	if v.target, err = dialCluster(v.ctx, "target", v.cfg.TargetBootstrap, v.cfg.TargetDial, v.cfg.Security); err != nil {
 		v.cancel()
 		return err
 	}
 	if v.cfg.SourceBootstrap != "" {
-		if v.source, err = dialCluster(v.ctx, "source", v.cfg.SourceBootstrap, v.cfg.SourceDial); err != nil {
+		if v.source, err = dialCluster(v.ctx, "source", v.cfg.SourceBootstrap, v.cfg.SourceDial, v.cfg.Security); err != nil {
 			v.target.close()
 			v.cancel()
 			return err
@@ -299,7 +302,7 @@ func (v *Validator) Start(ctx context.Context) error {
 		v.wg.Add(1)
 		go func() {
 			defer v.wg.Done()
-			err := ledger.ReadTopic(v.ctx, v.cfg.SourceBootstrap, ledger.DialFunc(v.cfg.SourceDial), v.cfg.LedgerTopic, v.cfg.RunID, v.led)
+			err := ledger.ReadTopicWith(v.ctx, kafkaclient.Config{Brokers: bootlist.Split(v.cfg.SourceBootstrap), Dial: kafkaclient.DialFunc(v.cfg.SourceDial), Security: v.cfg.Security}, v.cfg.LedgerTopic, v.cfg.RunID, v.led)
 			if err != nil {
 				v.ledgerErr.Store(err)
 				if v.ctx.Err() == nil {

@@ -55,6 +55,7 @@ package mesh
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
 	"time"
@@ -168,6 +169,16 @@ func DefaultParams() Params {
 func (p Params) check() error {
 	if p.MirrorCluster != Source && p.MirrorCluster != Target {
 		return fmt.Errorf("mirror cluster %q must be source or target", p.MirrorCluster)
+	}
+	for _, a := range p.PeerAddresses {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			if _, err := netip.ParseAddr(a); err != nil {
+				return fmt.Errorf("peer address %q is neither an IP nor a CIDR (e.g. 172.18.0.5 or 172.18.0.0/16)", a)
+			}
+		}
+	}
+	if p.StartDelay < 0 {
+		return fmt.Errorf("start delay %s is negative: give 0 or more (how long to wait before the timeline's t=0)", p.StartDelay)
 	}
 	if p.Namespace == "" || p.MirrorNamespace == "" || p.Source.Namespace == "" || p.Target.Namespace == "" {
 		return fmt.Errorf("namespaces must be set (Namespace %q, MirrorNamespace %q, source %q, target %q)", p.Namespace, p.MirrorNamespace, p.Source.Namespace, p.Target.Namespace)

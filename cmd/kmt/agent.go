@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/mesh"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube/agent"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
@@ -58,7 +59,7 @@ on the source cluster, where kmt validate reads them before judging.`,
 				return runner.Usage(err)
 			}
 			cfg.Scenario, cfg.Role, cfg.Logger = s, mesh.Cluster(role), log
-			if cfg.Dial, err = kafkaDial(); err != nil {
+			if cfg.Dial, err = kafkaDial(kafkaclient.Flags{}); err != nil {
 				return err
 			}
 			if err := agentKube(&cfg); err != nil {

@@ -348,7 +348,7 @@ func TestCLIExternalIdentityMirror(t *testing.T) {
 
 	dir := t.TempDir()
 	code, stdout, stderr := cliRun(t, "run", "baseline", "--short", "--duration", "6s", "--drain", "10s",
-		"--source-bootstrap", boot, "--target-bootstrap", boot, "--mirror", "external",
+		"--source-bootstrap", boot, "--target-bootstrap", boot, "--mirror", "external", "--same-topic",
 		"--report-dir", dir, "--log-level", "warn", "--output", "json")
 	var rep report.Report
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
@@ -382,7 +382,7 @@ func TestCLIExternalMissingTopic(t *testing.T) {
 	boot := startKfake(t, "", 0)
 	start := time.Now()
 	code, _, stderr := cliRun(t, "run", "baseline", "--short", "--duration", "4s",
-		"--source-bootstrap", boot, "--target-bootstrap", boot, "--mirror", "external",
+		"--source-bootstrap", boot, "--target-bootstrap", boot, "--mirror", "external", "--same-topic",
 		"--source-topic", "absent-topic", "--target-topic", "absent-topic",
 		"--report-dir", t.TempDir(), "--log-level", "error")
 	if code != 3 {

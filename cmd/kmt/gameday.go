@@ -95,7 +95,6 @@ func newGamedayRunCmd(g *globals) *cobra.Command {
 				log.Warn("could not update the gameday-latest link", "err", err)
 			}
 			res, err := gameday.Run(cmd.Context(), book, gameday.Options{Dir: dir, Progress: g.stderr, Logger: quietLogger(log)})
-			g.stopSignals()
 			if err != nil {
 				return err
 			}

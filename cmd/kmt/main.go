@@ -28,9 +28,11 @@ func main() {
 // run executes the CLI and returns the exit code (0 pass, 1 fail, 2 usage,
 // 3 could not run).
 func run(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := watchSignals(cancel, stderr, func() { os.Exit(runner.ExitEnv) })
 	defer stop()
-	g := &globals{stdout: stdout, stderr: stderr, stopSignals: stop}
+	g := &globals{stdout: stdout, stderr: stderr}
 	root := newRoot(g)
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -49,6 +51,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runner.ExitUsage
 	}
 	return runner.ExitCode(err)
+}
+
+// watchSignals turns the first SIGINT or SIGTERM into cancel (every phase
+// then ends promptly: the run reverts its faults and writes an incomplete
+// report, exit 3) and a second one into exitNow, for a user who does not
+// want to wait for the clean-up. The returned stop ends the watch.
+func watchSignals(cancel func(), stderr io.Writer, exitNow func()) (stop func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(stderr, "kmt: %v: stopping and writing an incomplete report (again to exit at once)\n", s)
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(stderr, "kmt: second %v: exiting now\n", s)
+			exitNow()
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
 }
 
 // exitError carries an exit code for a verdict (already reported).
@@ -71,7 +102,6 @@ type globals struct {
 	logLevel       string
 	logFormat      string
 	exit           int
-	stopSignals    func()
 }
 
 func (g *globals) logger() (*slog.Logger, error) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -87,11 +88,13 @@ its metrics land in the report folder:
 				}
 				o.Defects = append(o.Defects, def)
 			}
+			if cmd.Flags().Changed("mirror-command") && strings.TrimSpace(o.MirrorCommand) == "" {
+				return runner.Usage(errors.New("--mirror-command is empty: give the shell command that runs your mirror, or leave the flag out for the built-in reference mirror"))
+			}
 			if output != "summary" && output != "json" {
 				return runner.Usage(fmt.Errorf("--output %q: use summary or json", output))
 			}
 			rep, err := runner.Run(cmd.Context(), o)
-			g.stopSignals() // a second Ctrl-C now ends kmt at once
 			if err != nil && rep == nil {
 				return err
 			}
@@ -134,6 +137,7 @@ its metrics land in the report folder:
 	f.IntVar(&o.ClusterSize, "cluster-size", 0, "brokers per cluster kmt starts, overriding the scenario's (e.g. 1 on a small machine)")
 	f.StringVar(&o.Mirror, "mirror", "", "override the mirror: reference (built in), process (--mirror-command), external (already running, yours), mirrormaker2 (Apache Kafka's MirrorMaker 2, started by kmt)")
 	f.StringVar(&o.MirrorConfig, "mirror-config", "", "MirrorMaker 2 properties FILE with your production settings, added after kmt's (with --mirror mirrormaker2)")
+	f.BoolVar(&o.SameTopic, "same-topic", false, "accept one cluster and topic as both source and target: no mirror, kmt checks the cluster against itself (kmt produces into that topic)")
 	f.StringVar(&o.MirrorCommand, "mirror-command", "", "shell command that runs your mirror (implies --mirror process); Go template fields as above")
 	f.StringArrayVar(&defects, "defect", nil, "reference-mirror defect NAME[=N] (repeatable): drop, duplicate, reorder, corrupt, commit-before-produce")
 	f.StringVar(&o.SourceTopic, "source-topic", "", "override the source topic name (single-topic scenarios)")

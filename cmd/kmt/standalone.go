@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
@@ -64,6 +65,7 @@ func scenarioDefaults(path string, short bool) (*scenarios.Scenario, error) {
 func newLoadgenCmd(g *globals) *cobra.Command {
 	var (
 		cfg           loadgen.Config
+		kf            kafkaclient.Flags
 		topics        []string
 		scenarioPath  string
 		short         bool
@@ -107,7 +109,7 @@ Values come from --scenario (load and topics) unless given as flags.`,
 			if cfg.RunID == "" {
 				cfg.RunID = runner.NewRunID(orDefault(scenarioName, "loadgen"))
 			}
-			if cfg.Dial, err = kafkaDial(); err != nil {
+			if cfg.Security, err = kafkaSecurity(kf); err != nil {
 				return err
 			}
 			cfg.Topics, cfg.Rate, cfg.Duration, cfg.Streams, cfg.MessageSize = topics, rate, duration, streams, size
@@ -130,6 +132,7 @@ Values come from --scenario (load and topics) unless given as flags.`,
 		},
 	}
 	f := c.Flags()
+	kf.Register(f)
 	f.StringVar(&cfg.Bootstrap, "bootstrap", "", "source cluster bootstrap servers (host:port[,host:port])")
 	f.StringArrayVar(&topics, "topic", nil, "topic to produce to (repeatable); must exist")
 	f.Float64Var(&rate, "rate", 0, "messages per second over all topics (0 with a scenario: the scenario's)")

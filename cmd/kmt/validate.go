@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
+	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube/agent"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
@@ -23,6 +25,7 @@ import (
 )
 
 type validateFlags struct {
+	kafka                  kafkaclient.Flags
 	sourceBoot, targetBoot string
 	topics                 []string
 	targetTopic            string
@@ -78,6 +81,7 @@ report is also written into that ConfigMap of the pod's namespace (Kubernetes).`
 	fl.StringVar(&f.configMap, "report-configmap", "", "also write the report into this ConfigMap (in-cluster)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here, e.g. :9090")
 	fl.StringVar(&f.faultsTopic, "faults-topic", "", "with --scenario: read what the in-cluster fault agents did (e.g. "+agent.DefaultTopic+" on the source) and judge by it")
+	f.kafka.Register(fl)
 	return c
 }
 
@@ -162,8 +166,12 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 			return runner.Env(fmt.Errorf("--report-configmap %s: %w", f.configMap, err))
 		}
 	}
-	dial, err := kafkaDial()
+	sec, err := kafkaSecurity(f.kafka)
 	if err != nil {
+		return err
+	}
+	dial, err := kafkaDial(f.kafka) // the fault agents' topics: TLS only so far
+	if err != nil && f.faultsTopic != "" {
 		return err
 	}
 	led := ledger.New()
@@ -171,10 +179,10 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	defer lcancel()
 	ledErr := make(chan error, 1)
 	go func() {
-		ledErr <- ledger.ReadTopic(lctx, f.sourceBoot, dial, f.ledgerTopic, f.runID, led)
+		ledErr <- ledger.ReadTopicWith(lctx, kafkaclient.Config{Brokers: bootlist.Split(f.sourceBoot), Security: sec}, f.ledgerTopic, f.runID, led)
 	}()
 	val, err := validator.New(validator.Config{
-		TargetBootstrap: f.targetBoot, SourceBootstrap: f.sourceBoot, TargetDial: dial, SourceDial: dial, Topics: pairs, RunID: f.runID,
+		TargetBootstrap: f.targetBoot, SourceBootstrap: f.sourceBoot, Security: sec, Topics: pairs, RunID: f.runID,
 		Ledger: led, Registerer: metrics.Wrap(reg, name, f.runID, "validator"), Logger: log,
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/kmt-dev/kafka-mirror-tester/chaos/mesh"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
@@ -262,8 +263,11 @@ func faultTable(s *scenarios.Scenario, omitted []scenarios.Fault) string {
 	b.WriteString("| fault | kind | at | duration | on Kubernetes |\n|---|---|---|---|---|\n")
 	for _, f := range s.Spec.Timeline {
 		how := "Chaos Mesh Workflow"
-		if skip[f.Name] {
-			how = "**omitted**: no Kubernetes equivalent"
+		switch {
+		case skip[f.Name]:
+			how = "**not performed**: no Kubernetes form (the report says so)"
+		case mesh.InCluster(f.Kind):
+			how = "kmt's fault agent (in-cluster)"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", f.Name, f.Kind, f.At, f.Duration, how)
 	}
@@ -278,7 +282,7 @@ func omittedNote(omitted []scenarios.Fault) string {
 	for _, f := range omitted {
 		n = append(n, fmt.Sprintf("%s (%s)", f.Name, f.Kind))
 	}
-	return fmt.Sprintf("NOTE: %d fault(s) of this scenario have no Kubernetes equivalent and are not injected by this chart: %s. Load, validation and assertions still run; run the scenario locally (kmt run) to exercise them.\n", len(omitted), strings.Join(n, ", "))
+	return fmt.Sprintf("NOTE: %d fault(s) of this scenario have no Kubernetes form and are not performed: %s. The report lists them as not performed, so the verdict cannot pass as if they had happened; run the scenario locally (kmt run) to exercise them.\n", len(omitted), strings.Join(n, ", "))
 }
 
 func readme(s *scenarios.Scenario, omitted []scenarios.Fault) string {
@@ -286,7 +290,7 @@ func readme(s *scenarios.Scenario, omitted []scenarios.Fault) string {
 	return fmt.Sprintf(`# kmt scenario chart: %[1]s
 
 Generated from scenarios/%[1]s.yaml by internal/charts; do not edit (run
-`+"`go run ./internal/charts/cmd/gencharts`"+`).
+`+"`make charts`"+`).
 
 %[2]s
 
@@ -294,42 +298,77 @@ Generated from scenarios/%[1]s.yaml by internal/charts; do not edit (run
 
 %[3]s
 %[4]s
-Faults are one Chaos Mesh Workflow per cluster (faults on the source brokers
-in the source cluster; mirror and WAN faults in the target cluster, where
-the mirror runs). Each step has a deadline, so every fault ends by itself.
-WAN faults are NetworkChaos on the mirror pods towards
-`+"`chaos.peerAddresses`"+` (the source brokers). Set `+"`chaos.enabled=false`"+`
-to run without faults. The Workflow starts when the chart is installed:
-install the target side first, then the source side.
+Chaos Mesh faults are one Workflow per cluster: faults on the source brokers
+in the source cluster; mirror faults in the target cluster, where the
+mirror runs. Each step has a deadline, so every fault ends by itself. WAN
+faults shape each cluster's egress towards `+"`chaos.peerAddresses`"+`, the far side
+of the WAN as that cluster sees it: wan-latency in both clusters (each
+direction delayed, as the local WAN does), wan-bandwidth on the source
+brokers' traffic towards the mirror (the fetch responses that carry the
+data), the others on the mirror's traffic to the source. kmt's fault agent
+(a Job in each cluster) performs what Chaos Mesh cannot, timed from the
+load's real start: broker-pause and mirror-pause by pod exec (SIGSTOP, then
+SIGCONT; a liveness probe failing meanwhile turns the pause into a restart,
+and the report says so), topic-add-partitions and topic-purge (the mirror is
+paused, the source records deleted mid-window) through the Kafka admin API.
+Both agents record what really happened; the validator judges by it. Set
+`+"`chaos.enabled=false`"+` to run without faults (the report then lists them
+as not performed).
 
 ## Install
 
-    helm install kmt-%[1]s charts/%[1]s --kube-context SOURCE -n kafka --set role=source --set run=RUN
-    helm install kmt-%[1]s charts/%[1]s --kube-context TARGET -n kafka --set role=target --set run=RUN \
-      --set kafka.sourceBootstrap=SOURCE_BROKERS_AS_SEEN_FROM_TARGET
-    helm test kmt-%[1]s --kube-context TARGET -n kafka   # prints the verdict
+Both sides with the same fresh run id (an id used before is refused):
 
-role=source gets the load generator; role=target the validator Job, which
-writes its report into the ConfigMap kmt-%[1]s-report-RUN. Both get the
-scenario ConfigMap, a ServiceMonitor and the Grafana dashboard; the target
-gets the assertions as a PrometheusRule. Kafka TLS/SASL come from existing
-Secrets (kafka.tls.secretName, kafka.sasl.secretName). See values.yaml.
+    RUN=$(date -u +%%Y%%m%%d-%%H%%M%%S)
+    helm install kmt-%[1]s charts/%[1]s --kube-context SOURCE -n kmt --set role=source --set run=$RUN \
+      --set 'chaos.peerAddresses={MIRROR_ADDRESS_AS_SEEN_BY_THE_SOURCE_BROKERS}'
+    helm install kmt-%[1]s charts/%[1]s --kube-context TARGET -n kmt --set role=target --set run=$RUN \
+      --set kafka.sourceBootstrap=SOURCE_BROKERS_AS_SEEN_FROM_TARGET \
+      --set 'chaos.peerAddresses={SOURCE_BROKER_ADDRESSES_AS_SEEN_FROM_THE_MIRROR}'
+    helm test kmt-%[1]s --kube-context TARGET -n kmt   # prints the verdict
+
+role=source gets the load generator Job; role=target the validator Job,
+which writes its report into the ConfigMap kmt-%[1]s-report-RUN. Both get
+the fault agent, the scenario ConfigMap, ServiceMonitors and the Grafana
+dashboard; the target gets the assertions as a PrometheusRule. Kafka
+TLS/SASL come from existing Secrets (kafka.tls.secretName,
+kafka.sasl.secretName). Label the namespaces faults act in
+`+"`kmt.dev/chaos=allowed`"+` (kmt cluster run refuses otherwise).
+
+## What the faults select (targets.*)
+
+The defaults match kind/ (Strimzi clusters `+"`source`"+` and `+"`target`"+`, node pool
+`+"`dual`"+`, a KafkaMirrorMaker2 `+"`mirror`"+`, namespace `+"`kafka`"+`). Selectors are
+`+"`key=value,...`"+` strings, so an override replaces kind's labels instead of merging:
+
+| your setup | targets.<side>.brokerSelector | brokerPodPrefix | targets.mirror.selector / container |
+|---|---|---|---|
+| Strimzi (cluster C, node pool P) | strimzi.io/cluster=C,strimzi.io/broker-role=true | C-P- | KafkaMirrorMaker2 M: strimzi.io/kind=KafkaMirrorMaker2,strimzi.io/name=M-mirrormaker2 / M-mirrormaker2 |
+| Confluent for Kubernetes (Kafka CR K) | app=K (pods K-0, K-1, ...) | K- | Replicator as a Connect CR R: app=R / R |
+| plain StatefulSet S | the StatefulSet's pod labels, e.g. app=S | S- | the mirror Deployment's pod labels / its container name |
+
+Check a selector before a run: `+"`kubectl get pods -n NAMESPACE -l SELECTOR`"+`. A
+selector that matches nothing is reported as a fault that did not happen.
+`+"`prometheus.url`"+` is the Prometheus the validator queries, and
+`+"`monitoring.labels`"+` the labels your Prometheus selects ServiceMonitors and
+PrometheusRules by (kube-prometheus-stack: `+"`release=<its release name>`"+`).
 `, name, oneLine(s.Metadata.Description), faultTable(s, omitted), omittedNote(omitted))
 }
 
 func notes(s *scenarios.Scenario, omitted []scenarios.Fault) string {
 	return `kmt scenario {{ .Values.scenario }}, run {{ .Values.run }}, role {{ .Values.role }} in namespace {{ .Release.Namespace }}.
 {{- if eq .Values.role "source" }}
-The load generator runs: kubectl -n {{ .Release.Namespace }} logs deploy/{{ include "kmt-lib.fullname" . }}-loadgen -f
+The load generator runs: kubectl -n {{ .Release.Namespace }} logs job/{{ include "kmt-lib.fullname" . }}-loadgen -f
 {{- else }}
 The validator runs: kubectl -n {{ .Release.Namespace }} logs job/{{ include "kmt-lib.fullname" . }}-validator -f
 Verdict when it finishes: helm test {{ .Release.Name }} -n {{ .Release.Namespace }}
   (or kubectl -n {{ .Release.Namespace }} get configmap {{ include "kmt-lib.reportConfigMap" . }} -o jsonpath='{.data.report\.json}')
 {{- end }}
+Fault agent (what really happened to each fault): kubectl -n {{ .Release.Namespace }} logs job/{{ include "kmt-lib.fullname" . }}-agent -f
 {{- if .Values.chaos.enabled }}
-Faults: Chaos Mesh Workflow kmt-{{ .Values.scenario }}-{{ .Values.role }} (if this side has faults): kubectl -n {{ .Release.Namespace }} get workflows
+Chaos Mesh Workflow kmt-{{ .Values.scenario }}-{{ .Values.role }} (if this side has Chaos Mesh faults): kubectl -n {{ .Release.Namespace }} get workflows
 {{- else }}
-Faults: disabled (chaos.enabled=false).
+Faults: disabled (chaos.enabled=false); the report lists them as not performed.
 {{- end }}
 ` + strings.ReplaceAll(omittedNote(omitted), "{{", "{{`{{`}}")
 }

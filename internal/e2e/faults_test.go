@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/testkit"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
@@ -212,7 +213,7 @@ func TestSourceBrokerKill(t *testing.T) {
 		spike = max(spike, s.LatencyP50)
 	}
 	failed := r.rep.ExtraCounts.Failed
-	mirrorErrs := counterSum(t, reg, "kmt_mirror_errors_total")
+	mirrorErrs := testkit.MetricSum(t, reg, "kmt_mirror_errors_total", nil)
 	t.Logf("killed broker %s: loadgen failed=%d, mirror errors=%.0f, latency p50 steady %.1f ms, worst p50 in the first 3 s of the kill %.1f ms",
 		killed, failed, mirrorErrs, base*1e3, spike*1e3)
 	t.Logf("kill:%s", timelineString(during))

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
@@ -207,22 +206,3 @@ func noLoss(t *testing.T, r *result) {
 
 // testdata returns the path of a scenario file in testdata.
 func testdata(name string) string { return filepath.Join("testdata", name) }
-
-// counterSum sums every series of the counter name in reg (0 if absent).
-func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("gather metrics: %v", err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			sum += m.GetCounter().GetValue()
-		}
-	}
-	return sum
-}

@@ -23,6 +23,8 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 )
 
 // FrontFunc is called for each broker listener (again after a broker restarts,
@@ -330,12 +332,16 @@ func (c *Cluster) AddPartitions(ctx context.Context, topic string, total int) er
 	if lost {
 		return fmt.Errorf("embedded %q: add partitions to %q: the controller broker %d was killed since the cluster started and kfake never elects another; Stop and Restart the cluster first, or do not kill node %d in scenarios that add partitions", c.o.Name, topic, len(c.Nodes())-1, len(c.Nodes())-1)
 	}
-	tr := &kafka.Transport{Dial: c.DirectDial, ClientID: "kmt-embedded-admin", MetadataTTL: time.Second}
-	defer tr.CloseIdleConnections()
 	var addrs []string
 	for _, id := range c.AliveNodes() {
 		addrs = append(addrs, c.Brokers()[id])
 	}
+	tr, err := kafkaclient.Config{Brokers: addrs, Dial: c.DirectDial, ClientID: "kmt-embedded-admin"}.Transport()
+	if err != nil {
+		return err
+	}
+	tr.MetadataTTL = time.Second
+	defer tr.CloseIdleConnections()
 	cl := &kafka.Client{Addr: kafka.TCP(addrs...), Transport: tr, Timeout: 10 * time.Second}
 	resp, err := cl.CreatePartitions(ctx, &kafka.CreatePartitionsRequest{
 		Topics: []kafka.TopicPartitionsConfig{{Name: topic, Count: int32(total)}},

@@ -11,6 +11,7 @@ package ledger
 import (
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
 )
@@ -34,7 +35,8 @@ type Stream struct {
 type Ledger struct {
 	mu      sync.Mutex
 	streams map[StreamKey]*Stream
-	done    bool // the loadgen finished: no more sequences will be added
+	done    bool      // the loadgen finished: no more sequences will be added
+	start   time.Time // when the load really started (MarkStart); zero: unknown
 	// problems say why the ledger as read cannot be trusted (a ledger topic
 	// that does not add up); a verdict built on it is incomplete.
 	problems []string
@@ -78,6 +80,24 @@ func (l *Ledger) AddRanges(k StreamKey, acked, failed []intervals.Range) {
 		s.Failed.AddRange(r.Lo, r.Hi)
 	}
 	l.mu.Unlock()
+}
+
+// MarkStart records when the load started producing (the earliest call
+// wins). Cluster runs carry it in the ledger topic, so the validator and the
+// fault agents place phases and faults on the load's real clock.
+func (l *Ledger) MarkStart(t time.Time) {
+	l.mu.Lock()
+	if l.start.IsZero() || t.Before(l.start) {
+		l.start = t
+	}
+	l.mu.Unlock()
+}
+
+// Start is when the load started (zero: not marked).
+func (l *Ledger) Start() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.start
 }
 
 // MarkDone records that no more sequences will be added.

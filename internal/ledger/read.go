@@ -3,14 +3,17 @@ package ledger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/logscan"
 )
 
@@ -23,24 +26,25 @@ import (
 // would otherwise be judged on part of its ledger. Entries of other runs are
 // ignored. It ends with an error when ctx ends first.
 func ReadTopic(ctx context.Context, bootstrap string, dial DialFunc, topic, runID string, into *Ledger) error {
+	return ReadTopicWith(ctx, kafkaclient.Config{Brokers: bootlist.Split(bootstrap), Dial: kafkaclient.DialFunc(dial)}, topic, runID, into)
+}
+
+// ReadTopicWith is ReadTopic on a cluster reached as client says (TLS,
+// SASL: internal/kafkaclient).
+func ReadTopicWith(ctx context.Context, client kafkaclient.Config, topic, runID string, into *Ledger) error {
 	if topic == "" {
 		topic = DefaultTopic
 	}
-	addrs := bootlist.Split(bootstrap)
-	if len(addrs) == 0 {
-		return fmt.Errorf("ledger topic reader: empty bootstrap %q", bootstrap)
+	bootstrap := strings.Join(client.Brokers, ",")
+	if len(client.Brokers) == 0 {
+		return errors.New("ledger topic reader: no bootstrap address")
 	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(addrs...),
+	client.ClientID = "kmt-ledger-reader"
+	cl, err := client.NewKgo(
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.ClientID("kmt-ledger-reader"),
-		kgo.MetadataMinAge(250 * time.Millisecond), // notice a topic created after we started
-	}
-	if dial != nil {
-		opts = append(opts, kgo.Dialer(dial))
-	}
-	cl, err := kgo.NewClient(opts...)
+		kgo.MetadataMinAge(250*time.Millisecond), // notice a topic created after we started
+	)
 	if err != nil {
 		return fmt.Errorf("ledger topic reader: client for %s: %w", bootstrap, err)
 	}
@@ -205,12 +209,18 @@ func (ea *epochAccount) check(run string, ep uint32, into *Ledger) []string {
 // holds any entry of runID (a missing topic holds none). kmt refuses to
 // produce under a run id that already has a ledger.
 func RunExists(ctx context.Context, bootstrap string, dial DialFunc, topic, runID string) (bool, error) {
+	return RunExistsWith(ctx, kafkaclient.Config{Brokers: bootlist.Split(bootstrap), Dial: kafkaclient.DialFunc(dial)}, topic, runID)
+}
+
+// RunExistsWith is RunExists on a cluster reached as client says.
+func RunExistsWith(ctx context.Context, client kafkaclient.Config, topic, runID string) (bool, error) {
 	if topic == "" {
 		topic = DefaultTopic
 	}
+	bootstrap := strings.Join(client.Brokers, ",")
 	found := false
 	_, err := logscan.Scan(ctx, logscan.Options{
-		Brokers: bootlist.Split(bootstrap), Dial: logscan.DialFunc(dial), Topics: []string{topic}, ClientID: "kmt-ledger-check",
+		Brokers: client.Brokers, Dial: logscan.DialFunc(client.Dial), Security: client.Security, Topics: []string{topic}, ClientID: "kmt-ledger-check",
 	}, func(r *kgo.Record) bool {
 		found = string(r.Key) == runID
 		return !found

@@ -35,6 +35,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 )
 
 // DefaultTopic is the ledger topic name kmt uses.
@@ -63,6 +64,9 @@ type Entry struct {
 	Acked  []intervals.Range `json:"acked,omitempty"`
 	Failed []intervals.Range `json:"failed,omitempty"`
 	Done   bool              `json:"done,omitempty"`
+	// Start is when the load started producing (Ledger.MarkStart), on every
+	// data entry: a reader of the first entry knows the load's real start.
+	Start time.Time `json:"start,omitzero"`
 	// Done entries only: the data entries before it (indices 0..Entries-1)
 	// and each stream's final counts.
 	Entries uint64        `json:"entries,omitempty"`
@@ -82,7 +86,8 @@ type StreamTotal struct {
 type TopicWriterConfig struct {
 	Bootstrap string   // comma-separated source brokers
 	Dial      DialFunc // optional
-	Topic     string   // default DefaultTopic
+	Security  kafkaclient.Security
+	Topic     string // default DefaultTopic
 	RunID     string
 	Epoch     uint32        // the loadgen instance; only its streams are published
 	Ledger    *Ledger       // the ledger to publish
@@ -114,15 +119,17 @@ type TopicWriter struct {
 	closed   bool
 }
 
-func newTransport(dial DialFunc) (*kafka.Transport, context.CancelFunc) {
+func newTransport(client kafkaclient.Config) (*kafka.Transport, context.CancelFunc, error) {
+	client.ClientID, client.DialTimeout = "kmt-ledger", 5*time.Second
+	tr, err := client.Transport()
+	if err != nil {
+		return nil, nil, err
+	}
 	// The transport's background goroutines live until its Context ends, so
 	// every transport gets its own context that Close cancels.
 	ctx, cancel := context.WithCancel(context.Background())
-	tr := &kafka.Transport{Context: ctx, DialTimeout: 5 * time.Second, ClientID: "kmt-ledger"}
-	if dial != nil {
-		tr.Dial = dial
-	}
-	return tr, cancel
+	tr.Context = ctx
+	return tr, cancel, nil
 }
 
 // NewTopicWriter checks the source cluster, creates the ledger topic (one
@@ -148,7 +155,10 @@ func NewTopicWriter(ctx context.Context, cfg TopicWriterConfig) (*TopicWriter, e
 	if log == nil {
 		log = slog.Default()
 	}
-	tr, cancel := newTransport(cfg.Dial)
+	tr, cancel, err := newTransport(kafkaclient.Config{Brokers: addrs, Dial: kafkaclient.DialFunc(cfg.Dial), Security: cfg.Security})
+	if err != nil {
+		return nil, err
+	}
 	if err := ensureTopic(ctx, tr, addrs, cfg.Topic); err != nil {
 		cancel()
 		return nil, err
@@ -253,6 +263,7 @@ func (w *TopicWriter) Entries() uint64 {
 // ranges assigned.
 func (w *TopicWriter) pending() []Entry {
 	var out []Entry
+	start := w.cfg.Ledger.Start() // View holds the ledger's lock
 	w.cfg.Ledger.View(func(k StreamKey, s *Stream) {
 		if k.Epoch != w.cfg.Epoch {
 			return
@@ -266,7 +277,7 @@ func (w *TopicWriter) pending() []Entry {
 		s.Acked.Minus(&p.Acked, func(r intervals.Range) bool { acked = append(acked, r); return true })
 		s.Failed.Minus(&p.Failed, func(r intervals.Range) bool { failed = append(failed, r); return true })
 		for len(acked) > 0 || len(failed) > 0 {
-			e := Entry{V: EntryVersion, Run: w.cfg.RunID, Epoch: k.Epoch, N: w.next, Topic: k.Topic, Stream: k.Stream}
+			e := Entry{V: EntryVersion, Run: w.cfg.RunID, Epoch: k.Epoch, N: w.next, Topic: k.Topic, Stream: k.Stream, Start: start}
 			w.next++
 			n := min(len(acked), maxRangesPerEntry)
 			e.Acked, acked = acked[:n], acked[n:]
@@ -363,4 +374,3 @@ func (w *TopicWriter) Close(ctx context.Context) error {
 	}
 	return nil
 }
-

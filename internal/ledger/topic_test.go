@@ -14,7 +14,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -140,7 +142,7 @@ func TestTopicWriterPublishesOnlyNewRangesThenDone(t *testing.T) {
 		t.Fatalf("entries\n got %+v\nwant %+v", got, want)
 	}
 	got := New()
-	if err := ReadTopic(ctx, bs, nil, DefaultTopic, "r1", got); err != nil {
+	if err := ReadTopicWith(ctx, kafkaclient.Config{Brokers: bootlist.Split(bs)}, DefaultTopic, "r1", got); err != nil {
 		t.Fatal(err)
 	}
 	if !got.Done() {
@@ -190,7 +192,7 @@ func TestReadTopicIgnoresOtherRunsAndReadsAllPartitions(t *testing.T) {
 	}
 	for run, want := range ledgers {
 		got := New()
-		if err := ReadTopic(ctx, bs, nil, "", run, got); err != nil {
+		if err := ReadTopicWith(ctx, kafkaclient.Config{Brokers: bootlist.Split(bs)}, "", run, got); err != nil {
 			t.Fatal(err)
 		}
 		assertSameLedger(t, want, got)
@@ -210,7 +212,7 @@ func TestReadTopicWithoutDoneFailsWhenCtxEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := New()
-	err = ReadTopic(ctxT(t, 1500*time.Millisecond), bs, nil, DefaultTopic, "live", got)
+	err = ReadTopicWith(ctxT(t, 1500*time.Millisecond), kafkaclient.Config{Brokers: bootlist.Split(bs)}, DefaultTopic, "live", got)
 	if err == nil || !strings.Contains(err.Error(), `"live"`) || !strings.Contains(err.Error(), "read 1 entries") {
 		t.Fatalf("err %v, want a timeout naming the run and what was read", err)
 	}
@@ -258,7 +260,7 @@ func TestTopicWriterFlushesPeriodicallyAndSplitsLargeEntries(t *testing.T) {
 		t.Fatalf("%d entries for %d ranges, want them split", len(es), 2*n)
 	}
 	got := New()
-	if err := ReadTopic(ctx, bs, nil, DefaultTopic, "big", got); err != nil {
+	if err := ReadTopicWith(ctx, kafkaclient.Config{Brokers: bootlist.Split(bs)}, DefaultTopic, "big", got); err != nil {
 		t.Fatal(err)
 	}
 	assertSameLedger(t, l, got)

@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 )
 
 // DialFunc dials a broker; nil means net.Dialer.
@@ -23,7 +25,9 @@ type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 type Options struct {
 	Brokers []string
 	Dial    DialFunc
-	Topics  []string
+	// Security is TLS / SASL (internal/kafkaclient); zero: plaintext.
+	Security kafkaclient.Security
+	Topics   []string
 	// Tail, when > 0, reads only the last Tail records of each partition
 	// (the newest ones, where a reused run id shows first); 0 reads all.
 	Tail int64
@@ -42,10 +46,11 @@ type Result struct {
 // Scan ends with ctx's error if the records do not arrive in time.
 func Scan(ctx context.Context, o Options, fn func(*kgo.Record) bool) (Result, error) {
 	var res Result
-	opts := []kgo.Opt{kgo.SeedBrokers(o.Brokers...), kgo.ClientID(o.ClientID), kgo.MetadataMinAge(250 * time.Millisecond)}
-	if o.Dial != nil {
-		opts = append(opts, kgo.Dialer(o.Dial))
+	opts, err := kafkaclient.Config{Brokers: o.Brokers, Dial: kafkaclient.DialFunc(o.Dial), ClientID: o.ClientID, Security: o.Security}.KgoOpts()
+	if err != nil {
+		return res, err
 	}
+	opts = append(opts, kgo.MetadataMinAge(250*time.Millisecond))
 	adm, err := kgo.NewClient(opts...)
 	if err != nil {
 		return res, fmt.Errorf("client for %v: %w", o.Brokers, err)

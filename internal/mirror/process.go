@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"text/template"
 	"time"
@@ -62,6 +63,7 @@ type Process struct {
 	starts int
 	closed bool
 	logs   []string
+	exits  exits
 }
 
 type procRun struct {
@@ -71,6 +73,9 @@ type procRun struct {
 	logFile *os.File
 	done    chan struct{} // closed after Wait returned and the group was swept
 	err     error         // Wait's result, valid after done
+	// requestedAt (UnixNano) is set before kmt stops or kills the command;
+	// an exit before it, or without it, is unexpected (exits.go).
+	requestedAt atomic.Int64
 }
 
 // NewProcess renders the command template. An unknown field or a syntax
@@ -156,10 +161,12 @@ func (p *Process) Start(ctx context.Context) error {
 	run := &procRun{cmd: cmd, pgid: cmd.Process.Pid, logPath: logPath, logFile: f, done: make(chan struct{})}
 	go func() {
 		run.err = cmd.Wait()
+		exitedAt := time.Now()
 		// Sweep the group: children the shell left behind (background
 		// jobs, a pipeline member that outlived sh) must not survive it.
 		_ = syscall.Kill(-run.pgid, syscall.SIGKILL)
 		_ = f.Close()
+		p.noteExit(run, exitedAt)
 		close(run.done)
 	}()
 	p.cur = run
@@ -195,6 +202,7 @@ func (p *Process) stopLocked(ctx context.Context) error {
 		return nil
 	}
 	p.cur = nil
+	run.requestedAt.Store(time.Now().UnixNano())
 	select {
 	case <-run.done:
 		return nil
@@ -227,6 +235,7 @@ func (p *Process) Kill() error {
 		return nil
 	}
 	p.cur = nil
+	run.requestedAt.Store(time.Now().UnixNano())
 	_ = syscall.Kill(-run.pgid, syscall.SIGKILL)
 	<-run.done
 	p.log.Info("mirror process killed", "pid", run.pgid)

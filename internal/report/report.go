@@ -277,7 +277,21 @@ type Report struct {
 	// 2: its JMX beans' record count, replication latency, task counts),
 	// by series name; informational, never judged.
 	MirrorMetrics map[string]float64 `json:"mirror_metrics,omitempty"`
-	Error         string             `json:"error,omitempty"`
+	// MirrorExits are exits of the mirror's process that kmt did not ask
+	// for (a crash, a command that ends by itself).
+	MirrorExits []MirrorExit `json:"mirror_exits,omitempty"`
+	// Hints say what to check when the counts point at the setup rather
+	// than the mirror (nothing of the run arrived, say); set by Judge.
+	Hints []string `json:"hints,omitempty"`
+	Error string   `json:"error,omitempty"`
+}
+
+// MirrorExit is one exit of the mirror's process that kmt did not ask for.
+type MirrorExit struct {
+	At     time.Time `json:"at"`
+	Status string    `json:"status"` // "exit status 1", "signal: killed"
+	Log    string    `json:"log"`    // its output file
+	Tail   string    `json:"tail"`   // the last lines of its output
 }
 
 // Judge sets Verdict and Reasons from the counts and assertions. The anomaly
@@ -320,9 +334,13 @@ func (r *Report) Judge() {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("fault %s (%s) did not take effect as planned: %s", f.Name, f.Kind, f.Error))
 		}
 	}
+	for _, e := range r.MirrorExits {
+		r.Reasons = append(r.Reasons, fmt.Sprintf("the mirror process exited on its own at %s with %s: %s (see %s)", relTime(r.StartedAt, e.At), e.Status, lastLine(e.Tail), e.Log))
+	}
 	if r.Error != "" {
 		r.Reasons = append(r.Reasons, "error: "+r.Error)
 	}
+	r.Hints = r.hints()
 	if r.Verdict == Incomplete {
 		return
 	}

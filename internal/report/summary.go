@@ -59,8 +59,17 @@ func (r *Report) WriteSummary(w io.Writer) {
 			p("example   %-11s topic %s stream %d seq %s partition %d offset %d%s %s\n", k, e.Topic, e.Stream, seq, e.Partition, e.Offset, e.Evidence(), e.Detail)
 		}
 	}
+	for _, e := range r.MirrorExits {
+		p("mirror    exited on its own at %s with %s; last lines of %s:\n", relTime(r.StartedAt, e.At), e.Status, e.Log)
+		for _, l := range strings.Split(strings.TrimRight(e.Tail, "\n"), "\n") {
+			p("          | %s\n", l)
+		}
+	}
 	for _, reason := range r.Reasons {
 		p("reason    %s\n", reason)
+	}
+	for _, h := range r.Hints {
+		p("check     %s\n", h)
 	}
 }
 

@@ -63,7 +63,7 @@ type localProm struct {
 	coll  *assertions.Collector
 }
 
-func (r *run) startCollector(as []assertions.Assertion) (*localProm, error) {
+func (r *run) collector(as []assertions.Assertion) (*localProm, error) {
 	if len(as) == 0 {
 		return nil, nil
 	}

@@ -31,7 +31,7 @@ type localCluster interface {
 
 // startClusters starts the source (behind the WAN link) and the target on
 // the chosen broker backend; each is closed by the run's cleanup.
-func (r *run) startClusters(ctx context.Context, link *wan.Link, tmp string) (src, tgt localCluster, err error) {
+func (r *run) startLocalClusters(ctx context.Context, link *wan.Link, tmp string) (src, tgt localCluster, err error) {
 	sp := &r.s.Spec
 	if r.o.Brokers != BrokersApache {
 		r.log.Info("starting embedded clusters", "source_brokers", sp.Topology.Source.Brokers, "target_brokers", sp.Topology.Target.Brokers)

@@ -1,18 +1,17 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/testkit"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
@@ -25,30 +24,11 @@ import (
 // e2eParallel bounds how many runs execute at once (a 2-core CI machine).
 var e2eParallel = make(chan struct{}, 2)
 
-// syncBuffer collects a run's logs; they are printed only when a test fails,
-// and writing to it after the test ended is harmless (unlike t.Log).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testLogger returns a warn-level logger whose output is dumped to t.Log if
 // the test fails.
 func testLogger(t *testing.T) *slog.Logger {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &testkit.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("run logs (warn and above):\n%s", buf.String())

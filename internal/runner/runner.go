@@ -15,27 +15,21 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/local"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report/history"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/report/timeline"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/wan"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
@@ -70,6 +64,11 @@ type Options struct {
 	MirrorConfig  string             // MirrorMaker 2 properties fragment file (--mirror-config)
 	SourceTopic   string             // override the (single) topic's source name
 	TargetTopic   string             // and its target name (mirrors that rename)
+	// SameTopic accepts one cluster and one topic as both source and
+	// target: there is no mirror, kmt checks the cluster against itself
+	// (the identity). Without it that setup is refused: kmt would produce
+	// into the topic it checks.
+	SameTopic bool
 
 	MetricsAddr string // serve /metrics here while running ("" = off)
 	Logger      *slog.Logger
@@ -95,6 +94,9 @@ type Prepared struct {
 // Prepare loads and validates the scenario with the options applied; its
 // errors are UsageErrors (exit 2).
 func Prepare(o Options) (*Prepared, error) {
+	if err := o.checkOverrides(); err != nil {
+		return nil, err
+	}
 	s, err := scenarios.Read(o.Scenario)
 	if err != nil {
 		return nil, Usage(err)
@@ -183,7 +185,54 @@ func Prepare(o Options) (*Prepared, error) {
 	if err := checkMirrorMaker2(sp); err != nil {
 		return nil, Usage(err)
 	}
+	if err := checkNotOntoItself(o, sp.Topology.Topics); err != nil {
+		return nil, err
+	}
 	return &Prepared{Scenario: s, Backend: backend}, nil
+}
+
+// checkOverrides refuses negative overrides, which would otherwise be
+// ignored silently (the scenario's value would run and pass).
+func (o Options) checkOverrides() error {
+	for _, c := range []struct {
+		flag string
+		neg  bool
+		val  any
+	}{{"--duration", o.Duration < 0, o.Duration}, {"--rate", o.Rate < 0, o.Rate}, {"--drain", o.Drain < 0, o.Drain}} {
+		if c.neg {
+			return Usage(fmt.Errorf("%s %v: must not be negative (leave it out for the scenario's value)", c.flag, c.val))
+		}
+	}
+	return nil
+}
+
+// checkNotOntoItself refuses a run whose source and target are the same
+// cluster and the same topic: the mirror would copy the user's records
+// onto themselves.
+func checkNotOntoItself(o Options, topics []scenarios.Topic) error {
+	if o.SourceBootstrap == "" || o.SameTopic || !sameCluster(o.SourceBootstrap, o.TargetBootstrap) {
+		return nil
+	}
+	for _, t := range topics {
+		if t.Name == t.Target() {
+			return Usage(fmt.Errorf("--source-bootstrap and --target-bootstrap name the same cluster (%s) and topic %q is both the source and the target: kmt would produce into the topic it checks and the mirror would copy it onto itself; give the mirror's target topic with --target-topic (MirrorMaker 2 writes <alias>.%s), or --same-topic to check the cluster against itself with no mirror", o.SourceBootstrap, t.Name, t.Name))
+		}
+	}
+	return nil
+}
+
+// sameCluster reports whether two bootstrap lists share a broker address.
+func sameCluster(a, b string) bool {
+	seen := map[string]bool{}
+	for _, x := range strings.Split(a, ",") {
+		seen[strings.ToLower(strings.TrimSpace(x))] = true
+	}
+	for _, x := range strings.Split(b, ",") {
+		if x = strings.ToLower(strings.TrimSpace(x)); x != "" && seen[x] {
+			return true
+		}
+	}
+	return false
 }
 
 // NewRunID returns a run id: scenario, UTC time and 4 random hex digits.
@@ -226,6 +275,18 @@ type run struct {
 	readLag  func() float64   // stops the validator's read-lag meter (harness.go)
 	phases   *phaseTracker
 	dist     *kafkadist.Dist // the Apache Kafka distribution, once found
+
+	// What the steps build, in step order (steps.go).
+	metricsURL string
+	asserts    []assertions.Assertion
+	coll       *localProm
+	clusters   clusters
+	led        *ledger.Ledger
+	pairs      []validator.TopicPair
+	val        *validator.Validator
+	valStart   time.Time
+	mirror     mirror.Controller
+	nem        *local.Nemesis // nil without a timeline
 }
 
 func (r *run) defer_(f func()) { r.cleanups = append(r.cleanups, f) }
@@ -237,318 +298,70 @@ func (r *run) cleanup() {
 	r.cleanups = nil
 }
 
+// step is one named action of a run.
+type step struct {
+	name string
+	do   func(ctx context.Context) error
+}
+
+// execute is the run as a list of named steps, each a small method in
+// steps.go: the setup steps add one part each (and register how to take it
+// down again); then load and faults run on one clock, the validator drains,
+// and the report is judged and written. A failing step, or an interrupt
+// between steps, ends the run with an incomplete report.json that says why.
 func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
-	o := r.o
-	r.log = o.Logger
-	if r.log == nil {
-		r.log = slog.Default()
+	closeLog, err := r.begin()
+	if err != nil {
+		return nil, err
 	}
-	r.runID = o.RunID
-	if r.runID == "" {
-		r.runID = NewRunID(r.s.Metadata.Name)
-	}
-	if !wire.ValidRunID(r.runID) {
-		return nil, Usage(fmt.Errorf("run id %q: use 1-64 of [A-Za-z0-9._-]", r.runID))
-	}
-	r.dir = o.ReportDir
-	if r.dir == "" {
-		r.dir = filepath.Join("reports", r.runID)
-	}
-	if err := os.MkdirAll(r.dir, 0o755); err != nil {
-		return nil, Env(fmt.Errorf("create report dir %s: %w (pick another with --report-dir)", r.dir, err))
-	}
-	var closeLog func()
-	r.log, closeLog = history.OpenLog(r.dir, r.log)
 	defer closeLog()
-	r.log = r.log.With("run", r.runID)
-	if err := history.SaveConfig(r.dir, r.s); err != nil {
-		r.log.Warn("could not save the effective scenario", "err", err)
-	}
-	sp := &r.s.Spec
-	mirrorKind := sp.Topology.Mirror.Kind
-	r.rep = &report.Report{
-		SchemaVersion: report.SchemaVersion, Scenario: r.s.Metadata.Name, Run: r.runID,
-		Backend: string(r.backend), Mirror: mirrorKind, Short: o.Short, StartedAt: time.Now(),
-	}
 	defer r.cleanup()
-	// Whatever stops the run after this point, CI finds a report.json that
-	// says so (verdict incomplete, with the error), not an empty folder.
-	defer func() {
-		if err == nil || r.rep.Verdict != "" {
-			return
+	defer r.reportFailure(&err)
+	setup := []step{
+		{"register metrics", r.registerMetrics},
+		{"serve metrics", r.serveMetrics},
+		{"compile assertions", r.compileAssertions},
+		{"start clusters", r.startClusters},
+		{"check the run id is unused", r.checkRunID},
+		{"start validator", r.startValidator}, // before the mirror, so it sees the first record
+		{"start mirror", r.startMirror},
+		{"collect assertion metrics", r.startCollector},
+		{"plan faults", r.planFaults},
+	}
+	for _, st := range setup {
+		if ctx.Err() != nil {
+			return nil, Env(fmt.Errorf("interrupted before %s", st.name))
 		}
+		r.log.Debug("run step", "step", st.name)
+		if err := st.do(ctx); err != nil {
+			return nil, err
+		}
+	}
+	load := r.loadAndFaults(ctx)
+	if load.err != nil && !load.interrupted {
+		r.rep.Error = "loadgen: " + load.err.Error()
 		r.rep.Verdict = report.Incomplete
-		r.rep.Error = err.Error()
-		r.rep.EndedAt = time.Now()
-		r.rep.Judge()
-		if _, werr := r.rep.WriteJSON(r.dir); werr != nil {
-			r.log.Error("could not write report.json", "err", werr)
-		}
-		r.rep.WriteJUnit(r.dir)
-		history.Finish(r.dir, r.rep, o.ReportDir == "", r.log)
-	}()
-
-	r.reg = o.Registry
-	if r.reg == nil {
-		r.reg = prometheus.NewRegistry()
+		r.finish(load.stats, nil, nil)
+		return r.rep, Env(fmt.Errorf("loadgen: %w", load.err))
 	}
-	r.reg.MustRegister(collectors.NewGoCollector())
-	wrap := func(role string) prometheus.Registerer {
-		return metrics.Wrap(r.reg, r.s.Metadata.Name, r.runID, role)
+	res := r.drain(ctx, load)
+	as := r.evaluate(r.coll, r.asserts)
+	r.rep.Timeline = perSecond(r.val, load.t0.Sub(r.valStart))
+	load.samples.Finish(r.rep)
+	if r.o.BeforeTeardown != nil {
+		r.o.BeforeTeardown(r.clusters.srcBoot, r.clusters.tgtBoot)
 	}
-	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: metrics.RunInfo, Help: "1 for the run; carries the scenario, run and role labels."})
-	info.Set(1)
-	wrap("harness").MustRegister(info)
-	r.phases = newPhaseTracker(wrap("harness"))
-	metricsURL, err := r.serveMetrics()
-	if err != nil {
-		return nil, err
-	}
-
-	asserts, err := r.prepareAssertions()
-	if err != nil {
-		return nil, err
-	}
-
-	// 1. Clusters.
-	var src, tgt localCluster
-	var link *wan.Link
-	srcBoot, tgtBoot := o.SourceBootstrap, o.TargetBootstrap
-	var srcDial, tgtDial func(ctx context.Context, network, addr string) (net.Conn, error)
-	if r.backend == scenarios.BackendLocal {
-		tmp, err := os.MkdirTemp("", "kmt-"+r.runID+"-")
-		if err != nil {
-			return nil, Env(fmt.Errorf("create a temporary directory for cluster data: %w", err))
-		}
-		r.defer_(func() { os.RemoveAll(tmp) })
-		link = wan.NewLink(r.log.With("part", "wan"), wrap("harness"))
-		r.defer_(func() { link.Close() })
-		src, tgt, err = r.startClusters(ctx, link, tmp)
-		if err != nil {
-			return nil, err
-		}
-		srcBoot, tgtBoot = src.Bootstrap(), tgt.Bootstrap()
-		srcDial = src.DirectDial
-		for _, t := range sp.Topology.Topics {
-			if err := src.CreateTopic(ctx, t.Name, t.Partitions); err != nil {
-				return nil, Env(fmt.Errorf("create source topic %s: %w", t.Name, err))
-			}
-			// The target topic exists up front with the same partition
-			// count, as an operator would create it: a pipe mirror (kcat)
-			// cannot create topics, and the reference mirror keeps
-			// partition numbers.
-			if err := tgt.CreateTopic(ctx, t.Target(), t.Partitions); err != nil {
-				return nil, Env(fmt.Errorf("create target topic %s: %w", t.Target(), err))
-			}
-		}
-		r.log.Info("clusters up", "source", srcBoot, "target", tgtBoot)
-	}
-
-	// 2. Validator (before the mirror, so it sees the first record).
-	led := ledger.New()
-	var pairs []validator.TopicPair
-	var topics []string
-	for _, t := range sp.Topology.Topics {
-		pairs = append(pairs, validator.TopicPair{Source: t.Name, Target: t.Target()})
-		topics = append(topics, t.Name)
-	}
-	if src == nil { // the user's clusters: this run id must not be there yet
-		var targets []string
-		for _, p := range pairs {
-			targets = append(targets, p.Target)
-		}
-		if err := checkRunIDUnused(ctx, r.runID, runIDSide{srcBoot, srcDial, topics}, runIDSide{tgtBoot, tgtDial, targets}); err != nil {
-			return nil, err
-		}
-	}
-	val, err := validator.New(validator.Config{
-		TargetBootstrap: tgtBoot, TargetDial: tgtDial,
-		SourceBootstrap: srcBoot, SourceDial: srcDial,
-		Topics: pairs, RunID: r.runID, Ledger: led, Isolation: sp.Validation.Isolation,
-		Registerer: wrap("validator"), Logger: r.log.With("part", "validator"),
-	})
-	if err != nil {
-		return nil, Usage(err)
-	}
-	vctx, vcancel := context.WithCancel(context.WithoutCancel(ctx))
-	r.defer_(vcancel)
-	vstart := time.Now()
-	if err := val.Start(vctx); err != nil {
-		return nil, Env(fmt.Errorf("start the validator: %w", err))
-	}
-
-	// 3. Mirror.
-	var ctl mirror.Controller
-	tm := make([]mirror.TopicMap, 0, len(pairs))
-	for _, p := range pairs {
-		tm = append(tm, mirror.TopicMap{Source: p.Source, Target: p.Target})
-	}
-	switch mirrorKind {
-	case scenarios.MirrorReference:
-		ref, err := mirror.NewReference(mirror.Config{
-			SourceBootstrap: srcBoot, TargetBootstrap: tgtBoot, Topics: tm,
-			Group: sp.Topology.Mirror.Group, Defects: sp.Topology.Mirror.Defects,
-			Registerer: wrap("mirror"), Logger: r.log.With("part", "mirror"),
-		})
-		if err != nil {
-			return nil, Usage(err)
-		}
-		ctl = ref
-	case scenarios.MirrorProcess:
-		proc, err := mirror.NewProcess(mirror.ProcessConfig{
-			Command: sp.Topology.Mirror.Command,
-			Vars: mirror.TemplateVars{
-				SourceBootstrap: srcBoot, TargetBootstrap: tgtBoot,
-				SourceTopic: pairs[0].Source, TargetTopic: pairs[0].Target,
-				Group: sp.Topology.Mirror.Group, ReportDir: r.dir,
-			},
-			LogDir: r.dir, Logger: r.log.With("part", "mirror"),
-		})
-		if err != nil {
-			return nil, Usage(err)
-		}
-		ctl = proc
-	case scenarios.MirrorMirrorMaker2:
-		dist, err := r.distribution(ctx)
-		if err != nil {
-			return nil, err
-		}
-		ends := mm2Ends{srcBoot: srcBoot, tgtBoot: tgtBoot, srcDial: srcDial}
-		if r.backend == scenarios.BackendLocal {
-			ends.srcBrokers, ends.tgtBrokers = sp.Topology.Source.Brokers, sp.Topology.Target.Brokers
-			_, ends.precreate = src.(*embedded.Cluster)
-		}
-		m, err := r.newMirrorMaker2(ctx, dist, ends, wrap("mirror"))
-		if err != nil {
-			return nil, err
-		}
-		ctl = m
-	}
-	if ctl != nil {
-		if err := ctl.Start(ctx); err != nil {
-			return nil, Env(fmt.Errorf("start the %s mirror: %w", mirrorKind, err))
-		}
-		r.defer_(func() { ctl.Close() })
-	}
-
-	// 4. Assertion metrics collection, then load and faults on one clock.
-	coll, err := r.startCollector(asserts)
-	if err != nil {
-		return nil, err
-	}
-	var nem *local.Nemesis
-	if len(sp.Timeline) > 0 {
-		env := local.Env{Truncations: val, DefaultTopic: topics[0], Logger: r.log.With("part", "nemesis"), Registerer: wrap("harness")}
-		if src != nil {
-			env.Source, env.Target = src, tgt
-		}
-		if r.o.Brokers == BrokersApache {
-			env.Backend = "local (Apache Kafka brokers)"
-		}
-		if link != nil {
-			env.WAN = link
-		}
-		if ctl != nil {
-			env.Mirror = ctl
-		}
-		nem = local.New(env, sp.Timeline)
-		if err := nem.Check(); err != nil {
-			return nil, Usage(err)
-		}
-	}
-
-	lctx, lcancel := context.WithCancel(ctx)
-	defer lcancel()
-	t0 := time.Now()
-	r.harness = health.StartCPU(time.Second)
-	r.readLag = startReadLag(ctx, tgtBoot, tgtDial, pairs, val)
-	r.phases.start(t0, r.s.Phases())
-	if o.OnStart != nil {
-		o.OnStart(t0, metricsURL)
-	}
-	var wg sync.WaitGroup
-	var loadStats loadgen.Stats
-	var loadErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		loadStats, loadErr = loadgen.Run(lctx, loadgen.Config{
-			Bootstrap: srcBoot, Dial: srcDial, Topics: topics, RunID: r.runID,
-			Rate: sp.Load.Rate, MessageSize: sp.Load.MessageSize, Streams: sp.Load.Streams,
-			Duration: sp.Load.Duration.D(), Count: sp.Load.Count, SkipRunIDCheck: true, // checked above
-			Ledger: led, Registerer: wrap("loadgen"), Logger: r.log.With("part", "loadgen"),
-		})
-	}()
-	if nem != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			nem.Run(ctx, t0)
-		}()
-	}
-	stopProgress := r.progress(t0, val, nem)
-	samples := timeline.StartRun(t0, val, r.reg)
-	allDone := make(chan struct{})
-	go func() { wg.Wait(); close(allDone) }()
-	interrupted := false
-	select {
-	case <-allDone:
-	case <-ctx.Done():
-		interrupted = true
-		r.log.Warn("interrupted: stopping load, reverting faults, writing a partial report")
-		lcancel()
-		<-allDone
-	}
-	loadEnd := time.Now()
-	r.harness.Stop()
-	if loadErr != nil && !interrupted {
-		stopProgress()
-		r.rep.Error = "loadgen: " + loadErr.Error()
-		r.rep.Verdict = report.Incomplete
-		r.finish(val, 0, loadStats, nem, nil, nil)
-		return r.rep, Env(fmt.Errorf("loadgen: %w", loadErr))
-	}
-
-	// 5. Drain: keep reading until every stream reached its last acked
-	// sequence or the deadline passes.
-	r.phases.enter("drain", loadEnd)
-	drain := sp.Drain.D()
-	if interrupted {
-		// A short grace so records already in flight are not reported as
-		// unseen in the partial report; a second Ctrl-C ends kmt at once.
-		drain = min(drain, 3*time.Second)
-	}
-	r.log.Info("load finished; draining", "acked", loadStats.Acked, "deadline", drain)
-	res, derr := val.Drain(context.WithoutCancel(ctx), drain)
-	r.phases.end(time.Now())
-	stopProgress()
-	if derr != nil {
-		r.rep.Error = "validator: " + derr.Error()
-	}
-	if interrupted {
-		r.rep.Verdict = report.Incomplete
-		r.rep.Error = "interrupted"
-	}
-	if nem != nil {
-		r.phases.actualFaults(nem.Records())
-	}
-	assertResults := r.evaluate(coll, asserts)
-	r.rep.Timeline = perSecond(val, t0.Sub(vstart))
-	samples.Finish(r.rep)
-	if o.BeforeTeardown != nil {
-		o.BeforeTeardown(srcBoot, tgtBoot)
-	}
-	r.finish(val, drain, loadStats, nem, res, assertResults)
+	r.finish(load.stats, res, as)
 	return r.rep, nil
 }
 
 // finish fills the report from every part, judges it and writes it.
-func (r *run) finish(val *validator.Validator, _ time.Duration, ls loadgen.Stats, nem *local.Nemesis, res *validator.Result, as []report.Assertion) {
+func (r *run) finish(ls loadgen.Stats, res *validator.Result, as []report.Assertion) {
 	rep := r.rep
 	rep.EndedAt = time.Now()
 	rep.Phases = r.phases.records()
-	if nem != nil {
-		rep.Faults = nem.Records()
+	if r.nem != nil {
+		rep.Faults = r.nem.Records()
 	}
 	rep.Load = report.Load{
 		TargetRate: r.s.Spec.Load.Rate, Sent: ls.Sent, Acked: ls.Acked, Failed: ls.Failed,
@@ -563,6 +376,7 @@ func (r *run) finish(val *validator.Validator, _ time.Duration, ls loadgen.Stats
 	rep.Counts.Produced = ls.Sent
 	rep.ExtraCounts.Failed = ls.Failed
 	rep.Assertions = as
+	rep.MirrorExits = r.mirrorExits()
 	if r.mm2 != nil {
 		rep.MirrorMetrics = r.mm2.ReportMetrics()
 	}
@@ -582,13 +396,13 @@ func (r *run) finish(val *validator.Validator, _ time.Duration, ls loadgen.Stats
 }
 
 // serveMetrics serves /metrics on MetricsAddr, if set.
-func (r *run) serveMetrics() (string, error) {
+func (r *run) serveMetrics(context.Context) error {
 	if r.o.MetricsAddr == "" {
-		return "", nil
+		return nil
 	}
 	ln, err := net.Listen("tcp", r.o.MetricsAddr)
 	if err != nil {
-		return "", Env(fmt.Errorf("listen for /metrics on %s: %w (pick a free address with --metrics-addr)", r.o.MetricsAddr, err))
+		return Env(fmt.Errorf("listen for /metrics on %s: %w (pick a free address with --metrics-addr)", r.o.MetricsAddr, err))
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{}))
@@ -599,13 +413,14 @@ func (r *run) serveMetrics() (string, error) {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	url := "http://" + ln.Addr().String() + "/metrics"
-	r.log.Info("serving metrics", "url", url)
-	return url, nil
+	r.metricsURL = "http://" + ln.Addr().String() + "/metrics"
+	r.log.Info("serving metrics", "url", r.metricsURL)
+	return nil
 }
 
 // progress prints a line every ProgressInt until the returned stop is called.
-func (r *run) progress(t0 time.Time, val *validator.Validator, nem *local.Nemesis) func() {
+func (r *run) progress(t0 time.Time) func() {
+	val, nem := r.val, r.nem
 	w := r.o.Progress
 	if w == nil {
 		return func() {}

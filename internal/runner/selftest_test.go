@@ -12,6 +12,7 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/testkit"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
@@ -20,30 +21,6 @@ import (
 // produce an exactly predictable number of one anomaly category and none of
 // the others. If the validator miscounted, merged categories or missed a
 // kind of damage, one of these equalities breaks.
-
-// counterSum adds every series of a counter family in reg.
-func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("gather metrics: %v", err)
-	}
-	var sum float64
-	found := false
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		found = true
-		for _, m := range mf.GetMetric() {
-			sum += m.GetCounter().GetValue()
-		}
-	}
-	if !found {
-		t.Fatalf("metric %s not in the run's registry", name)
-	}
-	return sum
-}
 
 // sourceLog reads one topic's partitions from the source cluster in offset
 // order and decodes each record (stream, seq).
@@ -202,7 +179,7 @@ func TestCheckerSelfTest(t *testing.T) {
 			if logErr != nil {
 				t.Fatalf("read the source log: %v", logErr)
 			}
-			consumed := uint64(counterSum(t, reg, metrics.MirrorConsumed))
+			consumed := uint64(testkit.MustMetricSum(t, reg, metrics.MirrorConsumed, nil))
 			var inSource uint64
 			for _, p := range srcLog {
 				inSource += uint64(len(p))

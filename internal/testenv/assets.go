@@ -57,30 +57,51 @@ const (
 // EnvCacheDir overrides where the binaries are cached.
 const EnvCacheDir = "KMT_CACHE_DIR"
 
-// AssetsDir is the per-version folder holding kube-apiserver, etcd and
-// kubectl: $KMT_CACHE_DIR/k8s-<ver>, else <user cache dir>/kmt/k8s-<ver>
+// AssetsDir is the folder holding kube-apiserver, etcd and kubectl of
+// KubernetesVersion (see VersionDir).
+func AssetsDir() (string, error) { return VersionDir(KubernetesVersion) }
+
+// VersionDir is the per-version folder holding the Kubernetes binaries of
+// version: $KMT_CACHE_DIR/k8s-<ver>, else <user cache dir>/kmt/k8s-<ver>
 // ($XDG_CACHE_HOME or ~/.cache on Linux).
-func AssetsDir() (string, error) {
-	base := os.Getenv(EnvCacheDir)
-	if base == "" {
-		c, err := os.UserCacheDir()
-		if err != nil {
-			return "", fmt.Errorf("finding a cache folder for the kube-apiserver build: %w (set %s to a writable folder)", err, EnvCacheDir)
-		}
-		base = filepath.Join(c, "kmt")
+func VersionDir(version string) (string, error) {
+	base, err := CacheDir()
+	if err != nil {
+		return "", err
 	}
-	return filepath.Join(base, "k8s-"+KubernetesVersion), nil
+	return filepath.Join(base, "k8s-"+version), nil
+}
+
+// CacheDir is kmt's cache folder for heavy builds: $KMT_CACHE_DIR, else
+// <user cache dir>/kmt.
+func CacheDir() (string, error) {
+	if base := os.Getenv(EnvCacheDir); base != "" {
+		return base, nil
+	}
+	c, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("finding a cache folder for the Kubernetes builds: %w (set %s to a writable folder)", err, EnvCacheDir)
+	}
+	return filepath.Join(c, "kmt"), nil
 }
 
 // EnsureAssets makes sure AssetsDir holds a kube-apiserver of
 // KubernetesVersion and an etcd, building or installing what is missing,
-// and returns the folder. Concurrent callers (parallel test binaries) are
-// serialised by a lock file, so only one builds.
+// and returns the folder.
 func EnsureAssets(ctx context.Context, logger *slog.Logger) (string, error) {
+	return EnsureBinaries(ctx, logger, KubernetesVersion, APIServerBinary)
+}
+
+// EnsureBinaries makes sure VersionDir(version) holds the named
+// k8s.io/kubernetes commands (kube-apiserver, kubelet, ...) built at version,
+// plus etcd (and kubectl when the machine has one), building or installing
+// what is missing, and returns the folder. Concurrent callers (parallel test
+// binaries) are serialised by a lock file, so only one builds.
+func EnsureBinaries(ctx context.Context, logger *slog.Logger, version string, commands ...string) (string, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	dir, err := AssetsDir()
+	dir, err := VersionDir(version)
 	if err != nil {
 		return "", err
 	}
@@ -93,14 +114,19 @@ func EnsureAssets(ctx context.Context, logger *slog.Logger) (string, error) {
 	}
 	defer unlock()
 
-	api := filepath.Join(dir, APIServerBinary)
-	if !executable(api) {
+	var missing []string
+	for _, c := range commands {
+		if !executable(filepath.Join(dir, c)) {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
 		start := time.Now()
-		logger.Info("building kube-apiserver from the Go module proxy (cached afterwards; minutes when cold)", "version", KubernetesVersion, "into", dir)
-		if err := buildAPIServer(ctx, dir, api); err != nil {
+		logger.Info("building Kubernetes binaries from the Go module proxy (cached afterwards; minutes when cold)", "version", version, "binaries", missing, "into", dir)
+		if err := buildKubernetes(ctx, version, dir, missing); err != nil {
 			return "", err
 		}
-		logger.Info("kube-apiserver built", "took", time.Since(start).Round(time.Second))
+		logger.Info("Kubernetes binaries built", "binaries", missing, "took", time.Since(start).Round(time.Second))
 	}
 	if err := linkEtcd(ctx, logger, filepath.Join(dir, EtcdBinary)); err != nil {
 		return "", err
@@ -117,6 +143,10 @@ func executable(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
 }
+
+// LockFile takes an exclusive flock on path (created if missing), waiting
+// until it is free or ctx ends, and returns the unlock function.
+func LockFile(ctx context.Context, path string) (func(), error) { return lockFile(ctx, path) }
 
 // lockFile takes an exclusive flock, polling so ctx can cancel the wait.
 func lockFile(ctx context.Context, path string) (func(), error) {
@@ -217,7 +247,7 @@ func throwawayGoMod(version string, staging []string) (string, error) {
 	}
 	stagingVersion := "v0." + parts[1]
 	var b strings.Builder
-	fmt.Fprintf(&b, "module kmt.dev/kube-apiserver-build\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n", version)
+	fmt.Fprintf(&b, "module kmt.dev/kubernetes-build\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n", version)
 	for _, m := range staging {
 		fmt.Fprintf(&b, "\t%s => %s %s\n", m, m, stagingVersion)
 	}
@@ -225,8 +255,11 @@ func throwawayGoMod(version string, staging []string) (string, error) {
 	return b.String(), nil
 }
 
-func buildAPIServer(ctx context.Context, assets, out string) error {
-	mi, err := DownloadModule(ctx, "k8s.io/kubernetes", KubernetesVersion)
+// buildKubernetes builds k8s.io/kubernetes/cmd/<command> at version for
+// every command into dir, in one go build (the packages they share compile
+// once).
+func buildKubernetes(ctx context.Context, version, dir string, commands []string) error {
+	mi, err := DownloadModule(ctx, "k8s.io/kubernetes", version)
 	if err != nil {
 		return err
 	}
@@ -236,13 +269,13 @@ func buildAPIServer(ctx context.Context, assets, out string) error {
 	}
 	staging := stagingModules(goMod)
 	if len(staging) == 0 {
-		return fmt.Errorf("k8s.io/kubernetes %s's go.mod (%s) lists no ./staging replacements: the build recipe needs updating", KubernetesVersion, mi.GoMod)
+		return fmt.Errorf("k8s.io/kubernetes %s's go.mod (%s) lists no ./staging replacements: the build recipe needs updating", version, mi.GoMod)
 	}
-	mod, err := throwawayGoMod(KubernetesVersion, staging)
+	mod, err := throwawayGoMod(version, staging)
 	if err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp(filepath.Dir(assets), "apiserver-build-")
+	work, err := os.MkdirTemp(filepath.Dir(dir), "kubernetes-build-")
 	if err != nil {
 		return err
 	}
@@ -250,18 +283,29 @@ func buildAPIServer(ctx context.Context, assets, out string) error {
 	if err := os.WriteFile(filepath.Join(work, "go.mod"), []byte(mod), 0o644); err != nil {
 		return err
 	}
-	tmpOut := out + ".partial"
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", tmpOut, "k8s.io/kubernetes/cmd/kube-apiserver")
+	// Build into the work folder (beside dir, so a rename moves the result)
+	// and move each binary in afterwards: a killed build never leaves a
+	// half-written binary under its real name.
+	partial := filepath.Join(work, "bin")
+	args := []string{"build", "-o", partial + string(filepath.Separator)}
+	for _, c := range commands {
+		args = append(args, "k8s.io/kubernetes/cmd/"+c)
+	}
+	cmd := exec.CommandContext(ctx, goTool(), args...)
 	cmd.Dir = work
 	// -mod=mod lets the go command write go.sum for the throwaway module.
 	cmd.Env = goEnv("GOFLAGS=-mod=mod", "CGO_ENABLED=0")
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Run(); err != nil {
-		_ = os.Remove(tmpOut)
-		return fmt.Errorf("building kube-apiserver %s in %s failed: %w\n%s", KubernetesVersion, work, err, tail(output.String(), 4000))
+		return fmt.Errorf("building %s %s in %s failed: %w\n%s", strings.Join(commands, ", "), version, work, err, tail(output.String(), 4000))
 	}
-	return os.Rename(tmpOut, out)
+	for _, c := range commands {
+		if err := os.Rename(filepath.Join(partial, c), filepath.Join(dir, c)); err != nil {
+			return fmt.Errorf("moving the built %s into %s: %w", c, dir, err)
+		}
+	}
+	return nil
 }
 
 func tail(s string, n int) string {
@@ -338,4 +382,17 @@ func CRDDirs(ctx context.Context) ([]string, error) {
 		dirs = append(dirs, d)
 	}
 	return dirs, nil
+}
+
+// BuildStatic builds the Go package pkg of the module in moduleDir into a
+// static binary out (CGO off, so it runs in an image with nothing else in
+// it). The caller's GOFLAGS are dropped, as for every build here.
+func BuildStatic(ctx context.Context, moduleDir, pkg, out string) error {
+	cmd := exec.CommandContext(ctx, goTool(), "build", "-trimpath", "-o", out, pkg)
+	cmd.Dir = moduleDir
+	cmd.Env = goEnv("CGO_ENABLED=0", "GOOS=linux")
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building %s (static) in %s failed: %w\n%s", pkg, moduleDir, err, tail(string(output), 4000))
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -27,6 +28,20 @@ type Options struct {
 	// ExtraCRDDirs are installed too.
 	ExtraCRDDirs []string
 	Logger       *slog.Logger
+	// AssetsDir, when set, holds prebuilt binaries (kube-apiserver, etcd)
+	// to use instead of EnsureAssets' (a node harness builds the whole
+	// control plane at its own version).
+	AssetsDir string
+	// APIServerFlags are set on kube-apiserver (over envtest's defaults); a
+	// flag with an empty value is removed instead (e.g.
+	// "disable-admission-plugins": "" turns the ServiceAccount admission
+	// plugin back on for a cluster that runs pods).
+	APIServerFlags map[string]string
+	// Dir, when set, holds etcd's data (Dir/etcd) and the API server's
+	// certificates (Dir/apiserver) instead of fresh temp folders, so a
+	// harness that owns Dir finds these processes by it (their command
+	// lines name it) even after a crash. Stop leaves Dir to its owner.
+	Dir string
 }
 
 // StrimziVersion is the Strimzi release whose CRDs StrimziCRDDir holds; it
@@ -52,6 +67,11 @@ type Env struct {
 	AssetsDir string
 	// CRDs are the installed CustomResourceDefinitions.
 	CRDs []*apiextensionsv1.CustomResourceDefinition
+	// CertDir holds the API server's certificates and the service-account
+	// signing key (sa-signer.key), which a kube-controller-manager needs.
+	CertDir string
+	// CA is the PEM certificate that signed the API server's serving cert.
+	CA []byte
 
 	env *envtest.Environment
 }
@@ -62,12 +82,16 @@ func New(ctx context.Context, o Options) (*Env, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	dir, err := EnsureAssets(ctx, o.Logger)
-	if err != nil {
-		return nil, err
+	dir := o.AssetsDir
+	if dir == "" {
+		var err error
+		if dir, err = EnsureAssets(ctx, o.Logger); err != nil {
+			return nil, err
+		}
 	}
 	var crdDirs []string
 	if o.CRDs {
+		var err error
 		if crdDirs, err = CRDDirs(ctx); err != nil {
 			return nil, err
 		}
@@ -94,6 +118,23 @@ func New(ctx context.Context, o Options) (*Env, error) {
 		// machine shared by several test binaries needs longer.
 		CRDInstallOptions: envtest.CRDInstallOptions{MaxTime: 3 * time.Minute},
 	}
+	if o.Dir != "" {
+		te.ControlPlane.Etcd = &envtest.Etcd{DataDir: filepath.Join(o.Dir, "etcd")}
+		te.ControlPlane.APIServer = &envtest.APIServer{CertDir: filepath.Join(o.Dir, "apiserver")}
+		for _, d := range []string{te.ControlPlane.Etcd.DataDir, te.ControlPlane.APIServer.CertDir} {
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				return nil, fmt.Errorf("creating %s: %w", d, err)
+			}
+		}
+	}
+	api := te.ControlPlane.GetAPIServer()
+	for k, v := range o.APIServerFlags {
+		if v == "" {
+			api.Configure().Disable(k)
+		} else {
+			api.Configure().Set(k, v)
+		}
+	}
 	start := time.Now()
 	cfg, err := te.Start()
 	if err != nil {
@@ -106,7 +147,8 @@ func New(ctx context.Context, o Options) (*Env, error) {
 		_ = te.Stop()
 		return nil, fmt.Errorf("client for the test API server: %w", err)
 	}
-	return &Env{Config: cfg, Client: c, Kubeconfig: te.KubeConfig, AssetsDir: dir, CRDs: te.CRDs, env: te}, nil
+	return &Env{Config: cfg, Client: c, Kubeconfig: te.KubeConfig, AssetsDir: dir, CRDs: te.CRDs,
+		CertDir: api.CertDir, CA: api.SecureServing.CA, env: te}, nil
 }
 
 // Stop stops the API server and etcd and removes their data.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/mesh"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
@@ -193,10 +194,20 @@ func TestKafkaSideOnEmbedded(t *testing.T) {
 		}
 	}
 	produce("__kmt_ledger", "other-run", `{"v":1,"run":"other-run","start":"2020-01-01T00:00:00Z"}`, 0)
-	produce("__kmt_ledger", "r1", `{"v":1,"run":"r1","start":"`+start.Format(time.RFC3339)+`"}`, 0)
+	// The loadgen's own ledger writer carries the start it marked.
+	led := ledger.New()
+	led.MarkStart(start)
+	led.Ack(ledger.StreamKey{Topic: "orders", Stream: 0}, 0)
+	lw, err := ledger.NewTopicWriter(ctx, ledger.TopicWriterConfig{Bootstrap: boot, RunID: "r1", Ledger: led})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lw.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
 	got, err := LoadStart(ctx, boot, nil, "__kmt_ledger", "r1", 20*time.Second)
 	if err != nil || !got.Equal(start) {
-		t.Fatalf("LoadStart = %s, %v; want the start r1's first entry carries, %s", got, err, start)
+		t.Fatalf("LoadStart = %s, %v; want the start r1's first ledger entry carries, %s", got, err, start)
 	}
 	// Without a start field: the entry's append time less one flush.
 	before := time.Now()
