@@ -17,6 +17,7 @@ package scenarios
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -180,19 +181,49 @@ func (m MirrorMaker2) TargetTopic(topic string) string {
 	return alias + "." + topic
 }
 
-// Defect names of the reference mirror.
+// Defect names of the reference mirror. Each proves one checker rule; the
+// two marked "correct" are controls a sound checker must pass.
 const (
 	DefectDrop                = "drop"                  // drop every Nth record
 	DefectDuplicate           = "duplicate"             // write every Nth record twice
-	DefectReorder             = "reorder"               // reverse the order of each batch of N records per partition
-	DefectCorrupt             = "corrupt"               // flip one byte of every Nth record
-	DefectCommitBeforeProduce = "commit-before-produce" // commit source offsets before the target acknowledged
+	DefectReorder             = "reorder"               // hold every Nth record back behind the next record of its key
+	DefectCorrupt             = "corrupt"               // damage one byte (magic, sequence digit or padding, in turn) of every Nth record
+	DefectCommitBeforeProduce = "commit-before-produce" // commit source offsets before the target acknowledged (loses records when killed)
+	DefectKeyDamage           = "key-damage"            // rewrite the key of every Nth record
+	DefectTopicSwap           = "topic-swap"            // write every Nth record to the next mirrored topic's target (needs two topics)
+	DefectKeyScatter          = "key-scatter"           // write every Nth record to the next target partition
+	DefectHeaderDamage        = "header-damage"         // give every Nth record a damaged kmt header
+	DefectTxnAbort            = "txn-abort"             // write in transactions; abort every Nth, never re-send it
+	DefectTxnAbortResend      = "txn-abort-resend"      // correct exactly-once: abort every Nth transaction, then re-send it
+	DefectRehash              = "rehash"                // correct: route records by key hash into N target partitions
 )
+
+// EveryDefects take N ("every"); the other defects take none.
+var EveryDefects = []string{DefectDrop, DefectDuplicate, DefectReorder, DefectCorrupt, DefectKeyDamage, DefectTopicSwap,
+	DefectKeyScatter, DefectHeaderDamage, DefectTxnAbort, DefectTxnAbortResend, DefectRehash}
+
+// DefectTakesN reports whether the defect needs N (known: whether it exists).
+func DefectTakesN(name string) (takesN, known bool) {
+	if name == DefectCommitBeforeProduce {
+		return false, true
+	}
+	for _, d := range EveryDefects {
+		if d == name {
+			return true, true
+		}
+	}
+	return false, false
+}
+
+// DefectNames lists every defect, for messages.
+func DefectNames() string {
+	return strings.Join(append(append([]string(nil), EveryDefects...), DefectCommitBeforeProduce), ", ")
+}
 
 // Defect is one deliberate misbehaviour of the reference mirror.
 type Defect struct {
 	Name  string `yaml:"name" json:"name"`
-	Every int    `yaml:"every,omitempty" json:"every,omitempty"` // N for drop/duplicate/corrupt/reorder
+	Every int    `yaml:"every,omitempty" json:"every,omitempty"` // N for the EveryDefects
 }
 
 // Load is what loadgen produces.

@@ -168,14 +168,11 @@ func (s *Scenario) Validate(b Backend) error {
 	}
 	for i, d := range m.Defects {
 		p := fmt.Sprintf("spec.topology.mirror.defects[%d]", i)
-		switch d.Name {
-		case DefectDrop, DefectDuplicate, DefectCorrupt, DefectReorder:
-			if d.Every < 2 {
-				add(s.errAt(p+".every", "defect %s needs every >= 2, got %d", d.Name, d.Every))
-			}
-		case DefectCommitBeforeProduce:
-		default:
-			add(s.errAt(p+".name", "unknown defect %q (drop, duplicate, reorder, corrupt, commit-before-produce)", d.Name))
+		switch takesN, known := DefectTakesN(d.Name); {
+		case !known:
+			add(s.errAt(p+".name", "unknown defect %q (%s)", d.Name, DefectNames()))
+		case takesN && d.Every < 2:
+			add(s.errAt(p+".every", "defect %s needs every >= 2, got %d", d.Name, d.Every))
 		}
 	}
 	if sp.Load.Rate < 0 || sp.Load.Rate > 1e6 {

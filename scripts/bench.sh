@@ -2,19 +2,25 @@
 # Runs kmt's benchmarks and prints one table. Numbers are measured in this
 # run on this machine; compare ratios from the same run, not absolute values
 # across machines.
-set -euo pipefail
+set -uo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
+# A failing benchmark package is reported and the others still run: the
+# table shows what was measured, and the exit status says something failed.
+failed=()
+bench() { "$@" | tee -a "$out" >&2 || failed+=("$*"); }
 # Loadgen vs a bare franz-go producer on the same embedded brokers, in the
 # same run (ratio, CPU ns per record, rate accuracy at half the ceiling): b.N
 # is the records per run, so it needs a large fixed N.
-go test -run '^$' -bench 'LoadgenVsFranz' -benchtime "${LOADGEN_N:-300000}x" -count 1 ./loadgen | tee "$out" >&2
+bench go test -run '^$' -bench 'LoadgenVsFranz' -benchtime "${LOADGEN_N:-300000}x" -count 1 ./loadgen
 pkgs=(./loadgen ./validator ./internal/wan ./internal/intervals ./internal/wire)
-go test -run '^$' -bench . -skip 'LoadgenVsFranz' -benchmem -benchtime "${BENCHTIME:-1x}" -count 1 "${pkgs[@]}" | tee -a "$out" >&2
+for p in "${pkgs[@]}"; do
+  bench go test -run '^$' -bench . -skip 'LoadgenVsFranz' -benchmem -benchtime "${BENCHTIME:-1x}" -count 1 "$p"
+done
 # The highest rate the whole embedded setup passes baseline at (minutes).
 if [ -z "${SKIP_CEILING:-}" ]; then
-  go test -run '^$' -bench 'EmbeddedBaselineCeiling' -benchtime 1x -count 1 -timeout 30m ./internal/runner | tee -a "$out" >&2
+  bench go test -run '^$' -bench 'EmbeddedBaselineCeiling' -benchtime 1x -count 1 -timeout 30m ./internal/runner
 fi
 echo
 printf '%-48s %16s  %s\n' "benchmark" "value" "unit"
@@ -28,3 +34,7 @@ awk '/^Benchmark/ {
     printf "%-48s %16s  %s\n", name, $i, unit
   }
 }' "$out"
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'FAILED: %s\n' "${failed[@]}" >&2
+  exit 1
+fi

@@ -152,10 +152,11 @@ func newReader(rl role, c *cluster, topics []string) (*reader, error) {
 		kgo.FetchMaxBytes(64<<20),
 		kgo.FetchMaxPartitionBytes(16<<20),
 	)
-	if rl == roleTarget {
+	if rl != roleSource {
 		// Transaction markers are never records; they are kept only so
 		// the reader's position passes them (an aborted transaction's
-		// records end in a marker the read_committed reader returns).
+		// records end in a marker the read_committed reader returns, and
+		// a partition's last offset is often a marker).
 		opts = append(opts, kgo.KeepControlRecords())
 	}
 	cl, err := kgo.NewClient(opts...)

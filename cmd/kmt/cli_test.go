@@ -74,16 +74,6 @@ func writeScenario(t *testing.T, body string) string {
 	return p
 }
 
-// lineOf returns the 1-based line of the first occurrence of s in body.
-func lineOf(t *testing.T, body, s string) int {
-	t.Helper()
-	i := strings.Index(body, s)
-	if i < 0 {
-		t.Fatalf("%q not in the scenario", s)
-	}
-	return strings.Count(body[:i], "\n") + 1
-}
-
 func TestCLIBaseScenarioIsValid(t *testing.T) {
 	// The bad cases are the base with one mistake: the base itself must
 	// pass, or every bad case would pass for the wrong reason.
@@ -97,95 +87,37 @@ func TestCLIBaseScenarioIsValid(t *testing.T) {
 	}
 }
 
+// TestCLIBadScenarios: every bad scenario of scenarios/testdata (what each
+// error says is checked there, scenarios/bad_test.go) is exit 2 through both
+// kmt lint and kmt run, with the file in the message and no summary; and
+// --short on a scenario without a short block, which only kmt run can see.
 func TestCLIBadScenarios(t *testing.T) {
-	type tc struct {
-		name     string
-		old, new string // replace old with new in cliBase ("" old: append new)
-		want     []string
-		line     string // the message must carry file:LINE of this text in the bad file
-		short    bool   // run with --short
-		lintOnly bool   // only through lint (run takes a different path)
-		runOnly  bool
+	files, err := filepath.Glob(filepath.Join("..", "..", "scenarios", "testdata", "*.bad.yaml"))
+	if err != nil || len(files) < 28 {
+		t.Fatalf("scenarios/testdata: %d bad scenarios (%v), want at least 28", len(files), err)
 	}
-	cases := []tc{
-		{name: "unknown field", old: "    rate: 200", new: "    rat: 200", want: []string{"spec.load.rat"}, line: "rat: 200"},
-		{name: "wrong type", old: "partitions: 3", new: "partitions: three", want: []string{"spec.topology.topics[0].partitions", "three"}, line: "partitions: three"},
-		{name: "bad duration", old: "duration: 20s", new: "duration: 20 seconds", want: []string{"spec.load.duration", "20 seconds"}, line: "duration: 20 seconds"},
-		{name: "negative duration", old: "drain: 10s", new: "drain: -10s", want: []string{"spec.drain", "-10s"}, line: "drain: -10s"},
-		{name: "wrong type in a flow mapping", old: "value: 1,", new: "value: lots,", want: []string{"spec.assertions.custom[0]", "lots"}, line: "value: lots"},
-		{name: "unknown fault kind", old: "kind: mirror-kill", new: "kind: mirror-explode", want: []string{"spec.timeline[0].kind", "mirror-explode"}, line: "kind: mirror-explode"},
-		{name: "overlapping exclusive faults", old: "  assertions:", new: "    - {name: pause-mirror, kind: mirror-pause, at: 6s, duration: 2s}\n  assertions:",
-			want: []string{"spec.timeline[1].at", "kill-mirror"}, line: "name: pause-mirror"},
-		{name: "fault after load end", old: "at: 5s", new: "at: 18s", want: []string{"spec.timeline[0].duration", "after the load ends"}, line: "duration: 4s"},
-		{name: "fault in warmup", old: "at: 5s", new: "at: 1s", want: []string{"spec.timeline[0].at", "warmup"}, line: "at: 1s"},
-		{name: "unknown param for kind", old: "      duration: 4s\n", new: "      duration: 4s\n      params: {brokers: 1}\n", want: []string{"spec.timeline[0].params.brokers"}, line: "brokers: 1"},
-		{name: "missing required param", old: "kind: mirror-kill", new: "kind: wan-latency", want: []string{"spec.timeline[0].params", "latency"}},
-		{name: "bad topic name", old: "name: orders", new: "name: 'or ders'", want: []string{"spec.topology.topics[0].name", "or ders"}, line: "name: 'or ders'"},
-		{name: "internal topic name", old: "name: orders", new: "name: __orders", want: []string{"spec.topology.topics[0].name", "internal"}, line: "name: __orders"},
-		{name: "duplicate fault name", old: "  assertions:", new: "    - {name: kill-mirror, kind: mirror-restart, at: 12s, duration: 2s}\n  assertions:",
-			want: []string{"spec.timeline[1].name", "used twice"}, line: "kind: mirror-restart"},
-		{name: "bad assertion op", old: "op: '>'", new: "op: '=>'", want: []string{"spec.assertions.custom[0].op", "=>"}, line: "op: '=>'"},
-		{name: "unknown window", old: "window: steady", new: "window: stedy", want: []string{"spec.assertions.custom[0].window", "stedy"}, line: "window: stedy"},
-		{name: "window names no fault", old: "window: steady", new: "window: 'fault:nope'", want: []string{"spec.assertions.custom[0].window", "fault:nope"}, line: "fault:nope"},
-		{name: "PromQL unknown metric", old: "kmt_validator_received_total", new: "kmt_validator_recieved_total", want: []string{"spec.assertions.custom[0].expr", "arrivals", "kmt_validator_recieved_total", "did you mean kmt_validator_received_total"}, line: "expr:"},
-		{name: "PromQL syntax error", old: "sum(rate(kmt_validator_received_total[10s]))", new: "sum(rate(kmt_validator_received_total[10s])", want: []string{"spec.assertions.custom[0].expr", "arrivals", "syntax"}, line: "expr:"},
-		{name: "fault the local backend cannot do", old: "kind: mirror-kill", new: "kind: cpu-stress", want: []string{"spec.timeline[0].kind", "cpu-stress", "local"}, line: "kind: cpu-stress"},
-		{name: "recoversWithin names no fault", old: "    noLoss: true", new: "    noLoss: true\n    recoversWithin: {after: nope, value: 10s}", want: []string{"spec.assertions.recoversWithin.after", "nope"}, line: "recoversWithin"},
-		{name: "bad apiVersion", old: "apiVersion: kmt.dev/v1", new: "apiVersion: kmt.dev/v2", want: []string{"apiVersion", "kmt.dev/v2"}, line: "apiVersion"},
-		{name: "message too small", old: "messageSize: 256", new: "messageSize: 10", want: []string{"spec.load.messageSize"}, line: "messageSize: 10"},
-		{name: "bad short timeScale", old: "timeScale: 0.5", new: "timeScale: 2", want: []string{"spec.short.timeScale"}, line: "timeScale: 2"},
-		{name: "short fault inside short warmup", old: "    warmup: 1s\n    recovery", new: "    warmup: 3s\n    recovery", want: []string{"short form", "spec.timeline[0].at", "warmup"}},
-		{name: "two documents", old: "", new: "---\nkind: Scenario\n", want: []string{"more than one YAML document"}},
-		{name: "not YAML", old: "  topology:", new: "  topology: [unclosed", want: []string{"scenario.yaml"}},
-		{name: "--short without a short block", old: "  short:\n    duration: 10s\n    warmup: 1s\n    recovery: 1s\n    timeScale: 0.5\n", new: "",
-			want: []string{"--short", "spec.short"}, short: true, runOnly: true},
+	check := func(t *testing.T, how, path string, code int, stdout, stderr string) {
+		t.Helper()
+		if code != 2 || !strings.Contains(stderr, path) {
+			t.Errorf("%s %s: exit %d, want 2 naming the file; stderr:\n%s", how, path, code, stderr)
+		}
+		if stdout != "" && how == "kmt run" {
+			t.Errorf("kmt run on a bad scenario printed a summary: %s", stdout)
+		}
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			body := cliBase
-			if c.old == "" {
-				body += c.new
-			} else {
-				if !strings.Contains(body, c.old) {
-					t.Fatalf("case is stale: %q not in the base scenario", c.old)
-				}
-				body = strings.Replace(body, c.old, c.new, 1)
-			}
-			p := writeScenario(t, body)
-			check := func(how string, code int, stderr string) {
-				t.Helper()
-				t.Logf("%s says: %s", how, strings.TrimSpace(stderr))
-				if code != 2 {
-					t.Errorf("%s: exit %d, want 2; stderr:\n%s", how, code, stderr)
-				}
-				for _, w := range c.want {
-					if !strings.Contains(stderr, w) {
-						t.Errorf("%s: message does not mention %q:\n%s", how, w, stderr)
-					}
-				}
-				if c.line != "" {
-					loc := fmt.Sprintf("%s:%d", p, lineOf(t, body, c.line))
-					if !strings.Contains(stderr, loc) {
-						t.Errorf("%s: message does not point at %s (the line of %q):\n%s", how, loc, c.line, stderr)
-					}
-				}
-			}
-			if !c.runOnly {
-				code, _, stderr := cliRun(t, "lint", p)
-				check("kmt lint", code, stderr)
-			}
-			if !c.lintOnly {
-				args := []string{"run", p, "--report-dir", t.TempDir(), "--log-level", "error"}
-				if c.short {
-					args = append(args, "--short")
-				}
-				code, stdout, stderr := cliRun(t, args...)
-				check("kmt run", code, stderr)
-				if stdout != "" {
-					t.Errorf("kmt run on a bad scenario printed a summary: %s", stdout)
-				}
-			}
+	for _, p := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(p), ".bad.yaml"), func(t *testing.T) {
+			code, stdout, stderr := cliRun(t, "lint", p)
+			check(t, "kmt lint", p, code, "", stderr)
+			code, stdout, stderr = cliRun(t, "run", p, "--report-dir", t.TempDir(), "--log-level", "error")
+			check(t, "kmt run", p, code, stdout, stderr)
 		})
+	}
+	noShort := writeScenario(t, strings.Replace(cliBase, "  short:\n    duration: 10s\n    warmup: 1s\n    recovery: 1s\n    timeScale: 0.5\n", "", 1))
+	code, stdout, stderr := cliRun(t, "run", noShort, "--short", "--report-dir", t.TempDir(), "--log-level", "error")
+	check(t, "kmt run", noShort, code, stdout, stderr)
+	if !strings.Contains(stderr, "spec.short") {
+		t.Errorf("--short without a short block: %s", stderr)
 	}
 }
 

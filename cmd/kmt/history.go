@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -43,7 +44,12 @@ report.json, a run id under --reports (default reports/), or "latest".
 				}
 			}
 			r.Report.WriteSummary(g.stdout)
-			fmt.Fprintf(g.stdout, "report    %s\n", filepath.Join(r.Dir, history.HTMLFile))
+			page := filepath.Join(r.Dir, history.HTMLFile)
+			if _, err := os.Stat(page); err != nil {
+				fmt.Fprintf(g.stdout, "report    %s (no report.html: kmt show %s --html writes it)\n", filepath.Join(r.Dir, history.ReportFile), args[0])
+			} else {
+				fmt.Fprintf(g.stdout, "report    %s\n", page)
+			}
 			return nil
 		},
 	}

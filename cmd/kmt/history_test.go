@@ -59,3 +59,48 @@ func TestCLICompareNamesTheRegression(t *testing.T) {
 		t.Errorf("compare with a missing run: exit %d, want 2 and a clear error:\n%s", code, errs)
 	}
 }
+
+// TestValidateWritesTimelineAndHTML: kmt validate running beside the load
+// (as the in-cluster validator Job does) records the per-second timeline
+// from the ledger and writes report.html; the acked per second add up.
+func TestValidateWritesTimelineAndHTML(t *testing.T) {
+	if testing.Short() {
+		t.Skip("produces and validates 2000 records on kfake")
+	}
+	addr := startKfake(t, "", 0)
+	dir := t.TempDir()
+	type result struct {
+		code      int
+		out, errs string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, out, errs := cliRun(t, "validate", "--source-bootstrap", addr, "--target-bootstrap", addr, "--topic", "orders",
+			"--run-id", "tl-1", "--drain", "15s", "--wait", "60s", "--report-dir", dir, "--log-level", "warn")
+		done <- result{code, out, errs}
+	}()
+	code, out, errs := cliRun(t, "loadgen", "--bootstrap", addr, "--topic", "orders", "--create-topics",
+		"--rate", "500", "--count", "2000", "--streams", "5", "--run-id", "tl-1", "--ledger-topic", "__kmt_ledger", "--log-level", "warn")
+	if code != 0 {
+		t.Fatalf("loadgen exit %d\n%s\n%s", code, out, errs)
+	}
+	r := <-done
+	if r.code != 0 {
+		t.Fatalf("validate exit %d\n%s\n%s", r.code, r.out, r.errs)
+	}
+	rep, err := report.ReadJSON(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acked uint64
+	for _, s := range rep.Timeline {
+		acked += s.Acked
+	}
+	if rep.LoadStartedAt == nil || len(rep.Timeline) < 3 || acked != 2000 {
+		t.Errorf("timeline of %d seconds from %v, %d acked in all: want the load's seconds adding up to 2000", len(rep.Timeline), rep.LoadStartedAt, acked)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil || !strings.Contains(string(page), `data-plot="rates"`) || !strings.Contains(string(page), `class="verdict pass"`) {
+		t.Errorf("report.html: %v (%d bytes)", err, len(page))
+	}
+}

@@ -145,7 +145,7 @@ its metrics land in the report folder:
 	f.StringVar(&o.MirrorConfig, "mirror-config", "", "MirrorMaker 2 properties FILE with your production settings, added after kmt's (with --mirror mirrormaker2)")
 	f.BoolVar(&o.SameTopic, "same-topic", false, "accept one cluster and topic as both source and target: no mirror, kmt checks the cluster against itself (kmt produces into that topic)")
 	f.StringVar(&o.MirrorCommand, "mirror-command", "", "shell command that runs your mirror (implies --mirror process); Go template fields as above")
-	f.StringArrayVar(&defects, "defect", nil, "reference-mirror defect NAME[=N] (repeatable): drop, duplicate, reorder, corrupt, commit-before-produce")
+	f.StringArrayVar(&defects, "defect", nil, "reference-mirror defect NAME[=N] (repeatable): "+scenarios.DefectNames())
 	f.StringVar(&o.SourceTopic, "source-topic", "", "override the source topic name (single-topic scenarios)")
 	f.StringVar(&o.TargetTopic, "target-topic", "", "override the target topic name, for mirrors that rename (MirrorMaker 2: source.<topic>)")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics here while running, e.g. 127.0.0.1:9464")
@@ -165,14 +165,11 @@ func parseDefect(s string) (scenarios.Defect, error) {
 		}
 		d.Every = v
 	}
-	switch name {
-	case scenarios.DefectDrop, scenarios.DefectDuplicate, scenarios.DefectReorder, scenarios.DefectCorrupt:
-		if !hasN {
-			return d, fmt.Errorf("--defect %s needs =N (every Nth record), e.g. %s=100", name, name)
-		}
-	case scenarios.DefectCommitBeforeProduce:
-	default:
-		return d, fmt.Errorf("--defect %q: unknown; use drop=N, duplicate=N, reorder=N, corrupt=N or commit-before-produce", s)
+	switch takesN, known := scenarios.DefectTakesN(name); {
+	case !known:
+		return d, fmt.Errorf("--defect %q: unknown; use one of %s (NAME=N for all but commit-before-produce)", s, scenarios.DefectNames())
+	case takesN && !hasN:
+		return d, fmt.Errorf("--defect %s needs =N (every Nth record), e.g. %s=100", name, name)
 	}
 	return d, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/timeline"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 	"github.com/kmt-dev/kafka-mirror-tester/validator"
@@ -103,10 +104,12 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	var pairs []validator.TopicPair
 	name := "adhoc"
 	drain, wait := 60*time.Second, time.Hour
+	isolation := ""
 	var as []assertions.Assertion
 	if s != nil {
 		name = s.Metadata.Name
 		drain = s.Spec.Drain.D()
+		isolation = s.Spec.Validation.Isolation
 		wait = kube.LoadWait(s)
 		for _, t := range s.Spec.Topology.Topics {
 			pairs = append(pairs, validator.TopicPair{Source: t.Name, Target: t.Target()})
@@ -183,16 +186,18 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	}()
 	val, err := validator.New(validator.Config{
 		TargetBootstrap: f.targetBoot, SourceBootstrap: f.sourceBoot, Security: sec, Topics: pairs, RunID: f.runID,
-		Ledger: led, Registerer: metrics.Wrap(reg, name, f.runID, "validator"), Logger: log,
+		Ledger: led, Isolation: isolation, Registerer: metrics.Wrap(reg, name, f.runID, "validator"), Logger: log,
 	})
 	if err != nil {
 		return runner.Usage(err)
 	}
 	vctx, vcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer vcancel()
+	vstart := time.Now()
 	if err := val.Start(vctx); err != nil {
 		return runner.Env(err)
 	}
+	var samples *timeline.Sampler
 	var faults *agent.Collector
 	if f.faultsTopic != "" && s != nil {
 		// Purges reach the validator as they happen, before it drains.
@@ -212,6 +217,7 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 			// The ledger is flushed about once a second: the load started
 			// about a second before its first entry was read.
 			t0 = time.Now().Add(-time.Second)
+			samples = timeline.StartRun(t0, val, reg)
 		}
 		if time.Now().After(deadline) {
 			rep.Error = fmt.Sprintf("the load of run %s did not finish within %s (no done entry in ledger topic %s): is the loadgen running with --run-id %s --ledger-topic %s? raise --wait for long loads", f.runID, wait, f.ledgerTopic, f.runID, f.ledgerTopic)
@@ -258,6 +264,10 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	}
 	if res != nil {
 		runner.ApplyResult(rep, res)
+	}
+	if samples != nil {
+		rep.Timeline = timeline.PerSecond(val, t0.Sub(vstart))
+		samples.Finish(rep)
 	}
 	rep.EndedAt = time.Now()
 	if s != nil {

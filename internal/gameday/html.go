@@ -21,6 +21,7 @@ var page = template.Must(template.New("gameday").Funcs(template.FuncMap{
 		return t.UTC().Format("15:04:05.000")
 	},
 	"secs": func(v float64) string { return fmt.Sprintf("%.1f s", v) },
+	"inc":  func(i int) int { return i + 1 },
 }).Parse(pageText))
 
 // writeHTML writes game-day.html: self-contained, one section per step,

@@ -41,6 +41,9 @@ const (
 	MirrorCommits  = "kmt_mirror_commits_total"  // C source offset commits
 	MirrorErrors   = "kmt_mirror_errors_total"   // C consume/produce/commit errors
 	MirrorRunning  = "kmt_mirror_up"             // G 1 while the mirror runs, 0 while killed/paused
+	// MirrorDefect counts the records each deliberate reference-mirror
+	// defect affected (label defect): the self-tests' expected counts.
+	MirrorDefect = "kmt_mirror_defect_records_total" // C
 
 	// validator (role=validator), label topic (the source topic name)
 	ValidatorReceived = "kmt_validator_received_total"  // C this run's records read from the target (duplicates in, re-reads out)
@@ -82,7 +85,7 @@ var Histograms = []string{ValidatorLatency}
 func Names() []string {
 	n := []string{
 		LoadgenSent, LoadgenAcked, LoadgenFailed, LoadgenBytes, LoadgenRate,
-		MirrorConsumed, MirrorProduced, MirrorCommits, MirrorErrors, MirrorRunning,
+		MirrorConsumed, MirrorProduced, MirrorCommits, MirrorErrors, MirrorRunning, MirrorDefect,
 		ValidatorReceived, ValidatorAnomaly, ValidatorMissing, ValidatorLag, ValidatorLastArrival,
 		Phase, FaultActive, RunInfo, WANBytes,
 	}

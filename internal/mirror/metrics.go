@@ -13,6 +13,7 @@ import (
 type refMetrics struct {
 	consumed, produced, commits, errors *prometheus.CounterVec
 	running                             prometheus.Gauge
+	defect                              *prometheus.CounterVec // label defect
 }
 
 func newRefMetrics(reg prometheus.Registerer) *refMetrics {
@@ -24,6 +25,8 @@ func newRefMetrics(reg prometheus.Registerer) *refMetrics {
 		produced: cv(metrics.MirrorProduced, "Records the target acknowledged (duplicates included)."),
 		commits:  cv(metrics.MirrorCommits, "Source offset commits, per source topic in the commit."),
 		errors:   cv(metrics.MirrorErrors, "Consume, produce, commit and admin errors."),
+		defect: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metrics.MirrorDefect,
+			Help: "Records each deliberate reference-mirror defect affected (self-tests only)."}, []string{"defect"}),
 		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: metrics.MirrorRunning,
 			Help: "1 while the reference mirror copies, 0 while stopped, killed or paused."}),
 	}
@@ -37,6 +40,7 @@ func newRefMetrics(reg prometheus.Registerer) *refMetrics {
 	m.commits = register(reg, m.commits)
 	m.errors = register(reg, m.errors)
 	m.running = register(reg, m.running)
+	m.defect = register(reg, m.defect)
 	return m
 }
 

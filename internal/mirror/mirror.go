@@ -49,25 +49,36 @@ const DefaultGroup = "kmt-mirror"
 // defects is the parsed, validated form of Config.Defects. An N of 0 means
 // the defect is off.
 type defects struct {
-	drop, duplicate, reorder, corrupt int
-	commitBeforeProduce               bool
+	drop, duplicate, reorder, corrupt      int
+	keyDamage, topicSwap, keyScatter       int
+	headerDamage, txnAbort, txnAbortResend int
+	rehash                                 int
+	commitBeforeProduce                    bool
 }
 
-func (d defects) any() bool {
-	return d.drop > 0 || d.duplicate > 0 || d.reorder > 0 || d.corrupt > 0 || d.commitBeforeProduce
+// slots maps each every-N defect name to its field.
+func (d *defects) slots() map[string]*int {
+	return map[string]*int{
+		scenarios.DefectDrop: &d.drop, scenarios.DefectDuplicate: &d.duplicate, scenarios.DefectReorder: &d.reorder,
+		scenarios.DefectCorrupt: &d.corrupt, scenarios.DefectKeyDamage: &d.keyDamage, scenarios.DefectTopicSwap: &d.topicSwap,
+		scenarios.DefectKeyScatter: &d.keyScatter, scenarios.DefectHeaderDamage: &d.headerDamage,
+		scenarios.DefectTxnAbort: &d.txnAbort, scenarios.DefectTxnAbortResend: &d.txnAbortResend, scenarios.DefectRehash: &d.rehash,
+	}
 }
+
+func (d defects) any() bool { return d.String() != "" }
+
+// transactional: the mirror writes through a transactional producer.
+func (d defects) transactional() bool { return d.txnAbort > 0 || d.txnAbortResend > 0 }
 
 func (d defects) String() string {
 	var p []string
-	add := func(name string, n int) {
-		if n > 0 {
+	slots := d.slots()
+	for _, name := range scenarios.EveryDefects {
+		if n := *slots[name]; n > 0 {
 			p = append(p, fmt.Sprintf("%s every %d", name, n))
 		}
 	}
-	add(scenarios.DefectDrop, d.drop)
-	add(scenarios.DefectDuplicate, d.duplicate)
-	add(scenarios.DefectReorder, d.reorder)
-	add(scenarios.DefectCorrupt, d.corrupt)
 	if d.commitBeforeProduce {
 		p = append(p, scenarios.DefectCommitBeforeProduce)
 	}
@@ -76,27 +87,23 @@ func (d defects) String() string {
 
 func parseDefects(in []scenarios.Defect) (defects, error) {
 	var d defects
+	slots := d.slots()
 	for i, x := range in {
-		var slot *int
-		switch x.Name {
-		case scenarios.DefectDrop:
-			slot = &d.drop
-		case scenarios.DefectDuplicate:
-			slot = &d.duplicate
-		case scenarios.DefectReorder:
-			slot = &d.reorder
-		case scenarios.DefectCorrupt:
-			slot = &d.corrupt
-		case scenarios.DefectCommitBeforeProduce:
+		if x.Name == scenarios.DefectCommitBeforeProduce {
 			d.commitBeforeProduce = true
 			continue
-		default:
-			return d, fmt.Errorf("mirror defect %d: unknown name %q (want drop, duplicate, reorder, corrupt or commit-before-produce)", i, x.Name)
+		}
+		slot := slots[x.Name]
+		if slot == nil {
+			return d, fmt.Errorf("mirror defect %d: unknown name %q (want one of %s)", i, x.Name, scenarios.DefectNames())
 		}
 		if x.Every < 2 {
 			return d, fmt.Errorf("mirror defect %d (%s): every must be >= 2, got %d", i, x.Name, x.Every)
 		}
 		*slot = x.Every
+	}
+	if d.txnAbort > 0 && d.txnAbortResend > 0 {
+		return d, fmt.Errorf("mirror defects %s and %s exclude each other", scenarios.DefectTxnAbort, scenarios.DefectTxnAbortResend)
 	}
 	return d, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Tuning of the copy loop. Small batches and a short gather window keep the
@@ -66,6 +67,8 @@ type Reference struct {
 	// all runs, so "every Nth" is deterministic. Only the copy loop touches
 	// it and at most one loop runs at a time.
 	count uint64
+	// txns numbers the transactions written (txn-abort defects).
+	txns uint64
 }
 
 // NewReference validates cfg and returns a stopped mirror; call Start.
@@ -141,7 +144,8 @@ type refRun struct {
 	writer    *kafka.Writer  // copy loop only
 	writerTr  *kafka.Transport
 	writerGen int
-	held      map[tp][]held // reorder: records waiting for their group to fill
+	held      map[tp][]held // reorder: records waiting for the next record of their key
+	txn       *kgo.Client   // transactional producer (txn-abort defects), copy loop only
 	safe      map[tp]int64  // highest offset written or dropped
 	committed map[tp]int64  // highest offset committed
 }
@@ -276,6 +280,7 @@ func (r *Reference) teardown(run *refRun) {
 	// only leaves the group and closes its connections.
 	_ = run.reader.Close()
 	r.closeWriter(run)
+	run.closeTxn()
 	run.adminTr.CloseIdleConnections()
 	run.hardCancel()
 	r.run = nil
@@ -520,15 +525,7 @@ func (r *Reference) process(run *refRun, batch []kafka.Message) error {
 	out := r.plan(run, batch)
 	ctx := run.hardCtx
 	if r.def.commitBeforeProduce {
-		r.gateStep(run)
-		if err := r.commitOffsets(run, maxOffsets(batch)); err != nil {
-			return err
-		}
-		if r.hook != nil {
-			r.hook(ctx, stageCommittedBeforeWrite, batch)
-		}
-		r.gateStep(run)
-		return r.write(run, out)
+		return r.commitThenWrite(run, batch, out)
 	}
 	r.gateStep(run)
 	if err := r.write(run, out); err != nil {
@@ -544,70 +541,6 @@ func (r *Reference) process(run *refRun, batch []kafka.Message) error {
 // gateStep parks between steps of a batch while paused, so Pause takes
 // effect within one network round trip.
 func (r *Reference) gateStep(run *refRun) { run.gate.wait(run.softCtx, run.hardCtx) }
-
-// plan numbers the batch's records, applies drop/corrupt/duplicate/reorder
-// and returns what to write, in order. It advances run.safe for records
-// that are dealt with (written by this batch or dropped).
-func (r *Reference) plan(run *refRun, batch []kafka.Message) []kafka.Message {
-	var out []kafka.Message
-	for _, m := range batch {
-		r.count++
-		n := r.count
-		k := tp{m.Topic, m.Partition}
-		if r.def.drop > 0 && n%uint64(r.def.drop) == 0 {
-			r.markSafe(run, k, m.Offset)
-			continue
-		}
-		t := kafka.Message{
-			Topic:     r.dstOf[m.Topic],
-			Partition: m.Partition,
-			Key:       m.Key,
-			Value:     m.Value,
-			Headers:   m.Headers,
-			Time:      m.Time,
-		}
-		if r.def.corrupt > 0 && n%uint64(r.def.corrupt) == 0 && len(t.Value) > 0 {
-			v := append([]byte(nil), t.Value...)
-			v[len(v)/2] ^= 0x01
-			t.Value = v
-		}
-		copies := []kafka.Message{t}
-		if r.def.duplicate > 0 && n%uint64(r.def.duplicate) == 0 {
-			copies = append(copies, t)
-		}
-		if r.def.reorder == 0 {
-			out = append(out, copies...)
-			r.markSafe(run, k, m.Offset)
-			continue
-		}
-		run.held[k] = append(run.held[k], held{src: m, out: copies})
-		if len(run.held[k]) == r.def.reorder {
-			out = append(out, r.releaseGroup(run, k)...)
-		}
-	}
-	return out
-}
-
-// releaseGroup returns a partition's held records in reverse order.
-func (r *Reference) releaseGroup(run *refRun, k tp) []kafka.Message {
-	g := run.held[k]
-	delete(run.held, k)
-	var out []kafka.Message
-	for i := len(g) - 1; i >= 0; i-- {
-		out = append(out, g[i].out...)
-		r.markSafe(run, k, g[i].src.Offset)
-	}
-	return out
-}
-
-// flushHeld releases every incomplete reorder group (reversed as well).
-func (r *Reference) flushHeld(run *refRun) []kafka.Message {
-	var out []kafka.Message
-	for k := range run.held {
-		out = append(out, r.releaseGroup(run, k)...)
-	}
-	return out
-}
 
 func (r *Reference) markSafe(run *refRun, k tp, off int64) {
 	if cur, ok := run.safe[k]; !ok || off > cur {
@@ -698,6 +631,9 @@ func (r *Reference) commitOffsets(run *refRun, offs map[tp]int64) error {
 func (r *Reference) write(run *refRun, msgs []kafka.Message) error {
 	if len(msgs) == 0 {
 		return nil
+	}
+	if r.def.transactional() {
+		return r.writeTxn(run, msgs)
 	}
 	ctx := run.hardCtx
 	backoff := retryBackoffLo

@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -226,16 +227,6 @@ func TestReferenceDefects(t *testing.T) {
 			}
 			if corrupt != 100 {
 				t.Errorf("%d corrupted records, want 100", corrupt)
-			}
-		}},
-		{"reorder every 10", []scenarios.Defect{{Name: scenarios.DefectReorder, Every: 10}}, n, func(t *testing.T, src, dst map[int][]rec) {
-			for p := range parts {
-				for i := range src[p] {
-					g, j := i/10, i%10
-					if want := src[p][g*10+9-j].Value; dst[p][i].Value != want {
-						t.Fatalf("p%d[%d] = %q, want %q (each group of 10 reversed)", p, i, dst[p][i].Value, want)
-					}
-				}
 			}
 		}},
 		{"commit-before-produce without a kill loses nothing", []scenarios.Defect{{Name: scenarios.DefectCommitBeforeProduce}}, n, func(t *testing.T, src, dst map[int][]rec) {
@@ -506,33 +497,157 @@ func TestNewReferenceValidates(t *testing.T) {
 	}
 }
 
-// TestReferenceReorderFlushesIncompleteGroups: a group that cannot fill
-// (the source went quiet) is written, reversed, after a short idle time
-// instead of being held back forever.
+// TestReferenceReorderFlushesIncompleteGroups: a held record whose key has
+// no later record (the source went quiet) is written, in order, after a
+// short idle time instead of being held back forever, and is not counted.
 func TestReferenceReorderFlushesIncompleteGroups(t *testing.T) {
 	e := newEnv(t, 2)
-	produce(t, e.src, srcTopic, []int{0, 1}, 0, 15)
+	produce(t, e.src, srcTopic, []int{0}, 0, 10)
 	m := e.mirror(t, scenarios.Defect{Name: scenarios.DefectReorder, Every: 10})
 	start(t, m)
-	dst := waitTotal(t, e.dst, dstTopic, 30, 30*time.Second)
+	dst := waitTotal(t, e.dst, dstTopic, 10, 30*time.Second)
 	stop(t, m)
-	for p := range 2 {
-		var want []string
-		for i := 9; i >= 0; i-- {
-			want = append(want, srcValue(p, i))
+	for i, r := range dst[0] {
+		if r.Value != srcValue(0, i) {
+			t.Fatalf("p0[%d] = %q, want %q", i, r.Value, srcValue(0, i))
 		}
-		for i := 14; i >= 10; i-- {
-			want = append(want, srcValue(p, i))
+	}
+	if v := defectCount(t, e.reg, scenarios.DefectReorder); v != 0 {
+		t.Errorf("reorder counted %v records, want 0 (the held one was written in order)", v)
+	}
+	for p, off := range committedOffsets(t, e.src, m.cfg.Group, 1) {
+		if off != 10 {
+			t.Errorf("partition %d committed %d, want 10", p, off)
 		}
-		for i, r := range dst[p] {
-			if r.Value != want[i] {
-				t.Fatalf("p%d[%d] = %q, want %q", p, i, r.Value, want[i])
+	}
+}
+
+// defectCount is kmt_mirror_defect_records_total{defect=name}.
+func defectCount(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != metrics.MirrorDefect {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "defect" && l.GetValue() == name {
+					return m.GetCounter().GetValue()
+				}
 			}
 		}
 	}
-	for p, off := range committedOffsets(t, e.src, m.cfg.Group, 2) {
-		if off != 15 {
-			t.Errorf("partition %d committed %d, want 15", p, off)
+	return 0
+}
+
+// TestReferenceRecordDefects: each per-record defect does exactly what it
+// says to the records it counts, and nothing to the others (1000 records,
+// 4 partitions).
+func TestReferenceRecordDefects(t *testing.T) {
+	const parts, per, n = 4, 250, 1000
+	// inversions counts, per partition and key, records written after a
+	// record of their key that the source had after them.
+	inversions := func(src, dst map[int][]rec) int {
+		pos := map[string]int{}
+		for p := range parts {
+			for i, r := range src[p] {
+				pos[r.Value] = i
+			}
 		}
+		count := 0
+		for p := range parts {
+			top := map[string]int{}
+			for _, r := range dst[p] {
+				if m, ok := top[r.Key]; ok && pos[r.Value] < m {
+					count++
+				} else {
+					top[r.Key] = pos[r.Value]
+				}
+			}
+		}
+		return count
+	}
+	cases := []struct {
+		defect string
+		every  int
+		check  func(t *testing.T, src, dst map[int][]rec) int // returns the records it sees affected
+	}{
+		{scenarios.DefectReorder, 10, func(_ *testing.T, src, dst map[int][]rec) int { return inversions(src, dst) }},
+		{scenarios.DefectKeyDamage, 10, func(t *testing.T, src, dst map[int][]rec) int {
+			c := 0
+			for p := range parts {
+				for _, r := range dst[p] {
+					if strings.HasPrefix(r.Key, "x") {
+						c++
+					}
+				}
+			}
+			return c
+		}},
+		{scenarios.DefectKeyScatter, 10, func(t *testing.T, src, dst map[int][]rec) int {
+			c := 0
+			for p := range parts {
+				for _, r := range dst[p] {
+					if !strings.HasPrefix(r.Key, fmt.Sprintf("k%d-", p)) {
+						c++
+					}
+				}
+			}
+			return c
+		}},
+		{scenarios.DefectHeaderDamage, 10, func(t *testing.T, src, dst map[int][]rec) int {
+			c := 0
+			for p := range parts {
+				for _, r := range dst[p] {
+					if strings.Contains(r.Headers, "damaged!") {
+						c++
+					}
+				}
+			}
+			return c
+		}},
+		{scenarios.DefectRehash, 3, func(t *testing.T, src, dst map[int][]rec) int {
+			// every record lands in fnv(key) % 3, in its key's order
+			for p := range parts {
+				for _, r := range dst[p] {
+					h := fnv.New32a()
+					h.Write([]byte(r.Key))
+					if want := int(h.Sum32() % 3); want != p {
+						t.Errorf("key %q in partition %d, want %d", r.Key, p, want)
+					}
+				}
+			}
+			if inv := inversions(src, dst); inv != 0 {
+				t.Errorf("rehash broke the order of %d records of their key", inv)
+			}
+			return 0
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.defect, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, parts)
+			produce(t, e.src, srcTopic, []int{0, 1, 2, 3}, 0, per)
+			m := e.mirror(t, scenarios.Defect{Name: c.defect, Every: c.every})
+			start(t, m)
+			waitTotal(t, e.dst, dstTopic, n, 30*time.Second)
+			stop(t, m)
+			dst := readAll(t, e.dst, dstTopic)
+			if got := total(dst); got != n {
+				t.Fatalf("target holds %d records, want exactly %d", got, n)
+			}
+			seen := c.check(t, readAll(t, e.src, srcTopic), dst)
+			counted := int(defectCount(t, e.reg, c.defect))
+			if seen != counted {
+				t.Errorf("%s: %d records affected on the target, the mirror counted %d", c.defect, seen, counted)
+			}
+			if c.defect != scenarios.DefectRehash && (counted < n/c.every-parts*3 || counted > n/c.every) {
+				t.Errorf("%s every %d counted %d of %d records", c.defect, c.every, counted, n)
+			}
+		})
 	}
 }

@@ -302,6 +302,7 @@ type MirrorExit struct {
 // truncated records were deleted by the source, not lost by the mirror.
 // An Incomplete verdict (set by the caller) is kept.
 func (r *Report) Judge() {
+	r.annotateFaults()
 	r.Reasons = nil
 	c := r.Counts
 	for _, x := range []struct {
@@ -348,6 +349,25 @@ func (r *Report) Judge() {
 		r.Verdict = Pass
 	} else {
 		r.Verdict = Fail
+	}
+}
+
+// annotateFaults names, in each example produced at a known time, the
+// fault that was active then (the first, by start time, if several were).
+func (r *Report) annotateFaults() {
+	for _, ex := range r.Examples {
+		for i := range ex {
+			e := &ex[i]
+			if e.ProducedAt == nil || e.Fault != "" {
+				continue
+			}
+			for _, f := range r.Faults {
+				if !f.Start.IsZero() && !e.ProducedAt.Before(f.Start) && (f.End.IsZero() || !e.ProducedAt.After(f.End)) {
+					e.Fault = f.Name
+					break
+				}
+			}
+		}
 	}
 }
 

@@ -135,3 +135,25 @@ func TestJUnit(t *testing.T) {
 		}
 	}
 }
+
+// Evidence names the fault active when the record was produced.
+func TestExamplesNameTheActiveFault(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	at := func(d time.Duration) *time.Time { v := t0.Add(d); return &v }
+	r := &Report{
+		Faults: []Fault{{Name: "kill-mirror", Start: t0.Add(10 * time.Second), End: t0.Add(20 * time.Second)}},
+		Examples: map[string][]Example{"split": {
+			{Stream: 1, ProducedAt: at(5 * time.Second)},
+			{Stream: 2, ProducedAt: at(15 * time.Second)},
+			{Stream: 3},
+		}},
+	}
+	r.Judge()
+	ex := r.Examples["split"]
+	if ex[0].Fault != "" || ex[1].Fault != "kill-mirror" || ex[2].Fault != "" {
+		t.Fatalf("faults %q %q %q, want \"\", kill-mirror, \"\"", ex[0].Fault, ex[1].Fault, ex[2].Fault)
+	}
+	if !strings.Contains(ex[1].Evidence(), "during fault kill-mirror") {
+		t.Fatalf("evidence %q does not name the fault", ex[1].Evidence())
+	}
+}

@@ -154,44 +154,6 @@ func ApplyResult(rep *report.Report, res *validator.Result) {
 	}
 }
 
-// perSecond folds the validator's arrival buckets (100 ms) and per-second
-// latency medians into whole seconds since load start; offset is how long
-// after the validator started the load began.
-func perSecond(v *validator.Validator, offset time.Duration) []report.Second {
-	secs := map[int]*report.Second{}
-	last := -1
-	get := func(t int) *report.Second {
-		s := secs[t]
-		if s == nil {
-			s = &report.Second{T: t}
-			secs[t] = s
-		}
-		last = max(last, t)
-		return s
-	}
-	off := offset.Seconds()
-	for _, b := range v.Arrivals() {
-		if t := int(b.Start - off); b.Start-off >= 0 && b.Count > 0 {
-			get(t).Arrivals += b.Count
-		}
-	}
-	for _, p := range v.LatencyTimeline() {
-		if t := int(float64(p.Second) - off + 0.5); t >= 0 && p.Count > 0 {
-			s := get(t)
-			s.LatencyP50, s.LatencyP99, s.LatencyMax = p.P50, p.P99, p.Max
-		}
-	}
-	out := make([]report.Second, 0, last+1)
-	for t := 0; t <= last; t++ {
-		if s := secs[t]; s != nil {
-			out = append(out, *s)
-		} else {
-			out = append(out, report.Second{T: t})
-		}
-	}
-	return out
-}
-
 // quiet drops records below warn from log.
 func quiet(log *slog.Logger) *slog.Logger {
 	return slog.New(minLevel{log.Handler(), slog.LevelWarn})

@@ -31,6 +31,7 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report/history"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/timeline"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
@@ -62,6 +63,7 @@ type Options struct {
 	Mirror        string
 	MirrorCommand string
 	Defects       []scenarios.Defect // appended to the scenario's (reference mirror only)
+	Isolation     string             // overrides spec.validation.isolation
 	MirrorConfig  string             // MirrorMaker 2 properties fragment file (--mirror-config)
 	// Security (TLS, SASL) for your clusters (--source-bootstrap and
 	// --target-bootstrap): kmt's clients and MirrorMaker 2 use it for both.
@@ -149,6 +151,9 @@ func Prepare(o Options) (*Prepared, error) {
 		return nil, Usage(fmt.Errorf("--defect needs the reference mirror, but the mirror is %q (from --mirror/--mirror-command or the scenario)", sp.Topology.Mirror.Kind))
 	}
 	sp.Topology.Mirror.Defects = append(sp.Topology.Mirror.Defects, o.Defects...)
+	if o.Isolation != "" {
+		sp.Validation.Isolation = o.Isolation
+	}
 	if err := applyMirrorMaker2(sp, o.MirrorConfig); err != nil {
 		return nil, Usage(err)
 	}
@@ -353,7 +358,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 	}
 	res := r.drain(ctx, load)
 	as := r.evaluate(r.coll, r.asserts)
-	r.rep.Timeline = perSecond(r.val, load.t0.Sub(r.valStart))
+	r.rep.Timeline = timeline.PerSecond(r.val, load.t0.Sub(r.valStart))
 	load.samples.Finish(r.rep)
 	if r.o.BeforeTeardown != nil {
 		r.o.BeforeTeardown(r.clusters.srcBoot, r.clusters.tgtBoot)

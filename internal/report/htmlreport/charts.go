@@ -56,9 +56,9 @@ var anomalyStyle = map[string]struct {
 	g draw.GlyphDrawer
 }{
 	"lost":      {red, draw.CircleGlyph{}},
-	"duplicate": {orange, draw.SquareGlyph{}},
-	"reordered": {purple, draw.TriangleGlyph{}},
-	"corrupt":   {black, draw.PyramidGlyph{}},
+	"duplicate": {orange, draw.BoxGlyph{}},
+	"reordered": {purple, draw.PyramidGlyph{}},
+	"corrupt":   {black, draw.SquareGlyph{}},
 }
 
 // Sans-serif text reads better at the small sizes of the charts.
@@ -177,7 +177,9 @@ func rows(r *report.Report, a axisSpan) []*row {
 		deliv = append(deliv, plotter.XY{X: mid(s), Y: float64(s.Arrivals)})
 	}
 	if sampled(tl) {
-		rate.line("produced", grey, true, prod)
+		if anyY(prod) { // kmt validate reads acks from the ledger, not the producer
+			rate.line("produced", grey, true, prod)
+		}
 		rate.line("acked", blue, false, acked)
 	}
 	rate.line("delivered", green, false, deliv)
@@ -228,6 +230,15 @@ func rows(r *report.Report, a axisSpan) []*row {
 	out := append([]*row{rate, lag, lat, an}, extraRows(r.ExtraSeries, a)...)
 	out[len(out)-1].p.X.Label.Text = "seconds since the load started"
 	return out
+}
+
+func anyY(xys plotter.XYs) bool {
+	for _, p := range xys {
+		if p.Y != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // sampled says whether the timeline has the per-second source figures
@@ -412,12 +423,11 @@ func writeBands(overlay, labels *strings.Builder, bs []band, rs []*row, areas []
 			attrs += fmt.Sprintf(` data-kind="%s"`, html.EscapeString(b.kind))
 		}
 		fmt.Fprintf(overlay, "<g %s><title>%s</title>\n", attrs, html.EscapeString(b.title))
-		var x0, x1 float64
 		for i, ar := range areas {
 			xf, _ := rs[i].p.Transforms(&ar)
 			lo, hi := float64(ar.Min.X), float64(ar.Max.X)
-			x0 = clamp(float64(xf(b.start)), lo, hi)
-			x1 = clamp(float64(xf(b.end)), lo, hi)
+			x0 := clamp(float64(xf(b.start)), lo, hi)
+			x1 := clamp(float64(xf(b.end)), lo, hi)
 			top, bottom := h-float64(ar.Max.Y), h-float64(ar.Min.Y)
 			stroke := ""
 			if b.class == "fault" {
@@ -427,17 +437,29 @@ func writeBands(overlay, labels *strings.Builder, bs []band, rs []*row, areas []
 				rs[i].id, x0, top, max(0.5, x1-x0), bottom-top, b.fill, stroke)
 		}
 		overlay.WriteString("</g>\n")
-		// The label: phases in the strip above the charts, faults at the
-		// top of the first chart's band.
-		x0 = clamp(float64(mustX(rs[0], areas[0], b.start)), float64(areas[0].Min.X), float64(areas[0].Max.X))
-		y, fill := 11.0, "#555"
-		if b.class == "fault" {
-			y, fill = h-float64(areas[0].Max.Y)+10, "#b2182b"
-		}
-		fmt.Fprintf(labels, `<text class="band-label %s-label" x="%.2f" y="%.2f" font-size="8" fill="%s" font-family="Arial,Helvetica,sans-serif">%s</text>`+"\n",
-			b.class, x0+2, y, fill, html.EscapeString(b.name))
+		writeLabel(labels, b, rs[0], areas[0], h)
 	}
 	overlay.WriteString("</g>\n")
+}
+
+// writeLabel names a band: phases in the strip above the charts, faults at
+// the top of the first chart's band. A label that would not fit before the
+// next band or the axis's end is left out (the tooltip and the table below
+// the charts name every window).
+func writeLabel(labels *strings.Builder, b band, rw *row, ar draw.Canvas, h float64) {
+	lo, hi := float64(ar.Min.X), float64(ar.Max.X)
+	x0 := clamp(float64(mustX(rw, ar, b.start)), lo, hi)
+	x1 := clamp(float64(mustX(rw, ar, b.end)), lo, hi)
+	need := 4.6*float64(len(b.name)) + 3 // points at font-size 8
+	if x0+need > hi || (b.class == "phase" && x1-x0 < need) {
+		return
+	}
+	y, fill := 11.0, "#555"
+	if b.class == "fault" {
+		y, fill = h-float64(ar.Max.Y)+10, "#b2182b"
+	}
+	fmt.Fprintf(labels, `<text class="band-label %s-label" x="%.2f" y="%.2f" font-size="8" fill="%s" font-family="Arial,Helvetica,sans-serif">%s</text>`+"\n",
+		b.class, x0+2, y, fill, html.EscapeString(b.name))
 }
 
 func mustX(rw *row, ar draw.Canvas, v float64) vg.Length {
