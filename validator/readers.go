@@ -182,6 +182,7 @@ func (v *Validator) readLoop(rd *reader) {
 	defer v.wg.Done()
 	var lastWarn time.Time
 	var batch []decoded
+	var dec wire.Decoder
 	for {
 		fs := rd.cl.PollFetches(v.ctx)
 		if v.ctx.Err() != nil {
@@ -204,7 +205,7 @@ func (v *Validator) readLoop(rd *reader) {
 			case roleUncommitted:
 				v.observeUncommitted(p)
 			default:
-				batch = v.observeTarget(p, batch[:0])
+				batch = v.observeTarget(p, batch[:0], &dec)
 			}
 			last := p.Records[len(p.Records)-1].Offset
 			rd.mu.Lock()
@@ -238,7 +239,7 @@ func (v *Validator) observeUncommitted(p kgo.FetchTopicPartition) {
 // observeTarget decodes a partition's records (checksums, padding: pure
 // work, done outside the lock so partitions decode in parallel), then feeds
 // them to the tracker under one lock.
-func (v *Validator) observeTarget(p kgo.FetchTopicPartition, batch []decoded) []decoded {
+func (v *Validator) observeTarget(p kgo.FetchTopicPartition, batch []decoded, dec *wire.Decoder) []decoded {
 	source := v.toSource[p.Topic]
 	now := time.Now()
 	for _, r := range p.Records {
@@ -250,7 +251,7 @@ func (v *Validator) observeTarget(p kgo.FetchTopicPartition, batch []decoded) []
 					d.o.Header, d.o.HasHeader = h.Value, true
 				}
 			}
-			d.rec, d.err = wire.Decode(r.Value)
+			d.rec, d.err = dec.Decode(r.Value)
 		}
 		batch = append(batch, d)
 	}

@@ -233,13 +233,34 @@ func checksum(version int, stream uint32, rec []byte) uint32 {
 // Bytes whose framing is within two damaged bytes of a kmt record's (magic,
 // "c=", eight hex digits, " r=") are a damaged kmt record (ErrChecksum),
 // never foreign: damage to the magic must not hide a record from judgement.
-func Decode(b []byte) (Record, error) {
+func Decode(b []byte) (Record, error) { return decode(b, nil) }
+
+// Decoder decodes like Decode but reuses the run id and topic strings of the
+// previous record when they repeat, so decoding a stream of one run's
+// records allocates nothing per record. Not safe for concurrent use.
+type Decoder struct{ run, topic string }
+
+// Decode is Decode with string reuse.
+func (d *Decoder) Decode(b []byte) (Record, error) { return decode(b, d) }
+
+// intern returns b as a string, reusing *slot when it holds the same bytes.
+func intern(slot *string, b []byte) string {
+	if slot == nil {
+		return string(b)
+	}
+	if *slot != string(b) { // the comparison does not allocate
+		*slot = string(b)
+	}
+	return *slot
+}
+
+func decode(b []byte, d *Decoder) (Record, error) {
 	var r Record
 	version, damaged := framing(b)
 	if version == 0 {
 		return r, &DecodeError{Err: ErrForeign, Reason: "no kmt framing (magic, checksum, run id)"}
 	}
-	hdr, pad, herr := parseHeader(b[crcEnd+1:], version)
+	hdr, pad, herr := parseHeader(b[crcEnd+1:], version, d)
 	want, hexOK := parseHex32(b[crcStart:crcEnd])
 	if damaged > 0 || !hexOK || b[crcEnd] != ' ' {
 		de := &DecodeError{Err: ErrChecksum, Reason: fmt.Sprintf("%d byte(s) of the kmt framing damaged", max(damaged, 1)), Partial: hdr, HeaderOK: herr == nil}
@@ -323,8 +344,12 @@ func runToken(b []byte) string {
 
 // parseHeader parses "r=.. [e=.. o=..] s=.. q=.. t=.. n=..|padding". On
 // error the returned record holds the fields read so far.
-func parseHeader(b []byte, version int) (Record, []byte, error) {
+func parseHeader(b []byte, version int, d *Decoder) (Record, []byte, error) {
 	var r Record
+	var runSlot, topicSlot *string
+	if d != nil {
+		runSlot, topicSlot = &d.run, &d.topic
+	}
 	field := func(name string) ([]byte, error) {
 		if !bytes.HasPrefix(b, []byte(name)) {
 			return nil, fmt.Errorf("expected field %q", name)
@@ -353,7 +378,7 @@ func parseHeader(b []byte, version int) (Record, []byte, error) {
 	// parsing so the stream (which the v2 checksum needs) is still read.
 	var valueErr error
 	if ValidRunID(string(run)) {
-		r.RunID = string(run)
+		r.RunID = intern(runSlot, run)
 	} else {
 		valueErr = fmt.Errorf("invalid run id %q", run)
 	}
@@ -377,7 +402,7 @@ func parseHeader(b []byte, version int) (Record, []byte, error) {
 			return r, nil, err
 		}
 		if ValidTopic(string(v)) {
-			r.Topic = string(v)
+			r.Topic = intern(topicSlot, v)
 		} else if valueErr == nil {
 			valueErr = fmt.Errorf("invalid topic %q", v)
 		}
@@ -457,7 +482,7 @@ func Reseal(b []byte) []byte {
 	if version == 0 {
 		return b
 	}
-	hdr, _, _ := parseHeader(b[crcEnd+1:], version)
+	hdr, _, _ := parseHeader(b[crcEnd+1:], version, nil)
 	putSum(b, checksum(version, hdr.Stream, b))
 	return b
 }

@@ -268,6 +268,22 @@ func (n *Node) startContainerd(ctx context.Context) error {
 	return nil
 }
 
+// ImportImage builds spec (see BuildImage) into the node's image folder
+// and imports it into containerd, for pods to use with imagePullPolicy:
+// Never.
+func (n *Node) ImportImage(ctx context.Context, spec ImageSpec) error {
+	start := time.Now()
+	tar := filepath.Join(n.l.imagesDir(), strings.NewReplacer("/", "_", ":", "_").Replace(spec.Ref)+".tar")
+	if err := BuildImage(spec, tar); err != nil {
+		return err
+	}
+	if err := n.ctr(ctx, "images", "import", tar); err != nil {
+		return err
+	}
+	n.logger.Info("image imported", "image", spec.Ref, "took", time.Since(start).Round(time.Millisecond))
+	return os.Remove(tar)
+}
+
 // ctr runs containerd's CLI against the node's containerd, in the CRI's
 // k8s.io namespace.
 func (n *Node) ctr(ctx context.Context, args ...string) error {
