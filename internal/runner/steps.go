@@ -167,7 +167,7 @@ func (r *run) checkRunID(ctx context.Context) error {
 	for _, t := range r.s.Spec.Topology.Topics {
 		sources, targets = append(sources, t.Name), append(targets, t.Target())
 	}
-	return checkRunIDUnused(ctx, r.runID, runIDSide{r.clusters.srcBoot, r.clusters.srcDial, sources}, runIDSide{r.clusters.tgtBoot, nil, targets})
+	return checkRunIDUnused(ctx, r.runID, r.o.Security, runIDSide{r.clusters.srcBoot, r.clusters.srcDial, sources}, runIDSide{r.clusters.tgtBoot, nil, targets})
 }
 
 // startValidator starts reading the target (and the source) before the
@@ -181,6 +181,7 @@ func (r *run) startValidator(ctx context.Context) error {
 		TargetBootstrap: r.clusters.tgtBoot,
 		SourceBootstrap: r.clusters.srcBoot, SourceDial: r.clusters.srcDial,
 		Topics: r.pairs, RunID: r.runID, Ledger: r.led, Isolation: r.s.Spec.Validation.Isolation,
+		Security:   r.o.Security,
 		Registerer: r.wrap("validator"), Logger: r.log.With("part", "validator"),
 	})
 	if err != nil {
@@ -334,7 +335,7 @@ func (r *run) loadAndFaults(ctx context.Context) loadResult {
 	defer lcancel()
 	var res loadResult
 	res.t0 = time.Now()
-	r.harness = StartHarness(ctx, kafkaclient.Config{Brokers: bootstrap.Split(r.clusters.tgtBoot)}, r.pairs, r.val)
+	r.harness = StartHarness(ctx, kafkaclient.Config{Brokers: bootstrap.Split(r.clusters.tgtBoot), Security: r.o.Security}, r.pairs, r.val)
 	defer r.harness.LoadEnded()
 	r.defer_(r.harness.Stop) // finish judges it; this covers a run that ends without one
 	r.phases.start(res.t0, r.s.Phases())
@@ -351,7 +352,7 @@ func (r *run) loadAndFaults(ctx context.Context) loadResult {
 			Bootstrap: r.clusters.srcBoot, Dial: r.clusters.srcDial, Topics: topics, RunID: r.runID,
 			Rate: sp.Load.Rate, MessageSize: sp.Load.MessageSize, Streams: sp.Load.Streams,
 			Duration: sp.Load.Duration.D(), Count: sp.Load.Count, SkipRunIDCheck: true, // checkRunID
-			Ledger: r.led, Registerer: r.wrap("loadgen"), Logger: r.log.With("part", "loadgen"),
+			Ledger: r.led, Security: r.o.Security, Registerer: r.wrap("loadgen"), Logger: r.log.With("part", "loadgen"),
 		})
 	})
 	if r.nem != nil {
