@@ -73,7 +73,7 @@ func testKafkaBroker(t *testing.T, n *Node) {
 	container := func(name string, args []string) corev1.Container {
 		return corev1.Container{
 			Name: name, Image: KafkaImage, ImagePullPolicy: corev1.PullNever, Args: args,
-			Env: []corev1.EnvVar{{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}}},
+			Env:          []corev1.EnvVar{{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}}},
 			VolumeMounts: []corev1.VolumeMount{{Name: "config", MountPath: "/etc/kafka"}, {Name: "data", MountPath: "/var/lib/kafka"}},
 		}
 	}
