@@ -142,7 +142,38 @@ func (c *Cluster) AddPartitions(ctx context.Context, topic string, total int) er
 	if err != nil {
 		return fmt.Errorf("apache kafka %q: add partitions to %q (total %d): %w", c.o.Name, topic, total, err)
 	}
-	return nil
+	// The controller accepted; brokers learn the new partitions a moment
+	// later. Return once every partition has a leader, so what follows
+	// (a purge, a produce) sees them.
+	return retry(ctx, 30*time.Second, func() error {
+		md, err := adm.Metadata(ctx, topic)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, p := range md.Topics[topic].Partitions {
+			if p.Leader >= 0 && p.Err == nil {
+				n++
+			}
+		}
+		if n < total {
+			return fmt.Errorf("apache kafka %q: %q has %d of %d partitions with a leader", c.o.Name, topic, n, total)
+		}
+		return nil
+	})
+}
+
+// retry calls f until it succeeds or limit (or ctx) ends, returning its
+// last error.
+func retry(ctx context.Context, limit time.Duration, f func() error) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // Purge deletes every record below each partition's high watermark
@@ -154,10 +185,17 @@ func (c *Cluster) Purge(ctx context.Context, topic string) (map[int]int64, error
 		return nil, err
 	}
 	defer done()
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
+	// A partition just added or just moved answers UNKNOWN_TOPIC_OR_PARTITION
+	// for a moment: retry the listing briefly.
+	var ends kadm.ListedOffsets
+	err = retry(ctx, 30*time.Second, func() error {
+		var err error
+		ends, err = adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("apache kafka %q: purge %q: list end offsets: %w", c.o.Name, topic, err)
 	}

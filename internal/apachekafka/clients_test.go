@@ -47,13 +47,17 @@ func kafkaGo(t *testing.T, c *Cluster) {
 	if err != nil || pres.Errors["kgo"] != nil {
 		t.Fatalf("kafka-go CreatePartitions: %v %v", err, pres)
 	}
-	// Conn-level metadata (the reference mirror's partition discovery).
-	conn, err := (&kafka.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", c.direct()[0])
-	if err != nil {
-		t.Fatal(err)
+	// Conn-level metadata (the reference mirror's partition discovery);
+	// brokers learn the new partitions a moment after the controller.
+	var parts []kafka.Partition
+	for deadline := time.Now().Add(30 * time.Second); len(parts) != 3 && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		conn, derr := (&kafka.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", c.direct()[0])
+		if derr != nil {
+			t.Fatal(derr)
+		}
+		parts, err = conn.ReadPartitions("kgo")
+		conn.Close()
 	}
-	parts, err := conn.ReadPartitions("kgo")
-	conn.Close()
 	if err != nil || len(parts) != 3 {
 		t.Fatalf("kafka-go Conn.ReadPartitions: %d partitions, err %v; want 3", len(parts), err)
 	}
