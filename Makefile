@@ -4,7 +4,7 @@ TEST_TIMEOUT ?= 45m
 BIN          ?= bin/kmt
 VERSION      ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help build test deps kafka demo bench charts image lint lint-fix fuzz clean k8s-node-up k8s-node-down test-node
+.PHONY: help build test test-real deps kafka demo bench charts image lint lint-fix fuzz clean k8s-node-up k8s-node-down test-node
 
 help: ## this list
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -14,6 +14,11 @@ build: ## build bin/kmt
 
 deps: ## install the real third-party peers the tests use (kcat, prometheus, etcd) if missing
 	./scripts/install-deps.sh
+
+# The whole catalogue (short forms) on real Apache Kafka clusters at the
+# scenarios' own broker counts, with the reference mirror and MirrorMaker 2.
+test-real: deps kafka ## the whole catalogue on real Apache Kafka with both mirrors (long)
+	KMT_REAL_FULL=1 $(GO) test -p 1 -count=1 -timeout 180m -run 'TestCatalogueSubsetOnRealKafka' -v ./internal/apachekafka
 
 kafka: ## assemble Apache Kafka's libs/ from Maven Central into the kmt cache (once; needs mvn + java)
 	./scripts/kafka-libs.sh >/dev/null
@@ -34,7 +39,7 @@ lint-fix: ## fix what lint can fix itself (import grouping)
 demo: ## the README demo: baseline on two embedded clusters
 	$(GO) run ./cmd/kmt run baseline
 
-bench: ## benchmarks as a table: loadgen max rate, validator vs bare reader, memory per record
+bench: kafka ## benchmarks as a table: loadgen max rate, validator vs bare reader, memory per record, kmt vs Apache's perf tools on a real broker
 	./scripts/bench.sh
 
 charts: ## regenerate charts/ from the catalogue

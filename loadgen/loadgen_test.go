@@ -44,6 +44,7 @@ type logRecord struct {
 	key       string
 	rec       wire.Record
 	size      int
+	header    []byte // the wire.HeaderKey header, nil if absent
 }
 
 // readAll consumes topic from the start until want records arrived.
@@ -69,7 +70,16 @@ func readAll(t *testing.T, bootstrap, topic string, want int) []logRecord {
 				t.Errorf("record at %s[%d]@%d does not decode: %v", topic, r.Partition, r.Offset, err)
 				return
 			}
-			out = append(out, logRecord{r.Partition, r.Offset, string(r.Key), rec, len(r.Value)})
+			lr := logRecord{partition: r.Partition, offset: r.Offset, key: string(r.Key), rec: rec, size: len(r.Value)}
+			for _, h := range r.Headers {
+				if h.Key == wire.HeaderKey {
+					lr.header = h.Value
+				}
+			}
+			if !wire.HeaderMatches(lr.header, r.Value) {
+				t.Errorf("record at %s[%d]@%d: header %q does not match its value", topic, r.Partition, r.Offset, lr.header)
+			}
+			out = append(out, lr)
 		})
 	}
 	return out

@@ -206,6 +206,9 @@ func (p *producer) send(n int) {
 		buf = wire.Append(buf, r)
 		rec := &recs[i]
 		rec.Topic, rec.Key, rec.Value, rec.Timestamp = p.cfg.Topics[ti], p.keys[si], buf[at:len(buf):len(buf)], r.ProducedAt
+		// The record's checksum digits as a header: a mirror that rewrites
+		// or mixes up headers is caught (wire.HeaderKey).
+		rec.Headers = []kgo.RecordHeader{{Key: wire.HeaderKey, Value: wire.HeaderValue(rec.Value)}}
 		p.m[ti].sent.Inc()
 		p.cl.Produce(context.Background(), rec, func(r *kgo.Record, err error) {
 			p.complete(ti, uint32(si), seq, len(r.Value), err)

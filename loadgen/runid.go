@@ -38,8 +38,9 @@ func (e *RunIDInUseError) Unwrap() error { return ErrRunIDInUse }
 // TailRecords is how many of the newest records of each partition the check
 // reads: a reused run id's records are normally the newest. A run id whose
 // records were followed by more than this many records of other runs on
-// every partition is not found in the topics (the ledger topic, read whole,
-// still finds any run that published a ledger).
+// every partition is not found in the topics (the ledger topic, of which the
+// newest 200000 entries per partition are read, still finds any recent run
+// that published a ledger; see ledger.RunExists).
 const TailRecords = 1000
 
 // checkTimeout bounds the whole check.
@@ -56,7 +57,7 @@ type RunIDCheck struct {
 }
 
 // CheckRunID returns a *RunIDInUseError (errors.Is ErrRunIDInUse) when the
-// ledger topic holds an entry of the run or the newest TailRecords records
+// ledger topic (its newest entries) holds an entry of the run or the newest TailRecords records
 // of any partition of Topics include a kmt record of the run (a damaged one
 // too, if its run id is readable). Missing topics hold nothing.
 func CheckRunID(ctx context.Context, c RunIDCheck) error {

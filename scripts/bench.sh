@@ -22,6 +22,12 @@ done
 if [ -z "${SKIP_CEILING:-}" ]; then
   bench go test -run '^$' -bench 'EmbeddedBaselineCeiling' -benchtime 1x -count 1 -timeout 30m ./internal/runner
 fi
+# kmt's loadgen and validator against Apache Kafka's ProducerPerformance and
+# ConsumerPerformance on one real broker, in one run (needs java; the
+# distribution is assembled from Maven Central once: make kafka).
+if [ -z "${SKIP_APACHE:-}" ]; then
+  go test -run '^$' -bench 'VsApacheTools' -benchtime 1x -count 1 -timeout 30m ./internal/apachekafka | tee -a "$out" >&2
+fi
 echo
 printf '%-48s %16s  %s\n' "benchmark" "value" "unit"
 printf '%-48s %16s  %s\n' "---------" "-----" "----"

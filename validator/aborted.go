@@ -13,7 +13,7 @@ import (
 // belonged to an aborted transaction. Offsets are interval sets, so memory
 // grows with aborted transactions, not records.
 type uncommitted struct {
-	pos     map[partKey]int64          // read_committed reader's next offset
+	pos     map[partKey]int64          // past the last transaction marker the read_committed reader returned
 	seen    map[partKey]*intervals.Set // this run's offsets the read_uncommitted reader saw
 	pending []uncRec                   // evidence whose fate is not known yet (bounded)
 }
@@ -38,6 +38,18 @@ func (u *uncommitted) committedAt(pk partKey, off int64) {
 	}
 }
 
+// committedPos is the read_committed reader's next offset in pk: past its
+// last record or transaction marker.
+func (t *Tracker) committedPos(pk partKey) int64 {
+	pos := t.unc.pos[pk]
+	if r := t.read[pk]; r != nil {
+		if top, ok := r.Max(); ok && int64(top)+1 > pos {
+			pos = int64(top) + 1
+		}
+	}
+	return pos
+}
+
 // ObserveControl records a control record (a transaction marker) the judged
 // reader returned: never a record, it only advances the reader's position.
 func (t *Tracker) ObserveControl(topic string, partition int, offset int64) {
@@ -47,7 +59,7 @@ func (t *Tracker) ObserveControl(topic string, partition int, offset int64) {
 // ObserveUncommitted records a target record read by the read_uncommitted
 // reader (topic is the source topic the target mirrors).
 func (t *Tracker) ObserveUncommitted(topic string, partition int, offset int64, value []byte) {
-	rec, err := wire.Decode(value)
+	rec, err := t.dec.Decode(value)
 	if err != nil || rec.RunID != t.runID || offset < 0 {
 		return
 	}
@@ -68,7 +80,7 @@ func (t *Tracker) ObserveUncommitted(topic string, partition int, offset int64, 
 // abortedEvidence records an example if the record at off is known to be
 // aborted; it reports whether its fate is known.
 func (t *Tracker) abortedEvidence(pk partKey, off int64, rec wire.Record) bool {
-	if off >= t.unc.pos[pk] {
+	if off >= t.committedPos(pk) {
 		return false
 	}
 	if r := t.read[pk]; r == nil || !r.Contains(uint64(off)) {
@@ -91,7 +103,7 @@ func (t *Tracker) aborted() map[string]uint64 {
 	t.unc.pending = keep
 	out := map[string]uint64{}
 	for pk, s := range t.unc.seen {
-		pos := t.unc.pos[pk]
+		pos := t.committedPos(pk)
 		if pos <= 0 {
 			continue
 		}

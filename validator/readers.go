@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -181,7 +182,7 @@ type decoded struct {
 func (v *Validator) readLoop(rd *reader) {
 	defer v.wg.Done()
 	var lastWarn time.Time
-	var batch []decoded
+	var td targetDecoding
 	for {
 		fs := rd.cl.PollFetches(v.ctx)
 		if v.ctx.Err() != nil {
@@ -194,24 +195,59 @@ func (v *Validator) readLoop(rd *reader) {
 			lastWarn = time.Now()
 			v.log.Warn("read failed; retrying", "cluster", rd.c.name, "reader", rd.role.String(), "topic", topic, "partition", p, "err", err)
 		})
+		var parts []kgo.FetchTopicPartition
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
-			if len(p.Records) == 0 {
-				return
+			if len(p.Records) > 0 {
+				parts = append(parts, p)
 			}
+		})
+		if rd.role == roleTarget {
+			td.decode(parts)
+		}
+		for i, p := range parts {
 			switch rd.role {
 			case roleSource:
 				v.observeSource(p)
 			case roleUncommitted:
 				v.observeUncommitted(p)
 			default:
-				batch = v.observeTarget(p, batch[:0])
+				v.observeTarget(p, td.batches[i])
 			}
 			last := p.Records[len(p.Records)-1].Offset
 			rd.mu.Lock()
 			rd.pos[partKey{p.Topic, int(p.Partition)}] = last + 1
 			rd.mu.Unlock()
-		})
+		}
 	}
+}
+
+// targetDecoding decodes the partitions of one poll in parallel (checksums
+// and padding are pure work), each with its own Decoder; the tracker then
+// takes them one partition at a time.
+type targetDecoding struct {
+	batches [][]decoded
+	decs    []wire.Decoder
+}
+
+func (td *targetDecoding) decode(parts []kgo.FetchTopicPartition) {
+	for len(td.batches) < len(parts) {
+		td.batches = append(td.batches, nil)
+		td.decs = append(td.decs, wire.Decoder{})
+	}
+	now := time.Now()
+	if len(parts) == 1 {
+		td.batches[0] = decodePartition(parts[0], td.batches[0][:0], &td.decs[0], now)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range parts {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			td.batches[i] = decodePartition(parts[i], td.batches[i][:0], &td.decs[i], now)
+		}(i)
+	}
+	wg.Wait()
 }
 
 func (v *Validator) observeSource(p kgo.FetchTopicPartition) {
@@ -235,14 +271,11 @@ func (v *Validator) observeUncommitted(p kgo.FetchTopicPartition) {
 	}
 }
 
-// observeTarget decodes a partition's records (checksums, padding: pure
-// work, done outside the lock so partitions decode in parallel), then feeds
-// them to the tracker under one lock.
-func (v *Validator) observeTarget(p kgo.FetchTopicPartition, batch []decoded) []decoded {
-	source := v.toSource[p.Topic]
-	now := time.Now()
+// decodePartition decodes a partition's records outside the tracker's lock.
+func decodePartition(p kgo.FetchTopicPartition, batch []decoded, dec *wire.Decoder, now time.Time) []decoded {
+	batch = slices.Grow(batch, len(p.Records))
 	for _, r := range p.Records {
-		d := decoded{o: Observation{Topic: source, Partition: int(p.Partition), Offset: r.Offset, Key: r.Key, Value: r.Value, ReadAt: now},
+		d := decoded{o: Observation{Partition: int(p.Partition), Offset: r.Offset, Key: r.Key, Value: r.Value, ReadAt: now},
 			ctl: r.Attrs.IsControl()}
 		if !d.ctl {
 			for _, h := range r.Headers {
@@ -250,9 +283,23 @@ func (v *Validator) observeTarget(p kgo.FetchTopicPartition, batch []decoded) []
 					d.o.Header, d.o.HasHeader = h.Value, true
 				}
 			}
-			d.rec, d.err = wire.Decode(r.Value)
+			d.rec, d.err = dec.Decode(r.Value)
 		}
 		batch = append(batch, d)
+	}
+	return batch
+}
+
+// observeTarget feeds a partition's decoded records to the tracker under
+// one lock, then counts them in the metrics.
+func (v *Validator) observeTarget(p kgo.FetchTopicPartition, batch []decoded) {
+	source := v.toSource[p.Topic]
+	var now time.Time
+	if len(batch) > 0 {
+		now = batch[0].o.ReadAt
+	}
+	for i := range batch {
+		batch[i].o.Topic = source
 	}
 	tm := v.tm[source]
 	v.mu.Lock()
@@ -282,7 +329,6 @@ func (v *Validator) observeTarget(p kgo.FetchTopicPartition, batch []decoded) []
 		tm.received.Add(float64(received))
 		v.m.lastArrival.Set(float64(now.UnixNano()) / 1e9)
 	}
-	return batch
 }
 
 // caughtUp reports whether every reader of role rl (and, for the target,

@@ -5,7 +5,6 @@ import (
 	"sort"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 )
 
 // srcPart is the source reader's state for one source partition.
@@ -57,7 +56,7 @@ func (t *Tracker) ObserveSource(topic string, partition int, offset int64, value
 	if offset+1 > p.next {
 		p.next = offset + 1
 	}
-	rec, err := wire.Decode(value)
+	rec, err := t.dec.Decode(value)
 	if err != nil || rec.RunID != t.runID {
 		return
 	}
@@ -96,7 +95,7 @@ func (t *Tracker) ObserveProbe(pr Probe, offset int64, value []byte) {
 	if offset < pr.From {
 		return
 	}
-	rec, err := wire.Decode(value)
+	rec, err := t.dec.Decode(value)
 	if err != nil || rec.RunID != t.runID {
 		return
 	}

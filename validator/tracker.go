@@ -236,6 +236,7 @@ type Tracker struct {
 	ex map[string][]Example
 
 	lat latencies
+	dec wire.Decoder // decodes source and uncommitted records (reuses strings)
 
 	first, last time.Time
 }
@@ -297,7 +298,7 @@ func ptr[T any](v T) *T { return &v }
 // first intact arrivals of this run, its latency (read time minus produce
 // time; ok is false otherwise).
 func (t *Tracker) Observe(o Observation) (out Outcome, lat time.Duration, ok bool) {
-	rec, err := wire.Decode(o.Value)
+	rec, err := t.dec.Decode(o.Value)
 	return t.ObserveDecoded(o, rec, err)
 }
 
@@ -318,7 +319,6 @@ func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out
 		t.example(CatRedelivery, Example{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Detail: "offset read twice by the validator"})
 		return OutcomeRedelivery, 0, false
 	}
-	t.unc.committedAt(pk, o.Offset)
 	if err != nil {
 		return t.bad(o, c, err), 0, false
 	}

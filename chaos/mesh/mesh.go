@@ -171,7 +171,7 @@ func (p Params) check() error {
 	if p.MirrorCluster != Source && p.MirrorCluster != Target {
 		return fmt.Errorf("mirror cluster %q must be source or target", p.MirrorCluster)
 	}
-	for _, a := range p.PeerAddresses {
+	for _, a := range append(append([]string(nil), p.PeerAddresses...), p.MirrorAddresses...) {
 		if _, err := netip.ParsePrefix(a); err != nil {
 			if _, err := netip.ParseAddr(a); err != nil {
 				return fmt.Errorf("peer address %q is neither an IP nor a CIDR (e.g. 172.18.0.5 or 172.18.0.0/16)", a)

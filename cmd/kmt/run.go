@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
@@ -21,6 +22,7 @@ func newRunCmd(g *globals) *cobra.Command {
 	var o runner.Options
 	var defects []string
 	var output string
+	var kf kafkaclient.Flags // --kafka-tls-*, --kafka-sasl-*: your clusters' TLS and SASL
 	c := &cobra.Command{
 		Use:   "run SCENARIO",
 		Short: "Run a scenario end to end and print the verdict",
@@ -94,6 +96,9 @@ its metrics land in the report folder:
 			if output != "summary" && output != "json" {
 				return runner.Usage(fmt.Errorf("--output %q: use summary or json", output))
 			}
+			if o.Security, err = kafkaSecurity(kf); err != nil {
+				return err
+			}
 			rep, err := runner.Run(cmd.Context(), o)
 			if err != nil && rep == nil {
 				return err
@@ -136,6 +141,7 @@ its metrics land in the report folder:
 	f.StringVar(&o.KafkaHome, "kafka-home", "", "unpacked Apache Kafka (folder with libs/) for --brokers apache; default $KMT_KAFKA_HOME, else assembled once from Maven Central into ~/.cache/kmt")
 	f.IntVar(&o.ClusterSize, "cluster-size", 0, "brokers per cluster kmt starts, overriding the scenario's (e.g. 1 on a small machine)")
 	f.StringVar(&o.Mirror, "mirror", "", "override the mirror: reference (built in), process (--mirror-command), external (already running, yours), mirrormaker2 (Apache Kafka's MirrorMaker 2, started by kmt)")
+	kf.Register(f)
 	f.StringVar(&o.MirrorConfig, "mirror-config", "", "MirrorMaker 2 properties FILE with your production settings, added after kmt's (with --mirror mirrormaker2)")
 	f.BoolVar(&o.SameTopic, "same-topic", false, "accept one cluster and topic as both source and target: no mirror, kmt checks the cluster against itself (kmt produces into that topic)")
 	f.StringVar(&o.MirrorCommand, "mirror-command", "", "shell command that runs your mirror (implies --mirror process); Go template fields as above")

@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,7 +47,7 @@ var ciSubset = []expectation{
 }
 
 // mirrors are the mirrors the real-Kafka runs use.
-var mirrors = []string{scenarios.MirrorReference}
+var mirrors = []string{scenarios.MirrorReference, scenarios.MirrorMirrorMaker2}
 
 // TestCatalogueSubsetOnRealKafka runs the CI subset on real Apache Kafka
 // clusters with each built-in mirror, checks the verdict against the
@@ -208,4 +210,67 @@ func TestInterruptLeavesNoJVM(t *testing.T) {
 	if logs, _ := filepath.Glob(filepath.Join(o.ReportDir, "source-broker-*.log")); len(logs) == 0 {
 		t.Errorf("no broker logs in the report folder %s", o.ReportDir)
 	}
+}
+
+// TestKilledKmtLeavesNoJVM kills kmt itself with SIGKILL (no cleanup can
+// run) while its real clusters serve, and checks the kernel takes every JVM
+// down with it (each is started with a parent-death signal).
+func TestKilledKmtLeavesNoJVM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real Kafka")
+	}
+	bin := filepath.Join(t.TempDir(), "kmt")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/kmt").CombinedOutput(); err != nil {
+		t.Fatalf("build kmt: %v\n%s", err, out)
+	}
+	runID := runner.NewRunID("real-sigkill")
+	cmd := exec.Command(bin, "run", "baseline", "--short", "--brokers", "apache", "--cluster-size", "1", "--run-id", runID, "--report-dir", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		// kmt could not remove its temporary cluster folder: do it here.
+		dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "kmt-"+runID+"-*"))
+		for _, d := range dirs {
+			os.RemoveAll(d)
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Minute)
+	for len(jvmsOf(runID)) < 2 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("kmt did not start two broker JVMs within 5 minutes")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	pids := jvmsOf(runID)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	deadline = time.Now().Add(30 * time.Second)
+	for len(jvmsOf(runID)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if left := jvmsOf(runID); len(left) > 0 {
+		for _, p := range left {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+		t.Fatalf("JVMs %v (of %v) outlived a SIGKILLed kmt by 30 s", left, pids)
+	}
+	t.Logf("JVMs %v went down with kmt", pids)
+}
+
+// jvmsOf lists the broker JVMs (kafka.Kafka, not the storage formatter
+// that exits by itself) whose command line carries runID.
+func jvmsOf(runID string) []int {
+	out, _ := exec.Command("pgrep", "-f", `java .*kafka\.Kafka .*`+runID).Output()
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		if p, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, p)
+		}
+	}
+	return pids
 }

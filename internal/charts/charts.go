@@ -50,8 +50,10 @@ const generatedMarker = ".kmt-generated"
 // Placeholders rendered into the Workflows and replaced by template
 // expressions, so the values can change them per install.
 const (
-	phRun       = "kmt-placeholder-run"
-	phPeers     = "kmt-placeholder-peer-address"
+	phRun = "kmt-placeholder-run"
+	// A valid CIDR (mesh checks addresses) from TEST-NET-2, reserved for
+	// documentation: never a real peer.
+	phPeers     = "198.51.100.254/32"
 	phContainer = "kmt-placeholder-container"
 	phNS        = "kmt-placeholder-ns-"     // + source|target|mirror
 	phLabels    = "kmt-placeholder-labels-" // + source|target|mirror

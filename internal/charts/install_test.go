@@ -44,16 +44,9 @@ func TestInstallOnRealAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real kube-apiserver (built on first use)")
 	}
-	env := testenv.Start(t, testenv.Options{CRDs: true})
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, env.Kubeconfig, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
 	// The fault agent's exec Roles land in kind's Kafka namespace.
-	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kafka"}}); err != nil {
-		t.Fatal(err)
-	}
+	env, helmIn := helmEnv(t, "kafka")
+	ctx := context.Background()
 	for i, name := range scenarios.Catalogue() {
 		for _, role := range []string{"source", "target"} {
 			ns := name + "-" + role
@@ -61,13 +54,7 @@ func TestInstallOnRealAPIServer(t *testing.T) {
 			if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 				t.Fatal(err)
 			}
-			flags := genericclioptions.NewConfigFlags(false)
-			flags.KubeConfig = &kubeconfig
-			flags.Namespace = &ns
-			cfg := new(action.Configuration)
-			if err := cfg.Init(flags, ns, "secret", func(string, ...any) {}); err != nil {
-				t.Fatal(err)
-			}
+			cfg := helmIn(ns)
 			c := loadChart(t, name)
 			vals := values(role, run)
 			want, _, err := renderChartIn(c, vals, ns)
@@ -133,26 +120,10 @@ func TestSecondInstallOnRealAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real kube-apiserver (built on first use)")
 	}
-	env := testenv.Start(t, testenv.Options{CRDs: true})
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, env.Kubeconfig, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	for _, n := range []string{"kmt", "kafka"} {
-		if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, helmIn := helmEnv(t, "kmt", "kafka")
 	const scenario = "mirror-pause" // a Job, a kept marker and exec Roles in kafka
 	ns := "kmt"
-	flags := genericclioptions.NewConfigFlags(false)
-	flags.KubeConfig = &kubeconfig
-	flags.Namespace = &ns
-	cfg := new(action.Configuration)
-	if err := cfg.Init(flags, ns, "secret", func(string, ...any) {}); err != nil {
-		t.Fatal(err)
-	}
+	cfg := helmIn(ns)
 	install := func(run string) error {
 		in := action.NewInstall(cfg)
 		in.ReleaseName, in.Namespace, in.Timeout = "kmt-"+scenario, ns, time.Minute
@@ -175,5 +146,31 @@ func TestSecondInstallOnRealAPIServer(t *testing.T) {
 	err := install("first-run")
 	if err == nil || !strings.Contains(err.Error(), `run id "first-run" was used before`) {
 		t.Fatalf("install reusing run id first-run: err = %v, want the chart's refusal", err)
+	}
+}
+
+// helmEnv starts a real API server with the CRDs and namespaces nss, and
+// returns it with a maker of Helm configurations for one namespace.
+func helmEnv(t *testing.T, nss ...string) (*testenv.Env, func(ns string) *action.Configuration) {
+	t.Helper()
+	env := testenv.Start(t, testenv.Options{CRDs: true})
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, env.Kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nss {
+		if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return env, func(ns string) *action.Configuration {
+		flags := genericclioptions.NewConfigFlags(false)
+		flags.KubeConfig = &kubeconfig
+		flags.Namespace = &ns
+		cfg := new(action.Configuration)
+		if err := cfg.Init(flags, ns, "secret", func(string, ...any) {}); err != nil {
+			t.Fatal(err)
+		}
+		return cfg
 	}
 }

@@ -48,6 +48,12 @@ func TestReleaseName(t *testing.T) {
 	}
 }
 
+func labelled(u *unstructured.Unstructured, k, v string) *unstructured.Unstructured {
+	u.SetAPIVersion("rbac.authorization.k8s.io/v1")
+	u.SetLabels(map[string]string{k: v})
+	return u
+}
+
 func TestChaosNamespaces(t *testing.T) {
 	obj := func(kind string, ns string, spec map[string]any) *unstructured.Unstructured {
 		u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
@@ -76,6 +82,9 @@ func TestChaosNamespaces(t *testing.T) {
 			"templates": []any{map[string]any{"podChaos": map[string]any{"selector": map[string]any{"namespaces": []any{"deep"}}}}},
 		})}, []string{"deep", "w"}},
 		{"namespaces outside a selector do not count", []*unstructured.Unstructured{obj("PodChaos", "a", map[string]any{"namespaces": []any{"nope"}})}, []string{"a"}},
+		// The fault agent's pod exec (process pause) aims at its Role's
+		// namespace; other Roles do not.
+		{"fault agent exec role", []*unstructured.Unstructured{labelled(obj("Role", "kafka", nil), LabelFaultAgent, "exec"), labelled(obj("Role", "other", nil), "app", "x")}, []string{"kafka"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string

@@ -16,10 +16,12 @@ type LagSample struct {
 
 // ReadLag is the validator's own read lag: for each sample, how long the
 // validator took until it had read as many records as were appended then,
-// and the longest of these. A sample the validator never caught up with
-// counts until the last sample (a lower bound). Counts are taken relative
-// to the first sample. The mirror's delay is not in it: a record counts as
-// appended only once the mirror wrote it.
+// and the longest of these. The moment it got there is interpolated between
+// the two samples around it (reading is steady between samples), so the lag
+// is not rounded up to the sampling interval. A sample the validator never
+// caught up with counts until the last sample (a lower bound). Counts are
+// taken relative to the first sample. The mirror's delay is not in it: a
+// record counts as appended only once the mirror wrote it.
 func ReadLag(s []LagSample) time.Duration {
 	if len(s) < 2 {
 		return 0
@@ -29,13 +31,17 @@ func ReadLag(s []LagSample) time.Duration {
 	j := 0
 	for i := range s {
 		want := s[i].Appended - a0
-		if j < i {
-			j = i
-		}
+		j = max(j, i)
 		for j < len(s)-1 && s[j].Read-r0 < want {
 			j++
 		}
-		worst = max(worst, s[j].At.Sub(s[i].At))
+		at := s[j].At
+		if got := s[j].Read - r0; got >= want && j > i {
+			prev := s[j-1].Read - r0
+			frac := float64(want-prev) / float64(got-prev)
+			at = s[j-1].At.Add(time.Duration(frac * float64(s[j].At.Sub(s[j-1].At))))
+		}
+		worst = max(worst, at.Sub(s[i].At))
 	}
 	return worst
 }

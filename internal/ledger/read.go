@@ -205,9 +205,17 @@ func (ea *epochAccount) check(run string, ep uint32, into *Ledger) []string {
 	return out
 }
 
-// RunExists reports whether the ledger topic on the cluster at bootstrap
-// holds any entry of runID (a missing topic holds none). kmt refuses to
-// produce under a run id that already has a ledger.
+// runExistsTail bounds the RunExists scan to the newest entries of each
+// partition: a ledger topic shared by many long runs can hold millions of
+// entries, and a reused run id is almost always a recent one (a run writes
+// about one entry per stream per second, so this covers the last hours of a
+// busy cluster).
+const runExistsTail = 200000
+
+// RunExists reports whether the newest runExistsTail entries of each
+// partition of the ledger topic on the cluster at bootstrap hold an entry of
+// runID (a missing topic holds none). kmt refuses to produce under a run id
+// that already has a ledger.
 func RunExists(ctx context.Context, bootstrap string, dial DialFunc, topic, runID string) (bool, error) {
 	return RunExistsWith(ctx, kafkaclient.Config{Brokers: bootlist.Split(bootstrap), Dial: kafkaclient.DialFunc(dial)}, topic, runID)
 }
@@ -220,7 +228,7 @@ func RunExistsWith(ctx context.Context, client kafkaclient.Config, topic, runID 
 	bootstrap := strings.Join(client.Brokers, ",")
 	found := false
 	_, err := logscan.Scan(ctx, logscan.Options{
-		Brokers: client.Brokers, Dial: logscan.DialFunc(client.Dial), Security: client.Security, Topics: []string{topic}, ClientID: "kmt-ledger-check",
+		Brokers: client.Brokers, Dial: logscan.DialFunc(client.Dial), Security: client.Security, Topics: []string{topic}, Tail: runExistsTail, ClientID: "kmt-ledger-check",
 	}, func(r *kgo.Record) bool {
 		found = string(r.Key) == runID
 		return !found

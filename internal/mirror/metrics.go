@@ -57,3 +57,26 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	}
 	return c
 }
+
+// DefectRecords reads kmt_mirror_defect_records_total{defect=name} from g:
+// how many records a deliberate defect affected, as the mirror counted them
+// (the self-tests' expected anomaly counts). 0 when the series is absent.
+func DefectRecords(g prometheus.Gatherer, name string) (uint64, error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0, err
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != metrics.MirrorDefect {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "defect" && l.GetValue() == name {
+					return uint64(m.GetCounter().GetValue()), nil
+				}
+			}
+		}
+	}
+	return 0, nil
+}

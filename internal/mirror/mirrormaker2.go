@@ -48,7 +48,7 @@ type MM2Config struct {
 	Registerer   prometheus.Registerer // MirrorMaker 2's metrics go here
 	Logger       *slog.Logger
 	// StartTimeout bounds the wait for the first MirrorSourceConnector task
-	// to start; default 120 s (40 s were seen on a busy 2-core machine).
+	// to start; default 5 min (70 s were seen on a 2-core machine at load 35).
 	StartTimeout time.Duration
 	// StopGrace: SIGTERM to SIGKILL; default 30 s (herders stop tasks and
 	// flush offsets on the way out).
@@ -59,7 +59,7 @@ type MM2Config struct {
 }
 
 const (
-	defaultMM2StartTimeout = 120 * time.Second
+	defaultMM2StartTimeout = 5 * time.Minute
 	defaultMM2StopGrace    = 30 * time.Second
 	// mm2CopyingLine: Kafka Connect's line when a MirrorSourceConnector task
 	// has started. "Kafka MirrorMaker started" comes earlier (tens of
@@ -136,7 +136,9 @@ func (m *MirrorMaker2) PropertiesPath() string { return m.propsPath }
 
 // Start launches MirrorMaker 2 and waits until its log says a
 // MirrorSourceConnector task started (it copies from now on), or it exits,
-// or the timeout passes (then it is killed). The error carries the log's tail and,
+// or StartTimeout passes (then it is killed), or ctx ends (then it is left
+// starting: a restart that outlasts the caller's patience is not a failure
+// kmt can judge; the records it brings, or not, are). The error carries the log's tail and,
 // for an authentication failure, which cluster and mechanism.
 func (m *MirrorMaker2) Start(ctx context.Context) error {
 	if err := m.Process.Start(ctx); err != nil {
@@ -174,8 +176,12 @@ func (m *MirrorMaker2) Start(ctx context.Context) error {
 			_ = m.Kill()
 			return fmt.Errorf("mirrormaker2 started no MirrorSourceConnector task within %s (killed it); last lines of %s:\n%s", m.cfg.StartTimeout, logPath, tail(logPath))
 		case <-ctx.Done():
-			_ = m.Kill()
-			return fmt.Errorf("mirrormaker2 start interrupted: %w", ctx.Err())
+			// The caller stopped waiting (the nemesis bounds a revert to a
+			// minute; a JVM on a loaded machine can take longer). The
+			// process keeps starting: kmt judges by what arrives, and Close
+			// or Kill still end it.
+			m.log.Warn("MirrorMaker 2 still starting; not waiting any longer", "waited", time.Since(begun).Round(time.Millisecond), "log", logPath)
+			return nil
 		}
 	}
 }

@@ -24,7 +24,7 @@ func TestMirrorMaker2OverSASLSSL(t *testing.T) {
 	}
 	dir := t.TempDir()
 	java := mm2Java(t, dir)
-	libs := strings.TrimSuffix(java[len(java)-1], string(filepath.Separator)+"*")
+	libs := filepath.Dir(java[len(java)-1]) // the classpath: <libs>/*
 	b := startSecureBroker(t, libs)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

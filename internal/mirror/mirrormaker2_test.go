@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,35 +14,30 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
 )
 
-// mm2Java finds a Kafka distribution's libs (KMT_KAFKA_HOME, or the
-// assembled cache) and java; the test is skipped without them.
+// mm2Java is the MirrorMaker 2 command line from the project's Kafka
+// distribution (KMT_KAFKA_HOME, or assembled from Maven Central into the
+// cache as `make kafka` does); skipped only without java.
 func mm2Java(t *testing.T, dir string) []string {
 	t.Helper()
-	java, err := exec.LookPath("java")
-	if err != nil {
+	if _, err := exec.LookPath("java"); err != nil {
 		t.Skip("no java on PATH")
 	}
-	libs := ""
-	if h := os.Getenv("KMT_KAFKA_HOME"); h != "" {
-		libs = filepath.Join(h, "libs")
-	} else {
-		home, _ := os.UserHomeDir()
-		m, _ := filepath.Glob(filepath.Join(home, ".cache", "kmt", "kafka-*", "libs", "connect-mirror-*.jar"))
-		sort.Strings(m)
-		if len(m) > 0 {
-			libs = filepath.Dir(m[len(m)-1])
-		}
-	}
-	if libs == "" {
-		t.Skip("no Kafka distribution (KMT_KAFKA_HOME or ~/.cache/kmt/kafka-<v>/libs)")
+	dist, err := kafkadist.Find(context.Background(), "", nil)
+	if err != nil {
+		t.Fatalf("Kafka distribution: %v", err)
 	}
 	conf := filepath.Join(dir, "mm2-log4j2.properties")
 	if err := os.WriteFile(conf, []byte(MM2Log4j2Console), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return []string{java, "-Xmx384m", "-Dlog4j2.configurationFile=" + conf, "-cp", filepath.Join(libs, "*")}
+	cmd, err := dist.Command(kafkadist.JVM{Main: MM2MainClass, Heap: "384m", Props: []string{"-Dlog4j2.configurationFile=" + conf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Args[:len(cmd.Args)-1]
 }
 
 func TestMirrorMaker2CopiesBetweenEmbeddedClusters(t *testing.T) {
@@ -155,15 +149,18 @@ func embeddedForMM2(t *testing.T, name string, topics ...string) *embedded.Clust
 	return c
 }
 
-// jmxAgent is the Prometheus JMX exporter agent jar from the local Maven
-// repository; the test is skipped without it.
+// jmxAgent is the Prometheus JMX exporter agent, fetched into the kmt
+// cache as a run does.
 func jmxAgent(t *testing.T) string {
-	home, _ := os.UserHomeDir()
-	m, _ := filepath.Glob(filepath.Join(home, ".m2", "repository", "io", "prometheus", "jmx", "jmx_prometheus_javaagent", "*", "jmx_prometheus_javaagent-*.jar"))
-	if len(m) == 0 {
-		t.Skip("no JMX exporter agent in ~/.m2")
+	root, err := kafkadist.CacheRoot()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return m[0]
+	jar, err := EnsureJMXExporter(context.Background(), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jar
 }
 
 const mm2RecordCount = "kafka_connect_mirror_mirrorsourceconnector_record_count"

@@ -525,23 +525,11 @@ func TestReferenceReorderFlushesIncompleteGroups(t *testing.T) {
 // defectCount is kmt_mirror_defect_records_total{defect=name}.
 func defectCount(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
+	n, err := DefectRecords(reg, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != metrics.MirrorDefect {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "defect" && l.GetValue() == name {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return float64(n)
 }
 
 // TestReferenceRecordDefects: each per-record defect does exactly what it

@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
@@ -24,23 +24,11 @@ import (
 // defectRecords is kmt_mirror_defect_records_total{defect=name}.
 func defectRecords(t *testing.T, reg *prometheus.Registry, name string) uint64 {
 	t.Helper()
-	mfs, err := reg.Gather()
+	n, err := mirror.DefectRecords(reg, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != metrics.MirrorDefect {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "defect" && l.GetValue() == name {
-					return uint64(m.GetCounter().GetValue())
-				}
-			}
-		}
-	}
-	return 0
+	return n
 }
 
 // twoTopics writes a baseline-like scenario with two topics (topic-swap).

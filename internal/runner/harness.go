@@ -58,8 +58,8 @@ func isTimingExpr(expr string) bool {
 	return strings.Contains(expr, metrics.ValidatorLatency) || strings.Contains(expr, metrics.ValidatorLag)
 }
 
-// startReadLag measures the validator's own read lag (health.ReadLag): once
-// a second it compares the records appended to the target topics with the
+// startReadLag measures the validator's own read lag (health.ReadLag): every
+// 250 ms it compares the records appended to the target topics with the
 // records the validator has read. It returns the function that stops it and
 // gives the lag in seconds (-1: not measured).
 func startReadLag(ctx context.Context, boot string, dial func(ctx context.Context, network, addr string) (net.Conn, error), pairs []validator.TopicPair, val *validator.Validator) func() float64 {
@@ -92,7 +92,7 @@ func startReadLag(ctx context.Context, boot string, dial func(ctx context.Contex
 		return n, nil
 	}
 	read := func() int64 { c := val.Live(); return int64(c.Received + c.Foreign) }
-	m := health.StartReadLag(ctx, time.Second, appended, read)
+	m := health.StartReadLag(ctx, 250*time.Millisecond, appended, read)
 	return func() float64 {
 		lag := m.Stop()
 		cl.Close()

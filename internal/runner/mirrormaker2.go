@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
@@ -80,6 +81,19 @@ func (r *run) newMirrorMaker2(ctx context.Context, dist *kafkadist.Dist, ends mm
 		SourceBrokers: ends.srcBrokers, TargetBrokers: ends.tgtBrokers,
 		Fragment: sp.Topology.Mirror.Config,
 	}
+	java2 := mm2JavaSecurity(r.o.Security)
+	var env []string
+	for _, side := range []struct {
+		props *map[string]string
+		alias string
+	}{{&settings.SourceClient, "SOURCE"}, {&settings.TargetClient, "TARGET"}} {
+		p, e, err := java2.JavaProps("KMT_MM2_" + side.alias)
+		if err != nil {
+			return nil, Usage(err)
+		}
+		*side.props = p
+		env = append(env, e...)
+	}
 	logConf := filepath.Join(r.dir, "mirrormaker2.log4j2.properties")
 	if err := os.WriteFile(logConf, []byte(mirror.MM2Log4j2Console), 0o644); err != nil {
 		return nil, Env(fmt.Errorf("write %s: %w", logConf, err))
@@ -108,7 +122,7 @@ func (r *run) newMirrorMaker2(ctx context.Context, dist *kafkadist.Dist, ends mm
 		}
 	}
 	m, err := mirror.NewMirrorMaker2(mirror.MM2Config{
-		Settings: settings, Java: java, Dir: r.dir, MetricsAgent: agent,
+		Settings: settings, Java: java, Dir: r.dir, MetricsAgent: agent, Env: env,
 		Registerer: reg, Logger: r.log.With("part", "mirror"),
 	})
 	if err != nil {
@@ -131,4 +145,17 @@ func checkMirrorMaker2(sp *scenarios.Spec) error {
 		ExactlyOnce: mm.ExactlyOnce, RESTPort: 1, Fragment: sp.Topology.Mirror.Config,
 	})
 	return err
+}
+
+// mm2JavaSecurity is kmt's TLS/SASL setting as MirrorMaker 2's Java
+// clients take it.
+func mm2JavaSecurity(s kafkaclient.Security) mirror.JavaSecurity {
+	var j mirror.JavaSecurity
+	if t := s.TLS; t != nil {
+		j.TLS, j.CAFile, j.CertFile, j.KeyFile, j.Insecure = true, t.CAFile, t.CertFile, t.KeyFile, t.Insecure
+	}
+	if a := s.SASL; a != nil {
+		j.Mechanism, j.Username, j.Password = a.Mechanism, a.Username, a.Password
+	}
+	return j
 }

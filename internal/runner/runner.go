@@ -25,6 +25,7 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/local"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
@@ -64,8 +65,11 @@ type Options struct {
 	Defects       []scenarios.Defect // appended to the scenario's (reference mirror only)
 	Isolation     string             // overrides spec.validation.isolation
 	MirrorConfig  string             // MirrorMaker 2 properties fragment file (--mirror-config)
-	SourceTopic   string             // override the (single) topic's source name
-	TargetTopic   string             // and its target name (mirrors that rename)
+	// Security (TLS, SASL) for your clusters (--source-bootstrap and
+	// --target-bootstrap): kmt's clients and MirrorMaker 2 use it for both.
+	Security    kafkaclient.Security
+	SourceTopic string // override the (single) topic's source name
+	TargetTopic string // and its target name (mirrors that rename)
 	// SameTopic accepts one cluster and one topic as both source and
 	// target: there is no mirror, kmt checks the cluster against itself
 	// (the identity). Without it that setup is refused: kmt would produce
@@ -189,6 +193,9 @@ func Prepare(o Options) (*Prepared, error) {
 	}
 	if err := checkMirrorMaker2(sp); err != nil {
 		return nil, Usage(err)
+	}
+	if (o.Security.TLS != nil || o.Security.SASL != nil) && backend != scenarios.BackendExternal {
+		return nil, Usage(errors.New("TLS/SASL settings (--kafka-* flags, KMT_KAFKA_* variables) are for your clusters: give --source-bootstrap and --target-bootstrap too (the clusters kmt starts are plaintext)"))
 	}
 	if err := checkNotOntoItself(o, sp.Topology.Topics); err != nil {
 		return nil, err

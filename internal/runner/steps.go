@@ -180,6 +180,7 @@ func (r *run) startValidator(ctx context.Context) error {
 		TargetBootstrap: r.clusters.tgtBoot,
 		SourceBootstrap: r.clusters.srcBoot, SourceDial: r.clusters.srcDial,
 		Topics: r.pairs, RunID: r.runID, Ledger: r.led, Isolation: r.s.Spec.Validation.Isolation,
+		Security:   r.o.Security,
 		Registerer: r.wrap("validator"), Logger: r.log.With("part", "validator"),
 	})
 	if err != nil {
@@ -350,7 +351,7 @@ func (r *run) loadAndFaults(ctx context.Context) loadResult {
 			Bootstrap: r.clusters.srcBoot, Dial: r.clusters.srcDial, Topics: topics, RunID: r.runID,
 			Rate: sp.Load.Rate, MessageSize: sp.Load.MessageSize, Streams: sp.Load.Streams,
 			Duration: sp.Load.Duration.D(), Count: sp.Load.Count, SkipRunIDCheck: true, // checkRunID
-			Ledger: r.led, Registerer: r.wrap("loadgen"), Logger: r.log.With("part", "loadgen"),
+			Ledger: r.led, Security: r.o.Security, Registerer: r.wrap("loadgen"), Logger: r.log.With("part", "loadgen"),
 		})
 	})
 	if r.nem != nil {

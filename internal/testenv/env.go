@@ -141,7 +141,7 @@ func New(ctx context.Context, o Options) (*Env, error) {
 		_ = te.Stop()
 		return nil, fmt.Errorf("starting kube-apiserver %s and etcd from %s: %w", KubernetesVersion, dir, err)
 	}
-	o.Logger.Info("test API server up", "version", KubernetesVersion, "took", time.Since(start).Round(time.Millisecond), "crds", len(te.CRDs))
+	o.Logger.Info("test API server up", "binaries", dir, "took", time.Since(start).Round(time.Millisecond), "crds", len(te.CRDs))
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		_ = te.Stop()

@@ -140,8 +140,17 @@ func validName(id string) bool {
 // KeyMatches reports whether key is the Kafka key a record of stream must
 // carry (Key(stream)), without allocating.
 func KeyMatches(key []byte, stream uint32) bool {
-	var buf [16]byte
-	return bytes.Equal(key, strconv.AppendUint(append(buf[:0], 's'), uint64(stream), 10))
+	if len(key) < 2 || len(key) > 11 || key[0] != 's' || key[1] == '0' && len(key) > 2 {
+		return false
+	}
+	var v uint64
+	for _, c := range key[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return v == uint64(stream)
 }
 
 // padStart seeds the padding of (stream, seq) with a SplitMix64 finaliser,
@@ -218,10 +227,22 @@ func Encode(r Record) []byte { return Append(nil, r) }
 // checksum is CRC-32C over rec without the checksum digits; version 2
 // prefixes the key the record must carry.
 func checksum(version int, stream uint32, rec []byte) uint32 {
+	return checksumBuf(version, stream, rec, nil)
+}
+
+// checksumBuf is checksum with a reusable buffer for the key (nil: a new one).
+func checksumBuf(version int, stream uint32, rec []byte, buf *[]byte) uint32 {
 	var s uint32
 	if version >= 2 {
-		var buf [16]byte
-		s = crc32.Update(0, castagnoli, strconv.AppendUint(append(buf[:0], 's'), uint64(stream), 10))
+		var key []byte
+		if buf != nil {
+			key = (*buf)[:0]
+		}
+		key = strconv.AppendUint(append(key, 's'), uint64(stream), 10)
+		if buf != nil {
+			*buf = key
+		}
+		s = crc32.Update(0, castagnoli, key)
 	}
 	s = crc32.Update(s, castagnoli, rec[:crcStart])
 	return crc32.Update(s, castagnoli, rec[crcEnd:])
@@ -233,20 +254,48 @@ func checksum(version int, stream uint32, rec []byte) uint32 {
 // Bytes whose framing is within two damaged bytes of a kmt record's (magic,
 // "c=", eight hex digits, " r=") are a damaged kmt record (ErrChecksum),
 // never foreign: damage to the magic must not hide a record from judgement.
-func Decode(b []byte) (Record, error) {
+func Decode(b []byte) (Record, error) { return decode(b, nil) }
+
+// Decoder decodes like Decode but reuses the run id and topic strings of the
+// previous record when they repeat, so decoding a stream of one run's
+// records allocates nothing per record. Not safe for concurrent use.
+type Decoder struct {
+	run, topic string
+	key        []byte // scratch for the key the checksum covers
+}
+
+// Decode is Decode with string reuse.
+func (d *Decoder) Decode(b []byte) (Record, error) { return decode(b, d) }
+
+// intern returns b as a string, reusing *slot when it holds the same bytes.
+func intern(slot *string, b []byte) string {
+	if slot == nil {
+		return string(b)
+	}
+	if *slot != string(b) { // the comparison does not allocate
+		*slot = string(b)
+	}
+	return *slot
+}
+
+func decode(b []byte, d *Decoder) (Record, error) {
 	var r Record
 	version, damaged := framing(b)
 	if version == 0 {
 		return r, &DecodeError{Err: ErrForeign, Reason: "no kmt framing (magic, checksum, run id)"}
 	}
-	hdr, pad, herr := parseHeader(b[crcEnd+1:], version)
+	hdr, pad, herr := parseHeader(b[crcEnd+1:], version, d)
 	want, hexOK := parseHex32(b[crcStart:crcEnd])
 	if damaged > 0 || !hexOK || b[crcEnd] != ' ' {
 		de := &DecodeError{Err: ErrChecksum, Reason: fmt.Sprintf("%d byte(s) of the kmt framing damaged", max(damaged, 1)), Partial: hdr, HeaderOK: herr == nil}
 		de.RunToken = runToken(b[crcEnd+1:])
 		return hdr, de
 	}
-	if got := checksum(version, hdr.Stream, b); got != want {
+	var scratch *[]byte
+	if d != nil {
+		scratch = &d.key
+	}
+	if got := checksumBuf(version, hdr.Stream, b, scratch); got != want {
 		return hdr, &DecodeError{Err: ErrChecksum, Reason: fmt.Sprintf("checksum %08x, record says %08x", got, want),
 			Partial: hdr, HeaderOK: herr == nil, RunToken: runToken(b[crcEnd+1:])}
 	}
@@ -323,15 +372,22 @@ func runToken(b []byte) string {
 
 // parseHeader parses "r=.. [e=.. o=..] s=.. q=.. t=.. n=..|padding". On
 // error the returned record holds the fields read so far.
-func parseHeader(b []byte, version int) (Record, []byte, error) {
+func parseHeader(b []byte, version int, d *Decoder) (Record, []byte, error) {
 	var r Record
+	var runSlot, topicSlot *string
+	if d != nil {
+		runSlot, topicSlot = &d.run, &d.topic
+	}
 	field := func(name string) ([]byte, error) {
 		if !bytes.HasPrefix(b, []byte(name)) {
 			return nil, fmt.Errorf("expected field %q", name)
 		}
 		b = b[len(name):]
-		end := bytes.IndexAny(b, " |")
-		if end < 0 {
+		end := 0
+		for end < len(b) && b[end] != ' ' && b[end] != '|' {
+			end++
+		}
+		if end == len(b) {
 			return nil, fmt.Errorf("field %q not terminated", name)
 		}
 		v := b[:end]
@@ -353,7 +409,7 @@ func parseHeader(b []byte, version int) (Record, []byte, error) {
 	// parsing so the stream (which the v2 checksum needs) is still read.
 	var valueErr error
 	if ValidRunID(string(run)) {
-		r.RunID = string(run)
+		r.RunID = intern(runSlot, run)
 	} else {
 		valueErr = fmt.Errorf("invalid run id %q", run)
 	}
@@ -377,7 +433,7 @@ func parseHeader(b []byte, version int) (Record, []byte, error) {
 			return r, nil, err
 		}
 		if ValidTopic(string(v)) {
-			r.Topic = string(v)
+			r.Topic = intern(topicSlot, v)
 		} else if valueErr == nil {
 			valueErr = fmt.Errorf("invalid topic %q", v)
 		}
@@ -457,7 +513,7 @@ func Reseal(b []byte) []byte {
 	if version == 0 {
 		return b
 	}
-	hdr, _, _ := parseHeader(b[crcEnd+1:], version)
+	hdr, _, _ := parseHeader(b[crcEnd+1:], version, nil)
 	putSum(b, checksum(version, hdr.Stream, b))
 	return b
 }

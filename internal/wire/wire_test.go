@@ -235,3 +235,34 @@ func TestAppendPanicsOnProgrammingErrors(t *testing.T) {
 		}()
 	}
 }
+
+// A Decoder decodes exactly as Decode does, and reuses the run id and topic
+// strings of consecutive records: no allocation per record.
+func TestDecoderReusesStrings(t *testing.T) {
+	var d Decoder
+	a := Encode(Record{RunID: "run", Topic: "orders", Stream: 1, Seq: 1, Padding: 10})
+	b := Encode(Record{RunID: "run", Topic: "orders", Stream: 2, Seq: 9, Padding: 10})
+	for _, v := range [][]byte{a, b, encodeV1(Record{RunID: "old", Stream: 3, Seq: 4}), []byte("junk")} {
+		want, werr := Decode(v)
+		got, gerr := d.Decode(v)
+		if !sameRecord(got, want) || (werr == nil) != (gerr == nil) {
+			t.Fatalf("Decoder.Decode(%q) = %+v, %v; Decode = %+v, %v", v, got, gerr, want, werr)
+		}
+	}
+	d.Decode(a)
+	plain := testing.AllocsPerRun(100, func() { _, _ = Decode(b) })
+	reuse := testing.AllocsPerRun(100, func() { _, _ = d.Decode(b) })
+	if reuse != 0 || plain < 2 {
+		t.Fatalf("Decoder.Decode allocates %v times per record, Decode %v: the run id and topic strings are not reused", reuse, plain)
+	}
+}
+
+func TestKeyMatchesIsKeyEquality(t *testing.T) {
+	for _, s := range []uint32{0, 1, 7, 10, 4294967295} {
+		for _, k := range [][]byte{Key(s), Key(s + 1), nil, []byte("s"), []byte("s07"), []byte("x7"), []byte("s4294967296"), []byte("s-1"), append(Key(s), '0')} {
+			if got, want := KeyMatches(k, s), bytes.Equal(k, Key(s)); got != want {
+				t.Errorf("KeyMatches(%q, %d) = %v, want %v", k, s, got, want)
+			}
+		}
+	}
+}

@@ -116,9 +116,10 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("load started", "at", start)
 	stopPhases := g.phases(s, start)
 	defer stopPhases()
-	// A purge's record goes out at once (its new log start must reach the
-	// validator before it drains), the others when all faults are over,
-	// then the done record.
+	// A live record when a fault begins (the other cluster's gauges follow
+	// it); a purge's final record at once (its new log start must reach the
+	// validator before it drains); the others when all faults are over; then
+	// the done record.
 	var mu sync.Mutex
 	var werr error
 	emit := func(r Record) {
@@ -128,6 +129,18 @@ func Run(ctx context.Context, cfg Config) error {
 			mu.Unlock()
 		}
 	}
+	by := map[string]string{}
+	for _, d := range duties {
+		by[d.f.Name] = d.by
+	}
+	g.mu.Lock()
+	g.onStart = func(f scenarios.Fault) {
+		emit(cfg.record(duty{f, by[f.Name]}, Record{Start: time.Now()}))
+	}
+	g.mu.Unlock()
+	fctx, fcancel := context.WithCancel(ctx)
+	defer fcancel()
+	go g.follow(fctx, cfg)
 	recs := cfg.perform(ctx, duties, start, g, log, emit)
 	var names []string
 	for _, r := range recs {
@@ -201,13 +214,23 @@ func until(ctx context.Context, t time.Time) bool {
 	}
 }
 
-// gauges are the run's harness series, in-cluster.
+// gauges are the run's harness series, in-cluster. A fault is active while
+// this agent holds it or the other cluster's agent reports it in force, so
+// the target's Prometheus (where the PrometheusRule runs) sees source-side
+// faults too.
 type gauges struct {
 	phase, fault *prometheus.GaugeVec
+
+	mu            sync.Mutex
+	local, remote map[string]bool
+	// onStart is told when this agent's hold of a fault begins (a live
+	// record for the other cluster's agent).
+	onStart func(f scenarios.Fault)
 }
 
 func newGauges(reg prometheus.Registerer) *gauges {
 	g := &gauges{
+		local: map[string]bool{}, remote: map[string]bool{},
 		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metrics.Phase, Help: "1 while the phase (warmup, steady, fault:<name>, recovery, drain) is current, on the load's clock."}, []string{metrics.LabelPhase}),
 		fault: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metrics.FaultActive, Help: "1 while the fault is really in force in this cluster."}, []string{metrics.LabelFault, metrics.LabelKind}),
 	}
@@ -219,12 +242,44 @@ func newGauges(reg prometheus.Registerer) *gauges {
 	return g
 }
 
+// active records whether this agent holds f in force now.
 func (g *gauges) active(f scenarios.Fault, on bool) {
+	g.mu.Lock()
+	began := on && !g.local[f.Name]
+	g.local[f.Name] = on
+	g.setLocked(f.Name, string(f.Kind))
+	onStart := g.onStart
+	g.mu.Unlock()
+	if began && onStart != nil {
+		onStart(f)
+	}
+}
+
+// remoteActive records what the other cluster's agent reports.
+func (g *gauges) remoteActive(name, kind string, on bool) {
+	g.mu.Lock()
+	g.remote[name] = on
+	g.setLocked(name, kind)
+	g.mu.Unlock()
+}
+
+func (g *gauges) setLocked(name, kind string) {
 	v := 0.0
-	if on {
+	if g.local[name] || g.remote[name] {
 		v = 1
 	}
-	g.fault.WithLabelValues(f.Name, string(f.Kind)).Set(v)
+	g.fault.WithLabelValues(name, kind).Set(v)
+}
+
+// follow mirrors the other cluster's live fault records into the gauges
+// until ctx ends.
+func (g *gauges) follow(ctx context.Context, cfg Config) {
+	_ = Read(ctx, cfg.SourceBootstrap, cfg.Dial, cfg.FaultsTopic, cfg.RunID, func(r Record) {
+		if r.Cluster == string(cfg.Role) || r.Done || r.Fault == "" {
+			return
+		}
+		g.remoteActive(r.Fault, r.Kind, !r.Start.IsZero() && r.End.IsZero() && r.Error == "")
+	})
 }
 
 // phases keeps kmt_phase current on the planned timeline from start.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -77,6 +79,7 @@ func TestCollectorFaults(t *testing.T) {
 	var purged []string
 	c := NewCollector(func(topic string, ls map[int]int64) { purged = append(purged, topic) })
 	for _, r := range []Record{
+		{Cluster: "source", Fault: "ok-both", Start: at(11)}, // live, then final
 		{Cluster: "source", Fault: "ok-both", Start: at(11), End: at(20)},
 		{Cluster: "target", Fault: "ok-both", Start: at(10), End: at(21)},
 		{Cluster: "target", Fault: "half", Start: at(10), End: at(20)},
@@ -124,6 +127,12 @@ func TestCollectorFaults(t *testing.T) {
 	}
 	if fs[0].Start != at(10) || fs[0].End != at(21) {
 		t.Errorf("ok-both spans %s..%s, want the earliest start and latest end", fs[0].Start, fs[0].End)
+	}
+	// An agent that never finished leaves its faults unknown.
+	c2 := NewCollector(nil)
+	c2.Add(Record{Cluster: "target", Fault: "never", Start: at(10)})
+	if f := c2.Faults(scen(s.Spec.Timeline[3]), at(0), at(90)); !strings.Contains(f[0].Error, "did not finish") {
+		t.Errorf("fault of an agent without a done record: %q", f[0].Error)
 	}
 }
 
@@ -272,3 +281,102 @@ func TestKafkaSideOnEmbedded(t *testing.T) {
 // nilClient stands for "the agent has Kubernetes access" in record tests
 // that never call it.
 type nilClient struct{ clientIface }
+
+// TestFaultGaugeFollowsBothClusters: kmt_fault_active is 1 while this
+// agent holds the fault or the other cluster's agent reports it in force
+// (the target's Prometheus must see source-side faults), and a hold's
+// beginning is announced once.
+func TestFaultGaugeFollowsBothClusters(t *testing.T) {
+	g := newGauges(prometheus.NewRegistry())
+	var started []string
+	g.onStart = func(f scenarios.Fault) { started = append(started, f.Name) }
+	f := fault("lat", scenarios.WANLatency, 0, time.Second, scenarios.FaultParams{})
+	val := func() float64 { return testutil.ToFloat64(g.fault.WithLabelValues("lat", "wan-latency")) }
+	steps := []struct {
+		do   func()
+		want float64
+	}{
+		{func() { g.active(f, true) }, 1},
+		{func() { g.active(f, true) }, 1},
+		{func() { g.remoteActive("lat", "wan-latency", true) }, 1},
+		{func() { g.active(f, false) }, 1}, // the other side still holds it
+		{func() { g.remoteActive("lat", "wan-latency", false) }, 0},
+		{func() { g.remoteActive("lat", "wan-latency", true) }, 1},
+		{func() { g.remoteActive("lat", "wan-latency", false) }, 0},
+	}
+	for i, st := range steps {
+		st.do()
+		if got := val(); got != st.want {
+			t.Errorf("step %d: kmt_fault_active = %v, want %v", i, got, st.want)
+		}
+	}
+	if strings.Join(started, ",") != "lat" {
+		t.Errorf("start announced %v, want once", started)
+	}
+}
+
+// TestRunOnEmbedded runs both clusters' agents against an embedded Kafka
+// cluster, on the clock of a ledger entry: the source agent grows a topic
+// and purges it on time; the target agent, with no Kubernetes access here,
+// cannot pause the mirror, and the collected verdict input says exactly
+// that, and nothing else.
+func TestRunOnEmbedded(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cl, err := embedded.Start(ctx, embedded.Options{Name: "source", Brokers: 1, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	boot := cl.Bootstrap()
+	if err := cl.CreateTopic(ctx, "orders", 2); err != nil {
+		t.Fatal(err)
+	}
+	s := scen(
+		fault("grow", scenarios.TopicAddPartitions, time.Second, time.Second, scenarios.FaultParams{Partitions: 4}),
+		fault("purge", scenarios.TopicPurge, time.Second, 2*time.Second, scenarios.FaultParams{Topic: "orders"}),
+	)
+	start := time.Now()
+	led := ledger.New()
+	led.MarkStart(start)
+	led.Ack(ledger.StreamKey{Topic: "orders", Stream: 0}, 0)
+	lw, err := ledger.NewTopicWriter(ctx, ledger.TopicWriterConfig{Bootstrap: boot, RunID: "e2e", Ledger: led})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lw.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	col := NewCollector(nil)
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	go Read(rctx, boot, nil, "", "e2e", col.Add)
+	errs := make(chan error, 2)
+	for _, role := range mesh.Clusters {
+		go func(role mesh.Cluster) {
+			errs <- Run(ctx, Config{Scenario: s, Role: role, RunID: "e2e", Targets: Targets{Mirror: Mirror{Namespace: "kafka", Selector: "app=m", Container: "m"}},
+				SourceBootstrap: boot, Inject: true, Linger: time.Millisecond})
+		}(role)
+	}
+	for range mesh.Clusters {
+		if err := <-errs; err != nil {
+			t.Fatalf("agent: %v", err)
+		}
+	}
+	if m := col.Wait(ctx, 20*time.Second); len(m) != 0 {
+		t.Fatalf("no done record from %v", m)
+	}
+	fs := col.Faults(s, start, time.Now())
+	if fs[0].Error != "" || fs[0].Start.Sub(start) < time.Second {
+		t.Errorf("grow: %+v; want done at t=1s, no error", fs[0])
+	}
+	if n := cl.Partitions("orders"); n != 4 {
+		t.Errorf("orders has %d partitions, want 4", n)
+	}
+	if !strings.Contains(fs[1].Error, "[target] no Kubernetes access to pause processes") || strings.Contains(fs[1].Error, "[source]") {
+		t.Errorf("purge error %q: want only the target's missing pause", fs[1].Error)
+	}
+	if d := fs[1].Start.Sub(start); d < time.Second {
+		t.Errorf("purge started %s after the load; want mid-window (2s)", d)
+	}
+}

@@ -17,8 +17,8 @@ import (
 // for the validator.
 type Collector struct {
 	mu    sync.Mutex
-	recs  map[string][]Record // by fault name
-	done  map[string]Record   // by cluster
+	recs  map[string]map[string]Record // by fault name, then cluster: the latest
+	done  map[string]Record            // by cluster
 	purge func(topic string, logStart map[int]int64)
 	wake  chan struct{}
 }
@@ -27,7 +27,7 @@ type Collector struct {
 // arrives, so the validator knows which missing records the source itself
 // deleted.
 func NewCollector(onPurge func(topic string, logStart map[int]int64)) *Collector {
-	return &Collector{recs: map[string][]Record{}, done: map[string]Record{}, purge: onPurge, wake: make(chan struct{}, 1)}
+	return &Collector{recs: map[string]map[string]Record{}, done: map[string]Record{}, purge: onPurge, wake: make(chan struct{}, 1)}
 }
 
 // Add takes one record (Read's callback).
@@ -36,7 +36,10 @@ func (c *Collector) Add(r Record) {
 	if r.Done {
 		c.done[r.Cluster] = r
 	} else {
-		c.recs[r.Fault] = append(c.recs[r.Fault], r)
+		if c.recs[r.Fault] == nil {
+			c.recs[r.Fault] = map[string]Record{}
+		}
+		c.recs[r.Fault][r.Cluster] = r // a final record follows a live one
 	}
 	c.mu.Unlock()
 	if r.LogStart != nil && c.purge != nil {
@@ -91,7 +94,10 @@ func (c *Collector) Faults(s *scenarios.Scenario, loadStart, loadEnd time.Time) 
 	for _, f := range s.Spec.Timeline {
 		rf := report.Fault{Name: f.Name, Kind: string(f.Kind)}
 		var errs []string
-		recs := c.recs[f.Name]
+		var recs []Record
+		for _, r := range c.recs[f.Name] {
+			recs = append(recs, r)
+		}
 		sort.Slice(recs, func(i, j int) bool { return recs[i].Cluster < recs[j].Cluster })
 		for _, cl := range expectedClusters(f) {
 			if !hasCluster(recs, cl) {
@@ -99,6 +105,9 @@ func (c *Collector) Faults(s *scenarios.Scenario, loadStart, loadEnd time.Time) 
 			}
 		}
 		for _, r := range recs {
+			if _, ok := c.done[r.Cluster]; !ok {
+				errs = append(errs, "["+r.Cluster+"] its fault agent did not finish (no done record): what the fault really did is not known")
+			}
 			for _, a := range r.Actions {
 				rf.Actions = append(rf.Actions, "["+r.Cluster+"] "+a)
 			}

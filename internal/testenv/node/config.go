@@ -74,19 +74,26 @@ temp = %q
 		PauseImage, cniBinDir, l.cniConfDir(), l.runcRoot())
 }
 
-// Pod network: one bridge in the host's network namespace, each pod in its
-// own namespace (created by containerd) on a veth into it, addresses from a
-// private /24. The pods get no default route — only the /24 itself — so
-// they reach each other and the host's bridge address and nothing else: no
-// traffic can leave the machine. (The bridge plugin turns IPv4 forwarding on
-// for a gateway bridge; the node puts the machine's setting back at Stop.)
-// containerd's CRI brings each pod's loopback up itself.
-// Host-network pods would be simpler, but charts bind the same ports in
-// several pods (two Kafka clusters), which needs one address per pod.
+// Pod network: one bridge in the host's network namespace, created by the
+// node (createBridge) with BridgeIP, each pod in its own namespace (created
+// by containerd) on a veth into it, addresses from a private /24. The pods
+// get no default route, only the /24 itself, so they reach each other and
+// the host's bridge address and nothing else: no traffic can leave the
+// machine. (The bridge plugin turns IPv4 forwarding on for a gateway bridge;
+// the node puts the machine's setting back at Stop.) containerd's CRI brings
+// each pod's loopback up itself. Host-network pods would be simpler, but the
+// charts bind the same ports in several pods (two Kafka clusters), which
+// needs one address per pod.
+//
+// BridgeIP is also the node's address: the kubelet refuses a loopback node
+// IP ("nodeIP can't be loopback address"), and the API server reaches the
+// kubelet (logs, exec) at the node's InternalIP, so the kubelet serves on
+// the bridge address, which only this machine and its pods can reach.
 const (
 	BridgeName = "kmtbr0"
 	PodSubnet  = "10.213.0.0/24"
 	BridgeIP   = "10.213.0.1"
+	bridgeCIDR = BridgeIP + "/24"
 )
 
 func cniConflist(l layout) string {
@@ -117,13 +124,13 @@ func cniConflist(l layout) string {
 // DESIGN.md "A Kubernetes node on this machine"): cgroup v1 controllers plus
 // a cgroup2 tree need failCgroupV1: false and the cgroupfs driver; without
 // QoS cgroups and node-allocatable enforcement it needs no cgroup setup; it
-// serves only on loopback and lets the API server in without credentials
+// serves only on the bridge address and lets the API server in without credentials
 // (logs, exec); image garbage collection is off because every image was
 // imported and none can be pulled back.
 func kubeletYAML(l layout, port, healthzPort int) string {
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-address: 127.0.0.1
+address: `+BridgeIP+`
 port: %d
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1

@@ -137,6 +137,9 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if err := n.startControlPlane(ctx, bins); err != nil {
 		return n, err
 	}
+	if err := createBridge(ctx); err != nil {
+		return n, err
+	}
 	if err := n.startContainerd(ctx); err != nil {
 		return n, err
 	}
@@ -265,6 +268,22 @@ func (n *Node) startContainerd(ctx context.Context) error {
 	return nil
 }
 
+// ImportImage builds spec (see BuildImage) into the node's image folder
+// and imports it into containerd, for pods to use with imagePullPolicy:
+// Never.
+func (n *Node) ImportImage(ctx context.Context, spec ImageSpec) error {
+	start := time.Now()
+	tar := filepath.Join(n.l.imagesDir(), strings.NewReplacer("/", "_", ":", "_").Replace(spec.Ref)+".tar")
+	if err := BuildImage(spec, tar); err != nil {
+		return err
+	}
+	if err := n.ctr(ctx, "images", "import", tar); err != nil {
+		return err
+	}
+	n.logger.Info("image imported", "image", spec.Ref, "took", time.Since(start).Round(time.Millisecond))
+	return os.Remove(tar)
+}
+
 // ctr runs containerd's CLI against the node's containerd, in the CRI's
 // k8s.io namespace.
 func (n *Node) ctr(ctx context.Context, args ...string) error {
@@ -276,22 +295,26 @@ func (n *Node) ctr(ctx context.Context, args ...string) error {
 	return nil
 }
 
-// startKubelet writes the kubelet's config (on two free loopback ports) and
-// starts it as NodeName with the node address 127.0.0.1 (the hostname does
-// not resolve here, and the API server reaches the kubelet by InternalIP).
+// startKubelet writes the kubelet's config (on two free ports) and starts it
+// as NodeName with the node address BridgeIP (the hostname does not resolve
+// here, and the API server reaches the kubelet by InternalIP).
 func (n *Node) startKubelet(ctx context.Context, bins string) error {
-	ports, err := freePorts(2)
+	port, err := freePort(BridgeIP)
 	if err != nil {
 		return err
 	}
-	if err := writeFiles(map[string]string{n.l.kubeletConfig(): kubeletYAML(n.l, ports[0], ports[1])}); err != nil {
+	healthz, err := freePort("127.0.0.1")
+	if err != nil {
+		return err
+	}
+	if err := writeFiles(map[string]string{n.l.kubeletConfig(): kubeletYAML(n.l, port, healthz)}); err != nil {
 		return err
 	}
 	_, err = n.startDaemon("kubelet", filepath.Join(bins, "kubelet"),
 		"--config="+n.l.kubeletConfig(),
 		"--kubeconfig="+n.KubeconfigPath,
 		"--root-dir="+n.l.kubeletDir(),
-		"--node-ip=127.0.0.1",
+		"--node-ip="+BridgeIP,
 		"--hostname-override="+NodeName,
 		"--v=1",
 	)
@@ -346,23 +369,34 @@ func waitFor(ctx context.Context, timeout time.Duration, d *daemon, check func()
 	}
 }
 
-func freePorts(k int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	for range k {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free loopback port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+// freePort finds a free TCP port on host.
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port on %s: %w", host, err)
 	}
-	return ports, nil
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// createBridge creates the pod bridge with BridgeIP before the kubelet
+// starts (it checks that its node IP is on an interface; the CNI bridge
+// plugin then reuses the bridge). A leftover bridge from a node that died is
+// replaced.
+func createBridge(ctx context.Context) error {
+	if err := deleteBridge(BridgeName); err != nil {
+		return err
+	}
+	for _, args := range [][]string{
+		{"link", "add", BridgeName, "type", "bridge"},
+		{"addr", "add", bridgeCIDR, "dev", BridgeName},
+		{"link", "set", BridgeName, "up"},
+	} {
+		if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("ip %s: %w: %s (the node needs CAP_NET_ADMIN and the kernel's bridge support)", strings.Join(args, " "), err, out)
+		}
+	}
+	return nil
 }
 
 func moduleRoot(ctx context.Context) (string, error) {

@@ -27,12 +27,12 @@ func needNode(t *testing.T) {
 	}
 }
 
-// TestNodeRunsKmtPods starts the node, runs the kmt image twice to
+// TestNodeRunsPods starts the node, runs the kmt image twice to
 // completion — `kmt list` (exit 0, the scenario catalogue in its log, read
 // through the API server) and `kmt no-such-command` (exit 2, kmt's bad-usage
-// code, as the pod's terminated state) — then tears the node down and
-// checks that nothing is left.
-func TestNodeRunsKmtPods(t *testing.T) {
+// code, as the pod's terminated state) — and a Kafka broker from the Kafka
+// image, then tears the node down and checks that nothing is left.
+func TestNodeRunsPods(t *testing.T) {
 	needNode(t)
 	n, err := Start(context.Background(), Options{})
 	if err != nil {
@@ -64,6 +64,8 @@ func TestNodeRunsKmtPods(t *testing.T) {
 	if bad.Status.Phase != corev1.PodFailed || exitCode(bad) != 2 {
 		t.Errorf("pod kmt-bad-usage ended %s with exit code %d, want Failed with 2 (bad usage): %s", bad.Status.Phase, exitCode(bad), describe(bad))
 	}
+
+	t.Run("kafka broker", func(t *testing.T) { testKafkaBroker(t, n) })
 
 	if err := n.Stop(); err != nil {
 		t.Errorf("tearing down: %v", err)
