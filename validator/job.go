@@ -46,6 +46,12 @@ type Job struct {
 	Logger      *slog.Logger
 	// Progress is called about every 2 s while waiting for the load.
 	Progress func(phase string, c Counts)
+	// Started, LoadEnded and Judged, when set, are called once the
+	// validator runs, when the load ended, and after the verdict (the
+	// command measures kmt's own health over them).
+	Started   func(v *Validator)
+	LoadEnded func()
+	Judged    func(rep *report.Report)
 	// LoadSeen, when set, is called once when the load's first acks are
 	// seen (t0), with the running validator (the command starts the
 	// report's per-second sampler there).
@@ -81,6 +87,9 @@ func (j Job) Run(ctx context.Context) (*report.Report, error) {
 	if err := val.Start(vctx); err != nil {
 		return nil, err
 	}
+	if j.Started != nil {
+		j.Started(val)
+	}
 	var faults *agent.Collector
 	if j.FaultsTopic != "" && j.Scenario != nil {
 		// Purges reach the validator as they happen, before it drains.
@@ -89,6 +98,9 @@ func (j Job) Run(ctx context.Context) (*report.Report, error) {
 	}
 	t0, interrupted := j.waitForLoad(ctx, rep, led, val, ledErr)
 	loadEnd := time.Now()
+	if j.LoadEnded != nil {
+		j.LoadEnded()
+	}
 	drain := j.Drain
 	if interrupted {
 		drain = 0
@@ -110,6 +122,9 @@ func (j Job) Run(ctx context.Context) (*report.Report, error) {
 		j.judgeScenario(ctx, rep, faults, t0, loadEnd)
 	}
 	rep.Judge()
+	if j.Judged != nil {
+		j.Judged(rep)
+	}
 	return rep, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
+	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube/agent"
@@ -20,6 +21,7 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report/timeline"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
+	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 	"github.com/kmt-dev/kafka-mirror-tester/validator"
 )
@@ -130,6 +132,21 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 			samples.Finish(rep)
 		}
 	}
+	// kmt's own health (CPU, scheduling, the validator's read lag): when
+	// saturated, timing assertions are incomplete, not the mirror's fault.
+	var harness *runner.Harness
+	job.Started = func(v *validator.Validator) {
+		harness = runner.StartHarness(ctx, kafkaclient.Config{Brokers: bootlist.Split(f.targetBoot), Security: job.Security}, job.Topics, v)
+	}
+	job.LoadEnded = func() { harness.LoadEnded() }
+	job.Judged = func(rep *report.Report) {
+		harness.Judge(rep, loadgen.Stats{}, 0) // the load ran elsewhere: its rate is not judged here
+	}
+	defer func() {
+		if harness != nil {
+			harness.Stop()
+		}
+	}()
 	rep, err := job.Run(ctx)
 	var ce *validator.ConfigError
 	if errors.As(err, &ce) {

@@ -2,15 +2,14 @@ package runner
 
 import (
 	"context"
-	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
@@ -58,16 +57,46 @@ func isTimingExpr(expr string) bool {
 	return strings.Contains(expr, metrics.ValidatorLatency) || strings.Contains(expr, metrics.ValidatorLag)
 }
 
+// Harness measures kmt itself while a load runs (internal/health): the
+// process's CPU and scheduling, and the validator's own read lag. `kmt run`
+// and `kmt validate` both use it.
+type Harness struct {
+	cpu *health.CPUMeter
+	lag func() float64
+}
+
+// StartHarness starts measuring; target reaches the target cluster, whose
+// end offsets the read lag compares with what val has read.
+func StartHarness(ctx context.Context, target kafkaclient.Config, pairs []validator.TopicPair, val *validator.Validator) *Harness {
+	return &Harness{cpu: health.StartCPU(time.Second), lag: startReadLag(ctx, target, pairs, val)}
+}
+
+// LoadEnded stops the CPU measure at the end of the load (the drain after
+// it is reading, not producing). Safe to call more than once.
+func (h *Harness) LoadEnded() { h.cpu.Stop() }
+
+// Stop ends every measure (what Judge does too); for paths that end
+// without a report. Safe to call more than once.
+func (h *Harness) Stop() {
+	h.cpu.Stop()
+	h.lag()
+}
+
+// Judge stops the measures and records kmt's health in rep (judgeHarness);
+// call it after rep.Judge. ls is the load's outcome (zero when another
+// process ran the load) and targetRate what it was asked for.
+func (h *Harness) Judge(rep *report.Report, ls loadgen.Stats, targetRate float64) {
+	judgeHarness(rep, h.cpu.Stop(), h.lag(), ls, targetRate)
+}
+
 // startReadLag measures the validator's own read lag (health.ReadLag): every
 // 250 ms it compares the records appended to the target topics with the
 // records the validator has read. It returns the function that stops it and
-// gives the lag in seconds (-1: not measured).
-func startReadLag(ctx context.Context, boot string, dial func(ctx context.Context, network, addr string) (net.Conn, error), pairs []validator.TopicPair, val *validator.Validator) func() float64 {
-	opts := []kgo.Opt{kgo.SeedBrokers(bootstrap.Split(boot)...), kgo.ClientID("kmt-harness")}
-	if dial != nil {
-		opts = append(opts, kgo.Dialer(dial))
-	}
-	cl, err := kgo.NewClient(opts...)
+// gives the lag in seconds (-1: not measured); calling it again returns the
+// same.
+func startReadLag(ctx context.Context, target kafkaclient.Config, pairs []validator.TopicPair, val *validator.Validator) func() float64 {
+	target.ClientID = "kmt-harness"
+	cl, err := target.NewKgo()
 	if err != nil {
 		return func() float64 { return -1 }
 	}
@@ -93,9 +122,9 @@ func startReadLag(ctx context.Context, boot string, dial func(ctx context.Contex
 	}
 	read := func() int64 { c := val.Live(); return int64(c.Received + c.Foreign) }
 	m := health.StartReadLag(ctx, 250*time.Millisecond, appended, read)
-	return func() float64 {
+	return sync.OnceValue(func() float64 {
 		lag := m.Stop()
 		cl.Close()
 		return lag
-	}
+	})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
 	"github.com/kmt-dev/kafka-mirror-tester/validator"
@@ -48,7 +49,7 @@ func TestRunRefusesARunIDInUseOnExistingClusters(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := checkRunIDUnused(ctx, "fresh", runIDSide{src, nil, []string{"src"}}, runIDSide{tgt, nil, []string{"dst", "not-yet-created"}}); err != nil {
+	if err := checkRunIDUnused(ctx, "fresh", kafkaclient.Security{}, runIDSide{src, nil, []string{"src"}}, runIDSide{tgt, nil, []string{"dst", "not-yet-created"}}); err != nil {
 		t.Fatalf("a fresh run id was refused: %v", err)
 	}
 }

@@ -24,7 +24,6 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/local"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
@@ -283,8 +282,7 @@ type run struct {
 	mm2 *mirror.MirrorMaker2 // when the mirror is MirrorMaker 2
 
 	cleanups []func()
-	harness  *health.CPUMeter // kmt's own CPU over the load
-	readLag  func() float64   // stops the validator's read-lag meter (harness.go)
+	harness  *Harness // kmt's own health over the load (harness.go)
 	phases   *phaseTracker
 	dist     *kafkadist.Dist // the Apache Kafka distribution, once found
 
@@ -394,7 +392,7 @@ func (r *run) finish(ls loadgen.Stats, res *validator.Result, as []report.Assert
 	}
 	rep.Judge()
 	if r.harness != nil {
-		judgeHarness(rep, r.harness.Stop(), r.readLag(), ls, r.s.Spec.Load.Rate)
+		r.harness.Judge(rep, ls, r.s.Spec.Load.Rate)
 	}
 	if path, err := rep.WriteJSON(r.dir); err != nil {
 		r.log.Error("could not write report.json", "err", err)

@@ -14,8 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/local"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
@@ -166,7 +167,7 @@ func (r *run) checkRunID(ctx context.Context) error {
 	for _, t := range r.s.Spec.Topology.Topics {
 		sources, targets = append(sources, t.Name), append(targets, t.Target())
 	}
-	return checkRunIDUnused(ctx, r.runID, runIDSide{r.clusters.srcBoot, r.clusters.srcDial, sources}, runIDSide{r.clusters.tgtBoot, nil, targets})
+	return checkRunIDUnused(ctx, r.runID, r.o.Security, runIDSide{r.clusters.srcBoot, r.clusters.srcDial, sources}, runIDSide{r.clusters.tgtBoot, nil, targets})
 }
 
 // startValidator starts reading the target (and the source) before the
@@ -334,9 +335,9 @@ func (r *run) loadAndFaults(ctx context.Context) loadResult {
 	defer lcancel()
 	var res loadResult
 	res.t0 = time.Now()
-	r.harness = health.StartCPU(time.Second)
-	defer r.harness.Stop()
-	r.readLag = startReadLag(ctx, r.clusters.tgtBoot, nil, r.pairs, r.val)
+	r.harness = StartHarness(ctx, kafkaclient.Config{Brokers: bootstrap.Split(r.clusters.tgtBoot), Security: r.o.Security}, r.pairs, r.val)
+	defer r.harness.LoadEnded()
+	r.defer_(r.harness.Stop) // finish judges it; this covers a run that ends without one
 	r.phases.start(res.t0, r.s.Phases())
 	if r.o.OnStart != nil {
 		r.o.OnStart(res.t0, r.metricsURL)

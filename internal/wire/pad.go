@@ -84,9 +84,12 @@ func padMismatch(pad []byte, stream uint32, seq uint64) int {
 				return off + i
 			}
 		}
-		// Advance x past this chunk: n steps.
-		a, c := lcgJump(n)
-		x = a*x + c
+		if off+n < len(pad) {
+			// Advance x past this chunk: n steps (only when another follows:
+			// the jump costs n multiplies).
+			a, c := lcgJump(n)
+			x = a*x + c
+		}
 	}
 	return -1
 }

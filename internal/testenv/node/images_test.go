@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,7 +118,7 @@ func TestSweepRemovesProcessesMountsAndFolder(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting needs root")
 	}
-	dir, err := os.MkdirTemp("", "kmt-node-sweep-")
+	dir, err := os.MkdirTemp("", "kmt-sweeptest-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,5 +167,33 @@ func TestMentionsNeedsAPathBoundary(t *testing.T) {
 		if got := mentions(tc.args, "/tmp/kmt-node"); got != tc.want {
 			t.Errorf("mentions(%q) = %v, want %v", tc.args, got, tc.want)
 		}
+	}
+}
+
+// TestSweepStaleFindsDeadNodes: a node folder left in the temp folder by a
+// dead harness (with a process still working in it) is swept by the next
+// node's start; other folders are not touched.
+func TestSweepStaleFindsDeadNodes(t *testing.T) {
+	tmp := t.TempDir()
+	stale := filepath.Join(tmp, tempPrefix+"123")
+	other := filepath.Join(tmp, "kmt-nodeish")
+	for _, d := range []string{stale, other} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sleeper := exec.Command("sleep", "600")
+	sleeper.Dir = stale
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = sleeper.Wait() }()
+	t.Cleanup(func() { _ = sleeper.Process.Kill() })
+	sweepStale(slog.Default(), tmp, "")
+	if got := leftovers(stale, ""); len(got) != 0 {
+		t.Errorf("stale node not swept: %v", got)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("sweepStale removed %s, which is not a node folder: %v", other, err)
 	}
 }

@@ -110,13 +110,14 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("waiting for the node another process runs on this machine: %w", err)
 	}
+	sweepStale(o.Logger, os.TempDir(), BridgeName)
 	bins, err := testenv.EnsureBinaries(ctx, o.Logger, KubernetesVersion, Binaries...)
 	if err != nil {
 		unlock()
 		return nil, err
 	}
 	if o.Dir == "" {
-		if o.Dir, err = os.MkdirTemp("", "kmt-node-"); err != nil {
+		if o.Dir, err = os.MkdirTemp("", tempPrefix); err != nil {
 			unlock()
 			return nil, err
 		}
@@ -377,6 +378,26 @@ func freePort(host string) (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tempPrefix names the temp folders of nodes started without Options.Dir.
+const tempPrefix = "kmt-node-"
+
+// sweepStale removes the temp folders (and their processes, mounts) of
+// nodes whose harness died without Stop, e.g. a test binary killed by its
+// timeout. It runs under the node lock, which a live node holds, so every
+// such folder it finds is stale.
+func sweepStale(logger *slog.Logger, tmpDir, bridge string) {
+	stale, _ := filepath.Glob(filepath.Join(tmpDir, tempPrefix+"*"))
+	for _, dir := range stale {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			continue
+		}
+		logger.Warn("sweeping a node left by a harness that died", "dir", dir)
+		if err := sweep(dir, bridge); err != nil {
+			logger.Warn("sweeping a stale node failed", "dir", dir, "err", err)
+		}
+	}
 }
 
 // createBridge creates the pod bridge with BridgeIP before the kubelet

@@ -2,7 +2,7 @@
 // node for people who want to poke at it (`make k8s-node-up`), and tears it
 // down (`make k8s-node-down`).
 //
-//	kmt-node up   [--dir D]   start in the background; prints the kubeconfig
+//	kmt-node up   [--dir D] [--kafka=false]   start in the background; prints the kubeconfig
 //	kmt-node down [--dir D]   stop it and remove everything it left
 //
 // up returns once the node is Ready; the node keeps running in a background
@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/testenv/node"
 )
 
@@ -38,14 +39,15 @@ func main() {
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	dir := fs.String("dir", filepath.Join(os.TempDir(), "kmt-node"), "the node's folder (everything it writes or mounts is under it)")
+	kafka := fs.Bool("kafka", true, "up: also import the Kafka image (assembling the Kafka libs from Maven Central when missing)")
 	_ = fs.Parse(os.Args[2:])
 	var err error
 	switch os.Args[1] {
 	case "up":
 		if os.Getenv(envServe) != "" {
-			err = serve(*dir)
+			err = serve(*dir, *kafka)
 		} else {
-			err = up(*dir)
+			err = up(*dir, *kafka)
 		}
 	case "down":
 		err = down(*dir)
@@ -66,7 +68,7 @@ func usage() {
 // up starts `kmt-node up` again as a background process (its own session,
 // output in D.log) and waits until it reports the node Ready (D/ready) or
 // dies.
-func up(dir string) error {
+func up(dir string, kafka bool) error {
 	if pid, alive := running(dir); alive {
 		return fmt.Errorf("a node is already up in %s (pid %d): run `make k8s-node-down` first", dir, pid)
 	}
@@ -83,7 +85,7 @@ func up(dir string) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(self, "up", "--dir", dir)
+	cmd := exec.Command(self, "up", "--dir", dir, fmt.Sprintf("--kafka=%t", kafka))
 	cmd.Env = append(os.Environ(), envServe+"=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -100,21 +102,30 @@ func up(dir string) error {
 		case <-time.After(time.Second):
 		}
 		if _, err := os.Stat(filepath.Join(dir, "ready")); err == nil {
-			fmt.Printf("node %s is Ready (pid %d)\n  export KUBECONFIG=%s\n  kubectl get nodes\nimages: %s, %s (imagePullPolicy: Never)\nstop it with: make k8s-node-down\n",
-				node.NodeName, cmd.Process.Pid, filepath.Join(dir, "kubeconfig"), node.KmtImage, node.PauseImage)
+			images := []string{node.KmtImage, node.PauseImage}
+			if kafka {
+				images = append(images, node.KafkaImage)
+			}
+			fmt.Printf("node %s is Ready (pid %d)\n  export KUBECONFIG=%s\n  kubectl get nodes\nimages: %s (imagePullPolicy: Never)\nstop it with: make k8s-node-down\n",
+				node.NodeName, cmd.Process.Pid, filepath.Join(dir, "kubeconfig"), strings.Join(images, ", "))
 			return nil
 		}
 	}
 }
 
 // serve runs the node in the background process until SIGTERM/SIGINT.
-func serve(dir string) error {
+func serve(dir string, kafka bool) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	n, err := node.Start(ctx, node.Options{Dir: dir, Logger: logger})
 	if err != nil {
 		return err
+	}
+	if kafka {
+		if err := importKafka(ctx, n, logger); err != nil {
+			return errors.Join(err, n.Stop())
+		}
 	}
 	writeErr := errors.Join(
 		os.WriteFile(filepath.Join(dir, "pid"), []byte(strconv.Itoa(os.Getpid())), 0o644),
@@ -124,6 +135,19 @@ func serve(dir string) error {
 		logger.Info("stopping the node")
 	}
 	return errors.Join(writeErr, n.Stop())
+}
+
+// importKafka imports the Kafka image (Debian's JRE + the Kafka libs).
+func importKafka(ctx context.Context, n *node.Node, logger *slog.Logger) error {
+	dist, err := kafkadist.Ensure(ctx, kafkadist.Version, logger)
+	if err != nil {
+		return err
+	}
+	spec, err := node.KafkaImageSpec(node.DebianJRE, dist.Libs)
+	if err != nil {
+		return err
+	}
+	return n.ImportImage(ctx, spec)
 }
 
 // down stops the background process (SIGTERM: it tears the node down),
