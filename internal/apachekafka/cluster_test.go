@@ -128,55 +128,52 @@ func count(t *testing.T, c *Cluster, topic string, want int) map[string]int {
 	return got
 }
 
-func TestSingleNodeProduceConsumeAndNothingLeft(t *testing.T) {
-	c := start(t, Options{Name: "solo", Brokers: 1})
-	ctx := context.Background()
-	if err := c.CreateTopic(ctx, "t", 2); err != nil {
-		t.Fatal(err)
-	}
-	produce(t, c, "t", 0, 100)
-	got := count(t, c, "t", 100)
-	if len(got) != 100 {
-		t.Fatalf("read %d distinct records, want 100", len(got))
-	}
-	if _, err := os.Stat(c.logFile(c.nodes[0])); err != nil {
-		t.Fatalf("broker log not written: %v", err)
-	}
-	b, _ := os.ReadFile(c.logFile(c.nodes[0]))
-	if !strings.Contains(string(b), "Kafka Server started") {
-		t.Fatalf("broker log lacks 'Kafka Server started' (log4j2 binding missing?):\n%s", tail(b, 2000))
-	}
-}
-
-func TestFrontIsAdvertisedOnClientListenerOnly(t *testing.T) {
+// TestSingleNode starts one node behind a front (an address nobody
+// listens on, so only DirectDial reaches the broker), checks the front is
+// what metadata advertises on the client listener, that records go through,
+// that the broker logs through log4j2, and that errors name the problem.
+func TestSingleNode(t *testing.T) {
 	fronts := map[string]string{}
 	front := func(real string) (string, error) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return "", err
 		}
-		ln.Close() // an address nobody listens on: only DirectDial can reach the broker
+		ln.Close()
 		fronts[real] = ln.Addr().String()
 		return fronts[real], nil
 	}
-	c := start(t, Options{Name: "fronted", Brokers: 1, Front: front})
+	c := start(t, Options{Name: "solo", Brokers: 1, Front: front})
 	if got, want := c.Bootstrap(), fronts[c.nodes[0].client]; got != want {
 		t.Fatalf("Bootstrap() = %q, want the front %q", got, want)
 	}
-	cl := client(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	md, err := kadmClient(cl).BrokerMetadata(ctx)
+	md, err := kadmClient(client(t, c)).BrokerMetadata(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("%s:%d", md.Brokers[0].Host, md.Brokers[0].Port)
-	if addr != fronts[c.nodes[0].client] {
+	if addr := fmt.Sprintf("%s:%d", md.Brokers[0].Host, md.Brokers[0].Port); addr != fronts[c.nodes[0].client] {
 		t.Fatalf("metadata advertises %s, want the front %s", addr, fronts[c.nodes[0].client])
 	}
+	if err := c.CreateTopic(ctx, "t", 2); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, c, "t", 0, 100)
+	if got := count(t, c, "t", 100); len(got) != 100 {
+		t.Fatalf("read %d distinct records, want 100", len(got))
+	}
+	b, err := os.ReadFile(c.logFile(c.nodes[0]))
+	if err != nil || !strings.Contains(string(b), "Kafka Server started") {
+		t.Fatalf("broker log lacks 'Kafka Server started' (log4j2 binding missing?): %v\n%s", err, tail(b, 2000))
+	}
+	if err := c.KillBrokers([]int32{7}); err == nil || !strings.Contains(err.Error(), "no broker with node id 7") {
+		t.Fatalf("kill unknown node: err = %v", err)
+	}
+	if _, err := Start(ctx, Options{Name: "x", Brokers: 1, Dist: c.o.Dist}); err == nil || !strings.Contains(err.Error(), "DataDir") {
+		t.Fatalf("no DataDir: err = %v", err)
+	}
 }
-
-func kadmClient(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }
 
 // TestThreeNodeFaults performs every broker fault for real on one 3-node
 // cluster: nothing acknowledged with acks=all is lost across a SIGKILL and
@@ -255,12 +252,4 @@ func TestThreeNodeFaults(t *testing.T) {
 	}
 }
 
-func TestErrorsNameTheProblem(t *testing.T) {
-	if _, err := Start(context.Background(), Options{Name: "x", Brokers: 1}); err == nil || !strings.Contains(err.Error(), "DataDir") {
-		t.Fatalf("no DataDir: err = %v", err)
-	}
-	c := start(t, Options{Name: "errs", Brokers: 1})
-	if err := c.KillBrokers([]int32{7}); err == nil || !strings.Contains(err.Error(), "no broker with node id 7") {
-		t.Fatalf("kill unknown node: err = %v", err)
-	}
-}
+func kadmClient(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }

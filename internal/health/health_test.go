@@ -28,6 +28,8 @@ func TestAssess(t *testing.T) {
 			[]string{"waited up to 64 ms for a CPU"}},
 		{"threads waited in the kernel's run queue", Sample{CPU: CPU{Avg: 0.1, Peak: 0.2, Cores: 2, RunQueueWaitSeconds: 0.0125}, ReadLagSeconds: -1},
 			[]string{"waited 12.5 ms on average in the kernel's run queue"}},
+		{"a burst of run-queue wait", Sample{CPU: CPU{Avg: 0.1, Peak: 0.2, Cores: 2, RunQueueWaitSeconds: 0.0005, RunQueuePeakSeconds: 0.009}, ReadLagSeconds: -1},
+			[]string{"waited 9.0 ms per run in the kernel's run queue in the worst second"}},
 		{"validator read lag", Sample{ReadLagSeconds: 2.5}, []string{"validator fell 2.5 s behind"}},
 		{"everything", Sample{TargetRate: 100, AchievedRate: 50, CPU: cpu(0.95, 1), ReadLagSeconds: 7},
 			[]string{"reached 50 of the 100", "on average", "fell 7.0 s behind"}},

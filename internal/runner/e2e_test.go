@@ -119,7 +119,13 @@ func TestCatalogueShort(t *testing.T) {
 			rep, took := runE2E(t, Options{Scenario: name, Short: true})
 			logReport(t, rep, took)
 			c := rep.Counts
-			if rep.Verdict != report.Pass {
+			// kmt judging itself saturated (a busy machine: the catalogue
+			// runs in parallel on 2 cores) makes only its timing assertions
+			// incomplete; the anomaly checks below still apply in full.
+			saturated := rep.Verdict == report.Incomplete && rep.Error == "" && rep.Harness != nil && rep.Harness.Saturated
+			if saturated {
+				t.Logf("%s --short: incomplete, kmt was saturated: %v", name, rep.Harness.Reasons)
+			} else if rep.Verdict != report.Pass {
 				t.Errorf("%s --short: verdict %s, want pass; reasons %v", name, rep.Verdict, rep.Reasons)
 			}
 			for _, x := range []struct {
