@@ -4,7 +4,7 @@ TEST_TIMEOUT ?= 45m
 BIN          ?= bin/kmt
 VERSION      ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help build test test-real deps kafka demo bench charts image lint fuzz clean k8s-node-up k8s-node-down test-node
+.PHONY: help build test test-real deps kafka demo bench charts image lint lint-fix fuzz clean k8s-node-up k8s-node-down test-node
 
 help: ## this list
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -26,9 +26,15 @@ kafka: ## assemble Apache Kafka's libs/ from Maven Central into the kmt cache (o
 # -p 1: one package at a time. The end-to-end packages run real clusters,
 # mirrors and WAN faults and measure their effect; on a 2-core machine two of
 # them side by side would measure each other.
-test: deps kafka ## the whole test suite (what CI runs)
+test: deps kafka lint ## the whole test suite (what CI runs): lint, vet, every test
 	$(GO) vet ./...
 	$(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+lint: ## golangci-lint (pinned, built once into ~/.cache/kmt): import grouping, unused, errorlint, sloglint
+	./scripts/lint.sh
+
+lint-fix: ## fix what lint can fix itself (import grouping)
+	./scripts/lint.sh --fix
 
 demo: ## the README demo: baseline on two embedded clusters
 	$(GO) run ./cmd/kmt run baseline

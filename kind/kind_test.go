@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/testenv"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -24,6 +23,8 @@ import (
 	"sigs.k8s.io/kind/pkg/apis/config/defaults"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/testenv"
 )
 
 func readFile(t *testing.T, p string) string {

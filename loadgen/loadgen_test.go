@@ -3,7 +3,6 @@ package loadgen
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -26,7 +25,7 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 )
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func newCluster(t testing.TB, brokers int, topics ...string) (*kfake.Cluster, string) {
 	t.Helper()

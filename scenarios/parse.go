@@ -133,7 +133,7 @@ func Parse(file string, data []byte) (*Scenario, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil, &Error{File: file, Msg: "empty scenario file"}
 		}
 		return nil, yamlError(file, err)
@@ -147,7 +147,7 @@ func Parse(file string, data []byte) (*Scenario, error) {
 		return nil, nameFields(yamlError(file, err), s.lines)
 	}
 	var extra yaml.Node
-	if err := dec.Decode(&extra); err != io.EOF {
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, &Error{File: file, Msg: "more than one YAML document; put one scenario per file"}
 	}
 	// Before defaults fill them: an explicit 0 is a mistake, not "default".
@@ -195,8 +195,8 @@ func yamlError(file string, err error) error {
 // written on that line, so a type error says which field it is about
 // (yaml.v3 reports only the line).
 func nameFields(err error, lines map[string]int) error {
-	es, ok := err.(Errors)
-	if !ok {
+	var es Errors
+	if !errors.As(err, &es) {
 		return err
 	}
 	for _, e := range es {

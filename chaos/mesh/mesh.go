@@ -62,10 +62,11 @@ import (
 
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
 	"github.com/go-logr/logr"
-	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
 // Cluster is "source" or "target".

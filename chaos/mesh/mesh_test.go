@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/chaos-mesh/chaos-mesh/api/v1alpha1"
-	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")

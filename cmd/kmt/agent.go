@@ -19,10 +19,6 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
 )
 
-func init() {
-	extraCommands = append(extraCommands, newAgentCmd)
-}
-
 func newAgentCmd(g *globals) *cobra.Command {
 	var (
 		cfg                           agent.Config

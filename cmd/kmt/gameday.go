@@ -18,8 +18,6 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
 )
 
-func init() { extraCommands = append(extraCommands, newGamedayCmd) }
-
 // gamedayLatest is the link (in reports/) to the last game day's folder:
 // what pause/resume/abort act on by default.
 const gamedayLatest = "gameday-latest"

@@ -13,8 +13,6 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
 )
 
-func init() { extraCommands = append(extraCommands, newShowCmd, newCompareCmd) }
-
 func newShowCmd(g *globals) *cobra.Command {
 	var root string
 	var asJSON, writeHTML bool

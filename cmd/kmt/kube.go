@@ -24,10 +24,6 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
-func init() {
-	extraCommands = append(extraCommands, newRenderCmd, newClusterCmd, newAbortCmd)
-}
-
 // readScenario loads and validates a scenario for a backend.
 func readScenario(path string, short bool, b scenarios.Backend) (*scenarios.Scenario, error) {
 	s, err := scenarios.Read(path)

@@ -142,12 +142,13 @@ Exit codes: 0 verdict pass, 1 verdict fail, 2 bad usage or bad scenario,
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
-	root.AddCommand(newRunCmd(g), newListCmd(g), newLintCmd(g))
-	for _, extra := range extraCommands {
-		root.AddCommand(extra(g))
-	}
+	// Every command, explicitly (no init() registration): this list is the
+	// CLI.
+	root.AddCommand(
+		newRunCmd(g), newListCmd(g), newLintCmd(g), // local runs and scenarios
+		newLoadgenCmd(g), newValidateCmd(g), // the halves of a run on clusters of your own
+		newRenderCmd(g), newClusterCmd(g), newAbortCmd(g), newAgentCmd(g), // Kubernetes
+		newGamedayCmd(g), newShowCmd(g), newCompareCmd(g), // game days and past reports
+	)
 	return root
 }
-
-// extraCommands are registered by other files of this package.
-var extraCommands []func(*globals) *cobra.Command

@@ -20,10 +20,6 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
-func init() {
-	extraCommands = append(extraCommands, newLoadgenCmd, newValidateCmd)
-}
-
 // serveMetrics serves reg on addr until the returned stop is called.
 func serveMetrics(addr string, reg *prometheus.Registry) (func(), error) {
 	if addr == "" {

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,227 +92,154 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	if err != nil {
 		return err
 	}
-	s, err := scenarioDefaults(f.scenarioPath, f.short)
+	job, err := f.job(log)
 	if err != nil {
 		return err
-	}
-	if f.sourceBoot == "" || f.targetBoot == "" {
-		return runner.Usage(errors.New("--source-bootstrap and --target-bootstrap are required"))
-	}
-	if f.runID == "" {
-		return runner.Usage(errors.New("--run-id is required: the validator judges one run (the loadgen's --run-id)"))
-	}
-	var pairs []validator.TopicPair
-	name := "adhoc"
-	drain, wait := 60*time.Second, time.Hour
-	isolation := ""
-	var as []assertions.Assertion
-	if s != nil {
-		name = s.Metadata.Name
-		drain = s.Spec.Drain.D()
-		isolation = s.Spec.Validation.Isolation
-		wait = kube.LoadWait(s)
-		for _, t := range s.Spec.Topology.Topics {
-			pairs = append(pairs, validator.TopicPair{Source: t.Name, Target: t.Target()})
-		}
-		if as, err = assertions.Compile(s); err != nil {
-			return runner.Usage(err)
-		}
-		if err := assertions.CheckExprs(as); err != nil {
-			return runner.Usage(err)
-		}
-	}
-	if len(f.topics) > 0 {
-		pairs = nil
-		for _, t := range f.topics {
-			pairs = append(pairs, validator.TopicPair{Source: t, Target: t})
-		}
-	}
-	if len(pairs) == 0 {
-		return runner.Usage(errors.New("--topic is required (or --scenario)"))
-	}
-	if f.targetTopic != "" {
-		if len(pairs) != 1 {
-			return runner.Usage(errors.New("--target-topic needs exactly one source topic"))
-		}
-		pairs[0].Target = f.targetTopic
-	}
-	if f.drain > 0 {
-		drain = f.drain
-	}
-	if f.wait > 0 {
-		wait = f.wait
-	}
-	var remote *assertions.Remote
-	if len(as) > 0 && f.prom.URL != "" {
-		if remote, err = assertions.NewRemote(f.prom); err != nil {
-			return runner.Usage(err)
-		}
-	} else if len(as) > 0 {
-		log.Warn("the scenario has assertions but no --prometheus-url: they are not evaluated")
 	}
 	dir := f.reportDir
 	if dir == "" {
 		dir = filepath.Join("reports", f.runID)
 	}
-
+	if err := runner.CheckReportDir(dir); err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	stop, err := serveMetrics(f.metricsAddr, reg)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	rep := &report.Report{SchemaVersion: report.SchemaVersion, Scenario: name, Run: f.runID, Backend: "external", Mirror: "external", Short: f.short, StartedAt: time.Now()}
-
+	job.Registerer = metrics.Wrap(reg, job.Name(), f.runID, "validator")
 	var cm *kube.ReportWriter
 	if f.configMap != "" {
-		if cm, err = kube.NewReportWriter(f.configMap, f.runID, name); err != nil {
+		if cm, err = kube.NewReportWriter(f.configMap, f.runID, job.Name()); err != nil {
 			return runner.Env(fmt.Errorf("--report-configmap %s: %w", f.configMap, err))
 		}
 	}
-	sec, err := kafkaSecurity(f.kafka)
-	if err != nil {
-		return err
+	job.Progress = func(phase string, c validator.Counts) {
+		fmt.Fprintf(g.stderr, "[validate] %s acked=%d received=%d duplicate=%d reordered=%d corrupt=%d\n", phase, c.Acked, c.Received, c.Duplicate, c.Reordered, c.Corrupt)
+		if cm != nil {
+			if err := cm.Progress(ctx, phase, c); err != nil {
+				log.Warn("could not write progress to the report ConfigMap", "err", err)
+			}
+		}
 	}
-	dial, err := kafkaDial(f.kafka) // the fault agents' topics: TLS only so far
-	if err != nil && f.faultsTopic != "" {
-		return err
-	}
-	led := ledger.New()
-	lctx, lcancel := context.WithCancel(ctx)
-	defer lcancel()
-	ledErr := make(chan error, 1)
-	go func() {
-		ledErr <- ledger.ReadTopicWith(lctx, kafkaclient.Config{Brokers: bootlist.Split(f.sourceBoot), Security: sec}, f.ledgerTopic, f.runID, led)
-	}()
-	val, err := validator.New(validator.Config{
-		TargetBootstrap: f.targetBoot, SourceBootstrap: f.sourceBoot, Security: sec, Topics: pairs, RunID: f.runID,
-		Ledger: led, Isolation: isolation, Registerer: metrics.Wrap(reg, name, f.runID, "validator"), Logger: log,
-	})
-	if err != nil {
-		return runner.Usage(err)
-	}
-	vctx, vcancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer vcancel()
-	vstart := time.Now()
-	if err := val.Start(vctx); err != nil {
-		return runner.Env(err)
+	var samples *timeline.Sampler
+	job.LoadSeen = func(t0 time.Time, v *validator.Validator) { samples = timeline.StartRun(t0, v, reg) }
+	job.Drained = func(rep *report.Report, v *validator.Validator, loadOffset time.Duration) {
+		if samples != nil {
+			rep.Timeline = timeline.PerSecond(v, loadOffset)
+			samples.Finish(rep)
+		}
 	}
 	// kmt's own health (CPU, scheduling, the validator's read lag): when
 	// saturated, timing assertions are incomplete, not the mirror's fault.
-	harness := runner.StartHarness(ctx, kafkaclient.Config{Brokers: bootlist.Split(f.targetBoot), Security: sec}, pairs, val)
-	defer harness.Stop()
-	var samples *timeline.Sampler
-	var faults *agent.Collector
-	if f.faultsTopic != "" && s != nil {
-		// Purges reach the validator as they happen, before it drains.
-		faults = agent.NewCollector(val.NoteTruncation)
-		go agent.Read(lctx, f.sourceBoot, dial, f.faultsTopic, f.runID, faults.Add)
+	var harness *runner.Harness
+	job.Started = func(v *validator.Validator) {
+		harness = runner.StartHarness(ctx, kafkaclient.Config{Brokers: bootlist.Split(f.targetBoot), Security: job.Security}, job.Topics, v)
 	}
+	job.LoadEnded = func() { harness.LoadEnded() }
+	job.Judged = func(rep *report.Report) {
+		harness.Judge(rep, loadgen.Stats{}, 0) // the load ran elsewhere: its rate is not judged here
+	}
+	defer func() {
+		if harness != nil {
+			harness.Stop()
+		}
+	}()
+	rep, err := job.Run(ctx)
+	var ce *validator.ConfigError
+	if errors.As(err, &ce) {
+		return runner.Usage(err)
+	}
+	if err != nil {
+		return runner.Env(err)
+	}
+	return f.finish(ctx, g, rep, job.Scenario, cm, dir, log)
+}
 
-	// Wait for the load to finish (the ledger's done entry), with progress.
-	log.Info("waiting for the load to finish", "run", f.runID, "ledger_topic", f.ledgerTopic, "wait", wait)
-	var t0 time.Time
-	deadline := time.Now().Add(wait)
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	interrupted := false
-	for !led.Done() {
-		if acked, _ := led.Totals(); acked > 0 && t0.IsZero() {
-			// The ledger is flushed about once a second: the load started
-			// about a second before its first entry was read.
-			t0 = time.Now().Add(-time.Second)
-			samples = timeline.StartRun(t0, val, reg)
-		}
-		if time.Now().After(deadline) {
-			rep.Error = fmt.Sprintf("the load of run %s did not finish within %s (no done entry in ledger topic %s): is the loadgen running with --run-id %s --ledger-topic %s? raise --wait for long loads", f.runID, wait, f.ledgerTopic, f.runID, f.ledgerTopic)
-			rep.Verdict = report.Incomplete
-			break
-		}
-		select {
-		case <-ctx.Done():
-			interrupted = true
-		case err := <-ledErr:
-			if err != nil && ctx.Err() == nil {
-				rep.Error = "reading the ledger: " + err.Error()
-				rep.Verdict = report.Incomplete
-			}
-		case <-tick.C:
-			c := val.Live()
-			phase := "waiting for load"
-			if !t0.IsZero() && s != nil {
-				phase = phaseAt(s, time.Since(t0))
-			}
-			fmt.Fprintf(g.stderr, "[validate] %s acked=%d received=%d duplicate=%d reordered=%d corrupt=%d\n", phase, c.Acked, c.Received, c.Duplicate, c.Reordered, c.Corrupt)
-			if cm != nil {
-				if err := cm.Progress(ctx, phase, c); err != nil {
-					log.Warn("could not write progress to the report ConfigMap", "err", err)
-				}
-			}
-		}
-		if interrupted || rep.Error != "" {
-			break
-		}
+// job turns the flags into a validator.Job; every bad flag is a usage
+// error (exit 2) before anything connects.
+func (f validateFlags) job(log *slog.Logger) (validator.Job, error) {
+	s, err := scenarioDefaults(f.scenarioPath, f.short)
+	if err != nil {
+		return validator.Job{}, err
 	}
-	if t0.IsZero() {
-		t0 = rep.StartedAt
+	if f.sourceBoot == "" || f.targetBoot == "" {
+		return validator.Job{}, runner.Usage(errors.New("--source-bootstrap and --target-bootstrap are required"))
 	}
-	loadEnd := time.Now()
-	harness.LoadEnded()
-	if interrupted {
-		drain = 0
-		rep.Verdict = report.Incomplete
-		rep.Error = "interrupted"
+	if f.runID == "" {
+		return validator.Job{}, runner.Usage(errors.New("--run-id is required: the validator judges one run (the loadgen's --run-id)"))
 	}
-	res, derr := val.Drain(context.WithoutCancel(ctx), drain)
-	if derr != nil && rep.Error == "" {
-		rep.Error = "validator: " + derr.Error()
+	if f.drain < 0 || f.wait < 0 {
+		return validator.Job{}, runner.Usage(fmt.Errorf("--drain %s / --wait %s: must not be negative (leave them out for the defaults)", f.drain, f.wait))
 	}
-	if res != nil {
-		runner.ApplyResult(rep, res)
+	j := validator.Job{
+		SourceBootstrap: f.sourceBoot, TargetBootstrap: f.targetBoot, RunID: f.runID, LedgerTopic: f.ledgerTopic,
+		Scenario: s, FaultsTopic: f.faultsTopic, Drain: 60 * time.Second, Wait: time.Hour, Short: f.short, Logger: log,
 	}
-	if samples != nil {
-		rep.Timeline = timeline.PerSecond(val, t0.Sub(vstart))
-		samples.Finish(rep)
-	}
-	rep.EndedAt = time.Now()
 	if s != nil {
-		// The load's real start, as the ledger carries it (the same clock
-		// the fault agents use), over the validator's first sight of it.
-		if st, err := agent.LoadStart(ctx, f.sourceBoot, dial, f.ledgerTopic, f.runID, 30*time.Second); err == nil {
-			t0 = st
+		j.Drain, j.Wait = s.Spec.Drain.D(), kube.LoadWait(s)
+		for _, t := range s.Spec.Topology.Topics {
+			j.Topics = append(j.Topics, validator.TopicPair{Source: t.Name, Target: t.Target()})
 		}
-		w := assertions.PlannedWindows(s, t0)
-		if faults != nil {
-			if missing := faults.Wait(ctx, kube.FaultRecordsWait); len(missing) > 0 {
-				log.Warn("fault agents did not finish; their faults count as not done", "clusters", missing)
-			}
-			rep.Faults = faults.Faults(s, t0, loadEnd)
-			actualFaultWindows(w, rep.Faults, rep.EndedAt)
+		if j.Assertions, err = assertions.Compile(s); err != nil {
+			return j, runner.Usage(err)
 		}
-		w["drain"] = assertions.Window{Start: loadEnd, End: rep.EndedAt}
-		run := w["run"]
-		run.End = rep.EndedAt
-		w["run"] = run
-		for _, p := range s.Phases() {
-			if pw, ok := w[p.Name]; ok {
-				rep.Phases = append(rep.Phases, report.Phase{Name: p.Name, Start: pw.Start, End: pw.End})
-			}
-		}
-		if remote != nil {
-			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-			// Give Prometheus one scrape interval (30s by default in
-			// kube-prometheus-stack) to collect the final values.
-			select {
-			case <-time.After(35 * time.Second):
-			case <-actx.Done():
-			}
-			rep.Assertions = runner.ReportAssertions(as, assertions.EvaluateAll(actx, remote, as, w))
-			cancel()
+		if err := assertions.CheckExprs(j.Assertions); err != nil {
+			return j, runner.Usage(err)
 		}
 	}
-	rep.Judge()
-	harness.Judge(rep, loadgen.Stats{}, 0) // the load ran elsewhere: its rate is not judged here
+	if err := f.topicPairs(&j); err != nil {
+		return j, err
+	}
+	if f.drain > 0 {
+		j.Drain = f.drain
+	}
+	if f.wait > 0 {
+		j.Wait = f.wait
+	}
+	if len(j.Assertions) > 0 && f.prom.URL != "" {
+		if j.Remote, err = assertions.NewRemote(f.prom); err != nil {
+			return j, runner.Usage(err)
+		}
+	} else if len(j.Assertions) > 0 {
+		log.Warn("the scenario has assertions but no --prometheus-url: they are not evaluated")
+	}
+	if j.Security, err = kafkaSecurity(f.kafka); err != nil {
+		return j, err
+	}
+	dial, err := kafkaDial(f.kafka) // the fault agents' topic: TLS only so far
+	if err != nil && f.faultsTopic != "" {
+		return j, err
+	}
+	j.AgentDial = dial
+	return j, nil
+}
+
+// topicPairs applies --topic and --target-topic over the scenario's topics.
+func (f validateFlags) topicPairs(j *validator.Job) error {
+	if len(f.topics) > 0 {
+		j.Topics = nil
+		for _, t := range f.topics {
+			j.Topics = append(j.Topics, validator.TopicPair{Source: t, Target: t})
+		}
+	}
+	if len(j.Topics) == 0 {
+		return runner.Usage(errors.New("--topic is required (or --scenario)"))
+	}
+	if f.targetTopic != "" {
+		if len(j.Topics) != 1 {
+			return runner.Usage(errors.New("--target-topic needs exactly one source topic"))
+		}
+		j.Topics[0].Target = f.targetTopic
+	}
+	return nil
+}
+
+// finish writes the report (files, summary, ConfigMap) and maps the verdict
+// to the exit code.
+func (f validateFlags) finish(ctx context.Context, g *globals, rep *report.Report, s *scenarios.Scenario, cm *kube.ReportWriter, dir string, log *slog.Logger) error {
 	if _, err := rep.WriteJSON(dir); err != nil {
 		return runner.Env(err)
 	}
@@ -340,37 +267,4 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 		fmt.Fprintf(g.stderr, "kmt: %s\n", rep.Error)
 	}
 	return &exitError{runner.ExitEnv}
-}
-
-// actualFaultWindows replaces each planned fault:<name> window with the
-// time the fault was really in force; one never in force loses its window,
-// so an assertion over it fails ("no window") instead of judging a fault
-// that did not happen.
-func actualFaultWindows(w map[string]assertions.Window, faults []report.Fault, end time.Time) {
-	for _, f := range faults {
-		name := "fault:" + f.Name
-		if f.Start.IsZero() {
-			delete(w, name)
-			continue
-		}
-		fe := f.End
-		if fe.IsZero() {
-			fe = end
-		}
-		w[name] = assertions.Window{Start: f.Start, End: fe}
-	}
-}
-
-// phaseAt names the planned phase at offset d from the load start (fault
-// windows win over steady).
-func phaseAt(s *scenarios.Scenario, d time.Duration) string {
-	cur := "-"
-	for _, p := range s.Phases() {
-		if d >= p.Start && d < p.End {
-			if cur == "-" || strings.HasPrefix(p.Name, "fault:") {
-				cur = p.Name
-			}
-		}
-	}
-	return cur
 }

@@ -29,12 +29,13 @@ import (
 	"sort"
 	"strings"
 
+	"go.yaml.in/yaml/v3"
+	sigsyaml "sigs.k8s.io/yaml"
+
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/mesh"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
-	"go.yaml.in/yaml/v3"
-	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // LibraryName is the library chart's folder under charts/.

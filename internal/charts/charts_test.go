@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmt-dev/kafka-mirror-tester/chaos/mesh"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/kube"
-	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -23,6 +20,10 @@ import (
 	"helm.sh/helm/v3/pkg/storage/driver"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kmt-dev/kafka-mirror-tester/chaos/mesh"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kube"
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
 const root = "../../charts"

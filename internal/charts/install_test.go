@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/testenv"
-	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 	"helm.sh/helm/v3/pkg/action"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/testenv"
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
 // kinds every chart may create, to look for leftovers after uninstall.

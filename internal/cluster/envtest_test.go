@@ -13,14 +13,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/testenv"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/testenv"
 )
 
 // One real kube-apiserver (with the Chaos Mesh and prometheus-operator

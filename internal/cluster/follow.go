@@ -9,13 +9,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 )
 
 // ErrNoReport: the validator has not written its report yet.

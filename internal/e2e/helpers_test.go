@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
 )

@@ -65,7 +65,7 @@ func readBook(t *testing.T, text string) *Book {
 	return b
 }
 
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // TestGameDayHaltHealsAtOnce: steps 1 and 2 hold, step 3's halt condition
 // breaks during the cut: the cut is healed right after the halt, long

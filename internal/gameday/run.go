@@ -56,7 +56,7 @@ func Run(ctx context.Context, b *Book, o Options) (*Result, error) {
 		o.Progress = io.Discard
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, runner.Env(fmt.Errorf("create the game day folder %s: %w", o.Dir, err))

@@ -228,7 +228,7 @@ func RunExistsWith(ctx context.Context, client kafkaclient.Config, topic, runID 
 	bootstrap := strings.Join(client.Brokers, ",")
 	found := false
 	_, err := logscan.Scan(ctx, logscan.Options{
-		Brokers: client.Brokers, Dial: logscan.DialFunc(client.Dial), Security: client.Security, Topics: []string{topic}, ClientID: "kmt-ledger-check",
+		Brokers: client.Brokers, Dial: logscan.DialFunc(client.Dial), Security: client.Security, Topics: []string{topic}, Tail: runExistsTail, ClientID: "kmt-ledger-check",
 	}, func(r *kgo.Record) bool {
 		found = string(r.Key) == runID
 		return !found

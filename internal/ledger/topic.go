@@ -25,7 +25,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"log/slog"
 	"net"
 	"strings"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 )

@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -19,7 +18,7 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 )
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func newCluster(t *testing.T, opts ...kfake.Opt) string {
 	t.Helper()

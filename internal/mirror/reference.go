@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 )
 
 // Tuning of the copy loop. Small batches and a short gather window keep the

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
@@ -97,62 +96,15 @@ func (r *run) evaluate(p *localProm, as []assertions.Assertion) []report.Asserti
 	return ReportAssertions(as, assertions.EvaluateAll(ctx, p.local, as, w))
 }
 
-// ReportAssertions turns evaluated assertions into report entries.
+// ReportAssertions turns evaluated assertions into report entries
+// (assertions.ToReport).
 func ReportAssertions(as []assertions.Assertion, results []assertions.Result) []report.Assertion {
-	out := make([]report.Assertion, 0, len(results))
-	for i, res := range results {
-		ra := toReportAssertion(res, as[i].Builtin)
-		if as[i].Mode == assertions.ModeWithin {
-			// Observed is seconds to recovery: compare it with the time
-			// allowed, in the same unit. The lag bound the expression
-			// compares against stays in expr and reason.
-			ra.Op, ra.Threshold = "<=", []float64{as[i].Within.Seconds()}
-		}
-		out = append(out, ra)
-	}
-	return out
+	return assertions.ToReport(as, results)
 }
 
-func toReportAssertion(res assertions.Result, builtin bool) report.Assertion {
-	th := []float64{res.Value}
-	if res.Op == assertions.OpBetween {
-		th = []float64{res.Range[0], res.Range[1]}
-	}
-	obs := res.Observed
-	if obs == nil {
-		obs = []float64{}
-	}
-	return report.Assertion{
-		Name: res.Name, Expr: res.Expr, Window: res.Window, Mode: res.Mode, Op: res.Op,
-		Threshold: th, Observed: obs, Pass: res.Pass, Reason: res.Reason, Builtin: builtin,
-	}
-}
-
-// ApplyResult copies the validator's result into the report.
-func ApplyResult(rep *report.Report, res *validator.Result) {
-	rep.Counts = res.Counts
-	rep.ExtraCounts.Truncated = res.Truncated
-	rep.ExtraCounts.OtherRuns = res.OtherRuns
-	rep.LatencySeconds = res.Latency
-	rep.Examples = res.Examples
-	rep.Drain = report.Drain{Complete: res.DrainComplete, Seconds: res.DrainSeconds}
-	rep.SourceChecked = res.SourceChecked
-	rep.LatencySeconds.Negative, rep.LatencySeconds.MostNegative = res.NegativeLatency, res.MostNegativeSeconds
-	if res.RedeliveryLatency.Count > 0 {
-		rep.RedeliveryLatencySeconds = &res.RedeliveryLatency
-	}
-	if !res.DrainComplete && res.TargetUnread {
-		// Unread target data at the deadline: what was not read cannot
-		// be judged, so this is not a pass.
-		rep.Verdict = report.Incomplete
-		rep.Error = strings.TrimPrefix(rep.Error+"; ", "; ") + "the drain deadline passed with target records still unread: raise spec.drain, or check the validator's read rate"
-	}
-	if len(res.LedgerProblems) > 0 {
-		// A ledger that does not add up cannot tell loss from a lost ledger entry.
-		rep.Verdict = report.Incomplete
-		rep.Error = strings.TrimPrefix(rep.Error+"; ", "; ") + "the ledger does not add up: " + strings.Join(res.LedgerProblems, "; ")
-	}
-}
+// ApplyResult copies the validator's result into the report
+// (validator.ApplyResult).
+func ApplyResult(rep *report.Report, res *validator.Result) { validator.ApplyResult(rep, res) }
 
 // quiet drops records below warn from log.
 func quiet(log *slog.Logger) *slog.Logger {

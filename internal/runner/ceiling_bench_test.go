@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -22,7 +21,7 @@ import (
 //
 //	go test -run '^$' -bench EmbeddedBaselineCeiling -benchtime 1x ./internal/runner
 func BenchmarkEmbeddedBaselineCeiling(b *testing.B) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	quiet := slog.New(slog.DiscardHandler)
 	var best float64
 	var bestP99 float64
 	for _, rate := range []float64{2000, 5000, 10000, 20000, 30000, scenarios.MaxLocalRate} {

@@ -116,77 +116,14 @@ func Prepare(o Options) (*Prepared, error) {
 		}
 		s = s.ShortForm()
 	}
+	if err := o.apply(s); err != nil {
+		return nil, err
+	}
+	backend, err := o.backend(s)
+	if err != nil {
+		return nil, err
+	}
 	sp := &s.Spec
-	if o.Duration > 0 {
-		sp.Load.Duration = scenarios.Duration(o.Duration)
-	}
-	if o.Rate > 0 {
-		sp.Load.Rate = o.Rate
-	}
-	if o.ClusterSize < 0 {
-		return nil, Usage(fmt.Errorf("--cluster-size %d: give a broker count of at least 1 (or 0 for the scenario's)", o.ClusterSize))
-	}
-	if o.ClusterSize > 0 {
-		sp.Topology.Source.Brokers, sp.Topology.Target.Brokers = o.ClusterSize, o.ClusterSize
-	}
-	if o.Drain > 0 {
-		sp.Drain = scenarios.Duration(o.Drain)
-	}
-	if o.Mirror != "" {
-		switch o.Mirror {
-		case scenarios.MirrorReference, scenarios.MirrorProcess, scenarios.MirrorExternal, scenarios.MirrorMirrorMaker2:
-		default:
-			return nil, Usage(fmt.Errorf("--mirror %q: use reference (built in), process (with --mirror-command), external (yours, already running) or mirrormaker2 (Apache Kafka's, started by kmt)", o.Mirror))
-		}
-		sp.Topology.Mirror.Kind = o.Mirror
-	}
-	if o.MirrorCommand != "" {
-		sp.Topology.Mirror.Command = o.MirrorCommand
-		if o.Mirror == "" {
-			sp.Topology.Mirror.Kind = scenarios.MirrorProcess
-		}
-	}
-	if len(o.Defects) > 0 && sp.Topology.Mirror.Kind != scenarios.MirrorReference {
-		return nil, Usage(fmt.Errorf("--defect needs the reference mirror, but the mirror is %q (from --mirror/--mirror-command or the scenario)", sp.Topology.Mirror.Kind))
-	}
-	sp.Topology.Mirror.Defects = append(sp.Topology.Mirror.Defects, o.Defects...)
-	if o.Isolation != "" {
-		sp.Validation.Isolation = o.Isolation
-	}
-	if err := applyMirrorMaker2(sp, o.MirrorConfig); err != nil {
-		return nil, Usage(err)
-	}
-	if o.SourceTopic != "" || o.TargetTopic != "" {
-		if len(sp.Topology.Topics) != 1 {
-			return nil, Usage(fmt.Errorf("--source-topic/--target-topic need a scenario with exactly one topic; %s has %d", s.File, len(sp.Topology.Topics)))
-		}
-		if o.SourceTopic != "" {
-			sp.Topology.Topics[0].Name = o.SourceTopic
-		}
-		if o.TargetTopic != "" {
-			sp.Topology.Topics[0].TargetName = o.TargetTopic
-		}
-	}
-	if (o.SourceBootstrap == "") != (o.TargetBootstrap == "") {
-		return nil, Usage(errors.New("give both --source-bootstrap and --target-bootstrap (existing clusters), or neither (embedded clusters)"))
-	}
-	switch o.Brokers {
-	case "", BrokersEmbedded, BrokersApache:
-	default:
-		return nil, Usage(fmt.Errorf("--brokers %q: use embedded (in-process, the default) or apache (real Apache Kafka JVMs; --kafka-home or assembled from Maven Central)", o.Brokers))
-	}
-	if o.Brokers == BrokersApache && o.SourceBootstrap != "" {
-		return nil, Usage(errors.New("--brokers apache starts clusters, --source-bootstrap/--target-bootstrap use yours: give one or the other"))
-	}
-	backend := scenarios.BackendLocal
-	if o.SourceBootstrap != "" {
-		backend = scenarios.BackendExternal
-		if len(sp.Timeline) > 0 {
-			return nil, Usage(fmt.Errorf("%s: the scenario has %d fault(s) (first: %q) but kmt cannot inject faults into clusters it did not start; run it embedded, on Kubernetes (kmt render / charts), or pick a scenario without a timeline such as baseline", s.File, len(sp.Timeline), sp.Timeline[0].Name))
-		}
-	} else if sp.Topology.Mirror.Kind == scenarios.MirrorExternal {
-		return nil, Usage(errors.New("--mirror external means the mirror already runs between your clusters: give --source-bootstrap and --target-bootstrap too"))
-	}
 	if err := s.Validate(backend); err != nil {
 		return nil, Usage(err)
 	}
@@ -202,6 +139,95 @@ func Prepare(o Options) (*Prepared, error) {
 	return &Prepared{Scenario: s, Backend: backend}, nil
 }
 
+// apply puts the command line's overrides into the scenario.
+func (o Options) apply(s *scenarios.Scenario) error {
+	sp := &s.Spec
+	if o.Duration > 0 {
+		sp.Load.Duration = scenarios.Duration(o.Duration)
+	}
+	if o.Rate > 0 {
+		sp.Load.Rate = o.Rate
+	}
+	if o.ClusterSize > 0 {
+		sp.Topology.Source.Brokers, sp.Topology.Target.Brokers = o.ClusterSize, o.ClusterSize
+	}
+	if o.Drain > 0 {
+		sp.Drain = scenarios.Duration(o.Drain)
+	}
+	if err := o.applyMirror(sp); err != nil {
+		return err
+	}
+	if o.Isolation != "" {
+		sp.Validation.Isolation = o.Isolation
+	}
+	if o.SourceTopic != "" || o.TargetTopic != "" {
+		if len(sp.Topology.Topics) != 1 {
+			return Usage(fmt.Errorf("--source-topic/--target-topic need a scenario with exactly one topic; %s has %d", s.File, len(sp.Topology.Topics)))
+		}
+		if o.SourceTopic != "" {
+			sp.Topology.Topics[0].Name = o.SourceTopic
+		}
+		if o.TargetTopic != "" {
+			sp.Topology.Topics[0].TargetName = o.TargetTopic
+		}
+	}
+	return nil
+}
+
+// applyMirror puts --mirror, --mirror-command, --defect and --mirror-config
+// into the scenario's mirror.
+func (o Options) applyMirror(sp *scenarios.Spec) error {
+	if o.Mirror != "" {
+		switch o.Mirror {
+		case scenarios.MirrorReference, scenarios.MirrorProcess, scenarios.MirrorExternal, scenarios.MirrorMirrorMaker2:
+		default:
+			return Usage(fmt.Errorf("--mirror %q: use reference (built in), process (with --mirror-command), external (yours, already running) or mirrormaker2 (Apache Kafka's, started by kmt)", o.Mirror))
+		}
+		sp.Topology.Mirror.Kind = o.Mirror
+	}
+	if o.MirrorCommand != "" {
+		sp.Topology.Mirror.Command = o.MirrorCommand
+		if o.Mirror == "" {
+			sp.Topology.Mirror.Kind = scenarios.MirrorProcess
+		}
+	}
+	if len(o.Defects) > 0 && sp.Topology.Mirror.Kind != scenarios.MirrorReference {
+		return Usage(fmt.Errorf("--defect needs the reference mirror, but the mirror is %q (from --mirror/--mirror-command or the scenario)", sp.Topology.Mirror.Kind))
+	}
+	sp.Topology.Mirror.Defects = append(sp.Topology.Mirror.Defects, o.Defects...)
+	if err := applyMirrorMaker2(sp, o.MirrorConfig); err != nil {
+		return Usage(err)
+	}
+	return nil
+}
+
+// backend says where the run happens: clusters kmt starts (local) or the
+// user's (external), refusing combinations that cannot work.
+func (o Options) backend(s *scenarios.Scenario) (scenarios.Backend, error) {
+	sp := &s.Spec
+	if (o.SourceBootstrap == "") != (o.TargetBootstrap == "") {
+		return "", Usage(errors.New("give both --source-bootstrap and --target-bootstrap (existing clusters), or neither (embedded clusters)"))
+	}
+	switch o.Brokers {
+	case "", BrokersEmbedded, BrokersApache:
+	default:
+		return "", Usage(fmt.Errorf("--brokers %q: use embedded (in-process, the default) or apache (real Apache Kafka JVMs; --kafka-home or assembled from Maven Central)", o.Brokers))
+	}
+	if o.Brokers == BrokersApache && o.SourceBootstrap != "" {
+		return "", Usage(errors.New("--brokers apache starts clusters, --source-bootstrap/--target-bootstrap use yours: give one or the other"))
+	}
+	if o.SourceBootstrap == "" {
+		if sp.Topology.Mirror.Kind == scenarios.MirrorExternal {
+			return "", Usage(errors.New("--mirror external means the mirror already runs between your clusters: give --source-bootstrap and --target-bootstrap too"))
+		}
+		return scenarios.BackendLocal, nil
+	}
+	if len(sp.Timeline) > 0 {
+		return "", Usage(fmt.Errorf("%s: the scenario has %d fault(s) (first: %q) but kmt cannot inject faults into clusters it did not start; run it embedded, on Kubernetes (kmt render / charts), or pick a scenario without a timeline such as baseline", s.File, len(sp.Timeline), sp.Timeline[0].Name))
+	}
+	return scenarios.BackendExternal, nil
+}
+
 // checkOverrides refuses negative overrides, which would otherwise be
 // ignored silently (the scenario's value would run and pass).
 func (o Options) checkOverrides() error {
@@ -209,7 +235,7 @@ func (o Options) checkOverrides() error {
 		flag string
 		neg  bool
 		val  any
-	}{{"--duration", o.Duration < 0, o.Duration}, {"--rate", o.Rate < 0, o.Rate}, {"--drain", o.Drain < 0, o.Drain}} {
+	}{{"--duration", o.Duration < 0, o.Duration}, {"--rate", o.Rate < 0, o.Rate}, {"--drain", o.Drain < 0, o.Drain}, {"--cluster-size", o.ClusterSize < 0, o.ClusterSize}} {
 		if c.neg {
 			return Usage(fmt.Errorf("%s %v: must not be negative (leave it out for the scenario's value)", c.flag, c.val))
 		}

@@ -50,7 +50,7 @@ func (r *run) begin() (closeLog func(), err error) {
 	if r.dir == "" {
 		r.dir = filepath.Join("reports", r.runID)
 	}
-	if err := ensureWritableDir(r.dir); err != nil {
+	if err := CheckReportDir(r.dir); err != nil {
 		return nil, err
 	}
 	r.log, closeLog = history.OpenLog(r.dir, r.log)
@@ -408,10 +408,10 @@ func (r *run) drain(ctx context.Context, load loadResult) *validator.Result {
 	return res
 }
 
-// ensureWritableDir creates dir and proves a file can be written in it, so
+// CheckReportDir creates dir and proves a file can be written in it, so
 // an unwritable report folder is a usage error before anything starts, not
 // a missing report after the run.
-func ensureWritableDir(dir string) error {
+func CheckReportDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Usage(fmt.Errorf("report folder %s: %w (pick another with --report-dir)", dir, err))
 	}

@@ -226,7 +226,9 @@ func Encode(r Record) []byte { return Append(nil, r) }
 
 // checksum is CRC-32C over rec without the checksum digits; version 2
 // prefixes the key the record must carry.
-func checksum(version int, stream uint32, rec []byte) uint32 { return checksumBuf(version, stream, rec, nil) }
+func checksum(version int, stream uint32, rec []byte) uint32 {
+	return checksumBuf(version, stream, rec, nil)
+}
 
 // checksumBuf is checksum with a reusable buffer for the key (nil: a new one).
 func checksumBuf(version int, stream uint32, rec []byte, buf *[]byte) uint32 {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -22,7 +23,7 @@ func ensureTopic(ctx context.Context, cl *kgo.Client, topic string) error {
 		return fmt.Errorf("creating fault topic %s: %w", topic, err)
 	}
 	for _, rt := range resp.Topics {
-		if err := kerr.ErrorForCode(rt.ErrorCode); err != nil && err != kerr.TopicAlreadyExists {
+		if err := kerr.ErrorForCode(rt.ErrorCode); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("creating fault topic %s: %w (%w)", topic, err, errNoTopic)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"image"
 	"image/png"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -110,7 +109,7 @@ func TestBrowserShowsTheRun(t *testing.T) {
 	rep, err := runner.Run(ctx, runner.Options{
 		Scenario: "wan-partition", Short: true, ReportDir: dir,
 		Defects: []scenarios.Defect{{Name: scenarios.DefectDrop, Every: 50}},
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:  slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatalf("run: %v", err)

@@ -21,8 +21,6 @@ func (l layout) kubeletDir() string       { return l.path("kubelet") }
 func (l layout) kubeletConfig() string    { return l.path("kubelet.yaml") }
 func (l layout) kubeconfig() string       { return l.path("kubeconfig") }
 func (l layout) caFile() string           { return l.path("ca.crt") }
-func (l layout) apiserverDir() string     { return l.path("apiserver") }
-func (l layout) etcdDir() string          { return l.path("etcd") }
 func (l layout) imagesDir() string        { return l.path("images") }
 
 // runcNamespaceRoot is the runc state folder of containerd's k8s.io
