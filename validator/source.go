@@ -67,25 +67,38 @@ func (t *Tracker) ObserveSource(topic string, partition int, offset int64, value
 		setOf(st.srcInv, partition).Add(rec.Seq)
 	}
 	s.Add(rec.Seq)
+	// Every purge, not only those the main reader had not passed: when it
+	// had (a probe re-reads [logStart, next)), a stream's first record at or
+	// above logStart may lie beyond the probe's range, and only this reader
+	// sees it. The lowest offset wins whichever reader saw it first.
 	for _, pg := range p.purges {
-		if pg.viaMain && offset >= pg.logStart {
-			st.noteFirst(partition, pg.logStart, rec.Seq)
+		if offset >= pg.logStart {
+			st.noteFirst(partition, pg.logStart, offset, rec.Seq)
 		}
 	}
 }
 
-// noteFirst keeps the first sequence read at or above a purge's log start.
-func (st *streamState) noteFirst(partition int, logStart int64, seq uint64) {
+// firstAfter is a stream's record at the lowest offset read at or above a
+// purge's log start: the first one the purge left.
+type firstAfter struct {
+	offset int64
+	seq    uint64
+}
+
+// noteFirst keeps, per purge, the stream's record at the lowest offset at or
+// above the purge's log start (the main reader and a probe may see records
+// of one partition in either order).
+func (st *streamState) noteFirst(partition int, logStart, offset int64, seq uint64) {
 	if st.first == nil {
-		st.first = map[int]map[int64]uint64{}
+		st.first = map[int]map[int64]firstAfter{}
 	}
 	m := st.first[partition]
 	if m == nil {
-		m = map[int64]uint64{}
+		m = map[int64]firstAfter{}
 		st.first[partition] = m
 	}
-	if _, ok := m[logStart]; !ok {
-		m[logStart] = seq
+	if f, ok := m[logStart]; !ok || offset < f.offset {
+		m[logStart] = firstAfter{offset: offset, seq: seq}
 	}
 }
 
@@ -99,7 +112,7 @@ func (t *Tracker) ObserveProbe(pr Probe, offset int64, value []byte) {
 	if err != nil || rec.RunID != t.runID {
 		return
 	}
-	t.stream(streamKey{Topic: pr.Topic, Stream: rec.Stream, Epoch: rec.Epoch}).noteFirst(pr.Partition, pr.From, rec.Seq)
+	t.stream(streamKey{Topic: pr.Topic, Stream: rec.Stream, Epoch: rec.Epoch}).noteFirst(pr.Partition, pr.From, offset, rec.Seq)
 }
 
 // ProbeDone records that pr read its whole range.
@@ -162,12 +175,17 @@ func (t *Tracker) truncated(k streamKey, st *streamState, mainCovered bool) *int
 		for _, pg := range p.purges {
 			hi := uint64(math.MaxUint64)
 			if f, ok := st.first[pk.partition][pg.logStart]; ok {
-				if f == 0 {
+				if f.seq == 0 {
 					continue
 				}
-				hi = f - 1
-			} else if !(pg.covered || pg.viaMain && mainCovered) {
-				continue // not known what it deleted: excuse nothing
+				hi = f.seq - 1
+			} else if !mainCovered || !pg.viaMain && !pg.covered {
+				// A stream with no record at or above the purge is known
+				// to have lost everything there only when every reader
+				// that could have seen one (the main reader to the end,
+				// and the probe for what the main reader had passed) has
+				// read its whole range. Otherwise excuse nothing.
+				continue
 			}
 			lo := st.segmentStart(pk.partition, hi)
 			if lo > hi {

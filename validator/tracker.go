@@ -153,9 +153,9 @@ type streamState struct {
 	tparts map[int]*intervals.Set // deliveries per target partition
 	src    map[int]*intervals.Set // sequences read per source partition
 	srcInv map[int]*intervals.Set // read in a source partition after a higher one of the stream
-	// first: per source partition, per purge (log start), the first
-	// sequence of the stream at or above that log start.
-	first map[int]map[int64]uint64
+	// first: per source partition, per purge (log start), the stream's
+	// record at the lowest offset at or above that log start.
+	first map[int]map[int64]firstAfter
 	// top: where the highest delivered sequence arrived (evidence for gaps
 	// below it).
 	topPart int

@@ -533,6 +533,27 @@ func TestTrackerRules(t *testing.T) {
 			reachedLast:   true,
 		},
 		{
+			// real Kafka: the purge is to the high watermark, so kmt's
+			// source reader is usually just past the new log start when the
+			// purge is noted; the probe re-reads only [logStart, next) and
+			// stream 2's first record after the purge lies beyond it, read
+			// by the main reader. The old rule never noted it and called
+			// stream 2's purged seq 1 lost.
+			name: "source reader just past the purge: a stream whose first surviving record the main reader reads is truncated too",
+			acks: []ack{{1, 0, 3}, {2, 0, 3}},
+			steps: cat(
+				[]step{src(0, 0, rec(testRun, 1, 0)), src(0, 1, rec(testRun, 2, 0)), src(0, 2, rec(testRun, 1, 1)),
+					src(0, 3, rec(testRun, 2, 1)), src(0, 4, rec(testRun, 1, 2))},
+				[]step{seqAt(0, 0, 1, 0), seqAt(0, 1, 2, 0)},
+				[]step{{trunc: map[int]int64{0: 4}}},
+				[]step{src(0, 5, rec(testRun, 2, 2)), src(0, 6, rec(testRun, 1, 3)), src(0, 7, rec(testRun, 2, 3))},
+				[]step{seqAt(0, 2, 1, 2), seqAt(0, 3, 2, 2), seqAt(0, 4, 1, 3), seqAt(0, 5, 2, 3)}),
+			sourceChecked: true,
+			want:          Counts{Produced: 8, Acked: 8, Received: 6},
+			truncated:     2,
+			reachedLast:   true,
+		},
+		{
 			name: "a stream with nothing left after the purge: all of its missing tail is truncated",
 			acks: []ack{{1, 0, 3}, {2, 0, 1}},
 			steps: cat(srcRecs(1, 0, 3, 0, 0),
