@@ -300,6 +300,7 @@ func TestHTTPGatherer(t *testing.T) {
 func TestToleranceCompare(t *testing.T) {
 	tol := DefaultTolerance
 	end := assertions.Assertion{Mode: assertions.ModeEnd}
+	quantile := assertions.Assertion{Mode: assertions.ModeEnd, Expr: "histogram_quantile(0.5, sum by (le) (increase(kmt_validator_latency_seconds_bucket[3s])))"}
 	res := func(pass bool, obs ...float64) assertions.Result { return assertions.Result{Pass: pass, Observed: obs} }
 	for _, c := range []struct {
 		name string
@@ -316,6 +317,17 @@ func TestToleranceCompare(t *testing.T) {
 		{"within 3s apart", assertions.Assertion{Mode: assertions.ModeWithin}, res(true, 1), res(true, 4), false},
 		{"failures 1 apart", assertions.Assertion{Mode: assertions.ModeContinuous}, assertions.Result{Failures: 3}, assertions.Result{Failures: 2}, true},
 		{"failures 2 apart", assertions.Assertion{Mode: assertions.ModeContinuous}, assertions.Result{Failures: 3}, assertions.Result{Failures: 1}, false},
+		// seen in CI-like runs: 1 failure tolerated by the assertion on one
+		// side, 2 on the other (the scrapers sampled a second apart)
+		{"continuous on its own budget, 1 apart", assertions.Assertion{Mode: assertions.ModeContinuous},
+			assertions.Result{Pass: true, Failures: 1}, assertions.Result{Pass: false, Failures: 2}, true},
+		{"continuous pass differs, 2 apart", assertions.Assertion{Mode: assertions.ModeContinuous},
+			assertions.Result{Pass: true, Failures: 0}, assertions.Result{Pass: false, Failures: 2}, false},
+		// 0.2215 and 0.2493 sit in neighbouring latency buckets (0.182-0.227, 0.227-0.284)
+		{"quantile one bucket apart", quantile, res(true, 0.2215), res(true, 0.2493), true},
+		// 0.0189 (0.0156-0.0195) and 0.0275 (0.0244-0.0305) are two buckets apart
+		{"quantile two buckets apart", quantile, res(true, 0.0189), res(true, 0.0275), false},
+		{"not a quantile, 12.5% apart", end, res(true, 0.2215), res(true, 0.2493), false},
 	} {
 		if got := tol.compare(c.a, c.l, c.r) == ""; got != c.ok {
 			t.Errorf("%s: agree=%v, want %v", c.name, got, c.ok)
