@@ -19,25 +19,4 @@ if [ ${#need[@]} -eq 0 ]; then
   echo "install-node-deps: containerd, runc, CNI plugins and iproute2 are present"
   exit 0
 fi
-if [ "$(id -u)" != 0 ]; then
-  SUDO=sudo
-  command -v sudo >/dev/null 2>&1 || { echo "install-node-deps: need root (or sudo) to apt-get install ${need[*]}" >&2; exit 3; }
-else
-  SUDO=
-fi
-echo "install-node-deps: installing ${need[*]} from Debian's packages"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-# policy-rc.d exit 101 tells Debian's maintainer scripts not to start the
-# packaged containerd: nothing may be left running (an existing policy-rc.d
-# is kept).
-policy=/usr/sbin/policy-rc.d
-made_policy=
-if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
-  $SUDO chmod +x "$policy"
-  made_policy=1
-fi
-trap '[ -n "$made_policy" ] && $SUDO rm -f "$policy"' EXIT
-$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-echo "install-node-deps: done"
+exec "$(dirname "$0")/apt-install.sh" install-node-deps "${need[@]}"
