@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/cachedir"
 )
 
 // Version is the Apache Kafka release kmt assembles when the user has none:
@@ -32,7 +34,7 @@ const Version = "4.3.0"
 const EnvHome = "KMT_KAFKA_HOME"
 
 // EnvCacheDir overrides the cache root (default <user cache dir>/kmt).
-const EnvCacheDir = "KMT_CACHE_DIR"
+const EnvCacheDir = cachedir.Env
 
 //go:embed kafka-libs.sh
 var libsScript []byte
@@ -89,17 +91,8 @@ func (d *Dist) readVersion() (string, error) {
 	return "", fmt.Errorf("no kafka_2.13-<version>.jar in %s", d.Libs)
 }
 
-// CacheRoot is $KMT_CACHE_DIR, else <user cache dir>/kmt.
-func CacheRoot() (string, error) {
-	if d := os.Getenv(EnvCacheDir); d != "" {
-		return d, nil
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("no cache directory (%w); set %s", err, EnvCacheDir)
-	}
-	return filepath.Join(d, "kmt"), nil
-}
+// CacheRoot is kmt's cache folder (internal/cachedir).
+func CacheRoot() (string, error) { return cachedir.Root() }
 
 // CachedLibs is where Ensure puts version's libs/.
 func CachedLibs(version string) (string, error) {

@@ -29,6 +29,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/cachedir"
 )
 
 // Versions of the parts. KubernetesVersion matches go.mod's k8s.io/api
@@ -55,7 +57,7 @@ const (
 )
 
 // EnvCacheDir overrides where the binaries are cached.
-const EnvCacheDir = "KMT_CACHE_DIR"
+const EnvCacheDir = cachedir.Env
 
 // AssetsDir is the folder holding kube-apiserver, etcd and kubectl of
 // KubernetesVersion (see VersionDir).
@@ -72,18 +74,8 @@ func VersionDir(version string) (string, error) {
 	return filepath.Join(base, "k8s-"+version), nil
 }
 
-// CacheDir is kmt's cache folder for heavy builds: $KMT_CACHE_DIR, else
-// <user cache dir>/kmt.
-func CacheDir() (string, error) {
-	if base := os.Getenv(EnvCacheDir); base != "" {
-		return base, nil
-	}
-	c, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("finding a cache folder for the Kubernetes builds: %w (set %s to a writable folder)", err, EnvCacheDir)
-	}
-	return filepath.Join(c, "kmt"), nil
-}
+// CacheDir is kmt's cache folder for heavy builds (internal/cachedir).
+func CacheDir() (string, error) { return cachedir.Root() }
 
 // EnsureAssets makes sure AssetsDir holds a kube-apiserver of
 // KubernetesVersion and an etcd, building or installing what is missing,
