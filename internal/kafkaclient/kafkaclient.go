@@ -167,11 +167,7 @@ func (c Config) DialFunc() (DialFunc, error) {
 // Transport is a kafka-go Transport for Writers and admin requests. The
 // caller may still set Context, MetadataTTL and the like on it.
 func (c Config) Transport() (*kafka.Transport, error) {
-	dial, err := c.DialFunc()
-	if err != nil {
-		return nil, err
-	}
-	mech, err := c.kafkaGoSASL()
+	dial, mech, err := c.kafkaGoParts()
 	if err != nil {
 		return nil, err
 	}
@@ -180,15 +176,25 @@ func (c Config) Transport() (*kafka.Transport, error) {
 
 // Dialer is a kafka-go Dialer for Readers and Conns.
 func (c Config) Dialer() (*kafka.Dialer, error) {
-	dial, err := c.DialFunc()
-	if err != nil {
-		return nil, err
-	}
-	mech, err := c.kafkaGoSASL()
+	dial, mech, err := c.kafkaGoParts()
 	if err != nil {
 		return nil, err
 	}
 	return &kafka.Dialer{DialFunc: dial, Timeout: c.timeout(), ClientID: c.ClientID, SASLMechanism: mech}, nil
+}
+
+// kafkaGoParts is what kafka-go's Transport and Dialer both need: the dial
+// function (TLS included) and the SASL mechanism.
+func (c Config) kafkaGoParts() (DialFunc, kgsasl.Mechanism, error) {
+	dial, err := c.DialFunc()
+	if err != nil {
+		return nil, nil, err
+	}
+	mech, err := c.kafkaGoSASL()
+	if err != nil {
+		return nil, nil, err
+	}
+	return dial, mech, nil
 }
 
 // KgoOpts are the franz-go options for c: seed brokers, dialer, SASL and
