@@ -37,21 +37,25 @@ func planBrokers(env Env, f scenarios.Fault) (Inject, error) {
 // brokerToggle takes the picked brokers out with do and back with undo.
 func brokerToggle(set BrokerSet, cluster, did, undid string, do, undo func([]int32) error) Inject {
 	return func(_ context.Context, a *Act) (Recover, error) {
-		nodes, err := pickNodes(set, a.n.env.DefaultTopic, a.fault.Params)
+		nodes, err := pickNodes(set, a.Topic(), a.fault.Params)
 		if err != nil {
 			return nil, err
 		}
-		if err := do(nodes); err != nil {
-			return nil, err
-		}
-		a.Did("%s %s brokers %v", did, cluster, nodes)
-		return func(context.Context) error {
+		recover := func(context.Context) error {
 			if err := undo(nodes); err != nil {
 				return err
 			}
 			a.Did("%s %s brokers %v", undid, cluster, nodes)
 			return nil
-		}, nil
+		}
+		if err := do(nodes); err != nil {
+			// Some brokers may be out already (do acts node by node):
+			// undo is safe on nodes that are fine, so it still runs when
+			// the window ends.
+			return recover, err
+		}
+		a.Did("%s %s brokers %v", did, cluster, nodes)
+		return recover, nil
 	}
 }
 

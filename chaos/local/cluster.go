@@ -19,17 +19,20 @@ var clusterRestartFaults = Family{
 			return nil, err
 		}
 		return func(_ context.Context, a *Act) (Recover, error) {
-			if err := c.Stop(); err != nil {
-				return nil, err
-			}
-			a.Did("stopped the %s cluster", name)
-			return func(ctx context.Context) error {
+			recover := func(ctx context.Context) error {
 				if err := c.Restart(ctx); err != nil {
 					return err
 				}
 				a.Did("restarted the %s cluster from its data", name)
 				return nil
-			}, nil
+			}
+			if err := c.Stop(); err != nil {
+				// Some brokers may be down already: Restart brings back
+				// the ones that are, so it still runs.
+				return recover, err
+			}
+			a.Did("stopped the %s cluster", name)
+			return recover, nil
 		}, nil
 	},
 }

@@ -49,11 +49,7 @@ func mirrorToggle(did, undid string, do, undo func(context.Context) error) Injec
 	return func(ctx context.Context, a *Act) (Recover, error) {
 		unlock := a.LockMirror()
 		defer unlock()
-		if err := do(ctx); err != nil {
-			return nil, err
-		}
-		a.Did("%s", did)
-		return func(ctx context.Context) error {
+		recover := func(ctx context.Context) error {
 			unlock := a.LockMirror()
 			defer unlock()
 			if err := undo(ctx); err != nil {
@@ -61,6 +57,13 @@ func mirrorToggle(did, undid string, do, undo func(context.Context) error) Injec
 			}
 			a.Did("%s", undid)
 			return nil
-		}, nil
+		}
+		if err := do(ctx); err != nil {
+			// The mirror may be half down (a stop that timed out): starting
+			// or resuming a running mirror is harmless, so undo still runs.
+			return recover, err
+		}
+		a.Did("%s", did)
+		return recover, nil
 	}
 }

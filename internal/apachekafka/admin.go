@@ -43,6 +43,7 @@ func (c *Cluster) admin() (*kadm.Client, func(), error) {
 func (c *Cluster) waitRegistered(ctx context.Context, ids []int32) error {
 	ctx, cancel := context.WithTimeout(ctx, c.o.ReadyTimeout)
 	defer cancel()
+	began := time.Now()
 	var last error
 	for {
 		if err := c.exitedNode(ids); err != nil {
@@ -65,7 +66,9 @@ func (c *Cluster) waitRegistered(ctx context.Context, ids []int32) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("apache kafka %q: brokers %v not ready after %v (last: %v); see %s", c.o.Name, ids, c.o.ReadyTimeout, last, c.o.LogDir)
+			// The caller's deadline may be shorter than ReadyTimeout: say
+			// how long was really waited.
+			return fmt.Errorf("apache kafka %q: brokers %v not ready after %v (last: %v); see the broker logs in %s", c.o.Name, ids, time.Since(began).Round(100*time.Millisecond), last, c.o.LogDir)
 		case <-time.After(300 * time.Millisecond):
 		}
 	}

@@ -359,15 +359,18 @@ func (c *Cluster) KillBrokers(ids []int32) error {
 	for _, id := range ids {
 		c.mu.Lock()
 		p := c.procs[id]
-		c.procs[id] = nil
-		delete(c.paused, id)
 		c.mu.Unlock()
 		if p == nil {
 			continue
 		}
 		if err := p.Kill(); err != nil {
+			// Still tracked: Close and Pids must see a JVM that would not die.
 			return fmt.Errorf("apache kafka %q: kill broker %d: %w", c.o.Name, id, err)
 		}
+		c.mu.Lock()
+		c.procs[id] = nil
+		delete(c.paused, id)
+		c.mu.Unlock()
 		c.log.Info("broker killed (SIGKILL)", "node", id, "pid", p.Pid())
 	}
 	return nil

@@ -33,6 +33,8 @@ command -v java >/dev/null 2>&1 || { echo "kafka-libs: java is not installed; in
 mkdir -p "$CACHE"
 work="$(mktemp -d "$CACHE/.kafka-$VERSION.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
+# a TERM or INT (kmt cancelled) exits through the EXIT trap, so no half-built folder stays
+trap 'exit 143' TERM INT
 
 deps=""
 for a in kafka_2.13 kafka-server kafka-storage kafka-tools connect-runtime connect-mirror connect-mirror-client connect-json connect-transforms; do

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/cachedir"
 )
@@ -134,6 +135,12 @@ func Ensure(ctx context.Context, version string, log *slog.Logger) (*Dist, error
 	script.Close()
 	cmd := exec.CommandContext(ctx, "bash", script.Name(), version)
 	cmd.Env = append(os.Environ(), EnvCacheDir+"="+root)
+	// Its own process group, so a cancel reaches Maven's JVM too (killing
+	// bash alone would leave mvn downloading); SIGTERM first lets the
+	// script's EXIT trap remove its half-built folder.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {

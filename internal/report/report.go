@@ -5,7 +5,7 @@
 // version; a rename or removal bumps schema_version):
 //
 //	schema_version  int      1
-//	verdict         string   "pass" | "fail" | "incomplete" (interrupted or could not finish)
+//	verdict         string   "pass" | "fail" | "incomplete" (interrupted, could not finish, or a fault did not take effect while nothing else failed)
 //	reasons         []string why the verdict is not pass (empty on pass)
 //	scenario, run, backend, mirror, short
 //	started_at, ended_at     RFC 3339
@@ -327,14 +327,18 @@ func (r *Report) Judge() {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("assertion %s failed: %s", a.Name, a.Reason))
 		}
 	}
+	mirrorReasons := len(r.Reasons)
 	for _, f := range r.Faults {
 		// A fault that failed or never happened makes the run prove less
-		// than it claims: never a silent no-op. One left out because the
-		// run was interrupted is already an incomplete verdict.
+		// than it claims: never a silent no-op, never a pass. It is kmt's
+		// (or the backend's) failure, not the mirror's, so on its own it
+		// makes the verdict incomplete, not failed. One left out because
+		// the run was interrupted is already an incomplete verdict.
 		if f.Error != "" && !(r.Verdict == Incomplete && f.Start.IsZero()) {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("fault %s (%s) did not take effect as planned: %s", f.Name, f.Kind, f.Error))
 		}
 	}
+	faultReasons := len(r.Reasons) - mirrorReasons
 	for _, e := range r.MirrorExits {
 		r.Reasons = append(r.Reasons, fmt.Sprintf("the mirror process exited on its own at %s with %s: %s (see %s)", relTime(r.StartedAt, e.At), e.Status, lastLine(e.Tail), e.Log))
 	}
@@ -345,9 +349,12 @@ func (r *Report) Judge() {
 	if r.Verdict == Incomplete {
 		return
 	}
-	if len(r.Reasons) == 0 {
+	switch {
+	case len(r.Reasons) == 0:
 		r.Verdict = Pass
-	} else {
+	case len(r.Reasons) == faultReasons:
+		r.Verdict = Incomplete
+	default:
 		r.Verdict = Fail
 	}
 }

@@ -34,7 +34,11 @@ func TestJudge(t *testing.T) {
 		{"passing assertion", func(r *Report) { r.Assertions = []Assertion{{Name: "p99", Pass: true}} }, Pass, ""},
 		{"fault that failed", func(r *Report) {
 			r.Faults = []Fault{{Name: "kill", Kind: "broker-kill", Start: time.Now(), Error: "no broker to act on"}}
-		}, Fail, "fault kill (broker-kill) did not take effect"},
+		}, Incomplete, "fault kill (broker-kill) did not take effect"},
+		{"fault that failed beside real loss", func(r *Report) {
+			r.Counts.Lost = 3
+			r.Faults = []Fault{{Name: "kill", Kind: "broker-kill", Start: time.Now(), Error: "no broker to act on"}}
+		}, Fail, "3 lost"},
 		{"interrupted stays incomplete", func(r *Report) {
 			r.Verdict = Incomplete
 			r.Error = "interrupted"

@@ -98,7 +98,12 @@ func (r *run) newMirrorMaker2(ctx context.Context, dist *kafkadist.Dist, ends mm
 	if err := os.WriteFile(logConf, []byte(mirror.MM2Log4j2Console), 0o644); err != nil {
 		return nil, Env(fmt.Errorf("write %s: %w", logConf, err))
 	}
-	cmd, err := dist.Command(kafkadist.JVM{Main: mirror.MM2MainClass, Heap: mm2Heap, Props: []string{"-Dlog4j2.configurationFile=" + logConf}})
+	cmd, err := dist.Command(kafkadist.JVM{Main: mirror.MM2MainClass, Heap: mm2Heap, Props: []string{
+		"-Dlog4j2.configurationFile=" + logConf,
+		// names the run on the JVM's command line: `pgrep -f <run id>`
+		// finds it (the leftover checks of the tests, and operators)
+		"-Dkmt.run=" + r.runID,
+	}})
 	if err != nil {
 		return nil, Env(err)
 	}
