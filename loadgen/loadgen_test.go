@@ -431,10 +431,19 @@ func TestLedgerTopicMatchesInMemoryLedger(t *testing.T) {
 	if a, _ := got.Totals(); a != st.Acked || !got.Done() {
 		t.Fatalf("ledger read back has %d acked (done=%v), loadgen acked %d", a, got.Done(), st.Acked)
 	}
+	if ps := got.Problems(); len(ps) != 0 {
+		t.Fatalf("the ledger topic does not add up: %q", ps)
+	}
+	// The whole ledger, not just its ends: every acked and failed range.
 	led.View(func(k ledger.StreamKey, s *ledger.Stream) {
-		last, _ := s.Acked.Max()
-		if l, ok := got.LastAcked(k); !ok || l != last {
-			t.Errorf("%v: read back last acked %d, want %d", k, l, last)
+		var back *ledger.Stream
+		got.View(func(gk ledger.StreamKey, gs *ledger.Stream) {
+			if gk == k {
+				back = gs
+			}
+		})
+		if back == nil || back.Acked.String() != s.Acked.String() || back.Failed.String() != s.Failed.String() {
+			t.Errorf("%v: read back %v, want acked %s failed %s", k, back, s.Acked.String(), s.Failed.String())
 		}
 	})
 }

@@ -277,9 +277,20 @@ func (p *producer) finish(timeout time.Duration) {
 	}
 	p.cmu.Lock()
 	p.closed = true
+	var unanswered uint64
+	for ti, topic := range p.cfg.Topics {
+		var n uint64
+		for si, sent := range p.seqs[ti] {
+			n += p.cfg.Ledger.FailUnanswered(ledger.StreamKey{Topic: topic, Stream: uint32(si), Epoch: p.cfg.Epoch}, sent)
+		}
+		p.m[ti].failed.Add(float64(n))
+		unanswered += n
+	}
+	p.failed.Add(unanswered)
 	p.cmu.Unlock()
-	if left := p.sent.Load() - p.done(); left > 0 {
-		p.log.Error("records never answered even after the producer closed; they are neither acked nor failed in the ledger", "records", left)
+	if unanswered > 0 {
+		// Every record sent now has exactly one outcome in the ledger.
+		p.log.Error("records never answered even after the producer closed; recorded as failed (they may or may not be in the log)", "records", unanswered)
 	}
 }
 

@@ -26,7 +26,7 @@ type TopicSpec struct {
 func EnsureTopics(ctx context.Context, client kafkaclient.Config, topics []TopicSpec, rf int) error {
 	addrs := client.Brokers
 	if len(addrs) == 0 {
-		return errors.New("no bootstrap address")
+		return badConfig("creating topics %v: no bootstrap address; give the source cluster's brokers (--bootstrap host:port,...)", topicNames(topics))
 	}
 	tr, err := client.Transport()
 	if err != nil {
@@ -50,4 +50,13 @@ func EnsureTopics(ctx context.Context, client kafkaclient.Config, topics []Topic
 		}
 	}
 	return nil
+}
+
+// topicNames lists the names of topics, for messages.
+func topicNames(topics []TopicSpec) []string {
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = t.Name
+	}
+	return names
 }

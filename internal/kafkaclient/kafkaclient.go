@@ -121,7 +121,7 @@ func (t *TLS) config() (*tls.Config, error) {
 	if t.CertFile != "" {
 		pair, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("TLS client certificate: %w", err)
+			return nil, fmt.Errorf("TLS client certificate %q with key %q: %w (both must be PEM files, and the key must belong to the certificate)", t.CertFile, t.KeyFile, err)
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}

@@ -61,12 +61,37 @@ func (l *Ledger) Ack(k StreamKey, seq uint64) {
 	l.mu.Unlock()
 }
 
-// Fail records that the send of seq of k failed. A sequence that is later
-// acked by a retry stays in Acked too; Acked wins when judging.
+// Fail records that the send of seq of k failed. Should both ever be
+// recorded for one sequence (ledger topics merged from several writers),
+// Acked wins when judging.
 func (l *Ledger) Fail(k StreamKey, seq uint64) {
 	l.mu.Lock()
 	l.stream(k).Failed.Add(seq)
 	l.mu.Unlock()
+}
+
+// FailUnanswered records as failed every sequence below sent of k that is
+// neither acked nor failed (sends the producer never heard back about
+// before it closed: they may or may not be in the source log, so they are
+// not acked), and returns how many it added. Without it such a sequence is
+// in neither set and the ledger's totals would still add up.
+func (l *Ledger) FailUnanswered(k StreamKey, sent uint64) uint64 {
+	if sent == 0 {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.stream(k)
+	answered := s.Acked.Clone()
+	answered.Union(&s.Failed)
+	all := &intervals.Set{}
+	all.AddRange(0, sent-1)
+	var n uint64
+	all.Minus(answered, func(r intervals.Range) bool {
+		n += s.Failed.AddRange(r.Lo, r.Hi)
+		return true
+	})
+	return n
 }
 
 // AddRanges merges acked and failed ranges (from a ledger topic entry).

@@ -123,3 +123,28 @@ func TestLedgerConcurrentUse(t *testing.T) {
 		t.Fatalf("totals %d/%d, want %d/%d", acked, failed, workers*per*9/10, workers*per/10)
 	}
 }
+
+// Sends never answered are failed, so every sent sequence has exactly one
+// outcome: acked 0-2 and 5, failed 3, never answered 4 and 6-9.
+func TestFailUnanswered(t *testing.T) {
+	l := New()
+	k := StreamKey{Topic: "t", Stream: 1, Epoch: 7}
+	for _, q := range []uint64{0, 1, 2, 5} {
+		l.Ack(k, q)
+	}
+	l.Fail(k, 3)
+	if n := l.FailUnanswered(k, 10); n != 5 {
+		t.Fatalf("FailUnanswered added %d, want 5 (4, 6, 7, 8, 9)", n)
+	}
+	var acked, failed uint64
+	l.View(func(_ StreamKey, s *Stream) { acked, failed = s.Acked.Len(), s.Failed.Len() })
+	if acked != 4 || failed != 6 {
+		t.Fatalf("acked %d failed %d, want 4 and 6", acked, failed)
+	}
+	if n := l.FailUnanswered(k, 10); n != 0 {
+		t.Fatalf("second call added %d, want 0", n)
+	}
+	if n := l.FailUnanswered(StreamKey{Topic: "t", Stream: 2}, 0); n != 0 {
+		t.Fatalf("nothing sent: added %d", n)
+	}
+}

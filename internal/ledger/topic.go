@@ -226,7 +226,7 @@ func ensureTopic(ctx context.Context, tr *kafka.Transport, addrs []string, topic
 		}
 		select {
 		case <-mctx.Done():
-			return fmt.Errorf("ledger topic: %q created on %s but not visible in metadata: %w", topic, strings.Join(addrs, ","), mctx.Err())
+			return fmt.Errorf("ledger topic: %q created on %s but not visible in metadata: %w (the brokers may be slow to propagate metadata: run again, or create the topic by hand with 1 partition)", topic, strings.Join(addrs, ","), mctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -135,6 +135,8 @@ func TestSweepRemovesProcessesMountsAndFolder(t *testing.T) {
 	if err := sleeper.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// sweep is what is tested; should it regress, the sleeper still dies.
+	t.Cleanup(func() { _ = sleeper.Process.Kill() })
 	go func() { _ = sleeper.Wait() }()
 	if got := leftovers(dir, ""); len(got) != 3 {
 		t.Fatalf("Leftovers before sweep = %v, want the process, the mount and the folder", got)
