@@ -76,7 +76,13 @@ func (t *Tracker) judgeStream(j *Judgement, pc *Counts, k ledger.StreamKey, s *l
 	if st == nil {
 		st = newStreamState()
 	}
-	maxSeen, anySeen := st.seen.Max()
+	// What arrived, intact or with another payload (reported corrupt).
+	arrived := &st.seen
+	if !st.bad.Empty() {
+		arrived = st.seen.Clone()
+		arrived.Union(&st.bad)
+	}
+	maxSeen, anySeen := arrived.Max()
 	if last, ok := s.Acked.Max(); ok && (!anySeen || maxSeen < last) {
 		j.AllReachedLast = false
 	}
@@ -85,7 +91,7 @@ func (t *Tracker) judgeStream(j *Judgement, pc *Counts, k ledger.StreamKey, s *l
 	for _, set := range st.src {
 		srcAll.Union(set)
 	}
-	s.Acked.Minus(&st.seen, func(r intervals.Range) bool {
+	s.Acked.Minus(arrived, func(r intervals.Range) bool {
 		for _, part := range cut(r, trunc) {
 			if part.in {
 				j.Truncated += part.r.Len()

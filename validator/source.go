@@ -11,6 +11,16 @@ import (
 type srcPart struct {
 	next   int64 // next offset to read (last read + 1), -1 before any record
 	purges []*purge
+	// offsets the source reader read (as ranges: O(gaps)). When it read
+	// every offset below a purge's log start, it knows exactly which
+	// records the purge deleted, and only those can be truncated.
+	offsets intervals.Set
+}
+
+// sawAllBelow says the source reader read every offset of the partition
+// from 0 up to (not including) logStart.
+func (p *srcPart) sawAllBelow(logStart int64) bool {
+	return logStart <= 0 || p.offsets.CountIn(0, uint64(logStart-1)) == uint64(logStart)
 }
 
 // purge is one truncation of a source partition to logStart. What it
@@ -55,6 +65,9 @@ func (t *Tracker) ObserveSource(topic string, partition int, offset int64, value
 	p := t.srcPart(topic, partition)
 	if offset+1 > p.next {
 		p.next = offset + 1
+	}
+	if offset >= 0 {
+		p.offsets.Add(uint64(offset))
 	}
 	rec, err := t.dec.Decode(value)
 	if err != nil || rec.RunID != t.runID {
@@ -121,15 +134,6 @@ func (t *Tracker) ProbeDone(pr Probe) {
 		if pg.logStart == pr.From && !pg.viaMain {
 			pg.covered = true
 		}
-	}
-}
-
-// SourceProgress tells the tracker the source reader's position in a
-// partition advanced to next without a record (e.g. a purged partition).
-func (t *Tracker) SourceProgress(topic string, partition int, next int64) {
-	p := t.srcPart(topic, partition)
-	if next > p.next {
-		p.next = next
 	}
 }
 
@@ -206,7 +210,23 @@ func (t *Tracker) truncated(k streamKey, st *streamState, mainCovered bool) *int
 			if out == nil {
 				out = &intervals.Set{}
 			}
-			out.AddRange(lo, hi)
+			if !p.sawAllBelow(pg.logStart) {
+				// Some records below the purge were never read: which
+				// streams they belonged to is unknown, so the segment's
+				// bounds are the best knowledge.
+				out.AddRange(lo, hi)
+				continue
+			}
+			// The reader read every record the purge deleted: only the
+			// stream's sequences it read in this partition can be truncated
+			// (a stream that was never in this partition loses nothing to
+			// its purge, and what is missing from the source log stays
+			// source_lost).
+			if src := st.src[pk.partition]; src != nil {
+				for _, r := range src.Ranges() {
+					out.AddRange(max(r.Lo, lo), min(r.Hi, hi))
+				}
+			}
 		}
 	}
 	return out
@@ -257,13 +277,4 @@ func (st *streamState) segmentEnd(partition int, lo uint64) (hi uint64, ok bool)
 		hi = min(hi, v-1)
 	}
 	return hi, true
-}
-
-// SourceNext returns the source reader's next offset in a partition.
-func (t *Tracker) SourceNext(topic string, partition int) int64 {
-	p := t.srcParts[partKey{topic, partition}]
-	if p == nil {
-		return -1
-	}
-	return p.next
 }

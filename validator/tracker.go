@@ -149,7 +149,11 @@ type partKey struct {
 // streamState is everything known about one stream, as interval sets: it
 // grows with gaps and partitions, never with records.
 type streamState struct {
-	seen   intervals.Set          // first intact deliveries at the target
+	seen intervals.Set // first intact deliveries at the target
+	// bad: sequences that arrived only with another payload (corrupt, the
+	// checksum holding): they are reported corrupt, not also lost, and a
+	// later intact copy is their first intact delivery, not a duplicate.
+	bad    intervals.Set
 	tparts map[int]*intervals.Set // deliveries per target partition
 	src    map[int]*intervals.Set // sequences read per source partition
 	srcInv map[int]*intervals.Set // read in a source partition after a higher one of the stream
@@ -316,7 +320,9 @@ func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out
 	// behind its position): count it apart and judge nothing else.
 	if o.Offset < 0 || !offs.Add(uint64(o.Offset)) {
 		c.Redelivery++
-		t.example(CatRedelivery, Example{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Detail: "offset read twice by the validator"})
+		if !t.full(CatRedelivery) { // evidence only while there is room: no allocation per re-read
+			t.example(CatRedelivery, Example{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Detail: "offset read twice by the validator"})
+		}
 		return OutcomeRedelivery, 0, false
 	}
 	if err != nil {
@@ -329,8 +335,10 @@ func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out
 	sk := streamKey{Topic: o.Topic, Stream: rec.Stream, Epoch: rec.Epoch}
 	if what, detail := identityDiff(o, rec); what != "" {
 		c.IdentityMismatch++
-		t.example(CatIdentity, Example{Topic: o.Topic, Stream: rec.Stream, Seq: rec.Seq, Partition: o.Partition, Offset: o.Offset,
-			What: what, Detail: detail, ProducedAt: ptr(rec.ProducedAt)})
+		if !t.full(CatIdentity) {
+			t.example(CatIdentity, Example{Topic: o.Topic, Stream: rec.Stream, Seq: rec.Seq, Partition: o.Partition, Offset: o.Offset,
+				What: what, Detail: detail, ProducedAt: ptr(rec.ProducedAt)})
+		}
 		return OutcomeIdentity, 0, false
 	}
 
@@ -340,8 +348,10 @@ func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out
 	if !st.seen.Add(rec.Seq) {
 		c.Duplicate++
 		t.lat.redelivered(lat)
-		t.example(CatDuplicate, Example{Topic: o.Topic, Stream: rec.Stream, Seq: rec.Seq, Partition: o.Partition, Offset: o.Offset,
-			ProducedAt: ptr(rec.ProducedAt), Detail: "sequence already delivered at another target offset"})
+		if !t.full(CatDuplicate) { // a restart re-copies many: no allocation per duplicate
+			t.example(CatDuplicate, Example{Topic: o.Topic, Stream: rec.Stream, Seq: rec.Seq, Partition: o.Partition, Offset: o.Offset,
+				ProducedAt: ptr(rec.ProducedAt), Detail: "sequence already delivered at another target offset"})
+		}
 		return OutcomeDuplicate, lat, false
 	}
 	if top, _ := st.seen.Max(); top == rec.Seq {
@@ -470,7 +480,7 @@ func (t *Tracker) bad(o Observation, c *Counts, err error) Outcome {
 			ProducedAt: ptr(de.Partial.ProducedAt), Detail: err.Error()})
 		// It did arrive, with another payload: corrupt says so, and it is
 		// not also reported lost.
-		t.stream(streamKey{Topic: o.Topic, Stream: de.Partial.Stream, Epoch: de.Partial.Epoch}).seen.Add(de.Partial.Seq)
+		t.stream(streamKey{Topic: o.Topic, Stream: de.Partial.Stream, Epoch: de.Partial.Epoch}).bad.Add(de.Partial.Seq)
 		return OutcomeCorrupt
 	}
 	// ErrChecksum: damaged, its header is evidence only.

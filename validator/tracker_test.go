@@ -21,8 +21,10 @@ type step struct {
 	off    int64
 	value  []byte
 	source bool // read from the source log instead of the target
-	// truncation note
-	trunc map[int]int64
+	// truncation note; probeLost: the probes it asks for never run (the
+	// re-read failed), so what the purge deleted stays unknown
+	trunc     map[int]int64
+	probeLost bool
 	// key overrides the Kafka key (default: Key of the stream the value
 	// names); header, when set, is the record's kmt header.
 	key    []byte
@@ -235,6 +237,31 @@ func TestTrackerRules(t *testing.T) {
 				tgt(0, 2, otherPayload(1, 1)),
 			},
 			want:        Counts{Produced: 2, Acked: 2, Received: 2, Corrupt: 1},
+			reachedLast: true,
+			exampleCat:  CatCorrupt,
+		},
+		{
+			// the old rule marked the corrupt copy seen, so the intact copy
+			// after it counted as a duplicate (charged to maxDuplicates)
+			// and was not received: counts depended on arrival order.
+			name: "a corrupt copy before the intact one: the same counts as after it, no duplicate",
+			acks: []ack{{1, 0, 1}},
+			steps: []step{
+				tgt(0, 0, rec(testRun, 1, 0)), tgt(0, 1, otherPayload(1, 1)),
+				tgt(0, 2, rec(testRun, 1, 1)),
+			},
+			want:        Counts{Produced: 2, Acked: 2, Received: 2, Corrupt: 1},
+			reachedLast: true,
+			exampleCat:  CatCorrupt,
+		},
+		{
+			name: "only a corrupt copy arrived: corrupt, not also lost",
+			acks: []ack{{1, 0, 2}},
+			steps: []step{
+				tgt(0, 0, rec(testRun, 1, 0)), tgt(0, 1, otherPayload(1, 1)),
+				tgt(0, 2, rec(testRun, 1, 2)),
+			},
+			want:        Counts{Produced: 3, Acked: 3, Received: 2, Corrupt: 1},
 			reachedLast: true,
 			exampleCat:  CatCorrupt,
 		},
@@ -533,6 +560,65 @@ func TestTrackerRules(t *testing.T) {
 			reachedLast:   true,
 		},
 		{
+			// the source reader was past the purge (offsets 0..6 read) and
+			// the probe that finds the first records after it never ran:
+			// what the purge deleted is unknown, so nothing is excused and
+			// stream 1's seqs 2..4 are unseen. (Excusing "everything above
+			// what arrived" here would pass the run.)
+			name: "a purge whose probe never ran excuses nothing",
+			acks: []ack{{1, 0, 4}, {2, 0, 1}},
+			steps: cat(srcRecs(1, 0, 4, 0, 0), srcRecs(2, 0, 1, 0, 5),
+				[]step{{trunc: map[int]int64{0: 3}, probeLost: true}},
+				[]step{seqAt(0, 0, 1, 0), seqAt(0, 1, 1, 1), seqAt(0, 2, 2, 0), seqAt(0, 3, 2, 1)}),
+			sourceChecked: true,
+			want:          Counts{Produced: 7, Acked: 7, Received: 4, Unseen: 3},
+			exampleCat:    CatUnseen,
+		},
+		{
+			// with the probe: seq 2 (offset 2) was purged, seqs 3 and 4
+			// (offsets 3, 4) survived and never arrived
+			name: "the same purge with its probe: the purged record is truncated, the survivors unseen",
+			acks: []ack{{1, 0, 4}, {2, 0, 1}},
+			steps: cat(srcRecs(1, 0, 4, 0, 0), srcRecs(2, 0, 1, 0, 5),
+				[]step{{trunc: map[int]int64{0: 3}}},
+				[]step{seqAt(0, 0, 1, 0), seqAt(0, 1, 1, 1), seqAt(0, 2, 2, 0), seqAt(0, 3, 2, 1)}),
+			sourceChecked: true,
+			want:          Counts{Produced: 7, Acked: 7, Received: 4, Unseen: 2},
+			truncated:     1,
+			exampleCat:    CatUnseen,
+		},
+		{
+			// the stream moved from source partition 0 (seqs 0..2) to 1
+			// (seqs 3..5) and partition 1 was purged at offset 2 before the
+			// source reader read it: its segment there starts above the
+			// stream's last seq in partition 0, so 3..4 are truncated and
+			// the mirror's own gap 1..2 in partition 0 is lost.
+			name: "a purged segment starts where the stream's previous partition ended",
+			acks: []ack{{1, 0, 5}},
+			steps: cat(srcRecs(1, 0, 2, 0, 0),
+				[]step{{trunc: map[int]int64{1: 2}}},
+				[]step{src(1, 2, rec(testRun, 1, 5))},
+				[]step{seqAt(0, 0, 1, 0), seqAt(1, 0, 1, 5)}),
+			sourceChecked: true,
+			want:          Counts{Produced: 6, Acked: 6, Received: 2, Lost: 2},
+			truncated:     2,
+			reachedLast:   true,
+			exampleCat:    CatLost,
+		},
+		{
+			// the old rule excused stream 2's missing tail as truncated
+			// because partition 0 was purged: stream 2 was never there.
+			name: "a purge of one partition never excuses a stream of another: missing from the source stays source_lost",
+			acks: []ack{{1, 0, 3}, {2, 0, 5}},
+			steps: cat(srcRecs(1, 0, 3, 0, 0), srcRecs(2, 0, 2, 1, 0),
+				[]step{seqAt(0, 0, 1, 0), seqAt(0, 1, 1, 1), seqAt(0, 2, 1, 2), seqAt(0, 3, 1, 3)},
+				[]step{seqAt(1, 0, 2, 0), seqAt(1, 1, 2, 1), seqAt(1, 2, 2, 2)},
+				[]step{{trunc: map[int]int64{0: 4}}}),
+			sourceChecked: true,
+			want:          Counts{Produced: 10, Acked: 10, Received: 7, SourceLost: 3},
+			exampleCat:    CatSourceLost,
+		},
+		{
 			// real Kafka: the purge is to the high watermark, so kmt's
 			// source reader is usually just past the new log start when the
 			// purge is noted; the probe re-reads only [logStart, next) and
@@ -790,7 +876,11 @@ func runSteps(tr *Tracker, steps []step) {
 	for _, s := range steps {
 		switch {
 		case s.trunc != nil:
-			for _, pr := range tr.NoteTruncation("t", s.trunc) {
+			probes := tr.NoteTruncation("t", s.trunc)
+			if s.probeLost {
+				continue
+			}
+			for _, pr := range probes {
 				for _, o := range steps {
 					if o.source && o.part == pr.Partition && o.off >= pr.From && o.off < pr.To {
 						tr.ObserveProbe(pr, o.off, o.value)

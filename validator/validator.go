@@ -50,10 +50,11 @@ type Config struct {
 	// LedgerTopic: cluster runs read the ledger from this topic on the
 	// source cluster (needs SourceBootstrap); used when Ledger is nil.
 	LedgerTopic string
-	// Isolation is how the target is read, like a downstream consumer:
-	// ReadCommitted (default) or ReadUncommitted. With ReadUncommitted a
-	// second, read_committed reader runs beside it and records of aborted
-	// transactions the first one saw are aborted_read.
+	// Isolation is how a downstream consumer reads the target:
+	// ReadCommitted (default) or ReadUncommitted. Records are always judged
+	// as a read_committed reader sees them; with ReadUncommitted a second,
+	// read_uncommitted reader runs beside it, and records of aborted
+	// transactions that only it sees are aborted_read.
 	Isolation  string
 	Examples   int // per category, default 5
 	Registerer prometheus.Registerer
@@ -220,6 +221,17 @@ func New(cfg Config) (*Validator, error) {
 			return nil, fmt.Errorf("validator: target topic %q mirrors two source topics (%q, %q)", p.Target, prev, p.Source)
 		}
 		v.toSource[p.Target] = p.Source
+	}
+	// One source topic into two target topics would share the tracker's
+	// per-(source topic, partition) read offsets: records of the second
+	// target at offsets the first already used would pass as kmt's own
+	// re-reads and never be judged. Run one validator per copy instead.
+	seen := map[string]string{}
+	for _, p := range cfg.Topics {
+		if prev, ok := seen[p.Source]; ok && prev != p.Target {
+			return nil, fmt.Errorf("validator: source topic %q is mirrored into two target topics (%q, %q): one validator judges one copy of a source topic; run a validator per target topic", p.Source, prev, p.Target)
+		}
+		seen[p.Source] = p.Target
 	}
 	if err := v.register(reg); err != nil {
 		return nil, err

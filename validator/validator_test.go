@@ -331,6 +331,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"no ledger", func(c *Config) { c.Ledger = nil }, "Ledger"},
 		{"ledger topic without source", func(c *Config) { c.Ledger = nil; c.LedgerTopic = "__kmt_ledger" }, "SourceBootstrap"},
 		{"half pair", func(c *Config) { c.Topics = []TopicPair{{Source: "a"}} }, "Target"},
+		{"one target for two sources", func(c *Config) { c.Topics = []TopicPair{{Source: "a", Target: "x"}, {Source: "b", Target: "x"}} }, "mirrors two source topics"},
+		{"one source into two targets", func(c *Config) { c.Topics = []TopicPair{{Source: "a", Target: "x"}, {Source: "a", Target: "y"}} }, "two target topics"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
