@@ -65,12 +65,18 @@ func (cfg Config) pause(ctx context.Context, f scenarios.Fault, at, end time.Tim
 		return r
 	}
 	var paused []PodRef
+	// Each pod heals itself a little after the window even if this agent
+	// is gone by then (see Pauser.Freeze).
+	healAfter := time.Until(end) + pauseHealSlack
 	for _, p := range pods {
-		if err := cfg.Pauser.Signal(ctx, p, "STOP"); err != nil {
+		// Resumed at the end even when the freeze reports an error: the
+		// SIGSTOP may have landed before the exec stream failed, and a
+		// SIGCONT to a running pod is harmless.
+		paused = append(paused, p)
+		if err := cfg.Pauser.Freeze(ctx, p, healAfter); err != nil {
 			r.Error = err.Error()
 			break
 		}
-		paused = append(paused, p)
 		r.Targets = append(r.Targets, p.String())
 	}
 	if len(paused) > 0 {
@@ -84,7 +90,7 @@ func (cfg Config) pause(ctx context.Context, f scenarios.Fault, at, end time.Tim
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	for _, p := range paused {
-		if err := cfg.Pauser.Signal(rctx, p, "CONT"); err != nil && r.Error == "" {
+		if err := resume(rctx, cfg.Pauser, p); err != nil && r.Error == "" {
 			r.Error = "resume: " + err.Error()
 		}
 		if re, err := cfg.Pauser.RestartedSince(rctx, p); err == nil && re {
@@ -163,4 +169,24 @@ func (cfg Config) grow(ctx context.Context, f scenarios.Fault, t time.Time, g *g
 	r.End = time.Now()
 	g.active(f, false)
 	return r
+}
+
+// pauseHealSlack: how long after the window a frozen pod resumes itself
+// when the agent could not resume it (Pauser.Freeze).
+const pauseHealSlack = 30 * time.Second
+
+// resume sends SIGCONT to p, retrying a failed exec (an API server hiccup)
+// until ctx ends: a pod left frozen would fail the rest of the run.
+func resume(ctx context.Context, pz *Pauser, p PodRef) error {
+	for {
+		err := pz.Signal(ctx, p, "CONT")
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(2 * time.Second):
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -95,15 +96,36 @@ func restarts(pod *corev1.Pod, container string) int32 {
 // Signal sends sig (STOP or CONT) to every process of the container but
 // its init.
 func (p *Pauser) Signal(ctx context.Context, r PodRef, sig string) error {
+	return p.exec(ctx, r, "kill -"+sig+" -1")
+}
+
+// Freeze stops every process of r's container (as Signal "STOP") and leaves
+// a sleeper in the container that sends SIGCONT after healAfter: the pause
+// ends by itself even if the agent dies, is evicted or is uninstalled
+// before it resumes the pod. The agent's own SIGCONT at the window's end
+// normally comes first; a second SIGCONT is harmless.
+func (p *Pauser) Freeze(ctx context.Context, r PodRef, healAfter time.Duration) error {
+	return p.exec(ctx, r, freezeCommand(healAfter))
+}
+
+// freezeCommand: the sleeper is forked after the SIGSTOP, so it is not
+// frozen itself, and detached from the exec session's streams so the
+// session can end.
+func freezeCommand(healAfter time.Duration) string {
+	secs := int64((healAfter + time.Second - 1) / time.Second)
+	return fmt.Sprintf("kill -STOP -1; (sleep %d; kill -CONT -1) </dev/null >/dev/null 2>&1 &", max(secs, 1))
+}
+
+func (p *Pauser) exec(ctx context.Context, r PodRef, script string) error {
 	req := p.cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(r.Namespace).Name(r.Name).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Container: r.Container, Command: []string{"/bin/sh", "-c", "kill -" + sig + " -1"}, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+		VersionedParams(&corev1.PodExecOptions{Container: r.Container, Command: []string{"/bin/sh", "-c", script}, Stdout: true, Stderr: true}, scheme.ParameterCodec)
 	ex, err := remotecommand.NewSPDYExecutor(p.cfg, "POST", req.URL())
 	if err != nil {
 		return fmt.Errorf("exec into %s: %w", r, err)
 	}
 	var out bytes.Buffer
 	if err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Stderr: &out}); err != nil {
-		return fmt.Errorf("kill -%s -1 in %s: %w %s", sig, r, err, strings.TrimSpace(out.String()))
+		return fmt.Errorf("%q in %s: %w %s", script, r, err, strings.TrimSpace(out.String()))
 	}
 	return nil
 }
