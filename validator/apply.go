@@ -23,7 +23,11 @@ func ApplyResult(rep *report.Report, res *Result) {
 		// Unread target data at the deadline: what was not read cannot
 		// be judged, so this is not a pass.
 		rep.Verdict = report.Incomplete
-		rep.Error = strings.TrimPrefix(rep.Error+"; ", "; ") + "the drain deadline passed with target records still unread: raise spec.drain, or check the validator's read rate"
+		why := "the drain deadline passed with target records still unread: raise spec.drain, or check the validator's read rate"
+		if res.TargetMissing != "" {
+			why = res.TargetMissing + ": check the target topic name (MirrorMaker 2's default replication policy writes <source alias>.<topic>; --target-topic sets it) and that the mirror runs"
+		}
+		rep.Error = strings.TrimPrefix(rep.Error+"; ", "; ") + why
 	}
 	if len(res.LedgerProblems) > 0 {
 		// A ledger that does not add up cannot tell loss from a lost ledger entry.

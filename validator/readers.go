@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
@@ -368,9 +369,12 @@ func (v *Validator) readerCaughtUp(ctx context.Context, c *cluster, topics []str
 	for _, topic := range topics {
 		ps := ends[topic]
 		if len(ps) == 0 {
-			return false, nil // the topic does not exist (yet)
+			return false, &noTopicError{topic: topic, cluster: c.name} // (yet)
 		}
 		for p, end := range ps {
+			if errors.Is(end.Err, kerr.UnknownTopicOrPartition) {
+				return false, &noTopicError{topic: topic, cluster: c.name} // (yet)
+			}
 			if end.Err != nil {
 				return false, fmt.Errorf("listing offsets of %s[%d] on the %s cluster: %w", topic, p, c.name, end.Err)
 			}
@@ -441,4 +445,20 @@ func (v *Validator) stop() {
 func (v *Validator) closeClusters() {
 	v.target.close()
 	v.source.close()
+}
+
+// noTopicError: a topic the validator must read does not exist (yet).
+type noTopicError struct{ topic, cluster string }
+
+func (e *noTopicError) Error() string {
+	return fmt.Sprintf("topic %q does not exist on the %s cluster", e.topic, e.cluster)
+}
+
+// missingTopic is err's text when it says a topic does not exist, else "".
+func missingTopic(err error) string {
+	var nt *noTopicError
+	if errors.As(err, &nt) {
+		return "target " + nt.Error()
+	}
+	return ""
 }

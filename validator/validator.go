@@ -84,6 +84,9 @@ type Result struct {
 	// TargetUnread: at the drain deadline the target still held records
 	// the validator had not read: the verdict is incomplete, not a pass.
 	TargetUnread bool `json:"target_unread"`
+	// TargetMissing names a target topic that did not exist at the drain
+	// deadline (nothing could be read, so it is why the target is unread).
+	TargetMissing string `json:"target_missing,omitempty"`
 	// SourceChecked: the source log was read to its end, so source_lost
 	// was judged. SourceNote says why not when it is false.
 	SourceChecked bool              `json:"source_checked"`
@@ -463,6 +466,7 @@ func (v *Validator) Drain(ctx context.Context, deadline time.Duration) (*Result,
 		DrainComplete:     d.targetDone,
 		DrainSeconds:      time.Since(begin).Seconds(),
 		TargetUnread:      !d.targetRead,
+		TargetMissing:     missingTopic(d.lastTargetErr),
 		SourceChecked:     sourceChecked,
 		Isolation:         v.cfg.Isolation,
 		PerTopic:          j.PerTopic,
@@ -499,6 +503,7 @@ func (v *Validator) Drain(ctx context.Context, deadline time.Duration) (*Result,
 type drainState struct {
 	targetDone, targetRead, sourceDone bool
 	lastErr                            error
+	lastTargetErr                      error // the target check's own last error (nil once it read)
 }
 
 // drainLoop polls until the target and the source are done or end passes.
@@ -523,9 +528,10 @@ func (v *Validator) drainLoop(ctx context.Context, end time.Time) drainState {
 	for {
 		if !d.targetDone {
 			read, err := v.caughtUp(ctx, v.target, targets, roleTarget)
-			if err != nil {
+			if err != nil && !errors.As(err, new(*noTopicError)) {
 				d.lastErr = err
 			}
+			d.lastTargetErr = err
 			d.targetRead = read
 			if read && v.led.Done() {
 				v.mu.Lock()

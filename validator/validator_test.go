@@ -14,6 +14,7 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 )
 
@@ -397,5 +398,36 @@ func TestValidatorReadsLedgerTopic(t *testing.T) {
 	}
 	if e := res.Examples[CatLost]; len(e) != 1 || e[0].Stream != 7 || e[0].Seq != 12 {
 		t.Errorf("lost evidence %+v, want stream 7 seq 12", e)
+	}
+}
+
+// A target topic that never appears (a mirror writing <alias>.<topic>, or
+// not running): the drain ends unread, the result names the missing topic,
+// and the verdict is incomplete with what to check, not "raise the drain".
+func TestMissingTargetTopicIsNamed(t *testing.T) {
+	tgt := newCluster(t)
+	l := ledger.New()
+	l.Ack(ledger.StreamKey{Topic: "in", Stream: 0}, 0)
+	l.MarkDone()
+	v, err := New(Config{TargetBootstrap: tgt.ListenAddrs()[0], Topics: []TopicPair{{Source: "in", Target: "nowhere"}}, RunID: "miss", Ledger: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := v.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := v.Drain(ctx, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.TargetUnread || !strings.Contains(res.TargetMissing, `"nowhere" does not exist on the target cluster`) {
+		t.Fatalf("unread %v, missing %q: want the missing topic named", res.TargetUnread, res.TargetMissing)
+	}
+	rep := &report.Report{}
+	ApplyResult(rep, res)
+	if rep.Verdict != report.Incomplete || !strings.Contains(rep.Error, "check the target topic name") {
+		t.Fatalf("verdict %q error %q", rep.Verdict, rep.Error)
 	}
 }
