@@ -24,8 +24,9 @@ type Job struct {
 	// broker's default).
 	CreateTopics      bool
 	ReplicationFactor int
-	// Linger keeps the job alive after the load until ctx ends: in a
-	// Deployment, exiting would restart the pod and produce again.
+	// Linger keeps the process alive after the load until ctx ends, for
+	// runners that restart a process that exits (a Deployment would produce
+	// again; the charts run the loadgen as a Job that never retries).
 	Linger bool
 
 	Summary  io.Writer // optional: one JSON line with the outcome
@@ -52,6 +53,14 @@ func (j Job) Run(ctx context.Context) (Stats, error) {
 		cfg.Progress = func(st Stats) {
 			fmt.Fprintf(j.Progress, "[%6.1fs] sent=%d acked=%d failed=%d rate=%.0f/s\n", st.Elapsed.Seconds(), st.Sent, st.Acked, st.Failed, st.Rate())
 		}
+	}
+	if j.CreateTopics && !cfg.SkipRunIDCheck {
+		// Refuse a run id in use before creating anything: a refused run
+		// leaves the clusters as it found them.
+		if err := CheckRunID(ctx, RunIDCheck{Bootstrap: cfg.Bootstrap, Dial: cfg.Dial, Security: cfg.Security, Topics: cfg.Topics, LedgerTopic: cfg.LedgerTopic, RunID: cfg.RunID}); err != nil {
+			return Stats{}, err
+		}
+		cfg.SkipRunIDCheck = true // checked just now
 	}
 	if j.CreateTopics {
 		if err := EnsureTopics(ctx, kafkaclient.Config{Brokers: bootlist.Split(cfg.Bootstrap), Dial: cfg.Dial, Security: cfg.Security}, j.topicSpecs(cfg.Topics), j.ReplicationFactor); err != nil {

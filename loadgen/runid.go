@@ -52,7 +52,7 @@ type RunIDCheck struct {
 	Dial        func(ctx context.Context, network, addr string) (net.Conn, error)
 	Security    kafkaclient.Security
 	Topics      []string // topics whose newest records are read (source or target)
-	LedgerTopic string   // read whole when set
+	LedgerTopic string   // its newest entries are read when set (ledger.RunExistsWith)
 	RunID       string
 }
 

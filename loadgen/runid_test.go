@@ -148,3 +148,24 @@ func TestRecordsAndLedgerCarryTheEpoch(t *testing.T) {
 		t.Fatalf("two runs got the same epoch %d", epochs[0])
 	}
 }
+
+// A job that would create topics refuses a run id in use before creating
+// anything: the refused run leaves no new topic behind.
+func TestJobRefusesBeforeCreatingTopics(t *testing.T) {
+	_, bs := newCluster(t, 1, "orders")
+	if _, err := Run(context.Background(), Config{Bootstrap: bs, Topics: []string{"orders"}, RunID: "taken", Count: 5, LedgerTopic: ledger.DefaultTopic, Logger: quiet()}); err != nil {
+		t.Fatal(err)
+	}
+	j := Job{Config: Config{Bootstrap: bs, Topics: []string{"brand-new"}, RunID: "taken", Count: 5, LedgerTopic: ledger.DefaultTopic, Logger: quiet()}, CreateTopics: true, ReplicationFactor: -1}
+	if _, err := j.Run(context.Background()); !errors.Is(err, ErrRunIDInUse) {
+		t.Fatalf("err %v, want ErrRunIDInUse", err)
+	}
+	cl, ctx := client(t, bs)
+	td, err := kadm.NewClient(cl).ListTopics(ctx, "brand-new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if td.Has("brand-new") {
+		t.Fatal("the refused job created topic brand-new")
+	}
+}
