@@ -40,7 +40,7 @@ const KubernetesVersion = "v1.34.2"
 const NodeName = "kmt-node"
 
 // Binaries built from k8s.io/kubernetes at KubernetesVersion.
-var Binaries = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"}
+var Binaries = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"}
 
 const ipForwardFile = "/proc/sys/net/ipv4/ip_forward"
 
@@ -57,6 +57,10 @@ type Options struct {
 	// and scripts/install-node-deps.sh is run from it). Default: found with
 	// `go env GOMOD` from the working folder.
 	ModuleDir string
+	// ChaosMesh installs the Chaos Mesh (and prometheus-operator) CRDs and
+	// runs Chaos Mesh's controller-manager (chaosmesh.go), so charts with
+	// Workflows perform their faults.
+	ChaosMesh bool
 }
 
 // Node is a running node.
@@ -72,6 +76,7 @@ type Node struct {
 	Took time.Duration
 
 	l       layout
+	bins    string // the Kubernetes binaries' folder
 	logger  *slog.Logger
 	daemons []*daemon
 	unlock  func()
@@ -111,18 +116,19 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, fmt.Errorf("waiting for the node another process runs on this machine: %w", err)
 	}
 	sweepStale(o.Logger, os.TempDir(), BridgeName)
-	bins, err := testenv.EnsureBinaries(ctx, o.Logger, KubernetesVersion, Binaries...)
+	built, err := EnsureBuilt(ctx, o.Logger, o.ChaosMesh)
 	if err != nil {
 		unlock()
 		return nil, err
 	}
+	bins := built.Kubernetes
 	if o.Dir == "" {
 		if o.Dir, err = os.MkdirTemp("", tempPrefix); err != nil {
 			unlock()
 			return nil, err
 		}
 	}
-	n = &Node{Dir: o.Dir, l: layout{root: o.Dir}, logger: o.Logger, unlock: unlock}
+	n = &Node{Dir: o.Dir, l: layout{root: o.Dir}, bins: bins, logger: o.Logger, unlock: unlock}
 	n.ipForward, _ = os.ReadFile(ipForwardFile)
 	defer func() {
 		if err != nil {
@@ -135,19 +141,32 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if err := n.prepare(ctx, o.ModuleDir); err != nil {
 		return n, err
 	}
-	if err := n.startControlPlane(ctx, bins); err != nil {
-		return n, err
-	}
+	// The API server listens on the bridge address (pods reach it there
+	// through the kubernetes Service), so the bridge comes first.
 	if err := createBridge(ctx); err != nil {
 		return n, err
 	}
+	if err := n.startControlPlane(ctx, bins, o.ChaosMesh); err != nil {
+		return n, err
+	}
+	if o.ChaosMesh {
+		if err := n.startChaosMesh(built.ChaosMesh); err != nil {
+			return n, err
+		}
+	}
 	if err := n.startContainerd(ctx); err != nil {
+		return n, err
+	}
+	if err := n.startKubeProxy(bins); err != nil {
 		return n, err
 	}
 	if err := n.startKubelet(ctx, bins); err != nil {
 		return n, err
 	}
 	if err := n.waitReady(ctx); err != nil {
+		return n, err
+	}
+	if err := n.startDNS(ctx, built.CoreDNS); err != nil {
 		return n, err
 	}
 	n.Took = time.Since(start)
@@ -198,15 +217,19 @@ func (n *Node) prepare(ctx context.Context, moduleDir string) error {
 // ServiceAccount admission plugin back on since pods run here), then
 // kube-controller-manager (service accounts, tokens' root CA, Jobs,
 // ReplicaSets, ...) and kube-scheduler, both without serving ports.
-func (n *Node) startControlPlane(ctx context.Context, bins string) error {
+func (n *Node) startControlPlane(ctx context.Context, bins string, crds bool) error {
 	env, err := testenv.New(ctx, testenv.Options{
+		CRDs:      crds,
 		Logger:    n.logger,
 		AssetsDir: bins,
 		Dir:       n.Dir,
 		APIServerFlags: map[string]string{
 			"disable-admission-plugins":       "",
 			"kubelet-preferred-address-types": "InternalIP",
+			"service-cluster-ip-range":        ServiceCIDR,
 		},
+		ServeOn:    BridgeIP,
+		ServingIPs: []net.IP{net.ParseIP(APIServiceIP)},
 	})
 	if err != nil {
 		return err
@@ -236,6 +259,42 @@ func (n *Node) startControlPlane(ctx context.Context, bins string) error {
 		"--secure-port=0",
 	)
 	return err
+}
+
+// Built are the programs the node runs that are built from Go modules and
+// cached: the Kubernetes binaries' folder, CoreDNS, and Chaos Mesh's
+// controller-manager (when asked for).
+type Built struct {
+	Kubernetes, CoreDNS, ChaosMesh string
+}
+
+// EnsureBuilt builds what the node runs and is missing from the cache.
+// `kmt-node build` calls it to warm a machine up.
+func EnsureBuilt(ctx context.Context, logger *slog.Logger, chaosMesh bool) (Built, error) {
+	var b Built
+	var err error
+	if b.Kubernetes, err = testenv.EnsureBinaries(ctx, logger, KubernetesVersion, Binaries...); err != nil {
+		return b, err
+	}
+	if b.CoreDNS, err = EnsureCoreDNS(ctx, logger); err != nil {
+		return b, err
+	}
+	if chaosMesh {
+		if b.ChaosMesh, err = EnsureChaosMesh(ctx, logger); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// daemon is the running daemon called name, or nil.
+func (n *Node) daemon(name string) *daemon {
+	for _, d := range n.daemons {
+		if d.name == name {
+			return d
+		}
+	}
+	return nil
 }
 
 func (n *Node) startDaemon(name, bin string, args ...string) (*daemon, error) {
@@ -268,6 +327,11 @@ func (n *Node) startContainerd(ctx context.Context) error {
 	}
 	return nil
 }
+
+// KmtBinary is the static kmt binary the kmt image was built from, for
+// running kmt on this machine beside its pods (kmt cluster run, a local
+// run of the same scenario).
+func (n *Node) KmtBinary() string { return filepath.Join(n.l.imagesDir(), "kmt") }
 
 // ImportImage builds spec (see BuildImage) into the node's image folder
 // and imports it into containerd, for pods to use with imagePullPolicy:
@@ -325,7 +389,7 @@ func (n *Node) startKubelet(ctx context.Context, bins string) error {
 // waitReady waits for the node's Ready condition and for the default
 // service account (pods are refused without it).
 func (n *Node) waitReady(ctx context.Context) error {
-	kubelet := n.daemons[len(n.daemons)-1]
+	kubelet := n.daemon("kubelet")
 	err := waitFor(ctx, 3*time.Minute, kubelet, func() error {
 		node, err := n.Clientset.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
 		if err != nil {
@@ -400,10 +464,11 @@ func sweepStale(logger *slog.Logger, tmpDir, bridge string) {
 	}
 }
 
-// createBridge creates the pod bridge with BridgeIP before the kubelet
-// starts (it checks that its node IP is on an interface; the CNI bridge
-// plugin then reuses the bridge). A leftover bridge from a node that died is
-// replaced.
+// createBridge creates the pod bridge with BridgeIP before the API server
+// (which listens there) and the kubelet (which checks that its node IP is
+// on an interface) start; the CNI bridge plugin then reuses the bridge. The
+// host routes ServiceCIDR onto it. A leftover bridge from a node that died
+// is replaced.
 func createBridge(ctx context.Context) error {
 	if err := deleteBridge(BridgeName); err != nil {
 		return err
@@ -412,6 +477,7 @@ func createBridge(ctx context.Context) error {
 		{"link", "add", BridgeName, "type", "bridge"},
 		{"addr", "add", bridgeCIDR, "dev", BridgeName},
 		{"link", "set", BridgeName, "up"},
+		{"route", "add", ServiceCIDR, "dev", BridgeName},
 	} {
 		if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("ip %s: %w: %s (the node needs CAP_NET_ADMIN and the kernel's bridge support)", strings.Join(args, " "), err, out)
