@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	certutil "k8s.io/client-go/util/cert"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/testenv"
 )
@@ -87,6 +89,26 @@ func EnsureChaosMesh(ctx context.Context, logger *slog.Logger) (string, error) {
 		}
 		return testenv.BuildModule(ctx, map[string]string{"go.mod": goMod}, testenv.ChaosMeshModule+"/cmd/chaos-controller-manager", out)
 	})
+}
+
+// StartChaosMesh installs the Chaos Mesh and prometheus-operator CRDs
+// (testenv.CRDDirs: the versions testenv's schema tests use) and starts
+// Chaos Mesh's controller-manager, building it first when it is not cached
+// (many minutes when cold), so charts with Workflows perform their faults.
+// Stop stops it.
+func (n *Node) StartChaosMesh(ctx context.Context) error {
+	bin, err := EnsureChaosMesh(ctx, n.logger)
+	if err != nil {
+		return err
+	}
+	dirs, err := testenv.CRDDirs(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := envtest.InstallCRDs(n.Env.Config, envtest.CRDInstallOptions{Paths: dirs, ErrorIfPathMissing: true, MaxTime: 3 * time.Minute}); err != nil {
+		return fmt.Errorf("installing the Chaos Mesh and prometheus-operator CRDs from %v: %w", dirs, err)
+	}
+	return n.startChaosMesh(bin)
 }
 
 // startChaosMesh starts the controller-manager against the node's API

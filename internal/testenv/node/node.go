@@ -57,10 +57,6 @@ type Options struct {
 	// and scripts/install-node-deps.sh is run from it). Default: found with
 	// `go env GOMOD` from the working folder.
 	ModuleDir string
-	// ChaosMesh installs the Chaos Mesh (and prometheus-operator) CRDs and
-	// runs Chaos Mesh's controller-manager (chaosmesh.go), so charts with
-	// Workflows perform their faults.
-	ChaosMesh bool
 }
 
 // Node is a running node.
@@ -116,7 +112,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, fmt.Errorf("waiting for the node another process runs on this machine: %w", err)
 	}
 	sweepStale(o.Logger, os.TempDir(), BridgeName)
-	built, err := EnsureBuilt(ctx, o.Logger, o.ChaosMesh)
+	built, err := EnsureBuilt(ctx, o.Logger, false)
 	if err != nil {
 		unlock()
 		return nil, err
@@ -146,13 +142,8 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if err := createBridge(ctx); err != nil {
 		return n, err
 	}
-	if err := n.startControlPlane(ctx, bins, o.ChaosMesh); err != nil {
+	if err := n.startControlPlane(ctx, bins); err != nil {
 		return n, err
-	}
-	if o.ChaosMesh {
-		if err := n.startChaosMesh(built.ChaosMesh); err != nil {
-			return n, err
-		}
 	}
 	if err := n.startContainerd(ctx); err != nil {
 		return n, err
@@ -217,9 +208,8 @@ func (n *Node) prepare(ctx context.Context, moduleDir string) error {
 // ServiceAccount admission plugin back on since pods run here), then
 // kube-controller-manager (service accounts, tokens' root CA, Jobs,
 // ReplicaSets, ...) and kube-scheduler, both without serving ports.
-func (n *Node) startControlPlane(ctx context.Context, bins string, crds bool) error {
+func (n *Node) startControlPlane(ctx context.Context, bins string) error {
 	env, err := testenv.New(ctx, testenv.Options{
-		CRDs:      crds,
 		Logger:    n.logger,
 		AssetsDir: bins,
 		Dir:       n.Dir,
@@ -263,7 +253,8 @@ func (n *Node) startControlPlane(ctx context.Context, bins string, crds bool) er
 
 // Built are the programs the node runs that are built from Go modules and
 // cached: the Kubernetes binaries' folder, CoreDNS, and Chaos Mesh's
-// controller-manager (when asked for).
+// controller-manager (when asked for: StartChaosMesh builds it on first
+// use, `kmt-node build` ahead of time).
 type Built struct {
 	Kubernetes, CoreDNS, ChaosMesh string
 }

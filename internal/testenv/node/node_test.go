@@ -33,7 +33,7 @@ func needNode(t *testing.T) {
 // image, then tears the node down and checks that nothing is left.
 func TestNodeRunsPods(t *testing.T) {
 	needNode(t)
-	n, err := Start(context.Background(), Options{ChaosMesh: true})
+	n, err := Start(context.Background(), Options{})
 	if err != nil {
 		t.Fatalf("starting the node: %v", err)
 	}
@@ -75,7 +75,17 @@ func TestNodeRunsPods(t *testing.T) {
 		t.Run("baseline chart", func(t *testing.T) { testBaseline(t, n, *pair) })
 		promURL := ""
 		t.Run("prometheus", func(t *testing.T) { promURL = startPrometheus(t, n) })
-		t.Run("mirror pod kill", func(t *testing.T) { testMirrorPodKill(t, n, *pair, promURL) })
+		if promURL != "" {
+			t.Run("baseline chart with prometheus", func(t *testing.T) { testBaselineWithPrometheus(t, n, *pair, promURL) })
+		}
+		t.Run("mirror pod kill", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+			defer cancel()
+			if err := n.StartChaosMesh(ctx); err != nil {
+				t.Fatalf("chaos mesh: %v", err)
+			}
+			testMirrorPodKill(t, n, *pair, promURL)
+		})
 	}
 
 	if err := n.Stop(); err != nil {

@@ -7,6 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 )
 
 const monitoringNS = "monitoring"
@@ -34,4 +36,20 @@ func startPrometheus(t *testing.T, n *Node) string {
 		t.Fatal(err)
 	}
 	return PrometheusURL(monitoringNS)
+}
+
+// testBaselineWithPrometheus is the baseline chart again with the
+// validator evaluating the scenario's PromQL assertions against the
+// Prometheus in the cluster (through its Service name): every assertion
+// gets an observed value, and the verdict is kmt's exit code.
+func testBaselineWithPrometheus(t *testing.T, n *Node, p mirrorPair, promURL string) {
+	run := "node-prom-" + time.Now().UTC().Format("150405")
+	res := runClusterScenario(t, n, p, "baseline", run, chartValues(promURL)...)
+	if res.report == nil {
+		t.Fatalf("the validator wrote no report ConfigMap in %s", targetNS)
+	}
+	checkAssertionsEvaluated(t, res.report)
+	if res.report.Verdict != report.Pass || res.exit != 0 {
+		t.Errorf("verdict %s (exit %d), want pass on a healthy mirror: %v", res.report.Verdict, res.exit, res.report.Reasons)
+	}
 }
