@@ -72,6 +72,9 @@ type producer struct {
 	closeOnce sync.Once
 
 	lastErrLog atomic.Int64
+
+	aborted atomic.Uint64           // records of aborted transactions (transactional.go)
+	txn     atomic.Pointer[openTxn] // the transaction being written (cfg.Transactions)
 }
 
 func newProducer(ctx context.Context, cfg Config, log *slog.Logger) (*producer, error) {
@@ -88,6 +91,7 @@ func newProducer(ctx context.Context, cfg Config, log *slog.Logger) (*producer, 
 		kgo.RecordDeliveryTimeout(deliveryTimeout),
 		kgo.MetadataMinAge(250*time.Millisecond), // find a moved leader quickly after a broker fault
 	)
+	opts = append(opts, modeOpts(cfg)...) // transactional.go, fidelity.go
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, badConfig("producer for %s: %v", cfg.Bootstrap, err)
@@ -167,7 +171,7 @@ func (p *producer) produce(ctx context.Context, pacer *Pacer) Stats {
 }
 
 // done is how many records were answered (acked or failed).
-func (p *producer) done() uint64 { return p.acked.Load() + p.failed.Load() }
+func (p *producer) done() uint64 { return p.acked.Load() + p.failed.Load() + p.aborted.Load() }
 
 // wait sleeps up to d or until a completion arrives; false when ctx ended.
 func (p *producer) wait(ctx context.Context, timer *time.Timer, d time.Duration) bool {
@@ -201,7 +205,7 @@ func (p *producer) send(n int) {
 		seq := p.seqs[ti][si]
 		p.seqs[ti][si]++
 		r := wire.Record{RunID: p.cfg.RunID, Topic: p.cfg.Topics[ti], Epoch: p.cfg.Epoch, Stream: uint32(si), Seq: seq, ProducedAt: time.Now()}
-		r.Padding = Padding(size, r)
+		r.Padding = Padding(p.recordSize(size, seq), r)
 		at := len(buf)
 		buf = wire.Append(buf, r)
 		rec := &recs[i]
@@ -209,6 +213,7 @@ func (p *producer) send(n int) {
 		// The record's checksum digits as a header: a mirror that rewrites
 		// or mixes up headers is caught (wire.HeaderKey).
 		rec.Headers = []kgo.RecordHeader{{Key: wire.HeaderKey, Value: wire.HeaderValue(rec.Value)}}
+		p.decorate(rec, uint32(si), seq) // transactional.go, fidelity.go
 		p.m[ti].sent.Inc()
 		p.cl.Produce(context.Background(), rec, func(r *kgo.Record, err error) {
 			p.complete(ti, uint32(si), seq, len(r.Value), err)
@@ -218,6 +223,10 @@ func (p *producer) send(n int) {
 
 // complete records one record's outcome.
 func (p *producer) complete(ti int, stream uint32, seq uint64, size int, err error) {
+	if p.cfg.Transactions != nil {
+		p.completeInTxn(txnRec{ti, stream, seq, size, err}) // the outcome is known when the transaction ends
+		return
+	}
 	p.cmu.Lock()
 	if p.closed {
 		p.cmu.Unlock()

@@ -77,7 +77,7 @@ func (j Job) Run(ctx context.Context) (*report.Report, error) {
 	val, err := New(Config{
 		TargetBootstrap: j.TargetBootstrap, SourceBootstrap: j.SourceBootstrap, Security: j.Security, Topics: j.Topics, RunID: j.RunID,
 		Ledger: led, Isolation: j.isolation(), Registerer: j.Registerer, Logger: j.Logger,
-	})
+	}.withLoadModes(j.Scenario))
 	if err != nil {
 		return nil, &ConfigError{err}
 	}

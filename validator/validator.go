@@ -17,7 +17,9 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
 // DialFunc dials a broker; nil means a plain net.Dialer. The runner passes the
@@ -55,10 +57,14 @@ type Config struct {
 	// as a read_committed reader sees them; with ReadUncommitted a second,
 	// read_uncommitted reader runs beside it, and records of aborted
 	// transactions that only it sees are aborted_read.
-	Isolation  string
-	Examples   int // per category, default 5
-	Registerer prometheus.Registerer
-	Logger     *slog.Logger
+	Isolation string
+	// Transactions and Fidelity: the load modes the run used (modes.go);
+	// nil: not used.
+	Transactions *scenarios.Transactions
+	Fidelity     *scenarios.Fidelity
+	Examples     int // per category, default 5
+	Registerer   prometheus.Registerer
+	Logger       *slog.Logger
 }
 
 // Result is the validator's verdict material.
@@ -99,6 +105,9 @@ type Result struct {
 	// add up (ledger.Ledger.Problems): the verdict must be incomplete, since
 	// a missing ledger entry cannot be told from loss.
 	LedgerProblems []string `json:"ledger_problems,omitempty"`
+	// Transactions and Fidelity: the load modes' verdicts (modes.go).
+	Transactions *report.Transactions `json:"transactions,omitempty"`
+	Fidelity     *report.Fidelity     `json:"fidelity,omitempty"`
 }
 
 // bootstrapTimeout bounds how long Start waits for a cluster to answer.
@@ -125,7 +134,7 @@ type topicMetrics struct {
 
 // anomalyCats are the per-record categories exported as
 // kmt_validator_anomalies_total.
-var anomalyCats = []string{CatDuplicate, CatRedelivery, CatReordered, CatCorrupt, CatForeign, CatAbortedRead, CatIdentity, CatSplit}
+var anomalyCats = []string{CatDuplicate, CatRedelivery, CatReordered, CatCorrupt, CatForeign, CatAbortedRead, CatIdentity, CatSplit, CatAbortedCopied}
 
 func anomalyCount(c Counts, cat string) uint64 {
 	switch cat {
@@ -145,6 +154,8 @@ func anomalyCount(c Counts, cat string) uint64 {
 		return c.IdentityMismatch
 	case CatSplit:
 		return c.Split
+	case CatAbortedCopied:
+		return c.AbortedCopied
 	}
 	return 0
 }
@@ -294,6 +305,7 @@ func (v *Validator) Start(ctx context.Context) error {
 	if v.cfg.SourceBootstrap == "" {
 		v.tr.JudgeOrderBySequence()
 	}
+	v.tr.SetLoadModes(v.cfg.Transactions, v.cfg.Fidelity)
 	v.mu.Unlock()
 	var err error
 	if v.target, err = dialCluster(v.ctx, "target", v.cfg.TargetBootstrap, v.cfg.TargetDial, v.cfg.Security); err != nil {
@@ -455,7 +467,10 @@ func (v *Validator) Drain(ctx context.Context, deadline time.Duration) (*Result,
 	v.mu.Lock()
 	sourceChecked := v.source != nil && d.sourceDone
 	j := v.tr.Judge(v.led, true, sourceChecked)
+	txns, fid := v.tr.TransactionsVerdict(v.led, j.Total), v.tr.FidelityVerdict(v.led) // before Examples: they add evidence
 	res := &Result{
+		Transactions:      txns,
+		Fidelity:          fid,
 		Counts:            j.Total,
 		Truncated:         j.Truncated,
 		OtherRuns:         j.OtherRuns,

@@ -39,8 +39,13 @@ type Config struct {
 	Topics          []TopicMap
 	Group           string // consumer group on the source; default "kmt-mirror"
 	Defects         []scenarios.Defect
-	Registerer      prometheus.Registerer // optional
-	Logger          *slog.Logger          // optional
+	// FranzSource: the reference mirror reads the source with franz-go
+	// (reference_txn.go) instead of kafka-go: needed for a source written
+	// in transactions (read_committed) and for records whose every part
+	// must survive (kafka-go reads an empty header value as null).
+	FranzSource bool
+	Registerer  prometheus.Registerer // optional
+	Logger      *slog.Logger          // optional
 }
 
 // DefaultGroup is the source consumer group when Config.Group is empty.
@@ -53,7 +58,15 @@ type defects struct {
 	keyDamage, topicSwap, keyScatter       int
 	headerDamage, txnAbort, txnAbortResend int
 	rehash                                 int
+	dropHeaders, rewriteTimestamp          int
 	commitBeforeProduce                    bool
+	copyAborted, dropTombstones            bool
+}
+
+// flags maps each defect that takes no N to its field.
+func (d *defects) flags() map[string]*bool {
+	return map[string]*bool{scenarios.DefectCommitBeforeProduce: &d.commitBeforeProduce,
+		scenarios.DefectCopyAborted: &d.copyAborted, scenarios.DefectDropTombstones: &d.dropTombstones}
 }
 
 // slots maps each every-N defect name to its field.
@@ -63,6 +76,7 @@ func (d *defects) slots() map[string]*int {
 		scenarios.DefectCorrupt: &d.corrupt, scenarios.DefectKeyDamage: &d.keyDamage, scenarios.DefectTopicSwap: &d.topicSwap,
 		scenarios.DefectKeyScatter: &d.keyScatter, scenarios.DefectHeaderDamage: &d.headerDamage,
 		scenarios.DefectTxnAbort: &d.txnAbort, scenarios.DefectTxnAbortResend: &d.txnAbortResend, scenarios.DefectRehash: &d.rehash,
+		scenarios.DefectDropHeaders: &d.dropHeaders, scenarios.DefectRewriteTimestamp: &d.rewriteTimestamp,
 	}
 }
 
@@ -79,8 +93,10 @@ func (d defects) String() string {
 			p = append(p, fmt.Sprintf("%s every %d", name, n))
 		}
 	}
-	if d.commitBeforeProduce {
-		p = append(p, scenarios.DefectCommitBeforeProduce)
+	for _, name := range []string{scenarios.DefectCommitBeforeProduce, scenarios.DefectCopyAborted, scenarios.DefectDropTombstones} {
+		if *d.flags()[name] {
+			p = append(p, name)
+		}
 	}
 	return strings.Join(p, ", ")
 }
@@ -89,8 +105,8 @@ func parseDefects(in []scenarios.Defect) (defects, error) {
 	var d defects
 	slots := d.slots()
 	for i, x := range in {
-		if x.Name == scenarios.DefectCommitBeforeProduce {
-			d.commitBeforeProduce = true
+		if flag := d.flags()[x.Name]; flag != nil {
+			*flag = true
 			continue
 		}
 		slot := slots[x.Name]
