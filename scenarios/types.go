@@ -63,6 +63,8 @@ type Spec struct {
 	Assertions Assertions `yaml:"assertions,omitempty" json:"assertions,omitempty"`
 	Short      *Short     `yaml:"short,omitempty" json:"short,omitempty"`
 	Validation Validation `yaml:"validation,omitempty" json:"validation,omitempty"`
+	// Failover is the failover drill (failover.go); nil: none.
+	Failover *Failover `yaml:"failover,omitempty" json:"failover,omitempty"`
 }
 
 // Isolation levels the validator can read the target with.
@@ -200,11 +202,15 @@ const (
 	DefectDropHeaders         = "drop-headers"          // drop the fidelity headers of every Nth record (the kmt header kept)
 	DefectRewriteTimestamp    = "rewrite-timestamp"     // give every Nth record the copy time as its timestamp
 	DefectDropTombstones      = "drop-tombstones"       // never copy a record with a null value (a tombstone)
+	// Failover drill defects (N is a number of offsets, not a period):
+	DefectCheckpointAhead  = "checkpoint-ahead"  // translate group offsets N records too far ahead (the group skips them)
+	DefectCheckpointRewind = "checkpoint-rewind" // after each (re)start, first checkpoints N records lower (translations go backwards)
 )
 
 // EveryDefects take N ("every"); the other defects take none.
 var EveryDefects = []string{DefectDrop, DefectDuplicate, DefectReorder, DefectCorrupt, DefectKeyDamage, DefectTopicSwap,
-	DefectKeyScatter, DefectHeaderDamage, DefectTxnAbort, DefectTxnAbortResend, DefectRehash, DefectDropHeaders, DefectRewriteTimestamp}
+	DefectKeyScatter, DefectHeaderDamage, DefectTxnAbort, DefectTxnAbortResend, DefectRehash, DefectDropHeaders, DefectRewriteTimestamp,
+	DefectCheckpointAhead, DefectCheckpointRewind}
 
 // DefectTakesN reports whether the defect needs N (known: whether it exists).
 func DefectTakesN(name string) (takesN, known bool) {

@@ -44,6 +44,9 @@ type Config struct {
 	// in transactions (read_committed) and for records whose every part
 	// must survive (kafka-go reads an empty header value as null).
 	FranzSource bool
+	// Checkpoints turns on consumer-group offset translation
+	// (reference_checkpoints.go); reference mirror only.
+	Checkpoints *Checkpoints
 	Registerer  prometheus.Registerer // optional
 	Logger      *slog.Logger          // optional
 }
@@ -59,6 +62,7 @@ type defects struct {
 	headerDamage, txnAbort, txnAbortResend int
 	rehash                                 int
 	dropHeaders, rewriteTimestamp          int
+	checkpointAhead, checkpointRewind      int // offsets, not periods
 	commitBeforeProduce                    bool
 	copyAborted, dropTombstones            bool
 }
@@ -77,6 +81,7 @@ func (d *defects) slots() map[string]*int {
 		scenarios.DefectKeyScatter: &d.keyScatter, scenarios.DefectHeaderDamage: &d.headerDamage,
 		scenarios.DefectTxnAbort: &d.txnAbort, scenarios.DefectTxnAbortResend: &d.txnAbortResend, scenarios.DefectRehash: &d.rehash,
 		scenarios.DefectDropHeaders: &d.dropHeaders, scenarios.DefectRewriteTimestamp: &d.rewriteTimestamp,
+		scenarios.DefectCheckpointAhead: &d.checkpointAhead, scenarios.DefectCheckpointRewind: &d.checkpointRewind,
 	}
 }
 
