@@ -70,6 +70,9 @@ type Reference struct {
 	count uint64
 	// txns numbers the transactions written (txn-abort defects).
 	txns uint64
+	// stallCount numbers the records of the first topic's partition 0 taken
+	// (partition-stall defect).
+	stallCount uint64
 }
 
 // NewReference validates cfg and returns a stopped mirror; call Start.
@@ -221,9 +224,10 @@ func (r *Reference) Start(ctx context.Context) error {
 		}),
 	})
 	r.run = run
-	run.wg.Add(2)
+	run.wg.Add(3)
 	go func() { defer run.wg.Done(); r.copyLoop(run) }()
 	go func() { defer run.wg.Done(); r.pollPartitions(run) }()
+	go func() { defer run.wg.Done(); r.syncMetadata(run) }() // reference_topicsync.go
 	go func() { run.wg.Wait(); close(run.done) }()
 	r.met.running.Set(1)
 	r.log.Info("reference mirror started", "source", r.cfg.SourceBootstrap, "target", r.cfg.TargetBootstrap,

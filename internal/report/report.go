@@ -56,6 +56,7 @@
 //	                recorded (e.g. a mirror's own metrics), same time axis
 //	kmt             {version commit} of the kmt that wrote the report
 //	command         the command line of the process that wrote the report
+//	metadata_sync, stalls  see sync.go
 package report
 
 import (
@@ -284,6 +285,9 @@ type Report struct {
 	// than the mirror (nothing of the run arrived, say); set by Judge.
 	Hints []string `json:"hints,omitempty"`
 	Error string   `json:"error,omitempty"`
+	// MetadataSync and Stalls: sync.go (added within schema v1).
+	MetadataSync *MetadataSync `json:"metadata_sync,omitempty"`
+	Stalls       *Stalls       `json:"stalls,omitempty"`
 }
 
 // MirrorExit is one exit of the mirror's process that kmt did not ask for.
@@ -322,6 +326,8 @@ func (r *Report) Judge() {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("%d %s", x.n, x.what))
 		}
 	}
+	r.annotateStalls()
+	r.Reasons = append(r.Reasons, r.syncReasons()...)
 	for _, a := range r.Assertions {
 		if !a.Pass {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("assertion %s failed: %s", a.Name, a.Reason))
