@@ -34,7 +34,8 @@ type expectation struct {
 
 // ciSubset covers the fault families with the short forms: baseline, mirror
 // hard kill, mirror graceful restart, source broker kill, WAN partition,
-// WAN latency, partitions added, retention purge. Retention purge was out
+// WAN latency, partitions added, retention purge, topic metadata sync and
+// the stall watchdog (about 1.5 min each). Retention purge was out
 // for a while: on real Kafka the purge goes to the high watermark, so kmt's
 // source reader was usually just past the new log start when the purge was
 // noted, and the validator called purged records of some streams lost
@@ -59,7 +60,7 @@ var ciSubset = []expectation{
 
 // realMirrors are the mirrors the real-Kafka runs use: MirrorMaker 2 (the
 // mirror users run) in `make test`, where the 30-minute budget on 2 cores
-// has room for one mirror over the eight families (measured: about 4.5 min
+// has room for one mirror over the ten families (measured: about 4.5 min
 // per MirrorMaker 2 run and 1.5-3.5 min per reference run under the shared
 // machine's load); both with KMT_REAL_FULL (make test-real) or as listed in
 // KMT_REAL_MIRRORS (comma-separated).
