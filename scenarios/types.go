@@ -63,6 +63,8 @@ type Spec struct {
 	Assertions Assertions `yaml:"assertions,omitempty" json:"assertions,omitempty"`
 	Short      *Short     `yaml:"short,omitempty" json:"short,omitempty"`
 	Validation Validation `yaml:"validation,omitempty" json:"validation,omitempty"`
+	// Failover is the failover drill (failover.go); nil: none.
+	Failover *Failover `yaml:"failover,omitempty" json:"failover,omitempty"`
 }
 
 // Isolation levels the validator can read the target with.
@@ -206,11 +208,15 @@ const (
 	DefectRehash              = "rehash"                // correct: route records by key hash into N target partitions
 	DefectPartitionStall      = "partition-stall"       // after N records of source partition 0, silently stop copying it (the task died, all looks Ready)
 	DefectNoTopicSync         = "no-topic-sync"         // never copy topic configs nor create topics that appear on the source
+	// Failover drill defects (N is a number of offsets, not a period):
+	DefectCheckpointAhead  = "checkpoint-ahead"  // translate group offsets N records too far ahead (the group skips them)
+	DefectCheckpointRewind = "checkpoint-rewind" // after each (re)start, first checkpoints N records lower (translations go backwards)
 )
 
 // EveryDefects take N ("every"); the other defects take none.
 var EveryDefects = []string{DefectDrop, DefectDuplicate, DefectReorder, DefectCorrupt, DefectKeyDamage, DefectTopicSwap,
-	DefectKeyScatter, DefectHeaderDamage, DefectTxnAbort, DefectTxnAbortResend, DefectRehash, DefectPartitionStall}
+	DefectKeyScatter, DefectHeaderDamage, DefectTxnAbort, DefectTxnAbortResend, DefectRehash,
+	DefectCheckpointAhead, DefectCheckpointRewind, DefectPartitionStall}
 
 // DefectTakesN reports whether the defect needs N (known: whether it exists).
 func DefectTakesN(name string) (takesN, known bool) {

@@ -40,7 +40,10 @@ func newWatcher(cfg Config, reg prometheus.Registerer) (*watcher, error) {
 		syncSec: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metrics.ValidatorSyncSeconds,
 			Help: "Seconds a metadata change of the source took to appear on the target."}, []string{metrics.LabelKind, metrics.LabelFault}),
 	}
-	if cfg.StallAfter > 0 && cfg.SourceBootstrap != "" {
+	// A shard reads a share of the partitions and is judged by Merge: the
+	// watchdog runs only in a validator that reads everything, so a stall
+	// is reported once.
+	if cfg.StallAfter > 0 && cfg.SourceBootstrap != "" && cfg.Shards <= 1 {
 		w.dog = NewWatchdog(cfg.StallAfter)
 	}
 	for _, c := range []prometheus.Collector{w.stalled, w.stalls, w.syncSec} {
@@ -113,7 +116,7 @@ func (v *Validator) watchOnce(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*watchEvery)
 	defer cancel()
 	if v.w.dog != nil && v.source != nil {
-		if ps, ok := v.progress(ctx); ok {
+		if ps, ok := v.endOffsets(ctx); ok {
 			v.observeProgress(time.Now(), ps)
 		}
 	}
@@ -134,10 +137,10 @@ func (v *Validator) watchOnce(ctx context.Context) {
 	}
 }
 
-// progress reads the end offsets of every watched partition on both
+// endOffsets reads the end offsets of every watched partition on both
 // clusters; a failed read skips the poll (a broker fault must not look
 // like a stall of the mirror).
-func (v *Validator) progress(ctx context.Context) ([]Progress, bool) {
+func (v *Validator) endOffsets(ctx context.Context) ([]Progress, bool) {
 	var src, tgt []string
 	for _, p := range v.cfg.Topics {
 		src, tgt = append(src, p.Source), append(tgt, p.Target)

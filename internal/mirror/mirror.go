@@ -40,11 +40,14 @@ type Config struct {
 	// Later are topics that appear on the source mid-run (the mirror's
 	// topic pattern matches them): the reference mirror creates each on the
 	// target, with the source's partitions and configs, when it appears.
-	Later      []TopicMap
-	Group      string // consumer group on the source; default "kmt-mirror"
-	Defects    []scenarios.Defect
-	Registerer prometheus.Registerer // optional
-	Logger     *slog.Logger          // optional
+	Later   []TopicMap
+	Group   string // consumer group on the source; default "kmt-mirror"
+	Defects []scenarios.Defect
+	// Checkpoints turns on consumer-group offset translation
+	// (reference_checkpoints.go); reference mirror only.
+	Checkpoints *Checkpoints
+	Registerer  prometheus.Registerer // optional
+	Logger      *slog.Logger          // optional
 }
 
 // DefaultGroup is the source consumer group when Config.Group is empty.
@@ -57,6 +60,7 @@ type defects struct {
 	keyDamage, topicSwap, keyScatter       int
 	headerDamage, txnAbort, txnAbortResend int
 	rehash, partitionStall                 int
+	checkpointAhead, checkpointRewind      int // offsets, not periods
 	commitBeforeProduce, noTopicSync       bool
 }
 
@@ -67,7 +71,8 @@ func (d *defects) slots() map[string]*int {
 		scenarios.DefectCorrupt: &d.corrupt, scenarios.DefectKeyDamage: &d.keyDamage, scenarios.DefectTopicSwap: &d.topicSwap,
 		scenarios.DefectKeyScatter: &d.keyScatter, scenarios.DefectHeaderDamage: &d.headerDamage,
 		scenarios.DefectTxnAbort: &d.txnAbort, scenarios.DefectTxnAbortResend: &d.txnAbortResend, scenarios.DefectRehash: &d.rehash,
-		scenarios.DefectPartitionStall: &d.partitionStall,
+		scenarios.DefectPartitionStall:  &d.partitionStall,
+		scenarios.DefectCheckpointAhead: &d.checkpointAhead, scenarios.DefectCheckpointRewind: &d.checkpointRewind,
 	}
 }
 
