@@ -37,8 +37,12 @@ type Config struct {
 	SourceBootstrap string // advertised (through the WAN); comma-separated
 	TargetBootstrap string // comma-separated
 	Topics          []TopicMap
-	Group           string // consumer group on the source; default "kmt-mirror"
-	Defects         []scenarios.Defect
+	// Later are topics that appear on the source mid-run (the mirror's
+	// topic pattern matches them): the reference mirror creates each on the
+	// target, with the source's partitions and configs, when it appears.
+	Later   []TopicMap
+	Group   string // consumer group on the source; default "kmt-mirror"
+	Defects []scenarios.Defect
 	// FranzSource: the reference mirror reads the source with franz-go
 	// (reference_txn.go) instead of kafka-go: needed for a source written
 	// in transactions (read_committed) and for records whose every part
@@ -60,10 +64,10 @@ type defects struct {
 	drop, duplicate, reorder, corrupt      int
 	keyDamage, topicSwap, keyScatter       int
 	headerDamage, txnAbort, txnAbortResend int
-	rehash                                 int
+	rehash, partitionStall                 int
 	dropHeaders, rewriteTimestamp          int
 	checkpointAhead, checkpointRewind      int // offsets, not periods
-	commitBeforeProduce                    bool
+	commitBeforeProduce, noTopicSync       bool
 	copyAborted, dropTombstones            bool
 }
 
@@ -81,6 +85,7 @@ func (d *defects) slots() map[string]*int {
 		scenarios.DefectKeyScatter: &d.keyScatter, scenarios.DefectHeaderDamage: &d.headerDamage,
 		scenarios.DefectTxnAbort: &d.txnAbort, scenarios.DefectTxnAbortResend: &d.txnAbortResend, scenarios.DefectRehash: &d.rehash,
 		scenarios.DefectDropHeaders: &d.dropHeaders, scenarios.DefectRewriteTimestamp: &d.rewriteTimestamp,
+		scenarios.DefectPartitionStall:  &d.partitionStall,
 		scenarios.DefectCheckpointAhead: &d.checkpointAhead, scenarios.DefectCheckpointRewind: &d.checkpointRewind,
 	}
 }
@@ -103,6 +108,9 @@ func (d defects) String() string {
 			p = append(p, name)
 		}
 	}
+	if d.noTopicSync {
+		p = append(p, scenarios.DefectNoTopicSync)
+	}
 	return strings.Join(p, ", ")
 }
 
@@ -112,6 +120,10 @@ func parseDefects(in []scenarios.Defect) (defects, error) {
 	for i, x := range in {
 		if flag := d.flags()[x.Name]; flag != nil {
 			*flag = true
+			continue
+		}
+		if x.Name == scenarios.DefectNoTopicSync {
+			d.noTopicSync = true
 			continue
 		}
 		slot := slots[x.Name]

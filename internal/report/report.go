@@ -71,6 +71,7 @@
 //	                partitions:[{topic partition source_committed translated
 //	                translated_from resumed_from skipped reread backwards untranslated ...}]
 //	                skipped reread duplicate_reads backwards untranslated verdict reasons}
+//	metadata_sync, stalls  see sync.go
 package report
 
 import (
@@ -311,6 +312,9 @@ type Report struct {
 	// record-fidelity load modes (sections.go), when the scenario used them.
 	Transactions *Transactions `json:"transactions,omitempty"`
 	Fidelity     *Fidelity     `json:"fidelity,omitempty"`
+	// MetadataSync and Stalls: sync.go (added within schema v1).
+	MetadataSync *MetadataSync `json:"metadata_sync,omitempty"`
+	Stalls       *Stalls       `json:"stalls,omitempty"`
 }
 
 // MirrorExit is one exit of the mirror's process that kmt did not ask for.
@@ -350,6 +354,8 @@ func (r *Report) Judge() {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("%d %s", x.n, x.what))
 		}
 	}
+	r.annotateStalls()
+	r.Reasons = append(r.Reasons, r.syncReasons()...)
 	r.Reasons = append(r.Reasons, r.sectionReasons()...) // sections.go
 	for _, a := range r.Assertions {
 		if !a.Pass {
