@@ -309,10 +309,17 @@ metadata:
   owner: you@example.com          # runs the day
   abortOwner: oncall@example.com  # may stop it at any time
 clusters:
-  backend: embedded   # embedded: kmt starts two clusters per step; external: yours
+  backend: embedded   # embedded: kmt starts two clusters per step; external: yours;
+                      # kubernetes: each step's chart installed into two kube contexts
   # sourceBootstrap: kafka-a:9092
   # targetBootstrap: kafka-b:9092
   # metricsAddr: 0.0.0.0:9464   # each step serves /metrics here for your Prometheus
+  # For backend kubernetes (as kmt cluster run; both namespaces labelled
+  # kmt.dev/chaos=allowed; a halt or abort removes the step's run by label):
+  # source: {context: kind-kmt-source, namespace: kmt}
+  # target: {context: kind-kmt-target, namespace: kmt, values: {kafka: {sourceBootstrap: 172.18.0.2:32100}}}
+  # values: {chaos: {peerAddresses: [172.18.0.2/32]}}   # chart values for both
+  # charts: charts    # the folder holding the kmt-lib library chart
 # prometheus: {url: http://prometheus:9090}       # PromQL checks, alerts API
 # alertmanager: {url: http://alertmanager:9093}   # alerts API (instead)
 # grafana: {url: http://grafana:3000, tokenEnv: GRAFANA_TOKEN}
