@@ -315,6 +315,35 @@ func TestKubeGameDayHaltRemovesEveryFault(t *testing.T) {
 			t.Errorf("fault object %s not among the healed:\n%s", f, healed)
 		}
 	}
+	// Order: the fault objects, then the agents (so each resumes what it
+	// paused while its Role exists), then the rest of the run.
+	rank := func(ref string) int { // "cluster Kind/name -n ns"
+		kn := strings.SplitN(strings.Fields(ref)[1], "/", 2)
+		switch {
+		case contains(cluster.ChaosKinds, kn[0]):
+			return 0
+		case kn[0] == "Job" && strings.HasSuffix(kn[1], "-agent"):
+			return 1
+		}
+		return 2
+	}
+	agents, last := 0, 0
+	for _, ref := range h.Healed {
+		if strings.HasPrefix(ref, "Helm release") {
+			continue
+		}
+		r := rank(ref)
+		if r < last {
+			t.Errorf("healed in the wrong order: %s after a later kind\n%s", ref, healed)
+		}
+		last = max(last, r)
+		if r == 1 {
+			agents++
+		}
+	}
+	if agents != 2 {
+		t.Errorf("%d agent Jobs removed before the releases, want 2 (one per cluster):\n%s", agents, healed)
+	}
 	if len(h.Active) == 0 {
 		t.Errorf("no fault recorded as active at the halt")
 	}
