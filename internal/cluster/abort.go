@@ -51,6 +51,10 @@ type AbortResult struct {
 	Remaining []ObjectRef
 	// Notes: what was skipped and why (Chaos Mesh not installed, ...).
 	Notes []string
+	// FaultsRemoved is when every cluster's Chaos Mesh objects had been
+	// deleted (the first phase), and AgentsStopped when the fault agents
+	// had (the second); the rest of the run goes after.
+	FaultsRemoved, AgentsStopped time.Time
 }
 
 // Selector returns the label selector of everything a run created: its run
@@ -102,7 +106,13 @@ func Abort(ctx context.Context, sides []Side, run string, o AbortOptions) (*Abor
 	// stop the target from being cleaned.
 	phases := []func(*aborter, context.Context) error{(*aborter).chaos, (*aborter).agents, (*aborter).rest}
 	failed := make([]bool, len(as))
-	for _, phase := range phases {
+	for p, phase := range phases {
+		switch p {
+		case 1:
+			res.FaultsRemoved = time.Now()
+		case 2:
+			res.AgentsStopped = time.Now()
+		}
 		for i, a := range as {
 			if failed[i] {
 				continue

@@ -215,6 +215,12 @@ func (w *watch) healKube(r *cluster.Runner, h *Halt) {
 	h.HealSeconds = time.Since(start).Seconds()
 	h.Healed = []string{}
 	if ar != nil {
+		if !ar.FaultsRemoved.IsZero() {
+			h.FaultsGoneSeconds = ar.FaultsRemoved.Sub(start).Seconds()
+		}
+		if !ar.AgentsStopped.IsZero() {
+			h.AgentsGoneSeconds = ar.AgentsStopped.Sub(start).Seconds()
+		}
 		for _, o := range ar.Deleted {
 			h.Healed = append(h.Healed, o.String())
 		}
@@ -228,7 +234,8 @@ func (w *watch) healKube(r *cluster.Runner, h *Halt) {
 			f.RevertedAt = time.Now()
 		}
 	}
-	w.d.say("  %s healed: removed %d object(s) of run %s in %.1fs, %d left", w.p.step.Name, len(h.Healed), r.RunID(), h.HealSeconds, len(w.res.Cleanup.Left))
+	w.d.say("  %s healed: Chaos Mesh objects deleted after %.2fs, agents stopped after %.2fs, %d object(s) of run %s removed in %.1fs, %d left",
+		w.p.step.Name, h.FaultsGoneSeconds, h.AgentsGoneSeconds, len(h.Healed), r.RunID(), h.HealSeconds, len(w.res.Cleanup.Left))
 }
 
 func cleanupOf(ar *cluster.AbortResult, err error) *Cleanup {

@@ -96,6 +96,11 @@ type Halt struct {
 	// HealSeconds how long removing them took, waiting included.
 	Healed      []string `json:"healed,omitempty"`
 	HealSeconds float64  `json:"heal_seconds,omitempty"`
+	// FaultsGoneSeconds: from the halt until every Chaos Mesh object of
+	// the run had been deleted in both clusters (the first thing done);
+	// AgentsGoneSeconds until the fault agents had stopped too.
+	FaultsGoneSeconds float64 `json:"faults_gone_seconds,omitempty"`
+	AgentsGoneSeconds float64 `json:"agents_gone_seconds,omitempty"`
 }
 
 // Cleanup is the removal of a step's run from its clusters.

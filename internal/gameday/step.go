@@ -308,11 +308,22 @@ func (w *watch) finish(ctx context.Context, rep *report.Report, err error) {
 		}
 	}
 	if rep == nil {
-		if h := res.Halt; h != nil && h.Healed != nil { // Kubernetes: healed by removing the run
-			res.Reason += fmt.Sprintf("; healed at once: removed %d object(s) of run %s in %.1fs (%s)", len(h.Healed), res.RunID, h.HealSeconds, orDash(h.Healed))
+		if h := res.Halt; h != nil {
+			if h.Healed == nil { // the run's own nemesis healed on cancel
+				if err != nil {
+					res.Reason += "; " + err.Error()
+				}
+				return
+			}
+			// Kubernetes: healed by removing the run.
+			res.Reason += fmt.Sprintf("; healed at once: Chaos Mesh objects deleted %.2fs after the halt, fault agents stopped after %.2fs, the whole run %s removed in %.1fs (%s)",
+				h.FaultsGoneSeconds, h.AgentsGoneSeconds, res.RunID, h.HealSeconds, orDash(h.Healed))
 			return
 		}
-		res.Status, res.Reason = Errored, fmt.Sprint(err)
+		res.Status, res.Reason = Errored, "the step ended without a report"
+		if err != nil {
+			res.Reason = err.Error()
+		}
 		return
 	}
 	res.Verdict, res.Reasons = rep.Verdict, rep.Reasons
