@@ -44,6 +44,12 @@ func (r *Reference) plan(run *refRun, batch []kafka.Message) []kafka.Message {
 		r.count++
 		n := r.count
 		k := tp{m.Topic, m.Partition}
+		if r.stalled(m) {
+			// Neither written nor marked safe: the group's offset for the
+			// partition stops too, as when a task dies.
+			r.defectHit(scenarios.DefectPartitionStall, 1)
+			continue
+		}
 		if every(n, r.def.drop) {
 			r.defectHit(scenarios.DefectDrop, 1)
 			r.markSafe(run, k, m.Offset)
@@ -68,10 +74,21 @@ func (r *Reference) plan(run *refRun, batch []kafka.Message) []kafka.Message {
 	return out
 }
 
+// stalled reports whether the partition-stall defect withholds m: every
+// record of the first topic's partition 0 after the first N.
+func (r *Reference) stalled(m kafka.Message) bool {
+	if r.def.partitionStall == 0 || m.Partition != 0 || m.Topic != r.sources[0] {
+		return false
+	}
+	r.stallCount++
+	return r.stallCount > uint64(r.def.partitionStall)
+}
+
 // transform builds the target record of source record number n, with the
 // per-record defects applied.
 func (r *Reference) transform(run *refRun, n uint64, m kafka.Message) kafka.Message {
-	t := kafka.Message{Topic: r.dstOf[m.Topic], Partition: m.Partition, Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time}
+	t := kafka.Message{Topic: r.dstOf[m.Topic], Partition: m.Partition, Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time,
+		WriterData: srcPos{tp{m.Topic, m.Partition}, m.Offset}} // offset syncs (reference_checkpoints.go)
 	if r.def.rehash > 0 {
 		// Correct control: a mirror may re-hash keys into another
 		// partition count; per-key order survives.
@@ -127,7 +144,7 @@ func damage(v []byte, turn uint64) []byte {
 	switch turn % 3 {
 	case 0:
 		if len(v) > 2 {
-			v[2] ^= 0x01 // "kmt2" -> "kmu2"
+			v[2] ^= 0x01 // "kmt3" -> "kmu3"
 			return v
 		}
 	case 1:
