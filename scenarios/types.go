@@ -79,6 +79,39 @@ type Validation struct {
 	// transactional mirror reads) or read_uncommitted (records of aborted
 	// transactions the reader sees are aborted_read and fail the run).
 	Isolation string `yaml:"isolation,omitempty" json:"isolation,omitempty"`
+	// SyncWithin: how long a metadata change made on the source mid-run
+	// (topic-config, topic-add-partitions, topic-create) may take to
+	// appear on the target; default 60s.
+	SyncWithin Duration `yaml:"syncWithin,omitempty" json:"syncWithin,omitempty"`
+	// StallAfter: a target partition that does not move for this long
+	// while its source partition does is a stall (reported live and in the
+	// report; one still stalled at the end fails the run); default 30s.
+	// A short form scales it by its timeScale (not below
+	// MinShortStallAfter), like the fault windows it must see inside.
+	StallAfter Duration `yaml:"stallAfter,omitempty" json:"stallAfter,omitempty"`
+	// StallWatchdog: "off" switches the stall watchdog off, for a mirror
+	// that re-partitions (target partition p is not the copy of source
+	// partition p, so comparing them blames a healthy mirror). Default on.
+	// stallAfter: 0 is refused rather than read as off or as the default.
+	StallWatchdog string `yaml:"stallWatchdog,omitempty" json:"stallWatchdog,omitempty"`
+}
+
+// Stall watchdog switch values (Validation.StallWatchdog).
+const (
+	StallWatchdogOn  = "on"
+	StallWatchdogOff = "off"
+)
+
+// StallThreshold is the stall watchdog's threshold, or 0 when the
+// scenario switched the watchdog off.
+func (v Validation) StallThreshold() time.Duration {
+	if v.StallWatchdog == StallWatchdogOff {
+		return 0
+	}
+	if v.StallAfter <= 0 {
+		return DefaultStallAfter
+	}
+	return v.StallAfter.D()
 }
 
 // Topology is the two clusters, the topics and the mirror.
@@ -198,6 +231,12 @@ const (
 	DefectTxnAbort            = "txn-abort"             // write in transactions; abort every Nth, never re-send it
 	DefectTxnAbortResend      = "txn-abort-resend"      // correct exactly-once: abort every Nth transaction, then re-send it
 	DefectRehash              = "rehash"                // correct: route records by key hash into N target partitions
+	DefectCopyAborted         = "copy-aborted"          // read the source read_uncommitted: copy records of aborted transactions
+	DefectDropHeaders         = "drop-headers"          // drop the fidelity headers of every Nth record (the kmt header kept)
+	DefectRewriteTimestamp    = "rewrite-timestamp"     // give every Nth record the copy time as its timestamp
+	DefectDropTombstones      = "drop-tombstones"       // never copy a record with a null value (a tombstone)
+	DefectPartitionStall      = "partition-stall"       // after N records of source partition 0, silently stop copying it (the task died, all looks Ready)
+	DefectNoTopicSync         = "no-topic-sync"         // never copy topic configs nor create topics that appear on the source
 	// Failover drill defects (N is a number of offsets, not a period):
 	DefectCheckpointAhead  = "checkpoint-ahead"  // translate group offsets N records too far ahead (the group skips them)
 	DefectCheckpointRewind = "checkpoint-rewind" // after each (re)start, first checkpoints N records lower (translations go backwards)
@@ -205,12 +244,12 @@ const (
 
 // EveryDefects take N ("every"); the other defects take none.
 var EveryDefects = []string{DefectDrop, DefectDuplicate, DefectReorder, DefectCorrupt, DefectKeyDamage, DefectTopicSwap,
-	DefectKeyScatter, DefectHeaderDamage, DefectTxnAbort, DefectTxnAbortResend, DefectRehash,
-	DefectCheckpointAhead, DefectCheckpointRewind}
+	DefectKeyScatter, DefectHeaderDamage, DefectTxnAbort, DefectTxnAbortResend, DefectRehash, DefectDropHeaders, DefectRewriteTimestamp,
+	DefectCheckpointAhead, DefectCheckpointRewind, DefectPartitionStall}
 
 // DefectTakesN reports whether the defect needs N (known: whether it exists).
 func DefectTakesN(name string) (takesN, known bool) {
-	if name == DefectCommitBeforeProduce {
+	if name == DefectCommitBeforeProduce || name == DefectNoTopicSync || name == DefectCopyAborted || name == DefectDropTombstones {
 		return false, true
 	}
 	for _, d := range EveryDefects {
@@ -223,7 +262,7 @@ func DefectTakesN(name string) (takesN, known bool) {
 
 // DefectNames lists every defect, for messages.
 func DefectNames() string {
-	return strings.Join(append(append([]string(nil), EveryDefects...), DefectCommitBeforeProduce), ", ")
+	return strings.Join(append(append([]string(nil), EveryDefects...), DefectCommitBeforeProduce, DefectNoTopicSync, DefectCopyAborted, DefectDropTombstones), ", ")
 }
 
 // Defect is one deliberate misbehaviour of the reference mirror.
@@ -239,6 +278,10 @@ type Load struct {
 	Streams     int      `yaml:"streams,omitempty" json:"streams,omitempty"`         // keys per topic; default 32
 	Duration    Duration `yaml:"duration,omitempty" json:"duration,omitempty"`       // default 60s
 	Count       int64    `yaml:"count,omitempty" json:"count,omitempty"`             // stop after this many records (0: duration only)
+	// Transactions: write in transactions, aborting a chosen fraction (loadmodes.go).
+	Transactions *Transactions `yaml:"transactions,omitempty" json:"transactions,omitempty"`
+	// Fidelity: headers, timestamps, tombstones, large records, compression (loadmodes.go).
+	Fidelity *Fidelity `yaml:"fidelity,omitempty" json:"fidelity,omitempty"`
 }
 
 // Fault is one window of the timeline.
@@ -271,7 +314,10 @@ type FaultParams struct {
 	Stall   Duration `yaml:"stall,omitempty" json:"stall,omitempty"` // stall length per hit (wan-stall)
 
 	Topic      string `yaml:"topic,omitempty" json:"topic,omitempty"`           // topic faults
-	Partitions int    `yaml:"partitions,omitempty" json:"partitions,omitempty"` // new total partition count (topic-add-partitions)
+	Partitions int    `yaml:"partitions,omitempty" json:"partitions,omitempty"` // new total partition count (topic-add-partitions), or a new topic's (topic-create)
+	// Config: topic configs to set on the source (topic-config), e.g.
+	// {retention.ms: "3600000", cleanup.policy: compact}.
+	Config map[string]string `yaml:"config,omitempty" json:"config,omitempty"`
 
 	// Kubernetes-only kinds.
 	Workers    int      `yaml:"workers,omitempty" json:"workers,omitempty"`       // cpu-stress

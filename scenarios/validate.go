@@ -19,6 +19,8 @@ const (
 	DefaultDrain       = 60 * time.Second
 	DefaultLagBelow    = 100
 	DefaultInterval    = 5 * time.Second
+	DefaultSyncWithin  = 60 * time.Second
+	DefaultStallAfter  = 30 * time.Second
 )
 
 func (s *Scenario) applyDefaults() {
@@ -55,11 +57,23 @@ func (s *Scenario) applyDefaults() {
 	if sp.Drain == 0 {
 		sp.Drain = Duration(DefaultDrain)
 	}
+	if t := sp.Load.Transactions; t != nil && t.Size == 0 {
+		t.Size = DefaultTxnSize
+	}
 	if sp.Validation.Isolation == "" {
 		sp.Validation.Isolation = ReadCommitted
 	}
+	if sp.Validation.SyncWithin == 0 {
+		sp.Validation.SyncWithin = Duration(DefaultSyncWithin)
+	}
+	if sp.Validation.StallAfter == 0 {
+		sp.Validation.StallAfter = Duration(DefaultStallAfter)
+	}
 	for i := range sp.Timeline {
 		p := &sp.Timeline[i].Params
+		if sp.Timeline[i].Kind == TopicCreate && p.Partitions == 0 {
+			p.Partitions = DefaultPartitions
+		}
 		if (sp.Timeline[i].Kind == BrokerKill || sp.Timeline[i].Kind == BrokerPause) && p.Brokers == 0 && len(p.Nodes) == 0 {
 			p.Brokers = 1
 		}
@@ -190,8 +204,18 @@ func (s *Scenario) Validate(b Backend) error {
 	if sp.Load.Count < 0 {
 		add(s.errAt("spec.load.count", "must not be negative"))
 	}
+	es = append(es, s.validateLoadModes()...)
 	if iso := sp.Validation.Isolation; iso != ReadCommitted && iso != ReadUncommitted {
 		add(s.errAt("spec.validation.isolation", "must be %s or %s, got %q", ReadCommitted, ReadUncommitted, iso))
+	}
+	switch w := sp.Validation.StallWatchdog; w {
+	case "", StallWatchdogOn:
+	case StallWatchdogOff:
+		if _, written := s.lines["spec.validation.stallAfter"]; written {
+			add(s.errAt("spec.validation.stallAfter", "has no effect with stallWatchdog: off; drop one of them"))
+		}
+	default:
+		add(s.errAt("spec.validation.stallWatchdog", "must be %s or %s, got %q", StallWatchdogOn, StallWatchdogOff, w))
 	}
 	es = append(es, s.validateTimeline("", s.Spec.Load.Duration.D(), sp.Warmup.D(), sp.Recovery.D(), 1, b)...)
 	if sh := sp.Short; sh != nil {
@@ -275,7 +299,8 @@ func (s *Scenario) validateTimeline(prefix string, dur, warmup, recovery time.Du
 			if f.Kind == WANBandwidth && f.Params.BytesPerSecond < 1024 {
 				add(p+".params.bytesPerSecond", "must be at least 1024, got %d", f.Params.BytesPerSecond)
 			}
-			if f.Params.Topic != "" && !s.hasTopic(f.Params.Topic) {
+			es = append(es, s.validateMetadataFault(p, f)...)
+			if f.Params.Topic != "" && !s.hasTopic(f.Params.Topic) && f.Kind != TopicCreate {
 				add(p+".params.topic", "topic %q is not in spec.topology.topics", f.Params.Topic)
 			}
 			if f.Kind == TopicAddPartitions {
@@ -428,4 +453,41 @@ func (s *Scenario) checkWindow(w string) string {
 		return fmt.Sprintf("window %q names no fault of spec.timeline", w)
 	}
 	return fmt.Sprintf("unknown window %q (run, warmup, steady, recovery, drain or fault:<name>)", w)
+}
+
+// validateMetadataFault checks the source changes of the metadata family:
+// a new topic must be new and named as Kafka allows; configs need names.
+func (s *Scenario) validateMetadataFault(p string, f Fault) Errors {
+	var es Errors
+	switch f.Kind {
+	case TopicCreate:
+		switch {
+		case !topicRE.MatchString(f.Params.Topic):
+			es = append(es, s.errAt(p+".params.topic", "%q is not a valid Kafka topic name", f.Params.Topic))
+		case s.hasTopic(f.Params.Topic):
+			es = append(es, s.errAt(p+".params.topic", "topic-create needs a new topic, but %q is in spec.topology.topics already", f.Params.Topic))
+		}
+		if f.Params.Partitions < 1 {
+			es = append(es, s.errAt(p+".params.partitions", "a new topic needs at least 1 partition, got %d", f.Params.Partitions))
+		}
+	case TopicConfig:
+		for k := range f.Params.Config {
+			if strings.TrimSpace(k) == "" {
+				es = append(es, s.errAt(p+".params.config", "a config name is empty"))
+			}
+		}
+	}
+	return es
+}
+
+// CreatedTopics lists the topics the timeline creates on the source
+// (topic-create): a mirror must be told to copy them before they exist.
+func (s *Scenario) CreatedTopics() []string {
+	var ts []string
+	for _, f := range s.Spec.Timeline {
+		if f.Kind == TopicCreate {
+			ts = append(ts, f.Params.Topic)
+		}
+	}
+	return ts
 }

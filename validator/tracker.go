@@ -64,6 +64,9 @@ const (
 	CatAbortedRead = "aborted_read"
 	CatIdentity    = "identity_mismatch"
 	CatSplit       = "split"
+	// CatAbortedCopied: records of aborted source transactions a
+	// read_committed reader of the target saw (modes.go).
+	CatAbortedCopied = "aborted_copied"
 )
 
 // What differs in an identity_mismatch (Example.What).
@@ -100,6 +103,16 @@ type Observation struct {
 	Header    []byte
 	HasHeader bool
 	ReadAt    time.Time
+	// What the load modes judge (modes.go): the wire.TxnHeaderKey value,
+	// the other headers in order (not kmt's own), the record's timestamp
+	// and whether it is LogAppendTime, its batch's codec, and whether it is
+	// a tombstone (null value) of the fidelity load.
+	Txn           []byte
+	Extra         []wire.Header
+	Timestamp     time.Time
+	LogAppendTime bool
+	Codec         uint8
+	Tombstone     bool
 }
 
 // Outcome says what the tracker made of one observation.
@@ -239,8 +252,16 @@ type Tracker struct {
 
 	ex map[string][]Example
 
+	modes modeState // transactions and fidelity (modes.go)
+
 	lat latencies
 	dec wire.Decoder // decodes source and uncommitted records (reuses strings)
+
+	lastPart struct { // see ObserveDecoded
+		pk     partKey
+		offs   *intervals.Set
+		counts *Counts
+	}
 
 	first, last time.Time
 }
@@ -302,20 +323,25 @@ func ptr[T any](v T) *T { return &v }
 // first intact arrivals of this run, its latency (read time minus produce
 // time; ok is false otherwise).
 func (t *Tracker) Observe(o Observation) (out Outcome, lat time.Duration, ok bool) {
-	rec, err := t.dec.Decode(o.Value)
+	rec, err := DecodeObservation(&t.dec, &o)
 	return t.ObserveDecoded(o, rec, err)
 }
 
 // ObserveDecoded is Observe with o.Value already decoded by wire.Decode
 // (rec, err are its results), so callers can decode outside their lock.
 func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out Outcome, lat time.Duration, ok bool) {
-	c := t.topicCounts(o.Topic)
-	pk := partKey{o.Topic, o.Partition}
-	offs := t.read[pk]
-	if offs == nil {
-		offs = &intervals.Set{}
-		t.read[pk] = offs
+	// Records come partition by partition: the last partition's read set
+	// and counts spare two map lookups per record (entries are never
+	// replaced, so the pointers stay valid).
+	pk, lp := partKey{o.Topic, o.Partition}, &t.lastPart
+	if lp.offs == nil || lp.pk != pk {
+		lp.pk, lp.counts, lp.offs = pk, t.topicCounts(o.Topic), t.read[pk]
+		if lp.offs == nil {
+			lp.offs = &intervals.Set{}
+			t.read[pk] = lp.offs
+		}
 	}
+	c, offs := lp.counts, lp.offs
 	// A re-read offset is the validator's own doing (a reader restarted
 	// behind its position): count it apart and judge nothing else.
 	if o.Offset < 0 || !offs.Add(uint64(o.Offset)) {
@@ -345,6 +371,7 @@ func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out
 	lat = o.ReadAt.Sub(rec.ProducedAt)
 	c.Received++
 	st := t.stream(sk)
+	t.lastValue(o, rec) // modes.go: the compacted map, duplicates included
 	if !st.seen.Add(rec.Seq) {
 		c.Duplicate++
 		t.lat.redelivered(lat)
@@ -357,6 +384,7 @@ func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out
 	if top, _ := st.seen.Max(); top == rec.Seq {
 		st.topPart, st.topOff = o.Partition, o.Offset
 	}
+	t.observeModes(o, sk, rec) // modes.go
 	t.lat.record(t.start, o.ReadAt, lat)
 	if t.first.IsZero() || o.ReadAt.Before(t.first) {
 		t.first = o.ReadAt

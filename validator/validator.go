@@ -17,7 +17,9 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
 // DialFunc dials a broker; nil means a plain net.Dialer. The runner passes the
@@ -56,7 +58,26 @@ type Config struct {
 	// read_uncommitted reader runs beside it, and records of aborted
 	// transactions that only it sees are aborted_read.
 	Isolation string
-	Examples  int // per category, default 5
+	// Transactions and Fidelity: the load modes the run used (modes.go);
+	// nil: not used. A sharded validator does not judge them (Merge).
+	Transactions *scenarios.Transactions
+	Fidelity     *scenarios.Fidelity
+	// StallAfter: the stall watchdog's threshold (stall.go, watch.go): a
+	// target partition standing still this long while its source partition
+	// moves is a stall. 0 disables it; it needs SourceBootstrap and runs
+	// only unsharded.
+	StallAfter time.Duration
+	// SyncWithin: how long a metadata change noted by the nemesis
+	// (NoteConfigChange, NotePartitionsChange, NoteNewTopic) may take to
+	// appear on the target; default 60s.
+	SyncWithin time.Duration
+	// NeverCopied: topic settings the mirror never copies by design
+	// (MirrorMaker 2's config.properties.exclude default): reported, not judged.
+	NeverCopied []string
+	// TargetTopicOf names the target copy of a source topic not in Topics
+	// (one created mid-run); default the same name.
+	TargetTopicOf func(source string) string
+	Examples      int // per category, default 5
 	// Shard of Shards (shard.go): read only partitions p with p % Shards
 	// == Shard and hand the state to Merge (DrainShard). Shards 0 or 1:
 	// one validator reads everything.
@@ -99,11 +120,21 @@ type Result struct {
 	PerTopic      map[string]Counts `json:"per_topic"`
 	FirstArrival  time.Time         `json:"first_arrival"`
 	LastArrival   time.Time         `json:"last_arrival"`
+	// Stalls (the stall watchdog; nil when disabled) and MetadataSync (nil
+	// when the timeline changed no metadata): report.json sections.
+	Stalls       *report.Stalls       `json:"stalls,omitempty"`
+	MetadataSync *report.MetadataSync `json:"metadata_sync,omitempty"`
 	// LedgerProblems say why the ledger read from the ledger topic does not
 	// add up (ledger.Ledger.Problems): the verdict must be incomplete, since
 	// a missing ledger entry cannot be told from loss.
 	LedgerProblems []string `json:"ledger_problems,omitempty"`
+	// Transactions and Fidelity: the load modes' verdicts (modes.go).
+	Transactions *report.Transactions `json:"transactions,omitempty"`
+	Fidelity     *report.Fidelity     `json:"fidelity,omitempty"`
 }
+
+// defaultSyncWithin is Config.SyncWithin's default.
+const defaultSyncWithin = 60 * time.Second
 
 // bootstrapTimeout bounds how long Start waits for a cluster to answer.
 const bootstrapTimeout = 10 * time.Second
@@ -129,7 +160,7 @@ type topicMetrics struct {
 
 // anomalyCats are the per-record categories exported as
 // kmt_validator_anomalies_total.
-var anomalyCats = []string{CatDuplicate, CatRedelivery, CatReordered, CatCorrupt, CatForeign, CatAbortedRead, CatIdentity, CatSplit}
+var anomalyCats = []string{CatDuplicate, CatRedelivery, CatReordered, CatCorrupt, CatForeign, CatAbortedRead, CatIdentity, CatSplit, CatAbortedCopied}
 
 func anomalyCount(c Counts, cat string) uint64 {
 	switch cat {
@@ -149,6 +180,8 @@ func anomalyCount(c Counts, cat string) uint64 {
 		return c.IdentityMismatch
 	case CatSplit:
 		return c.Split
+	case CatAbortedCopied:
+		return c.AbortedCopied
 	}
 	return 0
 }
@@ -175,6 +208,8 @@ type Validator struct {
 	started bool
 
 	ledgerErr atomic.Value // error from the ledger topic reader
+
+	w *watcher // stall watchdog and metadata sync watch (watch.go)
 }
 
 // New checks cfg and registers the metrics; Start begins reading.
@@ -243,6 +278,13 @@ func New(cfg Config) (*Validator, error) {
 		}
 		seen[p.Source] = p.Target
 	}
+	if cfg.SyncWithin <= 0 {
+		v.cfg.SyncWithin = defaultSyncWithin
+	}
+	var err error
+	if v.w, err = newWatcher(v.cfg, reg); err != nil {
+		return nil, fmt.Errorf("validator: registering metrics: %w (one validator per registry)", err)
+	}
 	if err := v.register(reg); err != nil {
 		return nil, err
 	}
@@ -301,6 +343,7 @@ func (v *Validator) Start(ctx context.Context) error {
 	if v.cfg.SourceBootstrap == "" {
 		v.tr.JudgeOrderBySequence()
 	}
+	v.tr.SetLoadModes(v.cfg.Transactions, v.cfg.Fidelity)
 	v.mu.Unlock()
 	var err error
 	if v.target, err = dialCluster(v.ctx, "target", v.cfg.TargetBootstrap, v.cfg.TargetDial, v.cfg.Security); err != nil {
@@ -333,8 +376,9 @@ func (v *Validator) Start(ctx context.Context) error {
 			}
 		}()
 	}
-	v.wg.Add(1)
+	v.wg.Add(2)
 	go v.liveLoop()
+	go v.watchLoop()
 	return nil
 }
 
@@ -458,18 +502,23 @@ func (v *Validator) Drain(ctx context.Context, deadline time.Duration) (*Result,
 	}
 	begin := time.Now()
 	d := v.drainLoop(ctx, begin.Add(deadline))
+	v.waitSynced(ctx, begin.Add(deadline))
 
 	// Stop the readers and the live gauges first: the final judgement must
 	// not race with a live one overwriting its gauges.
 	v.stop()
+	stalls, msync := v.watchResults(time.Now())
 	v.mu.Lock()
 	sourceChecked := v.source != nil && d.sourceDone
 	j := v.tr.Judge(v.led, true, sourceChecked)
+	txns, fid := v.tr.TransactionsVerdict(v.led, j.Total), v.tr.FidelityVerdict(v.led) // before resultOf copies the evidence
 	res := v.tr.resultOf(j)
 	res.DrainComplete, res.DrainSeconds = d.targetDone, time.Since(begin).Seconds()
 	res.TargetUnread, res.TargetMissing = !d.targetRead, missingTopic(d.lastTargetErr)
 	res.SourceChecked, res.SourceNote = sourceChecked, v.sourceNote(d)
 	res.Isolation = v.cfg.Isolation
+	res.Transactions, res.Fidelity = txns, fid
+	res.Stalls, res.MetadataSync = stalls, msync
 	res.LedgerProblems = v.led.Problems()
 	v.mu.Unlock()
 	if !v.led.Done() {

@@ -37,8 +37,17 @@ type Config struct {
 	SourceBootstrap string // advertised (through the WAN); comma-separated
 	TargetBootstrap string // comma-separated
 	Topics          []TopicMap
-	Group           string // consumer group on the source; default "kmt-mirror"
-	Defects         []scenarios.Defect
+	// Later are topics that appear on the source mid-run (the mirror's
+	// topic pattern matches them): the reference mirror creates each on the
+	// target, with the source's partitions and configs, when it appears.
+	Later   []TopicMap
+	Group   string // consumer group on the source; default "kmt-mirror"
+	Defects []scenarios.Defect
+	// FranzSource: the reference mirror reads the source with franz-go
+	// (reference_txn.go) instead of kafka-go: needed for a source written
+	// in transactions (read_committed) and for records whose every part
+	// must survive (kafka-go reads an empty header value as null).
+	FranzSource bool
 	// Checkpoints turns on consumer-group offset translation
 	// (reference_checkpoints.go); reference mirror only.
 	Checkpoints *Checkpoints
@@ -55,9 +64,17 @@ type defects struct {
 	drop, duplicate, reorder, corrupt      int
 	keyDamage, topicSwap, keyScatter       int
 	headerDamage, txnAbort, txnAbortResend int
-	rehash                                 int
+	rehash, partitionStall                 int
+	dropHeaders, rewriteTimestamp          int
 	checkpointAhead, checkpointRewind      int // offsets, not periods
-	commitBeforeProduce                    bool
+	commitBeforeProduce, noTopicSync       bool
+	copyAborted, dropTombstones            bool
+}
+
+// flags maps each defect that takes no N to its field.
+func (d *defects) flags() map[string]*bool {
+	return map[string]*bool{scenarios.DefectCommitBeforeProduce: &d.commitBeforeProduce,
+		scenarios.DefectCopyAborted: &d.copyAborted, scenarios.DefectDropTombstones: &d.dropTombstones}
 }
 
 // slots maps each every-N defect name to its field.
@@ -67,6 +84,8 @@ func (d *defects) slots() map[string]*int {
 		scenarios.DefectCorrupt: &d.corrupt, scenarios.DefectKeyDamage: &d.keyDamage, scenarios.DefectTopicSwap: &d.topicSwap,
 		scenarios.DefectKeyScatter: &d.keyScatter, scenarios.DefectHeaderDamage: &d.headerDamage,
 		scenarios.DefectTxnAbort: &d.txnAbort, scenarios.DefectTxnAbortResend: &d.txnAbortResend, scenarios.DefectRehash: &d.rehash,
+		scenarios.DefectDropHeaders: &d.dropHeaders, scenarios.DefectRewriteTimestamp: &d.rewriteTimestamp,
+		scenarios.DefectPartitionStall:  &d.partitionStall,
 		scenarios.DefectCheckpointAhead: &d.checkpointAhead, scenarios.DefectCheckpointRewind: &d.checkpointRewind,
 	}
 }
@@ -84,8 +103,13 @@ func (d defects) String() string {
 			p = append(p, fmt.Sprintf("%s every %d", name, n))
 		}
 	}
-	if d.commitBeforeProduce {
-		p = append(p, scenarios.DefectCommitBeforeProduce)
+	for _, name := range []string{scenarios.DefectCommitBeforeProduce, scenarios.DefectCopyAborted, scenarios.DefectDropTombstones} {
+		if *d.flags()[name] {
+			p = append(p, name)
+		}
+	}
+	if d.noTopicSync {
+		p = append(p, scenarios.DefectNoTopicSync)
 	}
 	return strings.Join(p, ", ")
 }
@@ -94,8 +118,12 @@ func parseDefects(in []scenarios.Defect) (defects, error) {
 	var d defects
 	slots := d.slots()
 	for i, x := range in {
-		if x.Name == scenarios.DefectCommitBeforeProduce {
-			d.commitBeforeProduce = true
+		if flag := d.flags()[x.Name]; flag != nil {
+			*flag = true
+			continue
+		}
+		if x.Name == scenarios.DefectNoTopicSync {
+			d.noTopicSync = true
 			continue
 		}
 		slot := slots[x.Name]

@@ -44,8 +44,18 @@ func (r *Reference) plan(run *refRun, batch []kafka.Message) []kafka.Message {
 		r.count++
 		n := r.count
 		k := tp{m.Topic, m.Partition}
-		if every(n, r.def.drop) {
-			r.defectHit(scenarios.DefectDrop, 1)
+		if r.stalled(m) {
+			// Neither written nor marked safe: the group's offset for the
+			// partition stops too, as when a task dies.
+			r.defectHit(scenarios.DefectPartitionStall, 1)
+			continue
+		}
+		if every(n, r.def.drop) || r.def.dropTombstones && m.Value == nil {
+			if r.def.dropTombstones && m.Value == nil {
+				r.defectHit(scenarios.DefectDropTombstones, 1)
+			} else {
+				r.defectHit(scenarios.DefectDrop, 1)
+			}
 			r.markSafe(run, k, m.Offset)
 			continue
 		}
@@ -66,6 +76,16 @@ func (r *Reference) plan(run *refRun, batch []kafka.Message) []kafka.Message {
 		out = append(out, r.releaseKey(run, k, m.Key)...)
 	}
 	return out
+}
+
+// stalled reports whether the partition-stall defect withholds m: every
+// record of the first topic's partition 0 after the first N.
+func (r *Reference) stalled(m kafka.Message) bool {
+	if r.def.partitionStall == 0 || m.Partition != 0 || m.Topic != r.sources[0] {
+		return false
+	}
+	r.stallCount++
+	return r.stallCount > uint64(r.def.partitionStall)
 }
 
 // transform builds the target record of source record number n, with the
@@ -106,6 +126,7 @@ func (r *Reference) transform(run *refRun, n uint64, m kafka.Message) kafka.Mess
 			r.defectHit(scenarios.DefectKeyScatter, 1)
 		}
 	}
+	r.fidelityDefects(&t, n)
 	if every(n, r.def.headerDamage) {
 		hs := make([]kafka.Header, 0, len(t.Headers)+1)
 		for _, h := range t.Headers {
@@ -299,5 +320,27 @@ func (run *refRun) closeTxn() {
 	if run.txn != nil {
 		run.txn.Close()
 		run.txn = nil
+	}
+}
+
+// fidelityDefects apply drop-headers (every header but kmt's own, the
+// transaction's and the tombstone's: the fidelity headers) and
+// rewrite-timestamp (the copy time instead of the source's CreateTime).
+func (r *Reference) fidelityDefects(t *kafka.Message, n uint64) {
+	if every(n, r.def.dropHeaders) {
+		hs := make([]kafka.Header, 0, len(t.Headers))
+		for _, h := range t.Headers {
+			if h.Key == wire.HeaderKey || h.Key == wire.TxnHeaderKey || h.Key == wire.TombHeaderKey {
+				hs = append(hs, h)
+			}
+		}
+		if len(hs) < len(t.Headers) {
+			r.defectHit(scenarios.DefectDropHeaders, 1)
+		}
+		t.Headers = hs
+	}
+	if every(n, r.def.rewriteTimestamp) && t.Value != nil { // a tombstone's identity is its timestamp
+		t.Time = time.Now().Add(time.Second) // a second later: never the same millisecond as CreateTime
+		r.defectHit(scenarios.DefectRewriteTimestamp, 1)
 	}
 }

@@ -19,7 +19,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 	c := r.Counts
 	p("records   produced %d  acked %d  received %d  (failed sends %d)\n", c.Produced, c.Acked, c.Received, r.ExtraCounts.Failed)
 	p("anomalies lost %d  unseen %d  duplicate %d  reordered %d  corrupt %d  source_lost %d\n", c.Lost, c.Unseen, c.Duplicate, c.Reordered, c.Corrupt, c.SourceLost)
-	p("          aborted_read %d  identity_mismatch %d  split %d\n", c.AbortedRead, c.IdentityMismatch, c.Split)
+	p("          aborted_read %d  identity_mismatch %d  split %d  aborted_copied %d\n", c.AbortedRead, c.IdentityMismatch, c.Split, c.AbortedCopied)
 	p("counted   redelivery %d  foreign %d  truncated %d  other runs %d\n", c.Redelivery, c.Foreign, r.ExtraCounts.Truncated, r.ExtraCounts.OtherRuns)
 	l := r.LatencySeconds
 	p("latency   p50 %s  p95 %s  p99 %s  max %s  (%d records)\n", secs(l.P50), secs(l.P95), secs(l.P99), secs(l.Max), l.Count)
@@ -27,6 +27,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 		p("load      %.0f msg/s achieved of %.0f target over %.1fs\n", r.Load.AchievedRate, r.Load.TargetRate, r.Load.Seconds)
 	}
 	p("drain     %s in %.1fs\n", map[bool]string{true: "complete", false: "INCOMPLETE (deadline passed)"}[r.Drain.Complete], r.Drain.Seconds)
+	r.writeSections(p) // sections.go
 	for _, f := range r.Faults {
 		status := "ok"
 		if f.Error != "" {
@@ -34,6 +35,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 		}
 		p("fault     %-22s %-20s %s .. %s  %s  %s\n", f.Name, f.Kind, rel(r.StartedAt, f.Start), rel(r.StartedAt, f.End), strings.Join(f.Actions, "; "), status)
 	}
+	r.writeSyncSummary(p)
 	for _, a := range r.Assertions {
 		mark := "PASS"
 		if !a.Pass {
@@ -44,6 +46,9 @@ func (r *Report) WriteSummary(w io.Writer) {
 			p("  (%s)", a.Reason)
 		}
 		p("\n")
+	}
+	if f := r.Failover; f != nil {
+		p("%s\n", f.summaryLine())
 	}
 	cats := make([]string, 0, len(r.Examples))
 	for k := range r.Examples {
@@ -151,7 +156,7 @@ func (r *Report) WriteJUnit(dir string) (string, error) {
 		name string
 		n    uint64
 	}{{"lost", c.Lost}, {"unseen", c.Unseen}, {"corrupt", c.Corrupt}, {"reordered", c.Reordered}, {"source_lost", c.SourceLost},
-		{"aborted_read", c.AbortedRead}, {"identity_mismatch", c.IdentityMismatch}, {"split", c.Split}} {
+		{"aborted_read", c.AbortedRead}, {"identity_mismatch", c.IdentityMismatch}, {"split", c.Split}, {"aborted_copied", c.AbortedCopied}} {
 		msg := fmt.Sprintf("%d %s records", x.n, x.name)
 		if ex := r.Examples[x.name]; x.n > 0 && len(ex) > 0 {
 			e := ex[0]
@@ -161,6 +166,9 @@ func (r *Report) WriteJUnit(dir string) (string, error) {
 	}
 	for _, a := range r.Assertions {
 		add("assertion "+a.Name, !a.Pass, a.Reason)
+	}
+	if f := r.Failover; f != nil {
+		add("failover drill", f.Verdict != Pass, strings.Join(f.Reasons, "; "))
 	}
 	if r.Verdict == Incomplete {
 		add("run completed", true, r.Error)
