@@ -13,8 +13,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/wire"
 )
 
 // cpuTime is this process's user+system CPU time. The embedded brokers run

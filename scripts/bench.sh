@@ -14,7 +14,7 @@ bench() { "$@" | tee -a "$out" >&2 || failed+=("$*"); }
 # same run (ratio, CPU ns per record, rate accuracy at half the ceiling): b.N
 # is the records per run, so it needs a large fixed N.
 bench go test -run '^$' -bench 'LoadgenVsFranz' -benchtime "${LOADGEN_N:-300000}x" -count 1 ./loadgen
-pkgs=(./loadgen ./validator ./internal/wan ./internal/intervals ./internal/wire)
+pkgs=(./loadgen ./validator ./internal/env/wan ./internal/check/intervals ./internal/check/wire)
 for p in "${pkgs[@]}"; do
   bench go test -run '^$' -bench . -skip 'LoadgenVsFranz' -benchmem -benchtime "${BENCHTIME:-1x}" -count 1 "$p"
 done
@@ -26,7 +26,7 @@ fi
 # ConsumerPerformance on one real broker, in one run (needs java; the
 # distribution is assembled from Maven Central once: make kafka).
 if [ -z "${SKIP_APACHE:-}" ]; then
-  go test -run '^$' -bench 'VsApacheTools' -benchtime 1x -count 1 -timeout 30m ./internal/apachekafka | tee -a "$out" >&2
+  go test -run '^$' -bench 'VsApacheTools' -benchtime 1x -count 1 -timeout 30m ./internal/env/apachekafka | tee -a "$out" >&2
 fi
 echo
 printf '%-48s %16s  %s\n' "benchmark" "value" "unit"

@@ -4,7 +4,7 @@ import (
 	"math"
 	"sort"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/intervals"
 )
 
 // srcPart is the source reader's state for one source partition.

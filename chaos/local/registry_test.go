@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/embedded"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/wan"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/wan"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 

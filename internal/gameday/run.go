@@ -13,7 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/assertions"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
