@@ -53,9 +53,15 @@ type Config struct {
 	// MessageSize is the encoded value size in bytes; values below the
 	// header size produce header-only records. See Padding.
 	MessageSize int
-	Streams     int           // streams (keys) per topic, default 1
-	Duration    time.Duration // stop after this long; 0: no limit
-	Count       int64         // stop after this many messages over all topics; 0: no limit
+	Streams     int // streams (keys) per topic, default 1
+	// Instance (0-based) of Instances loadgens of one run, e.g. the pods of
+	// an Indexed Job: this one writes streams Instance*Streams up to
+	// (Instance+1)*Streams-1, so instances never share a key (a mirror's
+	// per-key behaviour is judged per stream) and spread over partitions.
+	// Each instance has its own Epoch too. Zero: one loadgen.
+	Instance, Instances int
+	Duration            time.Duration // stop after this long; 0: no limit
+	Count               int64         // stop after this many messages over all topics; 0: no limit
 
 	Ledger      *ledger.Ledger // filled as acks arrive; nil: a private one
 	LedgerTopic string         // optional: also publish the ledger to this topic (ledger.DefaultTopic)
@@ -126,6 +132,12 @@ func (cfg *Config) check() error {
 	if cfg.Streams < 0 || int64(cfg.Streams) > math.MaxUint32 {
 		return badConfig("streams %d out of range", cfg.Streams)
 	}
+	if cfg.Instances < 0 || cfg.Instance < 0 || cfg.Instance >= max(cfg.Instances, 1) {
+		return badConfig("instance %d of %d: give 0 <= instance < instances", cfg.Instance, cfg.Instances)
+	}
+	if int64(cfg.Instance+1)*int64(max(cfg.Streams, 1)) > math.MaxUint32 {
+		return badConfig("instance %d with %d streams each goes past stream %d", cfg.Instance, cfg.Streams, uint32(math.MaxUint32))
+	}
 	if cfg.Count < 0 || cfg.Duration < 0 || cfg.MaxInFlight < 0 {
 		return badConfig("count %d, duration %s and max in-flight %d must not be negative", cfg.Count, cfg.Duration, cfg.MaxInFlight)
 	}
@@ -152,6 +164,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	return cfg
 }
+
+// firstStream is the number of this instance's first stream.
+func (cfg Config) firstStream() uint32 { return uint32(cfg.Instance * max(cfg.Streams, 1)) }
 
 // NewEpoch returns a random non-zero epoch: two loadgen instances of one run
 // get different epochs (a 1 in 4 billion chance aside), without coordination.

@@ -63,6 +63,7 @@ type producer struct {
 	keys   [][]byte   // by stream
 	seqs   [][]uint64 // next sequence by topic index, stream
 	ti, si int        // next (topic, stream), round-robin
+	first  uint32     // the number of stream 0 (Config.Instance)
 
 	sent, acked, failed atomic.Uint64
 	wake                chan struct{} // a completion arrived
@@ -96,7 +97,7 @@ func newProducer(ctx context.Context, cfg Config, log *slog.Logger) (*producer, 
 		cl.Close()
 		return nil, err
 	}
-	p := &producer{cfg: cfg, log: log, cl: cl, wake: make(chan struct{}, 1)}
+	p := &producer{cfg: cfg, log: log, cl: cl, wake: make(chan struct{}, 1), first: cfg.firstStream()}
 	mc := newCounters(cfg.Registerer)
 	mc.rate.Set(cfg.Rate)
 	for _, t := range cfg.Topics {
@@ -107,7 +108,7 @@ func newProducer(ctx context.Context, cfg Config, log *slog.Logger) (*producer, 
 		p.seqs = append(p.seqs, make([]uint64, cfg.Streams))
 	}
 	for s := range cfg.Streams {
-		p.keys = append(p.keys, wire.Key(uint32(s)))
+		p.keys = append(p.keys, wire.Key(cfg.firstStream()+uint32(s)))
 	}
 	return p, nil
 }
@@ -200,7 +201,7 @@ func (p *producer) send(n int) {
 		}
 		seq := p.seqs[ti][si]
 		p.seqs[ti][si]++
-		r := wire.Record{RunID: p.cfg.RunID, Topic: p.cfg.Topics[ti], Epoch: p.cfg.Epoch, Stream: uint32(si), Seq: seq, ProducedAt: time.Now()}
+		r := wire.Record{RunID: p.cfg.RunID, Topic: p.cfg.Topics[ti], Epoch: p.cfg.Epoch, Stream: p.first + uint32(si), Seq: seq, ProducedAt: time.Now()}
 		r.Padding = Padding(size, r)
 		at := len(buf)
 		buf = wire.Append(buf, r)
@@ -211,7 +212,7 @@ func (p *producer) send(n int) {
 		rec.Headers = []kgo.RecordHeader{{Key: wire.HeaderKey, Value: wire.HeaderValue(rec.Value)}}
 		p.m[ti].sent.Inc()
 		p.cl.Produce(context.Background(), rec, func(r *kgo.Record, err error) {
-			p.complete(ti, uint32(si), seq, len(r.Value), err)
+			p.complete(ti, p.first+uint32(si), seq, len(r.Value), err)
 		})
 	}
 }
@@ -281,7 +282,7 @@ func (p *producer) finish(timeout time.Duration) {
 	for ti, topic := range p.cfg.Topics {
 		var n uint64
 		for si, sent := range p.seqs[ti] {
-			n += p.cfg.Ledger.FailUnanswered(ledger.StreamKey{Topic: topic, Stream: uint32(si), Epoch: p.cfg.Epoch}, sent)
+			n += p.cfg.Ledger.FailUnanswered(ledger.StreamKey{Topic: topic, Stream: p.first + uint32(si), Epoch: p.cfg.Epoch}, sent)
 		}
 		p.m[ti].failed.Add(float64(n))
 		unanswered += n

@@ -39,6 +39,7 @@ func (s *Scenario) ShortForm() *Scenario {
 				f.Params.Every = Duration(time.Duration(float64(f.Params.Every) * k).Round(time.Millisecond))
 			}
 		}
+		c.Spec.Failover = c.Spec.Failover.scaled(k)
 		if rw := c.Spec.Assertions.RecoversWithin; rw != nil {
 			r := *rw
 			r.Value = Duration(time.Duration(float64(r.Value) * k).Round(time.Millisecond))

@@ -63,6 +63,8 @@ type Spec struct {
 	Assertions Assertions `yaml:"assertions,omitempty" json:"assertions,omitempty"`
 	Short      *Short     `yaml:"short,omitempty" json:"short,omitempty"`
 	Validation Validation `yaml:"validation,omitempty" json:"validation,omitempty"`
+	// Failover is the failover drill (failover.go); nil: none.
+	Failover *Failover `yaml:"failover,omitempty" json:"failover,omitempty"`
 }
 
 // Isolation levels the validator can read the target with.

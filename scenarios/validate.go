@@ -64,6 +64,9 @@ func (s *Scenario) applyDefaults() {
 			p.Brokers = 1
 		}
 	}
+	if sp.Failover != nil {
+		sp.Failover.defaults()
+	}
 	if rw := sp.Assertions.RecoversWithin; rw != nil && rw.LagBelow == 0 {
 		rw.LagBelow = DefaultLagBelow
 	}
@@ -200,7 +203,8 @@ func (s *Scenario) Validate(b Backend) error {
 		}
 	}
 	es = append(es, s.validateAssertions()...)
-	es = append(es, s.localLimits(b)...) // limits.go
+	es = append(es, s.validateFailover(b)...) // failover.go
+	es = append(es, s.localLimits(b)...)      // limits.go
 	if len(es) == 0 {
 		return nil
 	}

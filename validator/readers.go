@@ -202,6 +202,7 @@ func (v *Validator) readLoop(rd *reader) {
 				parts = append(parts, p)
 			}
 		})
+		parts = v.ownedParts(rd, parts)
 		if rd.role == roleTarget {
 			td.decode(parts)
 		}
@@ -377,6 +378,9 @@ func (v *Validator) readerCaughtUp(ctx context.Context, c *cluster, topics []str
 			}
 			if end.Err != nil {
 				return false, fmt.Errorf("listing offsets of %s[%d] on the %s cluster: %w", topic, p, c.name, end.Err)
+			}
+			if !v.owns(int(p)) {
+				continue // another shard's
 			}
 			start, _ := starts.Lookup(topic, p)
 			if end.Offset <= start.Offset {

@@ -122,27 +122,34 @@ func cat(ss ...[]step) []step {
 	return out
 }
 
-func TestTrackerRules(t *testing.T) {
-	type ack struct {
-		stream   uint32
-		from, to uint64
-	}
-	cases := []struct {
-		name          string
-		acks          []ack
-		fails         []ack
-		steps         []step
-		sourceChecked bool
-		want          Counts
-		truncated     uint64
-		otherRuns     uint64
-		reachedLast   bool
-		exampleCat    string // a category that must carry evidence
-		// bySeq: no source reader; order is judged by sequence order.
-		bySeq bool
-		// arrived: every acked sequence arrived or was truncated (Judgement.AllArrived).
-		arrived bool
-	}{
+type ack struct {
+	stream   uint32
+	from, to uint64
+}
+
+// ruleCase is one case of the tracker's rules: what the ledger says, what
+// the readers saw, and the judgement.
+type ruleCase struct {
+	name          string
+	acks          []ack
+	fails         []ack
+	steps         []step
+	sourceChecked bool
+	want          Counts
+	truncated     uint64
+	otherRuns     uint64
+	reachedLast   bool
+	exampleCat    string // a category that must carry evidence
+	// bySeq: no source reader; order is judged by sequence order.
+	bySeq bool
+	// arrived: every acked sequence arrived or was truncated (Judgement.AllArrived).
+	arrived bool
+}
+
+// ruleCases are the tracker's rules, one case each (TestTrackerRules; the
+// sharded validator's merge must judge every one alike: shard_test.go).
+func ruleCases() []ruleCase {
+	return []ruleCase{
 		{
 			name:        "clean run",
 			acks:        []ack{{1, 0, 9}},
@@ -405,7 +412,7 @@ func TestTrackerRules(t *testing.T) {
 		{
 			name:        "damaged magic bytes are this run's corruption, not foreign",
 			acks:        []ack{{1, 0, 2}},
-			steps:       []step{seqAt(0, 0, 1, 0), tgt(0, 1, claim(rec(testRun, 1, 1), "kmt2", "kmu2")), seqAt(0, 2, 1, 2)},
+			steps:       []step{seqAt(0, 0, 1, 0), tgt(0, 1, claim(rec(testRun, 1, 1), "kmt3", "kmu3")), seqAt(0, 2, 1, 2)},
 			want:        Counts{Produced: 3, Acked: 3, Received: 2, Corrupt: 1, Lost: 1},
 			reachedLast: true,
 			exampleCat:  CatCorrupt,
@@ -414,7 +421,7 @@ func TestTrackerRules(t *testing.T) {
 			name: "another run's damaged record is never this run's problem",
 			acks: []ack{{1, 0, 1}},
 			steps: []step{seqAt(0, 0, 1, 0), tgt(0, 1, corruptChecksum(rec("run-7", 1, 1))),
-				tgt(0, 2, claim(rec("run-7", 1, 1), "kmt2", "kmu2")), seqAt(0, 3, 1, 1)},
+				tgt(0, 2, claim(rec("run-7", 1, 1), "kmt3", "kmu3")), seqAt(0, 3, 1, 1)},
 			want:        Counts{Produced: 2, Acked: 2, Received: 2},
 			otherRuns:   2,
 			reachedLast: true,
@@ -684,20 +691,29 @@ func TestTrackerRules(t *testing.T) {
 			reachedLast: true,
 		},
 	}
-	for _, tc := range cases {
+}
+
+// ledgerOf is a case's ledger.
+func (tc ruleCase) ledger() *ledger.Ledger {
+	l := ledger.New()
+	for _, a := range tc.acks {
+		for q := a.from; q <= a.to; q++ {
+			l.Ack(ledger.StreamKey{Topic: "t", Stream: a.stream}, q)
+		}
+	}
+	for _, a := range tc.fails {
+		for q := a.from; q <= a.to; q++ {
+			l.Fail(ledger.StreamKey{Topic: "t", Stream: a.stream}, q)
+		}
+	}
+	l.MarkDone()
+	return l
+}
+
+func TestTrackerRules(t *testing.T) {
+	for _, tc := range ruleCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			l := ledger.New()
-			for _, a := range tc.acks {
-				for q := a.from; q <= a.to; q++ {
-					l.Ack(ledger.StreamKey{Topic: "t", Stream: a.stream}, q)
-				}
-			}
-			for _, a := range tc.fails {
-				for q := a.from; q <= a.to; q++ {
-					l.Fail(ledger.StreamKey{Topic: "t", Stream: a.stream}, q)
-				}
-			}
-			l.MarkDone()
+			l := tc.ledger()
 			tr := NewTracker(testRun, 5, t0)
 			if tc.bySeq {
 				tr.JudgeOrderBySequence()

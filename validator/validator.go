@@ -55,10 +55,14 @@ type Config struct {
 	// as a read_committed reader sees them; with ReadUncommitted a second,
 	// read_uncommitted reader runs beside it, and records of aborted
 	// transactions that only it sees are aborted_read.
-	Isolation  string
-	Examples   int // per category, default 5
-	Registerer prometheus.Registerer
-	Logger     *slog.Logger
+	Isolation string
+	Examples  int // per category, default 5
+	// Shard of Shards (shard.go): read only partitions p with p % Shards
+	// == Shard and hand the state to Merge (DrainShard). Shards 0 or 1:
+	// one validator reads everything.
+	Shard, Shards int
+	Registerer    prometheus.Registerer
+	Logger        *slog.Logger
 }
 
 // Result is the validator's verdict material.
@@ -183,6 +187,9 @@ func New(cfg Config) (*Validator, error) {
 	}
 	if len(bootlist.Split(cfg.TargetBootstrap)) == 0 {
 		return nil, fmt.Errorf("validator: empty target bootstrap %q", cfg.TargetBootstrap)
+	}
+	if err := checkShard(cfg); err != nil {
+		return nil, err
 	}
 	switch cfg.Isolation {
 	case "":
@@ -384,7 +391,7 @@ func (v *Validator) NoteTruncation(sourceTopic string, logStart map[int]int64) {
 	if v.tr == nil {
 		v.tr = NewTracker(v.cfg.RunID, v.cfg.Examples, time.Now())
 	}
-	probes := v.tr.NoteTruncation(sourceTopic, logStart)
+	probes := v.tr.NoteTruncation(sourceTopic, v.ownedTruncation(logStart))
 	v.mu.Unlock()
 	if len(probes) == 0 || !v.started || v.source == nil {
 		return
@@ -446,6 +453,9 @@ func (v *Validator) Drain(ctx context.Context, deadline time.Duration) (*Result,
 	if !v.started {
 		return nil, errors.New("validator: Drain before Start")
 	}
+	if v.sharded() {
+		return nil, fmt.Errorf("validator: shard %d of %d cannot judge alone: call DrainShard and Merge the shards' states", v.cfg.Shard, v.cfg.Shards)
+	}
 	begin := time.Now()
 	d := v.drainLoop(ctx, begin.Add(deadline))
 
@@ -455,34 +465,13 @@ func (v *Validator) Drain(ctx context.Context, deadline time.Duration) (*Result,
 	v.mu.Lock()
 	sourceChecked := v.source != nil && d.sourceDone
 	j := v.tr.Judge(v.led, true, sourceChecked)
-	res := &Result{
-		Counts:            j.Total,
-		Truncated:         j.Truncated,
-		OtherRuns:         j.OtherRuns,
-		Examples:          v.tr.Examples(),
-		Latency:           v.tr.Latency(),
-		RedeliveryLatency: v.tr.RedeliveryLatency(),
-		Streams:           j.Streams,
-		DrainComplete:     d.targetDone,
-		DrainSeconds:      time.Since(begin).Seconds(),
-		TargetUnread:      !d.targetRead,
-		TargetMissing:     missingTopic(d.lastTargetErr),
-		SourceChecked:     sourceChecked,
-		Isolation:         v.cfg.Isolation,
-		PerTopic:          j.PerTopic,
-	}
-	var most time.Duration
-	res.NegativeLatency, most = v.tr.NegativeLatency()
-	res.MostNegativeSeconds = most.Seconds()
+	res := v.tr.resultOf(j)
+	res.DrainComplete, res.DrainSeconds = d.targetDone, time.Since(begin).Seconds()
+	res.TargetUnread, res.TargetMissing = !d.targetRead, missingTopic(d.lastTargetErr)
+	res.SourceChecked, res.SourceNote = sourceChecked, v.sourceNote(d)
+	res.Isolation = v.cfg.Isolation
 	res.LedgerProblems = v.led.Problems()
-	res.FirstArrival, res.LastArrival = v.tr.Arrival()
 	v.mu.Unlock()
-	switch {
-	case v.source == nil:
-		res.SourceNote = "source reader disabled (no source bootstrap): source_lost not judged, order judged by sequence"
-	case !d.sourceDone:
-		res.SourceNote = fmt.Sprintf("the source log could not be read to its end before the drain deadline (last error: %v): source_lost not judged", d.lastErr)
-	}
 	if !v.led.Done() {
 		msg := "the ledger was not complete (load still running or ledger topic not done) at the drain deadline"
 		if e, _ := v.ledgerErr.Load().(error); e != nil {
@@ -534,15 +523,15 @@ func (v *Validator) drainLoop(ctx context.Context, end time.Time) drainState {
 			d.lastTargetErr = err
 			d.targetRead = read
 			if read && v.led.Done() {
+				allArrived, allReachedLast := v.progress(d.sourceDone)
 				v.mu.Lock()
-				j := v.tr.Judge(v.led, false, false)
 				arrivals := v.tr.lat.hist.TotalCount() + int64(v.tr.lat.negative)
 				settle := max(minSettle, 2*time.Duration(v.tr.Latency().P99*float64(time.Second)))
 				v.mu.Unlock()
 				switch {
-				case j.AllArrived:
+				case allArrived:
 					d.targetDone = true
-				case !j.AllReachedLast:
+				case !allReachedLast:
 					settleFrom = time.Time{}
 				case settleFrom.IsZero() || uint64(arrivals) != settleArrivals:
 					settleFrom, settleArrivals = time.Now(), uint64(arrivals)

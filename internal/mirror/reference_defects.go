@@ -127,7 +127,7 @@ func damage(v []byte, turn uint64) []byte {
 	switch turn % 3 {
 	case 0:
 		if len(v) > 2 {
-			v[2] ^= 0x01 // "kmt2" -> "kmu2"
+			v[2] ^= 0x01 // "kmt3" -> "kmu3"
 			return v
 		}
 	case 1:

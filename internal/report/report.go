@@ -56,6 +56,11 @@
 //	                recorded (e.g. a mirror's own metrics), same time axis
 //	kmt             {version commit} of the kmt that wrote the report
 //	command         the command line of the process that wrote the report
+//	failover        the failover drill, when the scenario has one (failover.go):
+//	                {group lag offsets stopped_at resumed_at reread_bound bound_from
+//	                partitions:[{topic partition source_committed translated
+//	                translated_from resumed_from skipped reread backwards untranslated ...}]
+//	                skipped reread duplicate_reads backwards untranslated verdict reasons}
 package report
 
 import (
@@ -280,6 +285,9 @@ type Report struct {
 	// MirrorExits are exits of the mirror's process that kmt did not ask
 	// for (a crash, a command that ends by itself).
 	MirrorExits []MirrorExit `json:"mirror_exits,omitempty"`
+	// Failover is the failover drill's verdict (failover.go), when the
+	// scenario has one.
+	Failover *Failover `json:"failover,omitempty"`
 	// Hints say what to check when the counts point at the setup rather
 	// than the mirror (nothing of the run arrived, say); set by Judge.
 	Hints []string `json:"hints,omitempty"`
@@ -327,6 +335,7 @@ func (r *Report) Judge() {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("assertion %s failed: %s", a.Name, a.Reason))
 		}
 	}
+	r.Reasons = append(r.Reasons, r.failoverReasons()...)
 	mirrorReasons := len(r.Reasons)
 	for _, f := range r.Faults {
 		// A fault that failed or never happened makes the run prove less
@@ -337,6 +346,9 @@ func (r *Report) Judge() {
 		if f.Error != "" && !(r.Verdict == Incomplete && f.Start.IsZero()) {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("fault %s (%s) did not take effect as planned: %s", f.Name, f.Kind, f.Error))
 		}
+	}
+	if f := r.Failover; f != nil && f.Verdict == Incomplete {
+		r.Reasons = append(r.Reasons, "failover drill incomplete: "+f.Error) // kmt's failure, like a fault that did not happen
 	}
 	faultReasons := len(r.Reasons) - mirrorReasons
 	for _, e := range r.MirrorExits {
