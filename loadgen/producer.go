@@ -88,6 +88,9 @@ func newProducer(ctx context.Context, cfg Config, log *slog.Logger) (*producer, 
 		kgo.MaxBufferedRecords(cfg.MaxInFlight+2*chunk), // never reached: the in-flight bound comes first
 		kgo.RecordDeliveryTimeout(deliveryTimeout),
 		kgo.MetadataMinAge(250*time.Millisecond), // find a moved leader quickly after a broker fault
+		// see partitions added mid-run within seconds (franz-go's default
+		// is 5 min: a short run never wrote to them)
+		kgo.MetadataMaxAge(2*time.Second),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
