@@ -45,6 +45,9 @@ func (r *Report) WriteSummary(w io.Writer) {
 		}
 		p("\n")
 	}
+	if f := r.Failover; f != nil {
+		p("%s\n", f.summaryLine())
+	}
 	cats := make([]string, 0, len(r.Examples))
 	for k := range r.Examples {
 		cats = append(cats, k)
@@ -161,6 +164,9 @@ func (r *Report) WriteJUnit(dir string) (string, error) {
 	}
 	for _, a := range r.Assertions {
 		add("assertion "+a.Name, !a.Pass, a.Reason)
+	}
+	if f := r.Failover; f != nil {
+		add("failover drill", f.Verdict != Pass, strings.Join(f.Reasons, "; "))
 	}
 	if r.Verdict == Incomplete {
 		add("run completed", true, r.Error)
