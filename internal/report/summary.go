@@ -34,6 +34,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 		}
 		p("fault     %-22s %-20s %s .. %s  %s  %s\n", f.Name, f.Kind, rel(r.StartedAt, f.Start), rel(r.StartedAt, f.End), strings.Join(f.Actions, "; "), status)
 	}
+	r.writeSyncSummary(p)
 	for _, a := range r.Assertions {
 		mark := "PASS"
 		if !a.Pass {

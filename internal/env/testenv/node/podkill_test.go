@@ -31,7 +31,7 @@ func testMirrorPodKill(t *testing.T, n *Node, p mirrorPair, promURL string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	for _, ns := range []string{kafkaNS, targetNS} {
-		patch := fmt.Sprintf(`{"metadata":{"labels":{%q:"allowed"}}}`, cluster.LabelChaos)
+		patch := fmt.Sprintf(`{"metadata":{"labels":{%q:"allowed"}}}`, clusterrun.LabelChaos)
 		if _, err := n.Clientset.CoreV1().Namespaces().Patch(ctx, ns, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 			t.Fatal(err)
 		}

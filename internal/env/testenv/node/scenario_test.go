@@ -243,7 +243,7 @@ func watchReport(ctx context.Context, n *Node, ns string) *report.Report {
 // kmt.dev/run label), in the namespaces the charts use.
 func runObjects(ctx context.Context, t *testing.T, n *Node, run string) []string {
 	t.Helper()
-	sel := metav1.ListOptions{LabelSelector: cluster.LabelRun + "=" + run}
+	sel := metav1.ListOptions{LabelSelector: clusterrun.LabelRun + "=" + run}
 	var left []string
 	for _, ns := range []string{sourceNS, targetNS, kafkaNS} {
 		cs := n.Clientset
