@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,19 +14,14 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/check/wire"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/testkit"
 )
 
 // cpuTime is this process's user+system CPU time. The embedded brokers run
 // in the same process, so it includes their work; compare the figure of the
 // loadgen with the bare producer's from the same run (same brokers, same
 // records) to see the loadgen's own cost.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+var cpuTime = testkit.ProcessCPU
 
 // bareFranz produces n records of size bytes to topic as fast as the cluster
 // acknowledges, the way a plain performance tool does (Apache Kafka's
