@@ -18,6 +18,7 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube/agent"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/history"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report/timeline"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
@@ -103,6 +104,10 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	if err := runner.CheckReportDir(dir); err != nil {
 		return err
 	}
+	// The report folder keeps the validator's own log, as kmt run's does.
+	log, closeLog := history.OpenLog(dir, log)
+	defer closeLog()
+	job.Logger = log
 	reg := prometheus.NewRegistry()
 	stop, err := serveMetrics(f.metricsAddr, reg)
 	if err != nil {
@@ -255,7 +260,7 @@ func (f validateFlags) finish(ctx context.Context, g *globals, rep *report.Repor
 			return &exitError{runner.ExitEnv}
 		}
 		log.Info("report written to ConfigMap", "name", f.configMap)
-		putHTMLConfigMap(context.WithoutCancel(ctx), cm, dir, log)
+		putHTMLConfigMap(context.WithoutCancel(ctx), cm, f.configMap, dir, log)
 	}
 	switch rep.Verdict {
 	case report.Pass:
