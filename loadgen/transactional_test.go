@@ -8,9 +8,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
