@@ -9,12 +9,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
 	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/assertions"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube/agent"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
@@ -269,8 +269,8 @@ func (j Job) isolation() string {
 // default (a mirror task that died while its deployment looks healthy is
 // what a validator beside a real mirror most needs to see).
 func (j Job) stallAfter() time.Duration {
-	if j.Scenario != nil && j.Scenario.Spec.Validation.StallAfter > 0 {
-		return j.Scenario.Spec.Validation.StallAfter.D()
+	if j.Scenario != nil {
+		return j.Scenario.Spec.Validation.StallThreshold() // 0: switched off
 	}
 	return scenarios.DefaultStallAfter
 }
