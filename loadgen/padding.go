@@ -26,7 +26,7 @@ func Padding(size int, r wire.Record) int {
 // headerLenWithoutN is the encoded header length of r (see wire's format)
 // without the digits of the "n=" value.
 func headerLenWithoutN(r wire.Record) int {
-	const fixed = len("kmt2 c=00000000 r=") + len(" e=") + len(" o=") + len(" s=") + len(" q=") + len(" t=") + len(" n=") + len("|")
+	const fixed = len("kmt3 c=00000000 r=") + len(" e=") + len(" o=") + len(" s=") + len(" q=") + len(" t=") + len(" n=") + len("|")
 	ts := r.ProducedAt.UnixNano()
 	tl := 0
 	if ts < 0 {

@@ -56,14 +56,16 @@ var preflightTimeout = 10 * time.Second
 
 // producer is one run's kgo client, schedule state and outcome counters.
 type producer struct {
-	cfg    Config
-	log    *slog.Logger
-	cl     *kgo.Client
-	m      []perTopic // by topic index
-	keys   [][]byte   // by stream
-	seqs   [][]uint64 // next sequence by topic index, stream
-	ti, si int        // next (topic, stream), round-robin
-	first  uint32     // the number of stream 0 (Config.Instance)
+	cfg       Config
+	log       *slog.Logger
+	cl        *kgo.Client
+	m         []perTopic               // by topic index
+	keys      [][]byte                 // by stream
+	seqs      [][]uint64               // next sequence by topic index, stream
+	ti, si    int                      // next (topic, stream), round-robin
+	sentBatch []int                    // per topic, records of the current send not yet in the metrics
+	promise   func(*kgo.Record, error) // p.promised, bound once
+	first     uint32                   // the number of stream 0 (Config.Instance)
 
 	sent, acked, failed atomic.Uint64
 	wake                chan struct{} // a completion arrived
@@ -88,6 +90,9 @@ func newProducer(ctx context.Context, cfg Config, log *slog.Logger) (*producer, 
 		kgo.MaxBufferedRecords(cfg.MaxInFlight+2*chunk), // never reached: the in-flight bound comes first
 		kgo.RecordDeliveryTimeout(deliveryTimeout),
 		kgo.MetadataMinAge(250*time.Millisecond), // find a moved leader quickly after a broker fault
+		// see partitions added mid-run within seconds (franz-go's default
+		// is 5 min: a short run never wrote to them)
+		kgo.MetadataMaxAge(2*time.Second),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -98,6 +103,7 @@ func newProducer(ctx context.Context, cfg Config, log *slog.Logger) (*producer, 
 		return nil, err
 	}
 	p := &producer{cfg: cfg, log: log, cl: cl, wake: make(chan struct{}, 1), first: cfg.firstStream()}
+	p.promise = p.promised
 	mc := newCounters(cfg.Registerer)
 	mc.rate.Set(cfg.Rate)
 	for _, t := range cfg.Topics {
@@ -184,13 +190,19 @@ func (p *producer) wait(ctx context.Context, timer *time.Timer, d time.Duration)
 }
 
 // send encodes n records (round-robin over topics, then streams) and hands
-// them to the client. The records and their values are allocated once per
-// call; the client holds them until their promises run.
+// them to the client. The records, their values, headers and promise data
+// are allocated once per call (not per record); the client holds them until
+// their promises run.
 func (p *producer) send(n int) {
 	p.sent.Add(uint64(n)) // before any promise can run, so in-flight never goes negative
 	size := p.cfg.MessageSize
 	recs := make([]kgo.Record, n)
+	metas := make([]sendMeta, n)
+	hdrs := make([]kgo.RecordHeader, n)
 	buf := make([]byte, 0, n*max(size, 128))
+	for len(p.sentBatch) < len(p.cfg.Topics) {
+		p.sentBatch = append(p.sentBatch, 0)
+	}
 	for i := range recs {
 		ti, si := p.ti, p.si
 		if p.ti++; p.ti == len(p.cfg.Topics) {
@@ -205,16 +217,39 @@ func (p *producer) send(n int) {
 		r.Padding = Padding(size, r)
 		at := len(buf)
 		buf = wire.Append(buf, r)
-		rec := &recs[i]
-		rec.Topic, rec.Key, rec.Value, rec.Timestamp = p.cfg.Topics[ti], p.keys[si], buf[at:len(buf):len(buf)], r.ProducedAt
+		rec, meta := &recs[i], &metas[i]
+		*meta = sendMeta{Context: context.Background(), ti: ti, stream: r.Stream, seq: seq}
+		rec.Topic, rec.Key, rec.Value, rec.Timestamp, rec.Context = p.cfg.Topics[ti], p.keys[si], buf[at:len(buf):len(buf)], r.ProducedAt, meta
 		// The record's checksum digits as a header: a mirror that rewrites
 		// or mixes up headers is caught (wire.HeaderKey).
-		rec.Headers = []kgo.RecordHeader{{Key: wire.HeaderKey, Value: wire.HeaderValue(rec.Value)}}
-		p.m[ti].sent.Inc()
-		p.cl.Produce(context.Background(), rec, func(r *kgo.Record, err error) {
-			p.complete(ti, p.first+uint32(si), seq, len(r.Value), err)
-		})
+		hdrs[i] = kgo.RecordHeader{Key: wire.HeaderKey, Value: wire.HeaderValue(rec.Value)}
+		rec.Headers = hdrs[i : i+1 : i+1]
+		p.sentBatch[ti]++
+		p.cl.Produce(context.Background(), rec, p.promise)
 	}
+	for ti, c := range p.sentBatch {
+		if c > 0 {
+			p.m[ti].sent.Add(float64(c))
+			p.sentBatch[ti] = 0
+		}
+	}
+}
+
+// sendMeta is what a record's promise needs to record its outcome. It rides
+// in the record's Context (kgo's field for enriching records; it is never
+// done, so it cancels nothing), so that one promise function serves every
+// record instead of a closure allocated per record.
+type sendMeta struct {
+	context.Context // context.Background()
+	ti              int
+	stream          uint32
+	seq             uint64
+}
+
+// promised is every record's promise (see sendMeta).
+func (p *producer) promised(r *kgo.Record, err error) {
+	m := r.Context.(*sendMeta)
+	p.complete(m.ti, m.stream, m.seq, len(r.Value), err)
 }
 
 // complete records one record's outcome.

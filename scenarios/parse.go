@@ -62,6 +62,20 @@ func Catalogue() []string {
 	return names
 }
 
+// KubernetesCatalogue is the catalogue scenarios that have a Kubernetes
+// form (their charts under charts/): those Validate accepts for the
+// Kubernetes backend. The others (the failover drill, say) run with kmt
+// run only, and the Kubernetes commands refuse them by name.
+func KubernetesCatalogue() []string {
+	var names []string
+	for _, n := range Catalogue() {
+		if s, err := Read(n); err == nil && s.Validate(BackendKubernetes) == nil {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
 // Read reads a scenario from a path, or by catalogue name ("baseline") when
 // no such file exists. It parses and defaults, but does not Validate.
 func Read(pathOrName string) (*Scenario, error) {

@@ -198,11 +198,15 @@ const (
 	DefectTxnAbort            = "txn-abort"             // write in transactions; abort every Nth, never re-send it
 	DefectTxnAbortResend      = "txn-abort-resend"      // correct exactly-once: abort every Nth transaction, then re-send it
 	DefectRehash              = "rehash"                // correct: route records by key hash into N target partitions
+	// Failover drill defects (N is a number of offsets, not a period):
+	DefectCheckpointAhead  = "checkpoint-ahead"  // translate group offsets N records too far ahead (the group skips them)
+	DefectCheckpointRewind = "checkpoint-rewind" // after each (re)start, first checkpoints N records lower (translations go backwards)
 )
 
 // EveryDefects take N ("every"); the other defects take none.
 var EveryDefects = []string{DefectDrop, DefectDuplicate, DefectReorder, DefectCorrupt, DefectKeyDamage, DefectTopicSwap,
-	DefectKeyScatter, DefectHeaderDamage, DefectTxnAbort, DefectTxnAbortResend, DefectRehash}
+	DefectKeyScatter, DefectHeaderDamage, DefectTxnAbort, DefectTxnAbortResend, DefectRehash,
+	DefectCheckpointAhead, DefectCheckpointRewind}
 
 // DefectTakesN reports whether the defect needs N (known: whether it exists).
 func DefectTakesN(name string) (takesN, known bool) {

@@ -412,7 +412,7 @@ func ruleCases() []ruleCase {
 		{
 			name:        "damaged magic bytes are this run's corruption, not foreign",
 			acks:        []ack{{1, 0, 2}},
-			steps:       []step{seqAt(0, 0, 1, 0), tgt(0, 1, claim(rec(testRun, 1, 1), "kmt2", "kmu2")), seqAt(0, 2, 1, 2)},
+			steps:       []step{seqAt(0, 0, 1, 0), tgt(0, 1, claim(rec(testRun, 1, 1), "kmt3", "kmu3")), seqAt(0, 2, 1, 2)},
 			want:        Counts{Produced: 3, Acked: 3, Received: 2, Corrupt: 1, Lost: 1},
 			reachedLast: true,
 			exampleCat:  CatCorrupt,
@@ -421,7 +421,7 @@ func ruleCases() []ruleCase {
 			name: "another run's damaged record is never this run's problem",
 			acks: []ack{{1, 0, 1}},
 			steps: []step{seqAt(0, 0, 1, 0), tgt(0, 1, corruptChecksum(rec("run-7", 1, 1))),
-				tgt(0, 2, claim(rec("run-7", 1, 1), "kmt2", "kmu2")), seqAt(0, 3, 1, 1)},
+				tgt(0, 2, claim(rec("run-7", 1, 1), "kmt3", "kmu3")), seqAt(0, 3, 1, 1)},
 			want:        Counts{Produced: 2, Acked: 2, Received: 2},
 			otherRuns:   2,
 			reachedLast: true,

@@ -32,7 +32,7 @@ func params() Params {
 // testdata/<name>.golden; every printed Workflow is read back and passes
 // Chaos Mesh's validation again.
 func TestGolden(t *testing.T) {
-	for _, name := range scenarios.Catalogue() {
+	for _, name := range scenarios.KubernetesCatalogue() {
 		t.Run(name, func(t *testing.T) {
 			s, err := scenarios.Read(name)
 			if err != nil {

@@ -289,7 +289,7 @@ func Generate(root string) error {
 		return fmt.Errorf("reading the library chart: %w (run from the repository root)", err)
 	}
 	want := map[string]bool{LibraryName: true}
-	for _, name := range scenarios.Catalogue() {
+	for _, name := range scenarios.KubernetesCatalogue() {
 		files, err := ScenarioChart(name, lib)
 		if err != nil {
 			return err

@@ -35,7 +35,7 @@ func TestChartsUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range scenarios.Catalogue() {
+	for _, name := range scenarios.KubernetesCatalogue() {
 		want, err := ScenarioChart(name, lib)
 		if err != nil {
 			t.Fatal(err)
@@ -114,7 +114,7 @@ func renderChartIn(c *chart.Chart, vals map[string]any, ns string) ([]*unstructu
 // TestLintAndTemplate lints and templates every chart for both roles and
 // checks what each side gets.
 func TestLintAndTemplate(t *testing.T) {
-	for _, name := range scenarios.Catalogue() {
+	for _, name := range scenarios.KubernetesCatalogue() {
 		s, err := scenarios.Read(name)
 		if err != nil {
 			t.Fatal(err)
@@ -374,7 +374,7 @@ func TestAgentRBACIsLimited(t *testing.T) {
 // the validator's worst case (the load never finishing), so a report is
 // always written; the loadgen is a Job that never retries.
 func TestJobDeadlinesCoverTheValidator(t *testing.T) {
-	for _, name := range scenarios.Catalogue() {
+	for _, name := range scenarios.KubernetesCatalogue() {
 		s, err := scenarios.Read(name)
 		if err != nil {
 			t.Fatal(err)

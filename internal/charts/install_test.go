@@ -47,7 +47,7 @@ func TestInstallOnRealAPIServer(t *testing.T) {
 	// The fault agent's exec Roles land in kind's Kafka namespace.
 	env, helmIn := helmEnv(t, "kafka")
 	ctx := context.Background()
-	for i, name := range scenarios.Catalogue() {
+	for i, name := range scenarios.KubernetesCatalogue() {
 		for _, role := range []string{"source", "target"} {
 			ns := name + "-" + role
 			run := "it" + string(rune('a'+i%26))

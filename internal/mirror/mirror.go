@@ -39,8 +39,11 @@ type Config struct {
 	Topics          []TopicMap
 	Group           string // consumer group on the source; default "kmt-mirror"
 	Defects         []scenarios.Defect
-	Registerer      prometheus.Registerer // optional
-	Logger          *slog.Logger          // optional
+	// Checkpoints turns on consumer-group offset translation
+	// (reference_checkpoints.go); reference mirror only.
+	Checkpoints *Checkpoints
+	Registerer  prometheus.Registerer // optional
+	Logger      *slog.Logger          // optional
 }
 
 // DefaultGroup is the source consumer group when Config.Group is empty.
@@ -53,6 +56,7 @@ type defects struct {
 	keyDamage, topicSwap, keyScatter       int
 	headerDamage, txnAbort, txnAbortResend int
 	rehash                                 int
+	checkpointAhead, checkpointRewind      int // offsets, not periods
 	commitBeforeProduce                    bool
 }
 
@@ -63,6 +67,7 @@ func (d *defects) slots() map[string]*int {
 		scenarios.DefectCorrupt: &d.corrupt, scenarios.DefectKeyDamage: &d.keyDamage, scenarios.DefectTopicSwap: &d.topicSwap,
 		scenarios.DefectKeyScatter: &d.keyScatter, scenarios.DefectHeaderDamage: &d.headerDamage,
 		scenarios.DefectTxnAbort: &d.txnAbort, scenarios.DefectTxnAbortResend: &d.txnAbortResend, scenarios.DefectRehash: &d.rehash,
+		scenarios.DefectCheckpointAhead: &d.checkpointAhead, scenarios.DefectCheckpointRewind: &d.checkpointRewind,
 	}
 }
 

@@ -66,6 +66,10 @@ type MM2Settings struct {
 	// default 5 s (MirrorMaker 2's own default is 600 s), so partitions
 	// added mid-run are picked up within a short scenario.
 	RefreshInterval time.Duration
+	// SyncGroupOffsets: sync.group.offsets.enabled, MirrorMaker 2 commits
+	// the translated offsets of the checkpointed groups to the same groups
+	// on the target (while they have no member there): the failover drill.
+	SyncGroupOffsets bool
 
 	// ExactlyOnce turns on exactly-once source support on the target worker
 	// and read_committed on the source consumer; it needs the internal REST
@@ -198,6 +202,9 @@ func (s MM2Settings) generated() []prop {
 		{"sync.topic.acls.enabled", "false", "kmt's clusters have no authorizer; set it in your fragment to test ACL sync"},
 		{"emit.checkpoints.interval.seconds", seconds(s.CheckpointInterval), ""},
 		{"sync.group.offsets.interval.seconds", seconds(s.CheckpointInterval), ""},
+	}
+	if s.SyncGroupOffsets {
+		ps = append(ps, prop{"sync.group.offsets.enabled", "true", "the failover drill: translated group offsets committed on the target"})
 	}
 	if s.Policy == PolicyIdentity {
 		ps = append(ps, prop{"replication.policy.class", identityPolicyClass, "target topics keep the source names"})

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror/checkpoint"
 )
 
 // Tuning of the copy loop. Small batches and a short gather window keep the
@@ -70,6 +71,8 @@ type Reference struct {
 	count uint64
 	// txns numbers the transactions written (txn-abort defects).
 	txns uint64
+	// syncs: offset translation (reference_checkpoints.go).
+	syncs offsetSyncs
 }
 
 // NewReference validates cfg and returns a stopped mirror; call Start.
@@ -117,6 +120,17 @@ func NewReference(cfg Config) (*Reference, error) {
 	r.log = r.log.With("component", "mirror", "kind", "reference")
 	r.met = newRefMetrics(cfg.Registerer)
 	r.met.running.Set(0)
+	if c := cfg.Checkpoints; c != nil {
+		cc := *c
+		if cc.Interval <= 0 {
+			cc.Interval = DefaultCheckpointInterval
+		}
+		if cc.Topic == "" {
+			cc.Topic = checkpoint.Topic(DefaultSourceAlias)
+		}
+		r.cfg.Checkpoints = &cc
+		r.syncs = offsetSyncs{m: map[tp]*checkpoint.Syncs{}, emitted: map[string]map[tp]int64{}}
+	}
 	return r, nil
 }
 
@@ -186,6 +200,12 @@ func (r *Reference) Start(ctx context.Context) error {
 		run.adminTr.CloseIdleConnections()
 		return err
 	}
+	if r.cfg.Checkpoints != nil {
+		if err := r.ensureCheckpointsTopic(ctx, run); err != nil {
+			run.adminTr.CloseIdleConnections()
+			return err
+		}
+	}
 	run.softCtx, run.softCancel = context.WithCancel(context.Background())
 	run.hardCtx, run.hardCancel = context.WithCancel(context.Background())
 	run.reader = kafka.NewReader(kafka.ReaderConfig{
@@ -224,6 +244,9 @@ func (r *Reference) Start(ctx context.Context) error {
 	run.wg.Add(2)
 	go func() { defer run.wg.Done(); r.copyLoop(run) }()
 	go func() { defer run.wg.Done(); r.pollPartitions(run) }()
+	if r.cfg.Checkpoints != nil {
+		run.wg.Go(func() { r.checkpointLoop(run) })
+	}
 	go func() { run.wg.Wait(); close(run.done) }()
 	r.met.running.Set(1)
 	r.log.Info("reference mirror started", "source", r.cfg.SourceBootstrap, "target", r.cfg.TargetBootstrap,
@@ -430,6 +453,7 @@ func (r *Reference) newWriter(run *refRun) {
 		ReadTimeout:     10 * time.Second,
 		WriteTimeout:    10 * time.Second,
 		Transport:       run.writerTr,
+		Completion:      r.recordSyncs, // offset syncs (reference_checkpoints.go)
 	}
 }
 

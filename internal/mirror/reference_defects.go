@@ -71,7 +71,8 @@ func (r *Reference) plan(run *refRun, batch []kafka.Message) []kafka.Message {
 // transform builds the target record of source record number n, with the
 // per-record defects applied.
 func (r *Reference) transform(run *refRun, n uint64, m kafka.Message) kafka.Message {
-	t := kafka.Message{Topic: r.dstOf[m.Topic], Partition: m.Partition, Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time}
+	t := kafka.Message{Topic: r.dstOf[m.Topic], Partition: m.Partition, Key: m.Key, Value: m.Value, Headers: m.Headers, Time: m.Time,
+		WriterData: srcPos{tp{m.Topic, m.Partition}, m.Offset}} // offset syncs (reference_checkpoints.go)
 	if r.def.rehash > 0 {
 		// Correct control: a mirror may re-hash keys into another
 		// partition count; per-key order survives.
@@ -127,7 +128,7 @@ func damage(v []byte, turn uint64) []byte {
 	switch turn % 3 {
 	case 0:
 		if len(v) > 2 {
-			v[2] ^= 0x01 // "kmt2" -> "kmu2"
+			v[2] ^= 0x01 // "kmt3" -> "kmu3"
 			return v
 		}
 	case 1:

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/local"
+	"github.com/kmt-dev/kafka-mirror-tester/failover"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
@@ -322,7 +323,8 @@ type run struct {
 	val        *validator.Validator
 	valStart   time.Time
 	mirror     mirror.Controller
-	nem        *local.Nemesis // nil without a timeline
+	nem        *local.Nemesis  // nil without a timeline
+	drill      *failover.Drill // nil without spec.failover (failover.go)
 }
 
 func (r *run) defer_(f func()) { r.cleanups = append(r.cleanups, f) }
@@ -361,6 +363,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		{"check the run id is unused", r.checkRunID},
 		{"start validator", r.startValidator}, // before the mirror, so it sees the first record
 		{"start mirror", r.startMirror},
+		{"start the failover drill", r.startFailover},
 		{"collect assertion metrics", r.startCollector},
 		{"plan faults", r.planFaults},
 	}
@@ -381,6 +384,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		return r.rep, Env(fmt.Errorf("loadgen: %w", load.err))
 	}
 	res := r.drain(ctx, load)
+	r.finishFailover(ctx)
 	as := r.evaluate(r.coll, r.asserts)
 	r.rep.Timeline = timeline.PerSecond(r.val, load.t0.Sub(r.valStart))
 	load.samples.Finish(r.rep)

@@ -212,7 +212,7 @@ func (r *run) startMirror(ctx context.Context) error {
 		}
 		ref, err := mirror.NewReference(mirror.Config{
 			SourceBootstrap: r.clusters.srcBoot, TargetBootstrap: r.clusters.tgtBoot, Topics: tm,
-			Group: m.Group, Defects: m.Defects,
+			Group: m.Group, Defects: m.Defects, Checkpoints: r.refCheckpoints(),
 			Registerer: r.wrap("mirror"), Logger: r.log.With("part", "mirror"),
 		})
 		if err != nil {
@@ -357,6 +357,9 @@ func (r *run) loadAndFaults(ctx context.Context) loadResult {
 	})
 	if r.nem != nil {
 		wg.Go(func() { r.nem.Run(ctx, res.t0) })
+	}
+	if r.drill != nil {
+		wg.Go(func() { r.drill.Run(ctx, res.t0) })
 	}
 	stopProgress := r.progress(res.t0)
 	defer stopProgress()

@@ -171,6 +171,16 @@ func goTool() string {
 	return filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 }
 
+// goCommand is a go command that ends with ctx and also with this process:
+// a test binary that hits its -timeout exits without cancelling anything,
+// and without the parent-death signal its minutes-long build went on as an
+// orphan, racing the next test's build of the same binaries.
+func goCommand(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, goTool(), args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
 // goEnv is the environment for go commands run outside this repository: no
 // workspace, module mode on, and the caller's GOFLAGS dropped (a -mod=vendor
 // or -race there would break or slow the throwaway builds).
@@ -267,7 +277,17 @@ func buildKubernetes(ctx context.Context, version, dir string, commands []string
 	if err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp(filepath.Dir(dir), "kubernetes-build-")
+	// A build killed with its parent (a `go test` that hit its -timeout
+	// panics without running defers) leaves its work folder behind; the
+	// caller holds this version's lock, so any folder of this version is
+	// such a leftover.
+	prefix := "kubernetes-build-" + version + "-"
+	if old, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), prefix+"*")); len(old) > 0 {
+		for _, o := range old {
+			_ = os.RemoveAll(o)
+		}
+	}
+	work, err := os.MkdirTemp(filepath.Dir(dir), prefix)
 	if err != nil {
 		return err
 	}
@@ -283,7 +303,7 @@ func buildKubernetes(ctx context.Context, version, dir string, commands []string
 	for _, c := range commands {
 		args = append(args, "k8s.io/kubernetes/cmd/"+c)
 	}
-	cmd := exec.CommandContext(ctx, goTool(), args...)
+	cmd := goCommand(ctx, args...)
 	cmd.Dir = work
 	// -mod=mod lets the go command write go.sum for the throwaway module.
 	cmd.Env = goEnv("GOFLAGS=-mod=mod", "CGO_ENABLED=0")
@@ -380,7 +400,7 @@ func CRDDirs(ctx context.Context) ([]string, error) {
 // static binary out (CGO off, so it runs in an image with nothing else in
 // it). The caller's GOFLAGS are dropped, as for every build here.
 func BuildStatic(ctx context.Context, moduleDir, pkg, out string) error {
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-trimpath", "-o", out, pkg)
+	cmd := goCommand(ctx, "build", "-trimpath", "-o", out, pkg)
 	cmd.Dir = moduleDir
 	cmd.Env = goEnv("CGO_ENABLED=0", "GOOS=linux")
 	if output, err := cmd.CombinedOutput(); err != nil {

@@ -1,8 +1,75 @@
 package wire
 
-import "slices"
+import (
+	"bytes"
+	"encoding/binary"
+	"slices"
+)
 
-// The padding generator (padStart, padNext) is a 64-bit LCG: every byte
+// Version 3 padding (written today): the 16 letters of padBlock, repeated.
+// Producing it is a 16-byte write and a few doubling copies, checking it one
+// 16-byte comparison and one memcmp of the padding against itself shifted by
+// 16 (pad[i] == pad[i-16] for every i >= 16, and the first 16 bytes are the
+// block, so every byte equals block[i%16]). Like v2's, it is a deterministic
+// function of (stream, seq): any byte differing from what (stream, seq) must
+// carry is found, at its index. The block spells the 64-bit padStart value
+// in nibbles, so two (stream, seq) pairs with different padStart values
+// (all pairs with seq < 2^32: padStart is a bijection of seq^stream<<32)
+// never share a padding of 16 bytes or more.
+
+// padBlockLen is the period of v3 padding.
+const padBlockLen = 16
+
+// padBlock returns the v3 block of (stream, seq): nibble i of padStart as
+// the letter 'a'+nibble (a..p, printable and readable in kcat).
+func padBlock(stream uint32, seq uint64) [padBlockLen]byte {
+	x := padStart(stream, seq)
+	// Spread the 16 nibbles over 16 bytes (two 8-byte halves), then add 'a'
+	// to every byte at once (no carry: each byte is at most 15).
+	var out [padBlockLen]byte
+	binary.LittleEndian.PutUint64(out[:8], spreadNibbles(uint32(x))+0x6161616161616161)
+	binary.LittleEndian.PutUint64(out[8:], spreadNibbles(uint32(x>>32))+0x6161616161616161)
+	return out
+}
+
+// spreadNibbles puts nibble i of v (from the low end) in byte i.
+func spreadNibbles(v uint32) uint64 {
+	x := uint64(v)
+	x = (x | x<<16) & 0x0000FFFF0000FFFF
+	x = (x | x<<8) & 0x00FF00FF00FF00FF
+	return (x | x<<4) & 0x0F0F0F0F0F0F0F0F
+}
+
+// appendPadV3 appends n bytes of v3 padding of (stream, seq) to dst.
+func appendPadV3(dst []byte, stream uint32, seq uint64, n int) []byte {
+	start := len(dst)
+	dst = slices.Grow(dst, n)[:start+n]
+	p := dst[start:]
+	blk := padBlock(stream, seq)
+	done := copy(p, blk[:])
+	for done < n {
+		done += copy(p[done:], p[:done]) // doubles the repeated prefix
+	}
+	return dst
+}
+
+// padMismatchV3 returns the index of the first byte of pad that differs
+// from the v3 padding of (stream, seq), or -1 when all match.
+func padMismatchV3(pad []byte, stream uint32, seq uint64) int {
+	blk := padBlock(stream, seq)
+	head := min(len(pad), padBlockLen)
+	if bytes.Equal(pad[:head], blk[:head]) && (len(pad) <= padBlockLen || bytes.Equal(pad[padBlockLen:], pad[:len(pad)-padBlockLen])) {
+		return -1
+	}
+	for i, c := range pad { // the slow path, for the evidence only
+		if c != blk[i%padBlockLen] {
+			return i
+		}
+	}
+	return -1 // not reached: one of the comparisons above failed
+}
+
+// The version 1 and 2 padding generator (padStart, padNext) is a 64-bit LCG: every byte
 // depends on the previous state through a multiply, so a byte-at-a-time loop
 // waits for each multiply in turn (about 2 ns per byte, the loadgen's largest
 // cost at 1000-byte records). An LCG can jump k steps at once

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"testing"
 	"time"
 )
@@ -72,4 +73,57 @@ func BenchmarkPadding1000(b *testing.B) {
 	b.ReportMetric(one, "padNext_ns/byte")
 	b.ReportMetric(lanes, "fillPad_ns/byte")
 	b.ReportMetric(lanes/one, "fillPad/padNext")
+}
+
+// TestPadV3: v3 padding is the (stream, seq) block repeated, and
+// padMismatchV3 finds exactly the first byte that differs from it, wherever
+// it is (inside the first block, at the period boundary, far beyond).
+func TestPadV3(t *testing.T) {
+	for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 33, 100, 1000, 4099} {
+		for _, id := range []struct {
+			stream uint32
+			seq    uint64
+		}{{0, 0}, {7, 1234}, {1<<32 - 1, 1<<64 - 1}} {
+			blk := padBlock(id.stream, id.seq)
+			got := appendPadV3([]byte("hdr"), id.stream, id.seq, n)[3:]
+			if len(got) != n {
+				t.Fatalf("n=%d: %d bytes", n, len(got))
+			}
+			for i, c := range got {
+				if c != blk[i%padBlockLen] || c < 'a' || c > 'p' {
+					t.Fatalf("n=%d %v: byte %d is %q, block says %q", n, id, i, c, blk[i%padBlockLen])
+				}
+			}
+			if i := padMismatchV3(got, id.stream, id.seq); i != -1 {
+				t.Fatalf("n=%d %v: padMismatchV3 on intact padding = %d", n, id, i)
+			}
+			missed := 0
+			for at := range n {
+				bad := bytes.Clone(got)
+				bad[at] = 'a' + (bad[at]-'a'+1)%16 // another letter the padding could hold
+				if i := padMismatchV3(bad, id.stream, id.seq); i != at {
+					missed++
+				}
+			}
+			if missed != 0 {
+				t.Fatalf("n=%d %v: %d of %d single-byte changes not found at their index", n, id, missed, n)
+			}
+		}
+	}
+}
+
+// The block spells padStart in nibbles: 16 bytes of padding identify the
+// 64-bit (stream, seq) hash.
+func TestPadBlockSpellsHash(t *testing.T) {
+	for _, x := range []struct {
+		stream uint32
+		seq    uint64
+	}{{0, 0}, {3, 9}, {1<<32 - 1, 1<<64 - 1}} {
+		h, blk := padStart(x.stream, x.seq), padBlock(x.stream, x.seq)
+		for i := range padBlockLen {
+			if want := 'a' + byte(h>>(4*i)&15); blk[i] != want {
+				t.Fatalf("%v: block byte %d = %q, nibble says %q", x, i, blk[i], want)
+			}
+		}
+	}
 }

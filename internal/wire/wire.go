@@ -2,13 +2,13 @@
 // reads back from the target cluster.
 //
 // A record value is printable ASCII so that `kcat -C` shows a person which run,
-// stream and sequence a record belongs to. Version 2 (written today):
+// stream and sequence a record belongs to. Version 3 (written today):
 //
-//	kmt2 c=1a2b3c4d r=run-42 e=3 o=orders s=7 q=1234 t=1764049200000000000 n=16|abcdefghijklmnop
+//	kmt3 c=1a2b3c4d r=run-42 e=3 o=orders s=7 q=1234 t=1764049200000000000 n=20|ohgdmnbaclpkfjeiohgd
 //
 // Fields, in this fixed order:
 //
-//	kmt2  magic and format version
+//	kmt3  magic and format version
 //	c=    CRC-32C (Castagnoli), 8 lower-case hex digits, over the Kafka key
 //	      the record must carry (Key(s)) followed by every byte of the value
 //	      except the 8 digits themselves (magic, header, padding): one
@@ -25,18 +25,23 @@
 //	n=    padding length in bytes
 //	|     end of header; exactly n bytes of padding follow
 //
-// Version 1 ("kmt1", no e= and o=, checksum over the value only) is still
-// decoded: its records have Epoch 0 and no Topic.
+// Older versions are still decoded. Version 2 ("kmt2") has the same header
+// and checksum; only its padding differs (a byte-at-a-time generator, see
+// pad.go, which cost more than the rest of a 1000-byte record). Version 1
+// ("kmt1": no e= and o=, checksum over the value only, v2's padding) decodes
+// with Epoch 0 and no Topic.
 //
 // The key is a function of the stream, so the checksum over Key(s) and the
 // value proves the value intact; the validator then compares the key the
 // record really carries with Key(s) (see KeyMatches): a wrong key is an
 // identity mismatch, a wrong value is corruption, and the evidence says which.
 //
-// The padding is a deterministic function of (stream, seq), so a record whose
-// checksum is valid but whose padding differs from the expected one carries a
-// different payload for the same (stream, seq): the decoder reports that as
-// ErrPayloadMismatch without the validator keeping any per-record state.
+// The padding is a deterministic function of (stream, seq) (v3: a 16-letter
+// block that spells the (stream, seq) hash, repeated; see pad.go), so a
+// record whose checksum is valid but whose padding differs from the expected
+// one carries a different payload for the same (stream, seq): the decoder
+// reports that as ErrPayloadMismatch without the validator keeping any
+// per-record state.
 package wire
 
 import (
@@ -48,11 +53,12 @@ import (
 	"time"
 )
 
-// Version is the format version Append writes ("kmt2").
-const Version = 2
+// Version is the format version Append writes ("kmt3").
+const Version = 3
 
 const (
-	magic     = "kmt2 "
+	magic     = "kmt3 "
+	magicV2   = "kmt2 "
 	magicV1   = "kmt1 "
 	crcPrefix = "c="
 	crcDigits = 8
@@ -171,7 +177,7 @@ func padNext(x *uint64) byte {
 	return 'a' + byte((*x>>33)%26)
 }
 
-// Append encodes r (format version 2) and appends it to dst. It panics on an
+// Append encodes r (format version 3) and appends it to dst. It panics on an
 // invalid run id or topic or a negative padding, which are programming
 // errors (callers validate config).
 func Append(dst []byte, r Record) []byte {
@@ -193,14 +199,15 @@ func Append(dst []byte, r Record) []byte {
 	dst = strconv.AppendUint(dst, uint64(r.Epoch), 10)
 	dst = append(dst, " o="...)
 	dst = append(dst, r.Topic...)
-	dst = appendTail(dst, r)
+	dst = appendTail(dst, r, Version)
 	rec := dst[start:]
-	putSum(rec, checksum(2, r.Stream, rec))
+	putSum(rec, checksum(Version, r.Stream, rec))
 	return dst
 }
 
-// appendTail appends the fields both versions share (s= q= t= n=|padding).
-func appendTail(dst []byte, r Record) []byte {
+// appendTail appends the fields every version shares (s= q= t= n=|padding),
+// with the padding of version.
+func appendTail(dst []byte, r Record, version int) []byte {
 	dst = append(dst, " s="...)
 	dst = strconv.AppendUint(dst, uint64(r.Stream), 10)
 	dst = append(dst, " q="...)
@@ -210,7 +217,10 @@ func appendTail(dst []byte, r Record) []byte {
 	dst = append(dst, " n="...)
 	dst = strconv.AppendInt(dst, int64(r.Padding), 10)
 	dst = append(dst, '|')
-	return appendPad(dst, r.Stream, r.Seq, r.Padding) // see pad.go
+	if version >= 3 {
+		return appendPadV3(dst, r.Stream, r.Seq, r.Padding) // see pad.go
+	}
+	return appendPad(dst, r.Stream, r.Seq, r.Padding)
 }
 
 func putSum(rec []byte, sum uint32) {
@@ -227,28 +237,36 @@ func Encode(r Record) []byte { return Append(nil, r) }
 // checksum is CRC-32C over rec without the checksum digits; version 2
 // prefixes the key the record must carry.
 func checksum(version int, stream uint32, rec []byte) uint32 {
-	return checksumBuf(version, stream, rec, nil)
-}
-
-// checksumBuf is checksum with a reusable buffer for the key (nil: a new one).
-func checksumBuf(version int, stream uint32, rec []byte, buf *[]byte) uint32 {
 	var s uint32
 	if version >= 2 {
-		var key []byte
-		if buf != nil {
-			key = (*buf)[:0]
-		}
-		key = strconv.AppendUint(append(key, 's'), uint64(stream), 10)
-		if buf != nil {
-			*buf = key
-		}
-		s = crc32.Update(0, castagnoli, key)
+		s = keyChecksum(stream)
 	}
 	s = crc32.Update(s, castagnoli, rec[:crcStart])
 	return crc32.Update(s, castagnoli, rec[crcEnd:])
 }
 
-// Decode parses b (version 2 or 1). It never panics; on failure it returns a
+// keyChecksum is crc32.Update(0, castagnoli, Key(stream)), computed a byte
+// at a time from the table (the key is at most 11 bytes) so that no key
+// slice escapes to the heap on the decoder's path.
+func keyChecksum(stream uint32) uint32 {
+	var digits [10]byte
+	i := len(digits)
+	for v := stream; ; v /= 10 {
+		i--
+		digits[i] = '0' + byte(v%10)
+		if v < 10 {
+			break
+		}
+	}
+	crc := ^uint32(0)
+	crc = castagnoli[byte(crc)^'s'] ^ crc>>8
+	for _, c := range digits[i:] {
+		crc = castagnoli[byte(crc)^c] ^ crc>>8
+	}
+	return ^crc
+}
+
+// Decode parses b (version 3, 2 or 1). It never panics; on failure it returns a
 // *DecodeError wrapping ErrForeign, ErrChecksum or ErrPayloadMismatch.
 //
 // Bytes whose framing is within two damaged bytes of a kmt record's (magic,
@@ -261,7 +279,6 @@ func Decode(b []byte) (Record, error) { return decode(b, nil) }
 // records allocates nothing per record. Not safe for concurrent use.
 type Decoder struct {
 	run, topic string
-	key        []byte // scratch for the key the checksum covers
 }
 
 // Decode is Decode with string reuse.
@@ -284,25 +301,25 @@ func decode(b []byte, d *Decoder) (Record, error) {
 	if version == 0 {
 		return r, &DecodeError{Err: ErrForeign, Reason: "no kmt framing (magic, checksum, run id)"}
 	}
-	hdr, pad, herr := parseHeader(b[crcEnd+1:], version, d)
+	hdr, pad, herr := parseHeaderFast(b[crcEnd+1:], version, d)
 	want, hexOK := parseHex32(b[crcStart:crcEnd])
 	if damaged > 0 || !hexOK || b[crcEnd] != ' ' {
 		de := &DecodeError{Err: ErrChecksum, Reason: fmt.Sprintf("%d byte(s) of the kmt framing damaged", max(damaged, 1)), Partial: hdr, HeaderOK: herr == nil}
 		de.RunToken = runToken(b[crcEnd+1:])
 		return hdr, de
 	}
-	var scratch *[]byte
-	if d != nil {
-		scratch = &d.key
-	}
-	if got := checksumBuf(version, hdr.Stream, b, scratch); got != want {
+	if got := checksum(version, hdr.Stream, b); got != want {
 		return hdr, &DecodeError{Err: ErrChecksum, Reason: fmt.Sprintf("checksum %08x, record says %08x", got, want),
 			Partial: hdr, HeaderOK: herr == nil, RunToken: runToken(b[crcEnd+1:])}
 	}
 	if herr != nil {
 		return r, &DecodeError{Err: ErrForeign, Reason: "checksum holds but " + herr.Error()}
 	}
-	if i := padMismatch(pad, hdr.Stream, hdr.Seq); i >= 0 {
+	mismatch := padMismatchV3
+	if version < 3 {
+		mismatch = padMismatch
+	}
+	if i := mismatch(pad, hdr.Stream, hdr.Seq); i >= 0 {
 		return hdr, &DecodeError{Err: ErrPayloadMismatch, Reason: fmt.Sprintf("padding byte %d differs", i), Partial: hdr, HeaderOK: true}
 	}
 	return hdr, nil
@@ -312,16 +329,31 @@ func decode(b []byte, d *Decoder) (Record, error) {
 // checked apart), "c=", 8 hex digits (h), " r=".
 const frameTemplate = "kmt? c=hhhhhhhh r="
 
+// framed reports whether b starts with intact framing of version 3, the
+// common case framing's byte-by-byte comparison is for.
+func framed(b []byte) bool {
+	if len(b) < len(frameTemplate) || string(b[:crcStart]) != magic+crcPrefix || string(b[crcEnd:len(frameTemplate)]) != " r=" {
+		return false
+	}
+	_, ok := parseHex32(b[crcStart:crcEnd])
+	return ok
+}
+
 // framing returns the record's version (0: not kmt framing) and how many
 // framing bytes are damaged. An intact "kmt1 "/"kmt2 " magic is a kmt
 // record of that version whatever follows; otherwise up to two damaged
 // framing bytes are tolerated and the version is guessed from the header.
 func framing(b []byte) (version, damaged int) {
+	if framed(b) {
+		return 3, 0
+	}
 	if len(b) < len(frameTemplate) {
 		return 0, 0
 	}
 	switch {
 	case bytes.HasPrefix(b, []byte(magic)):
+		version = 3
+	case bytes.HasPrefix(b, []byte(magicV2)):
 		version = 2
 	case bytes.HasPrefix(b, []byte(magicV1)):
 		version = 1
@@ -331,7 +363,7 @@ func framing(b []byte) (version, damaged int) {
 		ok := c == want
 		switch want {
 		case '?':
-			ok = c == '1' || c == '2'
+			ok = c >= '1' && c <= '3'
 		case 'h':
 			ok = c >= '0' && c <= '9' || c >= 'a' && c <= 'f'
 		}
@@ -348,9 +380,13 @@ func framing(b []byte) (version, damaged int) {
 	if damaged > 2 {
 		return 0, damaged
 	}
-	// Damaged magic: the header layout says which version it was.
+	// Damaged magic: the header layout says which version it was (v2 and
+	// v3 share it; the version digit, when intact, tells them apart).
 	if bytes.Contains(b[crcEnd:min(len(b), crcEnd+MaxRunIDLen+8)], []byte(" e=")) {
-		return 2, damaged
+		if b[3] == '2' {
+			return 2, damaged
+		}
+		return 3, damaged
 	}
 	return 1, damaged
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func TestExampleFromDocIsReadable(t *testing.T) {
 	r := Record{RunID: "run-42", Topic: "orders", Epoch: 3, Stream: 7, Seq: 1234, ProducedAt: time.Unix(0, 1764049200000000000), Padding: 16}
 	b := string(Encode(r))
 	want := "r=run-42 e=3 o=orders s=7 q=1234 t=1764049200000000000 n=16|"
-	if !strings.HasPrefix(b, "kmt2 c=") || !strings.Contains(b, want) || len(b) != strings.Index(b, "|")+1+16 {
+	if !strings.HasPrefix(b, "kmt3 c=") || !strings.Contains(b, want) || len(b) != strings.Index(b, "|")+1+16 {
 		t.Fatalf("encoding %q does not match the documented layout %q", b, want)
 	}
 }
@@ -66,7 +67,7 @@ func TestExampleFromDocIsReadable(t *testing.T) {
 // checksum holds but whose content is wrong (stream 3, the test records').
 func resum(b []byte) []byte {
 	b = append([]byte(nil), b...)
-	v := 2
+	v := 3
 	if bytes.HasPrefix(b, []byte(magicV1)) {
 		v = 1
 	}
@@ -79,9 +80,46 @@ func resum(b []byte) []byte {
 // over the value only), to prove the decoder still reads it.
 func encodeV1(r Record) []byte {
 	b := append([]byte(magicV1+crcPrefix+"00000000 r="), r.RunID...)
-	b = appendTail(b, r)
+	b = appendTail(b, r, 1)
 	putSum(b, checksum(1, r.Stream, b))
 	return b
+}
+
+// encodeV2 writes the version-2 layout (v3's header, the LCG padding), as
+// loadgens before version 3 did.
+func encodeV2(r Record) []byte {
+	b := append([]byte(magicV2+crcPrefix+"00000000 r="), r.RunID...)
+	b = append(append(strconv.AppendUint(append(b, " e="...), uint64(r.Epoch), 10), " o="...), r.Topic...)
+	b = appendTail(b, r, 2)
+	putSum(b, checksum(2, r.Stream, b))
+	return b
+}
+
+// Version 2 records (written by earlier loadgens) still decode, and their
+// padding is still checked against v2's generator.
+func TestDecodesVersion2(t *testing.T) {
+	in := Record{RunID: "old", Topic: "orders", Epoch: 2, Stream: 4, Seq: 12, ProducedAt: time.Unix(9, 9), Padding: 40}
+	b := encodeV2(in)
+	if !strings.HasPrefix(string(b), "kmt2 c=") || !strings.Contains(string(b), " r=old e=2 o=orders s=4 q=12 ") {
+		t.Fatalf("v2 fixture %q does not have the v2 layout", b)
+	}
+	got, err := Decode(b)
+	if err != nil || !sameRecord(got, in) {
+		t.Fatalf("Decode(v2 %q) = %+v, %v; want %+v", b, got, err, in)
+	}
+	if bytes.Equal(b[len(b)-40:], Encode(in)[len(Encode(in))-40:]) {
+		t.Fatal("v2 and v3 paddings are the same: the v2 fixture does not test v2's generator")
+	}
+	bad := bytes.Clone(b)
+	bad[len(bad)-1] = 'a' + (bad[len(bad)-1]-'a'+1)%26
+	putSum(bad, checksum(2, 4, bad))
+	if _, err := Decode(bad); !errors.Is(err, ErrPayloadMismatch) {
+		t.Fatalf("v2 record with another padding byte, checksum recomputed: %v, want ErrPayloadMismatch", err)
+	}
+	b[len(b)-1] ^= 1
+	if _, err := Decode(b); !errors.Is(err, ErrChecksum) {
+		t.Fatalf("damaged v2 record: %v, want ErrChecksum", err)
+	}
 }
 
 func TestDecodesVersion1(t *testing.T) {
@@ -132,13 +170,13 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"empty", nil, ErrForeign, false},
 		{"json", []byte(`{"hello":"world"}`), ErrForeign, false},
-		{"three framing bytes damaged", replace("kmt2 c", "jnu2 c"), ErrForeign, false},
+		{"three framing bytes damaged", replace("kmt3 c", "jnu3 c"), ErrForeign, false},
 		{"truncated in checksum", good[:crcEnd-2], ErrForeign, false},
 		{"upper-case checksum", mut(func(b []byte) []byte { copy(b[crcStart:], "ABCDEFAB"); return b }), ErrChecksum, true},
 		{"no space after checksum", mut(func(b []byte) []byte { b[crcEnd] = 'x'; return b }), ErrChecksum, true},
-		{"damaged magic byte", replace("kmt2", "kmu2"), ErrChecksum, true},
-		{"two damaged magic bytes", replace("kmt2", "jmt3"), ErrChecksum, true},
-		{"damaged magic, checksum recomputed", resum(replace("kmt2", "Kmt2")), ErrChecksum, true},
+		{"damaged magic byte", replace("kmt3", "kmu3"), ErrChecksum, true},
+		{"two damaged magic bytes", replace("kmt3", "jmt4"), ErrChecksum, true},
+		{"damaged magic, checksum recomputed", resum(replace("kmt3", "Kmt3")), ErrChecksum, true},
 		{"flipped epoch digit", replace("e=2", "e=3"), ErrChecksum, true},
 		{"other topic", replace("o=orders", "o=ordert"), ErrChecksum, true},
 		{"flipped padding byte", mut(func(b []byte) []byte { b[len(b)-1] ^= 1; return b }), ErrChecksum, true},
