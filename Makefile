@@ -64,7 +64,7 @@ k8s-node-down: ## stop that node and remove everything it left (processes, mount
 
 test-node: ## start a real node, run kmt pods on it, tear it down (not part of `make test`)
 	./scripts/install-node-deps.sh
-	KMT_TEST_NODE=1 $(GO) test -count=1 -v -timeout 30m -run 'TestNode' ./internal/testenv/node/
+	KMT_TEST_NODE=1 $(GO) test -count=1 -v -timeout 60m -run 'TestNode' ./internal/testenv/node/
 
 clean: ## remove build output and reports
 	rm -rf bin reports

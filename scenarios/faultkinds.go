@@ -35,6 +35,8 @@ const (
 	// Topic operations on the source.
 	TopicAddPartitions FaultKind = "topic-add-partitions" // topic, partitions (new total)
 	TopicPurge         FaultKind = "topic-purge"          // mirror stopped; source records deleted by retention; mirror restarted
+	TopicConfig        FaultKind = "topic-config"         // topic, config: set topic configs on the source (retention.ms, cleanup.policy, ...)
+	TopicCreate        FaultKind = "topic-create"         // topic (a new name the mirror's topic list matches), partitions
 
 	// Kubernetes-only (Chaos Mesh) kinds.
 	PodFailure    FaultKind = "pod-failure"    // mirror pod made unavailable (PodChaos pod-failure)
@@ -86,14 +88,18 @@ var Kinds = map[FaultKind]KindInfo{
 	WANStall:           {WANStall, []string{"percent", "stall"}, []string{"percent"}, []Backend{BackendLocal}, "wan-shape", "loss-like stalls: a share of writes wait before going through"},
 	TopicAddPartitions: {TopicAddPartitions, []string{"topic", "partitions"}, []string{"partitions"}, local, "", "grow a source topic's partition count mid-run"},
 	TopicPurge:         {TopicPurge, []string{"topic"}, nil, local, "mirror", "stop the mirror, delete source records by retention, restart the mirror"},
-	PodFailure:         {PodFailure, nil, nil, []Backend{BackendKubernetes}, "mirror", "make the mirror pod unavailable"},
-	ContainerKill:      {ContainerKill, nil, nil, []Backend{BackendKubernetes}, "mirror", "kill the mirror container"},
-	WANLoss:            {WANLoss, []string{"percent"}, []string{"percent"}, []Backend{BackendKubernetes}, "wan-shape", "packet loss between mirror and source"},
-	WANDuplicate:       {WANDuplicate, []string{"percent"}, []string{"percent"}, []Backend{BackendKubernetes}, "wan-shape", "packet duplication between mirror and source"},
-	WANCorrupt:         {WANCorrupt, []string{"percent"}, []string{"percent"}, []Backend{BackendKubernetes}, "wan-shape", "packet corruption between mirror and source"},
-	CPUStress:          {CPUStress, []string{"workers"}, nil, []Backend{BackendKubernetes}, "", "CPU stress on the mirror"},
-	MemoryStress:       {MemoryStress, []string{"memory"}, []string{"memory"}, []Backend{BackendKubernetes}, "", "memory stress on the mirror"},
-	ClockSkew:          {ClockSkew, []string{"timeOffset"}, []string{"timeOffset"}, []Backend{BackendKubernetes}, "", "skew the mirror's clock"},
+	// Metadata changes: Kubernetes has no form for them yet (the in-cluster
+	// agent could make them), so they are local only and refused there.
+	TopicConfig:   {TopicConfig, []string{"topic", "config"}, []string{"config"}, []Backend{BackendLocal}, "", "set topic configs on the source mid-run; the target must show them within spec.validation.syncWithin"},
+	TopicCreate:   {TopicCreate, []string{"topic", "partitions"}, []string{"topic"}, []Backend{BackendLocal}, "", "create a new source topic the mirror's topic list matches; the target must have it within spec.validation.syncWithin"},
+	PodFailure:    {PodFailure, nil, nil, []Backend{BackendKubernetes}, "mirror", "make the mirror pod unavailable"},
+	ContainerKill: {ContainerKill, nil, nil, []Backend{BackendKubernetes}, "mirror", "kill the mirror container"},
+	WANLoss:       {WANLoss, []string{"percent"}, []string{"percent"}, []Backend{BackendKubernetes}, "wan-shape", "packet loss between mirror and source"},
+	WANDuplicate:  {WANDuplicate, []string{"percent"}, []string{"percent"}, []Backend{BackendKubernetes}, "wan-shape", "packet duplication between mirror and source"},
+	WANCorrupt:    {WANCorrupt, []string{"percent"}, []string{"percent"}, []Backend{BackendKubernetes}, "wan-shape", "packet corruption between mirror and source"},
+	CPUStress:     {CPUStress, []string{"workers"}, nil, []Backend{BackendKubernetes}, "", "CPU stress on the mirror"},
+	MemoryStress:  {MemoryStress, []string{"memory"}, []string{"memory"}, []Backend{BackendKubernetes}, "", "memory stress on the mirror"},
+	ClockSkew:     {ClockSkew, []string{"timeOffset"}, []string{"timeOffset"}, []Backend{BackendKubernetes}, "", "skew the mirror's clock"},
 }
 
 // Supports reports whether backend b can perform kind k.
@@ -135,6 +141,7 @@ func (p FaultParams) set() []string {
 	add(p.Stall != 0, "stall")
 	add(p.Topic != "", "topic")
 	add(p.Partitions != 0, "partitions")
+	add(len(p.Config) != 0, "config")
 	add(p.Workers != 0, "workers")
 	add(p.Memory != "", "memory")
 	add(p.TimeOffset != 0, "timeOffset")

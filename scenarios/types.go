@@ -79,6 +79,14 @@ type Validation struct {
 	// transactional mirror reads) or read_uncommitted (records of aborted
 	// transactions the reader sees are aborted_read and fail the run).
 	Isolation string `yaml:"isolation,omitempty" json:"isolation,omitempty"`
+	// SyncWithin: how long a metadata change made on the source mid-run
+	// (topic-config, topic-add-partitions, topic-create) may take to
+	// appear on the target; default 60s.
+	SyncWithin Duration `yaml:"syncWithin,omitempty" json:"syncWithin,omitempty"`
+	// StallAfter: a target partition that does not move for this long
+	// while its source partition does is a stall (reported live and in the
+	// report; one still stalled at the end fails the run); default 30s.
+	StallAfter Duration `yaml:"stallAfter,omitempty" json:"stallAfter,omitempty"`
 }
 
 // Topology is the two clusters, the topics and the mirror.
@@ -198,6 +206,8 @@ const (
 	DefectTxnAbort            = "txn-abort"             // write in transactions; abort every Nth, never re-send it
 	DefectTxnAbortResend      = "txn-abort-resend"      // correct exactly-once: abort every Nth transaction, then re-send it
 	DefectRehash              = "rehash"                // correct: route records by key hash into N target partitions
+	DefectPartitionStall      = "partition-stall"       // after N records of source partition 0, silently stop copying it (the task died, all looks Ready)
+	DefectNoTopicSync         = "no-topic-sync"         // never copy topic configs nor create topics that appear on the source
 	// Failover drill defects (N is a number of offsets, not a period):
 	DefectCheckpointAhead  = "checkpoint-ahead"  // translate group offsets N records too far ahead (the group skips them)
 	DefectCheckpointRewind = "checkpoint-rewind" // after each (re)start, first checkpoints N records lower (translations go backwards)
@@ -206,11 +216,11 @@ const (
 // EveryDefects take N ("every"); the other defects take none.
 var EveryDefects = []string{DefectDrop, DefectDuplicate, DefectReorder, DefectCorrupt, DefectKeyDamage, DefectTopicSwap,
 	DefectKeyScatter, DefectHeaderDamage, DefectTxnAbort, DefectTxnAbortResend, DefectRehash,
-	DefectCheckpointAhead, DefectCheckpointRewind}
+	DefectCheckpointAhead, DefectCheckpointRewind, DefectPartitionStall}
 
 // DefectTakesN reports whether the defect needs N (known: whether it exists).
 func DefectTakesN(name string) (takesN, known bool) {
-	if name == DefectCommitBeforeProduce {
+	if name == DefectCommitBeforeProduce || name == DefectNoTopicSync {
 		return false, true
 	}
 	for _, d := range EveryDefects {
@@ -223,7 +233,7 @@ func DefectTakesN(name string) (takesN, known bool) {
 
 // DefectNames lists every defect, for messages.
 func DefectNames() string {
-	return strings.Join(append(append([]string(nil), EveryDefects...), DefectCommitBeforeProduce), ", ")
+	return strings.Join(append(append([]string(nil), EveryDefects...), DefectCommitBeforeProduce, DefectNoTopicSync), ", ")
 }
 
 // Defect is one deliberate misbehaviour of the reference mirror.
@@ -271,7 +281,10 @@ type FaultParams struct {
 	Stall   Duration `yaml:"stall,omitempty" json:"stall,omitempty"` // stall length per hit (wan-stall)
 
 	Topic      string `yaml:"topic,omitempty" json:"topic,omitempty"`           // topic faults
-	Partitions int    `yaml:"partitions,omitempty" json:"partitions,omitempty"` // new total partition count (topic-add-partitions)
+	Partitions int    `yaml:"partitions,omitempty" json:"partitions,omitempty"` // new total partition count (topic-add-partitions), or a new topic's (topic-create)
+	// Config: topic configs to set on the source (topic-config), e.g.
+	// {retention.ms: "3600000", cleanup.policy: compact}.
+	Config map[string]string `yaml:"config,omitempty" json:"config,omitempty"`
 
 	// Kubernetes-only kinds.
 	Workers    int      `yaml:"workers,omitempty" json:"workers,omitempty"`       // cpu-stress

@@ -19,6 +19,8 @@ const (
 	DefaultDrain       = 60 * time.Second
 	DefaultLagBelow    = 100
 	DefaultInterval    = 5 * time.Second
+	DefaultSyncWithin  = 60 * time.Second
+	DefaultStallAfter  = 30 * time.Second
 )
 
 func (s *Scenario) applyDefaults() {
@@ -58,8 +60,17 @@ func (s *Scenario) applyDefaults() {
 	if sp.Validation.Isolation == "" {
 		sp.Validation.Isolation = ReadCommitted
 	}
+	if sp.Validation.SyncWithin == 0 {
+		sp.Validation.SyncWithin = Duration(DefaultSyncWithin)
+	}
+	if sp.Validation.StallAfter == 0 {
+		sp.Validation.StallAfter = Duration(DefaultStallAfter)
+	}
 	for i := range sp.Timeline {
 		p := &sp.Timeline[i].Params
+		if sp.Timeline[i].Kind == TopicCreate && p.Partitions == 0 {
+			p.Partitions = DefaultPartitions
+		}
 		if (sp.Timeline[i].Kind == BrokerKill || sp.Timeline[i].Kind == BrokerPause) && p.Brokers == 0 && len(p.Nodes) == 0 {
 			p.Brokers = 1
 		}
@@ -275,7 +286,8 @@ func (s *Scenario) validateTimeline(prefix string, dur, warmup, recovery time.Du
 			if f.Kind == WANBandwidth && f.Params.BytesPerSecond < 1024 {
 				add(p+".params.bytesPerSecond", "must be at least 1024, got %d", f.Params.BytesPerSecond)
 			}
-			if f.Params.Topic != "" && !s.hasTopic(f.Params.Topic) {
+			es = append(es, s.validateMetadataFault(p, f)...)
+			if f.Params.Topic != "" && !s.hasTopic(f.Params.Topic) && f.Kind != TopicCreate {
 				add(p+".params.topic", "topic %q is not in spec.topology.topics", f.Params.Topic)
 			}
 			if f.Kind == TopicAddPartitions {
@@ -428,4 +440,41 @@ func (s *Scenario) checkWindow(w string) string {
 		return fmt.Sprintf("window %q names no fault of spec.timeline", w)
 	}
 	return fmt.Sprintf("unknown window %q (run, warmup, steady, recovery, drain or fault:<name>)", w)
+}
+
+// validateMetadataFault checks the source changes of the metadata family:
+// a new topic must be new and named as Kafka allows; configs need names.
+func (s *Scenario) validateMetadataFault(p string, f Fault) Errors {
+	var es Errors
+	switch f.Kind {
+	case TopicCreate:
+		switch {
+		case !topicRE.MatchString(f.Params.Topic):
+			es = append(es, s.errAt(p+".params.topic", "%q is not a valid Kafka topic name", f.Params.Topic))
+		case s.hasTopic(f.Params.Topic):
+			es = append(es, s.errAt(p+".params.topic", "topic-create needs a new topic, but %q is in spec.topology.topics already", f.Params.Topic))
+		}
+		if f.Params.Partitions < 1 {
+			es = append(es, s.errAt(p+".params.partitions", "a new topic needs at least 1 partition, got %d", f.Params.Partitions))
+		}
+	case TopicConfig:
+		for k := range f.Params.Config {
+			if strings.TrimSpace(k) == "" {
+				es = append(es, s.errAt(p+".params.config", "a config name is empty"))
+			}
+		}
+	}
+	return es
+}
+
+// CreatedTopics lists the topics the timeline creates on the source
+// (topic-create): a mirror must be told to copy them before they exist.
+func (s *Scenario) CreatedTopics() []string {
+	var ts []string
+	for _, f := range s.Spec.Timeline {
+		if f.Kind == TopicCreate {
+			ts = append(ts, f.Params.Topic)
+		}
+	}
+	return ts
 }

@@ -87,6 +87,7 @@ func (j Job) Run(ctx context.Context) (*report.Report, error) {
 	val, err := New(Config{
 		TargetBootstrap: j.TargetBootstrap, SourceBootstrap: j.SourceBootstrap, Security: j.Security, Topics: j.Topics, RunID: j.RunID,
 		Ledger: led, Isolation: j.isolation(), Registerer: j.Registerer, Logger: j.Logger,
+		StallAfter: j.stallAfter(),
 	})
 	if err != nil {
 		return nil, &ConfigError{err}
@@ -272,6 +273,16 @@ func (j Job) isolation() string {
 		return j.Scenario.Spec.Validation.Isolation
 	}
 	return ""
+}
+
+// stallAfter is the stall watchdog's threshold: the scenario's, else the
+// default (a mirror task that died while its deployment looks healthy is
+// what a validator beside a real mirror most needs to see).
+func (j Job) stallAfter() time.Duration {
+	if j.Scenario != nil && j.Scenario.Spec.Validation.StallAfter > 0 {
+		return j.Scenario.Spec.Validation.StallAfter.D()
+	}
+	return scenarios.DefaultStallAfter
 }
 
 // Name is the scenario's name, or "adhoc".

@@ -17,6 +17,7 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 )
 
@@ -56,7 +57,22 @@ type Config struct {
 	// read_uncommitted reader runs beside it, and records of aborted
 	// transactions that only it sees are aborted_read.
 	Isolation string
-	Examples  int // per category, default 5
+	// StallAfter: the stall watchdog's threshold (stall.go, watch.go): a
+	// target partition standing still this long while its source partition
+	// moves is a stall. 0 disables it; it needs SourceBootstrap and runs
+	// only unsharded.
+	StallAfter time.Duration
+	// SyncWithin: how long a metadata change noted by the nemesis
+	// (NoteConfigChange, NotePartitionsChange, NoteNewTopic) may take to
+	// appear on the target; default 60s.
+	SyncWithin time.Duration
+	// NeverCopied: topic settings the mirror never copies by design
+	// (MirrorMaker 2's config.properties.exclude default): reported, not judged.
+	NeverCopied []string
+	// TargetTopicOf names the target copy of a source topic not in Topics
+	// (one created mid-run); default the same name.
+	TargetTopicOf func(source string) string
+	Examples      int // per category, default 5
 	// Shard of Shards (shard.go): read only partitions p with p % Shards
 	// == Shard and hand the state to Merge (DrainShard). Shards 0 or 1:
 	// one validator reads everything.
@@ -99,11 +115,18 @@ type Result struct {
 	PerTopic      map[string]Counts `json:"per_topic"`
 	FirstArrival  time.Time         `json:"first_arrival"`
 	LastArrival   time.Time         `json:"last_arrival"`
+	// Stalls (the stall watchdog; nil when disabled) and MetadataSync (nil
+	// when the timeline changed no metadata): report.json sections.
+	Stalls       *report.Stalls       `json:"stalls,omitempty"`
+	MetadataSync *report.MetadataSync `json:"metadata_sync,omitempty"`
 	// LedgerProblems say why the ledger read from the ledger topic does not
 	// add up (ledger.Ledger.Problems): the verdict must be incomplete, since
 	// a missing ledger entry cannot be told from loss.
 	LedgerProblems []string `json:"ledger_problems,omitempty"`
 }
+
+// defaultSyncWithin is Config.SyncWithin's default.
+const defaultSyncWithin = 60 * time.Second
 
 // bootstrapTimeout bounds how long Start waits for a cluster to answer.
 const bootstrapTimeout = 10 * time.Second
@@ -175,6 +198,8 @@ type Validator struct {
 	started bool
 
 	ledgerErr atomic.Value // error from the ledger topic reader
+
+	w *watcher // stall watchdog and metadata sync watch (watch.go)
 }
 
 // New checks cfg and registers the metrics; Start begins reading.
@@ -242,6 +267,13 @@ func New(cfg Config) (*Validator, error) {
 			return nil, fmt.Errorf("validator: source topic %q is mirrored into two target topics (%q, %q): one validator judges one copy of a source topic; run a validator per target topic", p.Source, prev, p.Target)
 		}
 		seen[p.Source] = p.Target
+	}
+	if cfg.SyncWithin <= 0 {
+		v.cfg.SyncWithin = defaultSyncWithin
+	}
+	var err error
+	if v.w, err = newWatcher(v.cfg, reg); err != nil {
+		return nil, fmt.Errorf("validator: registering metrics: %w (one validator per registry)", err)
 	}
 	if err := v.register(reg); err != nil {
 		return nil, err
@@ -333,8 +365,9 @@ func (v *Validator) Start(ctx context.Context) error {
 			}
 		}()
 	}
-	v.wg.Add(1)
+	v.wg.Add(2)
 	go v.liveLoop()
+	go v.watchLoop()
 	return nil
 }
 
@@ -458,10 +491,12 @@ func (v *Validator) Drain(ctx context.Context, deadline time.Duration) (*Result,
 	}
 	begin := time.Now()
 	d := v.drainLoop(ctx, begin.Add(deadline))
+	v.waitSynced(ctx, begin.Add(deadline))
 
 	// Stop the readers and the live gauges first: the final judgement must
 	// not race with a live one overwriting its gauges.
 	v.stop()
+	stalls, msync := v.watchResults(time.Now())
 	v.mu.Lock()
 	sourceChecked := v.source != nil && d.sourceDone
 	j := v.tr.Judge(v.led, true, sourceChecked)
@@ -470,6 +505,7 @@ func (v *Validator) Drain(ctx context.Context, deadline time.Duration) (*Result,
 	res.TargetUnread, res.TargetMissing = !d.targetRead, missingTopic(d.lastTargetErr)
 	res.SourceChecked, res.SourceNote = sourceChecked, v.sourceNote(d)
 	res.Isolation = v.cfg.Isolation
+	res.Stalls, res.MetadataSync = stalls, msync
 	res.LedgerProblems = v.led.Problems()
 	v.mu.Unlock()
 	if !v.led.Done() {

@@ -9,7 +9,7 @@
 // capabilities a backend offers (kill a broker, restart a cluster, purge a
 // topic, stop the mirror, shape the WAN...); registry.go maps each fault
 // kind to its family; one file per family (brokers.go, cluster.go,
-// mirror.go, wan.go, topics.go) holds how it is injected and recovered. A
+// mirror.go, wan.go, topics.go, metadata.go) holds how it is injected and recovered. A
 // kind with no family, or whose capability the backend lacks, is refused
 // with a *scenarios.UnsupportedError naming the fault and the backend.
 package local
@@ -39,6 +39,9 @@ type Env struct {
 	WAN            WAN
 	Mirror         Mirror
 	Truncations    TruncationSink
+	// Metadata learns about source metadata changes (topic configs,
+	// partitions, new topics) so it can time their arrival on the target.
+	Metadata MetadataSink
 	// DefaultTopic is the source topic used when a topic fault names none.
 	DefaultTopic string
 	Logger       *slog.Logger

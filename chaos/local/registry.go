@@ -11,7 +11,7 @@ import (
 )
 
 // Family is everything one group of related fault kinds needs, in one file
-// (brokers.go, cluster.go, mirror.go, wan.go, topics.go): which kinds it
+// (brokers.go, cluster.go, mirror.go, wan.go, topics.go, metadata.go): which kinds it
 // performs, which capabilities of a backend it asks for, how it injects a
 // fault and how it recovers from it.
 type Family struct {
@@ -37,7 +37,7 @@ type Recover func(ctx context.Context) error
 // families is the registry: every fault kind the local nemesis performs
 // belongs to exactly one family. Kinds in no family (the Kubernetes-only
 // ones) are refused with an *scenarios.UnsupportedError.
-var families = []Family{brokerFaults, clusterRestartFaults, mirrorFaults, wanFaults, topicFaults}
+var families = []Family{brokerFaults, clusterRestartFaults, mirrorFaults, wanFaults, topicFaults, metadataFaults}
 
 // Families lists the registry, for documentation and tests.
 func Families() []Family { return append([]Family(nil), families...) }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kmt-dev/kafka-mirror-tester/internal/apachekafka"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wan"
@@ -38,7 +39,7 @@ func TestRegistryCoversEveryKind(t *testing.T) {
 
 // paramsFor gives each kind the params validation would require.
 func paramsFor(scenarios.FaultKind) scenarios.FaultParams {
-	return scenarios.FaultParams{Cluster: "source", Brokers: 1, Partitions: 12, Percent: 10}
+	return scenarios.FaultParams{Cluster: "source", Brokers: 1, Partitions: 12, Percent: 10, Config: map[string]string{"retention.ms": "60000"}}
 }
 
 // onlyKills is a backend cluster that can kill brokers but offers no other
@@ -72,11 +73,14 @@ func TestEveryBackendPerformsOrRefusesEveryKind(t *testing.T) {
 	}{
 		{"embedded+reference mirror", embeddedEnv, all, nil},
 		{"embedded+process mirror", processEnv, all, nil},
+		{"Apache Kafka brokers+MirrorMaker 2", Env{Source: (*apachekafka.Cluster)(nil), Target: (*apachekafka.Cluster)(nil),
+			WAN: (*wan.Link)(nil), Mirror: (*mirror.MirrorMaker2)(nil)}, all, nil},
 		{"external (nothing under kmt's control)", Env{Backend: scenarios.BackendExternal},
 			func(scenarios.FaultKind) bool { return false },
 			map[scenarios.FaultKind]string{
 				scenarios.BrokerKill: "no source cluster under kmt's control", scenarios.MirrorPause: "no mirror under kmt's control",
 				scenarios.WANLatency: "no WAN link", scenarios.TopicPurge: "no source cluster under kmt's control",
+				scenarios.TopicConfig: "no source cluster under kmt's control", scenarios.TopicCreate: "no source cluster under kmt's control",
 			}},
 		{"brokers that can only be killed", Env{Backend: "partial", Source: onlyKills{}, Mirror: onlyKills{}},
 			func(k scenarios.FaultKind) bool { return k == scenarios.BrokerKill },
@@ -84,6 +88,7 @@ func TestEveryBackendPerformsOrRefusesEveryKind(t *testing.T) {
 				scenarios.BrokerPause: "its source cluster cannot pause brokers", scenarios.ClusterRestart: "cannot be stopped and restarted",
 				scenarios.TopicAddPartitions: "cannot add partitions", scenarios.TopicPurge: "cannot purge topics",
 				scenarios.MirrorKill: "its mirror cannot be killed", scenarios.MirrorPause: "its mirror cannot be paused",
+				scenarios.TopicConfig: "its source cluster cannot alter topic configs", scenarios.TopicCreate: "its source cluster cannot create topics",
 			}},
 	}
 	for _, b := range backends {

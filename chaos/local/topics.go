@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
@@ -29,7 +30,11 @@ func planTopics(env Env, f scenarios.Fault) (Inject, error) {
 			if err := c.AddPartitions(ctx, t, f.Params.Partitions); err != nil {
 				return nil, err
 			}
+			at := time.Now()
 			a.Did("grew source topic %s to %d partitions", t, f.Params.Partitions)
+			if sink := env.Metadata; sink != nil {
+				sink.NotePartitionsChange(f.Name, t, f.Params.Partitions, at)
+			}
 			return nil, nil
 		}, nil
 	}

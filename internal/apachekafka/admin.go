@@ -13,6 +13,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 )
 
 const (
@@ -123,6 +125,20 @@ func (c *Cluster) CreateTopic(ctx context.Context, name string, partitions int) 
 	}
 	if err != nil {
 		return fmt.Errorf("apache kafka %q: create topic %q with %d partitions: %w", c.o.Name, name, partitions, err)
+	}
+	return nil
+}
+
+// AlterTopicConfigs sets topic configs (IncrementalAlterConfigs; the
+// others keep their values).
+func (c *Cluster) AlterTopicConfigs(ctx context.Context, topic string, configs map[string]string) error {
+	adm, done, err := c.admin()
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := kafkaclient.SetTopicConfigs(ctx, adm, topic, configs); err != nil {
+		return fmt.Errorf("apache kafka %q: set configs of topic %q: %w", c.o.Name, topic, err)
 	}
 	return nil
 }

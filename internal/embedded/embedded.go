@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kversion"
 
@@ -351,6 +352,27 @@ func (c *Cluster) AddPartitions(ctx context.Context, topic string, total int) er
 	}
 	if e := resp.Errors[topic]; e != nil {
 		return fmt.Errorf("embedded %q: add partitions to %q (total %d): %w", c.o.Name, topic, total, e)
+	}
+	return nil
+}
+
+// AlterTopicConfigs sets topic configs with a real IncrementalAlterConfigs
+// request through the alive brokers (the others keep their values).
+func (c *Cluster) AlterTopicConfigs(ctx context.Context, topic string, configs map[string]string) error {
+	if _, err := c.live(); err != nil {
+		return err
+	}
+	var addrs []string
+	for _, id := range c.AliveNodes() {
+		addrs = append(addrs, c.Brokers()[id])
+	}
+	cl, err := kafkaclient.Config{Brokers: addrs, Dial: c.DirectDial, ClientID: "kmt-embedded-admin"}.NewKgo()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := kafkaclient.SetTopicConfigs(ctx, kadm.NewClient(cl), topic, configs); err != nil {
+		return fmt.Errorf("embedded %q: set configs of topic %q: %w", c.o.Name, topic, err)
 	}
 	return nil
 }

@@ -54,6 +54,13 @@ const (
 	ValidatorLatency     = "kmt_validator_latency_seconds"                // H target read time minus produce time
 	ValidatorLag         = "kmt_validator_lag_records"                    // G acked minus distinct received
 	ValidatorLastArrival = "kmt_validator_last_arrival_timestamp_seconds" // G wall time of the last arrival
+	// Stall watchdog (label topic: the target topic): partitions stalled
+	// now, and stalls begun so far.
+	ValidatorStalled = "kmt_validator_stalled_partitions" // G
+	ValidatorStalls  = "kmt_validator_stalls_total"       // C
+	// ValidatorSyncSeconds: seconds each metadata change took to appear on
+	// the target (label kind: config, partitions, topic).
+	ValidatorSyncSeconds = "kmt_validator_metadata_sync_seconds" // G labels kind, fault
 
 	// harness (role=harness)
 	Phase       = "kmt_phase"        // G label phase: 1 while the phase is current
@@ -87,6 +94,7 @@ func Names() []string {
 		LoadgenSent, LoadgenAcked, LoadgenFailed, LoadgenBytes, LoadgenRate,
 		MirrorConsumed, MirrorProduced, MirrorCommits, MirrorErrors, MirrorRunning, MirrorDefect,
 		ValidatorReceived, ValidatorAnomaly, ValidatorMissing, ValidatorLag, ValidatorLastArrival,
+		ValidatorStalled, ValidatorStalls, ValidatorSyncSeconds,
 		Phase, FaultActive, RunInfo, WANBytes,
 	}
 	for _, h := range Histograms {

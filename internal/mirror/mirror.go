@@ -37,8 +37,12 @@ type Config struct {
 	SourceBootstrap string // advertised (through the WAN); comma-separated
 	TargetBootstrap string // comma-separated
 	Topics          []TopicMap
-	Group           string // consumer group on the source; default "kmt-mirror"
-	Defects         []scenarios.Defect
+	// Later are topics that appear on the source mid-run (the mirror's
+	// topic pattern matches them): the reference mirror creates each on the
+	// target, with the source's partitions and configs, when it appears.
+	Later   []TopicMap
+	Group   string // consumer group on the source; default "kmt-mirror"
+	Defects []scenarios.Defect
 	// Checkpoints turns on consumer-group offset translation
 	// (reference_checkpoints.go); reference mirror only.
 	Checkpoints *Checkpoints
@@ -55,9 +59,9 @@ type defects struct {
 	drop, duplicate, reorder, corrupt      int
 	keyDamage, topicSwap, keyScatter       int
 	headerDamage, txnAbort, txnAbortResend int
-	rehash                                 int
+	rehash, partitionStall                 int
 	checkpointAhead, checkpointRewind      int // offsets, not periods
-	commitBeforeProduce                    bool
+	commitBeforeProduce, noTopicSync       bool
 }
 
 // slots maps each every-N defect name to its field.
@@ -67,6 +71,7 @@ func (d *defects) slots() map[string]*int {
 		scenarios.DefectCorrupt: &d.corrupt, scenarios.DefectKeyDamage: &d.keyDamage, scenarios.DefectTopicSwap: &d.topicSwap,
 		scenarios.DefectKeyScatter: &d.keyScatter, scenarios.DefectHeaderDamage: &d.headerDamage,
 		scenarios.DefectTxnAbort: &d.txnAbort, scenarios.DefectTxnAbortResend: &d.txnAbortResend, scenarios.DefectRehash: &d.rehash,
+		scenarios.DefectPartitionStall:  &d.partitionStall,
 		scenarios.DefectCheckpointAhead: &d.checkpointAhead, scenarios.DefectCheckpointRewind: &d.checkpointRewind,
 	}
 }
@@ -87,6 +92,9 @@ func (d defects) String() string {
 	if d.commitBeforeProduce {
 		p = append(p, scenarios.DefectCommitBeforeProduce)
 	}
+	if d.noTopicSync {
+		p = append(p, scenarios.DefectNoTopicSync)
+	}
 	return strings.Join(p, ", ")
 }
 
@@ -96,6 +104,10 @@ func parseDefects(in []scenarios.Defect) (defects, error) {
 	for i, x := range in {
 		if x.Name == scenarios.DefectCommitBeforeProduce {
 			d.commitBeforeProduce = true
+			continue
+		}
+		if x.Name == scenarios.DefectNoTopicSync {
+			d.noTopicSync = true
 			continue
 		}
 		slot := slots[x.Name]

@@ -71,6 +71,9 @@ type Reference struct {
 	count uint64
 	// txns numbers the transactions written (txn-abort defects).
 	txns uint64
+	// stallCount numbers the records of the first topic's partition 0 taken
+	// (partition-stall defect).
+	stallCount uint64
 	// syncs: offset translation (reference_checkpoints.go).
 	syncs offsetSyncs
 }
@@ -241,9 +244,10 @@ func (r *Reference) Start(ctx context.Context) error {
 		}),
 	})
 	r.run = run
-	run.wg.Add(2)
+	run.wg.Add(3)
 	go func() { defer run.wg.Done(); r.copyLoop(run) }()
 	go func() { defer run.wg.Done(); r.pollPartitions(run) }()
+	go func() { defer run.wg.Done(); r.syncMetadata(run) }() // reference_topicsync.go
 	if r.cfg.Checkpoints != nil {
 		run.wg.Go(func() { r.checkpointLoop(run) })
 	}

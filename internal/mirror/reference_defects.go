@@ -44,6 +44,12 @@ func (r *Reference) plan(run *refRun, batch []kafka.Message) []kafka.Message {
 		r.count++
 		n := r.count
 		k := tp{m.Topic, m.Partition}
+		if r.stalled(m) {
+			// Neither written nor marked safe: the group's offset for the
+			// partition stops too, as when a task dies.
+			r.defectHit(scenarios.DefectPartitionStall, 1)
+			continue
+		}
 		if every(n, r.def.drop) {
 			r.defectHit(scenarios.DefectDrop, 1)
 			r.markSafe(run, k, m.Offset)
@@ -66,6 +72,16 @@ func (r *Reference) plan(run *refRun, batch []kafka.Message) []kafka.Message {
 		out = append(out, r.releaseKey(run, k, m.Key)...)
 	}
 	return out
+}
+
+// stalled reports whether the partition-stall defect withholds m: every
+// record of the first topic's partition 0 after the first N.
+func (r *Reference) stalled(m kafka.Message) bool {
+	if r.def.partitionStall == 0 || m.Partition != 0 || m.Topic != r.sources[0] {
+		return false
+	}
+	r.stallCount++
+	return r.stallCount > uint64(r.def.partitionStall)
 }
 
 // transform builds the target record of source record number n, with the

@@ -1,6 +1,10 @@
 package report
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Failover is report.json "failover" (added within schema v1): the failover
 // drill's verdict. A consumer group read the source, stopped at the
@@ -86,4 +90,14 @@ func (r *Report) failoverReasons() []string {
 		out = append(out, "failover: "+x)
 	}
 	return out
+}
+
+// summaryLine is the drill in the human summary.
+func (f *Failover) summaryLine() string {
+	l := fmt.Sprintf("failover  %s group %s (%s): skipped %d  reread %d (bound %d per partition, %s)  duplicate reads %d  backwards %d  untranslated %d",
+		strings.ToUpper(f.Verdict), f.Group, f.Lag, f.Skipped, f.Reread, f.RereadBound, f.BoundFrom, f.DuplicateReads, f.Backwards, f.Untranslated)
+	if f.Error != "" {
+		l += "  (" + f.Error + ")"
+	}
+	return l
 }

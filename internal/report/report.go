@@ -61,6 +61,7 @@
 //	                partitions:[{topic partition source_committed translated
 //	                translated_from resumed_from skipped reread backwards untranslated ...}]
 //	                skipped reread duplicate_reads backwards untranslated verdict reasons}
+//	metadata_sync, stalls  see sync.go
 package report
 
 import (
@@ -292,6 +293,9 @@ type Report struct {
 	// than the mirror (nothing of the run arrived, say); set by Judge.
 	Hints []string `json:"hints,omitempty"`
 	Error string   `json:"error,omitempty"`
+	// MetadataSync and Stalls: sync.go (added within schema v1).
+	MetadataSync *MetadataSync `json:"metadata_sync,omitempty"`
+	Stalls       *Stalls       `json:"stalls,omitempty"`
 }
 
 // MirrorExit is one exit of the mirror's process that kmt did not ask for.
@@ -330,6 +334,8 @@ func (r *Report) Judge() {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("%d %s", x.n, x.what))
 		}
 	}
+	r.annotateStalls()
+	r.Reasons = append(r.Reasons, r.syncReasons()...)
 	for _, a := range r.Assertions {
 		if !a.Pass {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("assertion %s failed: %s", a.Name, a.Reason))

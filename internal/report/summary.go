@@ -34,6 +34,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 		}
 		p("fault     %-22s %-20s %s .. %s  %s  %s\n", f.Name, f.Kind, rel(r.StartedAt, f.Start), rel(r.StartedAt, f.End), strings.Join(f.Actions, "; "), status)
 	}
+	r.writeSyncSummary(p)
 	for _, a := range r.Assertions {
 		mark := "PASS"
 		if !a.Pass {
@@ -44,6 +45,9 @@ func (r *Report) WriteSummary(w io.Writer) {
 			p("  (%s)", a.Reason)
 		}
 		p("\n")
+	}
+	if f := r.Failover; f != nil {
+		p("%s\n", f.summaryLine())
 	}
 	cats := make([]string, 0, len(r.Examples))
 	for k := range r.Examples {
@@ -161,6 +165,9 @@ func (r *Report) WriteJUnit(dir string) (string, error) {
 	}
 	for _, a := range r.Assertions {
 		add("assertion "+a.Name, !a.Pass, a.Reason)
+	}
+	if f := r.Failover; f != nil {
+		add("failover drill", f.Verdict != Pass, strings.Join(f.Reasons, "; "))
 	}
 	if r.Verdict == Incomplete {
 		add("run completed", true, r.Error)

@@ -71,6 +71,9 @@ func (r *run) newMirrorMaker2(ctx context.Context, dist *kafkadist.Dist, ends mm
 	for _, t := range sp.Topology.Topics {
 		topics = append(topics, t.Name)
 	}
+	// Topics the timeline creates mid-run are in the flow's topic list up
+	// front: MirrorMaker 2 picks them up at its next topic refresh.
+	topics = append(topics, r.s.CreatedTopics()...)
 	settings := mirror.MM2Settings{
 		SourceBootstrap: ends.srcBoot, TargetBootstrap: ends.tgtBoot,
 		SourceAlias: mm.SourceAlias, TargetAlias: mm.TargetAlias,

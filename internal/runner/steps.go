@@ -181,6 +181,8 @@ func (r *run) startValidator(ctx context.Context) error {
 		TargetBootstrap: r.clusters.tgtBoot,
 		SourceBootstrap: r.clusters.srcBoot, SourceDial: r.clusters.srcDial,
 		Topics: r.pairs, RunID: r.runID, Ledger: r.led, Isolation: r.s.Spec.Validation.Isolation,
+		StallAfter: r.s.Spec.Validation.StallAfter.D(), SyncWithin: r.s.Spec.Validation.SyncWithin.D(),
+		NeverCopied: mirror.MM2NeverCopiedConfigs, TargetTopicOf: r.targetTopicOf,
 		Security:   r.o.Security,
 		Registerer: r.wrap("validator"), Logger: r.log.With("part", "validator"),
 	})
@@ -199,6 +201,17 @@ func (r *run) startValidator(ctx context.Context) error {
 	return nil
 }
 
+// targetTopicOf names the target copy of a source topic the scenario does
+// not list (one the timeline creates): MirrorMaker 2's name for it, else
+// the same name.
+func (r *run) targetTopicOf(source string) string {
+	m := r.s.Spec.Topology.Mirror
+	if m.Kind == scenarios.MirrorMirrorMaker2 {
+		return m.MirrorMaker2.TargetTopic(source)
+	}
+	return source
+}
+
 // startMirror starts the mirror kmt runs (reference or process); an
 // external mirror is the user's and already runs.
 func (r *run) startMirror(ctx context.Context) error {
@@ -210,8 +223,12 @@ func (r *run) startMirror(ctx context.Context) error {
 		for _, p := range r.pairs {
 			tm = append(tm, mirror.TopicMap{Source: p.Source, Target: p.Target})
 		}
+		var later []mirror.TopicMap
+		for _, t := range r.s.CreatedTopics() {
+			later = append(later, mirror.TopicMap{Source: t, Target: r.targetTopicOf(t)})
+		}
 		ref, err := mirror.NewReference(mirror.Config{
-			SourceBootstrap: r.clusters.srcBoot, TargetBootstrap: r.clusters.tgtBoot, Topics: tm,
+			SourceBootstrap: r.clusters.srcBoot, TargetBootstrap: r.clusters.tgtBoot, Topics: tm, Later: later,
 			Group: m.Group, Defects: m.Defects, Checkpoints: r.refCheckpoints(),
 			Registerer: r.wrap("mirror"), Logger: r.log.With("part", "mirror"),
 		})
@@ -298,7 +315,7 @@ func (r *run) planFaults(context.Context) error {
 	}
 	env := local.Env{
 		Backend: r.backend, Source: r.clusters.source, Target: r.clusters.target,
-		Truncations: r.val, DefaultTopic: r.pairs[0].Source,
+		Truncations: r.val, Metadata: r.val, DefaultTopic: r.pairs[0].Source,
 		Logger: r.log.With("part", "nemesis"), Registerer: r.wrap("harness"),
 	}
 	if r.o.Brokers == BrokersApache {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -42,6 +43,14 @@ type Options struct {
 	// harness that owns Dir finds these processes by it (their command
 	// lines name it) even after a crash. Stop leaves Dir to its owner.
 	Dir string
+	// ServeOn is the address the API server listens on and advertises
+	// (default 127.0.0.1), and ServingIPs more addresses its serving
+	// certificate is valid for: pods reach the API server through the
+	// kubernetes Service, so a node serves on its bridge address and names
+	// the Service's cluster IP. Either one needs Dir (the certificates are
+	// written there instead of by envtest).
+	ServeOn    string
+	ServingIPs []net.IP
 }
 
 // StrimziVersion is the Strimzi release whose CRDs StrimziCRDDir holds; it
@@ -128,6 +137,14 @@ func New(ctx context.Context, o Options) (*Env, error) {
 		}
 	}
 	api := te.ControlPlane.GetAPIServer()
+	if o.ServeOn != "" || len(o.ServingIPs) > 0 {
+		if o.Dir == "" {
+			return nil, fmt.Errorf("testenv: ServeOn/ServingIPs need Options.Dir (the certificates are written there)")
+		}
+		if err := serveOn(api, o.ServeOn, o.ServingIPs); err != nil {
+			return nil, err
+		}
+	}
 	for k, v := range o.APIServerFlags {
 		if v == "" {
 			api.Configure().Disable(k)

@@ -77,9 +77,9 @@ temp = %q
 // Pod network: one bridge in the host's network namespace, created by the
 // node (createBridge) with BridgeIP, each pod in its own namespace (created
 // by containerd) on a veth into it, addresses from a private /24. The pods
-// get no default route, only the /24 itself, so they reach each other and
-// the host's bridge address and nothing else: no traffic can leave the
-// machine. (The bridge plugin turns IPv4 forwarding on for a gateway bridge;
+// get no default route, only the /24 itself and ServiceCIDR through the
+// bridge, so they reach each other, the host's bridge address and Services
+// and nothing else: no traffic can leave the machine. (The bridge plugin turns IPv4 forwarding on for a gateway bridge;
 // the node puts the machine's setting back at Stop.) containerd's CRI brings
 // each pod's loopback up itself. Host-network pods would be simpler, but the
 // charts bind the same ports in several pods (two Kafka clusters), which
@@ -94,6 +94,19 @@ const (
 	PodSubnet  = "10.213.0.0/24"
 	BridgeIP   = "10.213.0.1"
 	bridgeCIDR = BridgeIP + "/24"
+)
+
+// Services: cluster IPs come from ServiceCIDR (the API server's
+// service-cluster-ip-range), the kubernetes Service is its first address
+// and the cluster DNS has a fixed one. kube-proxy turns a cluster IP into
+// an endpoint with iptables DNAT on the host, so the pods route ServiceCIDR
+// through the bridge (the CNI config), and the host routes it onto the
+// bridge too: an address no Service holds goes nowhere, never out of the
+// machine.
+const (
+	ServiceCIDR  = "10.213.1.0/24"
+	APIServiceIP = "10.213.1.1"
+	DNSServiceIP = "10.213.1.10"
 )
 
 func cniConflist(l layout) string {
@@ -112,12 +125,12 @@ func cniConflist(l layout) string {
         "type": "host-local",
         "dataDir": %q,
         "ranges": [[{"subnet": %q, "gateway": %q}]],
-        "routes": []
+        "routes": [{"dst": %q}]
       }
     }
   ]
 }
-`, BridgeName, l.path("cni", "ipam"), PodSubnet, BridgeIP)
+`, BridgeName, l.path("cni", "ipam"), PodSubnet, BridgeIP, ServiceCIDR)
 }
 
 // kubeletYAML is the kubelet's configuration for this machine (see
@@ -150,6 +163,8 @@ failCgroupV1: false
 failSwapOn: false
 podLogsDir: %s
 resolvConf: ""
+clusterDNS: [`+DNSServiceIP+`]
+clusterDomain: `+ClusterDomain+`
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard:

@@ -85,7 +85,8 @@ func TestBuildImageReadsBack(t *testing.T) {
 }
 
 // TestCNIConfigKeepsPodsOnTheSubnet: the pod network must not route
-// anywhere but its own /24 (no default route, no masquerade).
+// anywhere but its own /24 and the Service range through the bridge (no
+// default route, no masquerade).
 func TestCNIConfigKeepsPodsOnTheSubnet(t *testing.T) {
 	var conf struct {
 		Plugins []struct {
@@ -93,7 +94,7 @@ func TestCNIConfigKeepsPodsOnTheSubnet(t *testing.T) {
 			IsDefaultGateway bool   `json:"isDefaultGateway"`
 			IPMasq           bool   `json:"ipMasq"`
 			IPAM             struct {
-				Routes  []any `json:"routes"`
+				Routes  []map[string]string `json:"routes"`
 				DataDir string
 			} `json:"ipam"`
 		} `json:"plugins"`
@@ -103,8 +104,11 @@ func TestCNIConfigKeepsPodsOnTheSubnet(t *testing.T) {
 		t.Fatalf("conflist is not JSON: %v", err)
 	}
 	br := conf.Plugins[0]
-	if br.Type != "bridge" || br.IsDefaultGateway || br.IPMasq || br.IPAM.Routes == nil || len(br.IPAM.Routes) != 0 {
-		t.Errorf("bridge plugin = %+v, want no default gateway, no masquerade, an explicit empty route list", br)
+	if br.Type != "bridge" || br.IsDefaultGateway || br.IPMasq {
+		t.Errorf("bridge plugin = %+v, want no default gateway, no masquerade", br)
+	}
+	if len(br.IPAM.Routes) != 1 || len(br.IPAM.Routes[0]) != 1 || br.IPAM.Routes[0]["dst"] != ServiceCIDR {
+		t.Errorf("pod routes = %v, want only [{dst: %s}] (the Services, through the bridge)", br.IPAM.Routes, ServiceCIDR)
 	}
 	if !strings.HasPrefix(br.IPAM.DataDir, "/x/") {
 		t.Errorf("IPAM data dir %q is outside the node folder", br.IPAM.DataDir)

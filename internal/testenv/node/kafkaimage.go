@@ -106,8 +106,8 @@ func KafkaImageSpec(jreDir, libsDir string) (ImageSpec, error) {
 var lddPath = regexp.MustCompile(`(?:=>\s+)?(/\S+)\s+\(0x`)
 
 // sharedLibraries is the set of libraries (and the dynamic loader) outside
-// jreDir that ldd reports for the ELF files, sorted.
-func sharedLibraries(jreDir string, elfs []string) ([]string, error) {
+// skipDir ("" skips nothing) that ldd reports for the ELF files, sorted.
+func sharedLibraries(skipDir string, elfs []string) ([]string, error) {
 	set := map[string]bool{}
 	for _, e := range elfs {
 		out, err := exec.Command("ldd", e).Output()
@@ -117,7 +117,7 @@ func sharedLibraries(jreDir string, elfs []string) ([]string, error) {
 		sc := bufio.NewScanner(bytes.NewReader(out))
 		for sc.Scan() {
 			m := lddPath.FindStringSubmatch(sc.Text())
-			if m == nil || strings.HasPrefix(m[1], jreDir+"/") {
+			if m == nil || (skipDir != "" && strings.HasPrefix(m[1], skipDir+"/")) {
 				continue
 			}
 			set[m[1]] = true

@@ -40,7 +40,7 @@ const KubernetesVersion = "v1.34.2"
 const NodeName = "kmt-node"
 
 // Binaries built from k8s.io/kubernetes at KubernetesVersion.
-var Binaries = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"}
+var Binaries = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"}
 
 const ipForwardFile = "/proc/sys/net/ipv4/ip_forward"
 
@@ -72,6 +72,7 @@ type Node struct {
 	Took time.Duration
 
 	l       layout
+	bins    string // the Kubernetes binaries' folder
 	logger  *slog.Logger
 	daemons []*daemon
 	unlock  func()
@@ -111,18 +112,19 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, fmt.Errorf("waiting for the node another process runs on this machine: %w", err)
 	}
 	sweepStale(o.Logger, os.TempDir(), BridgeName)
-	bins, err := testenv.EnsureBinaries(ctx, o.Logger, KubernetesVersion, Binaries...)
+	built, err := EnsureBuilt(ctx, o.Logger, false)
 	if err != nil {
 		unlock()
 		return nil, err
 	}
+	bins := built.Kubernetes
 	if o.Dir == "" {
 		if o.Dir, err = os.MkdirTemp("", tempPrefix); err != nil {
 			unlock()
 			return nil, err
 		}
 	}
-	n = &Node{Dir: o.Dir, l: layout{root: o.Dir}, logger: o.Logger, unlock: unlock}
+	n = &Node{Dir: o.Dir, l: layout{root: o.Dir}, bins: bins, logger: o.Logger, unlock: unlock}
 	n.ipForward, _ = os.ReadFile(ipForwardFile)
 	defer func() {
 		if err != nil {
@@ -135,19 +137,27 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if err := n.prepare(ctx, o.ModuleDir); err != nil {
 		return n, err
 	}
-	if err := n.startControlPlane(ctx, bins); err != nil {
-		return n, err
-	}
+	// The API server listens on the bridge address (pods reach it there
+	// through the kubernetes Service), so the bridge comes first.
 	if err := createBridge(ctx); err != nil {
 		return n, err
 	}
+	if err := n.startControlPlane(ctx, bins); err != nil {
+		return n, err
+	}
 	if err := n.startContainerd(ctx); err != nil {
+		return n, err
+	}
+	if err := n.startKubeProxy(bins); err != nil {
 		return n, err
 	}
 	if err := n.startKubelet(ctx, bins); err != nil {
 		return n, err
 	}
 	if err := n.waitReady(ctx); err != nil {
+		return n, err
+	}
+	if err := n.startDNS(ctx, built.CoreDNS); err != nil {
 		return n, err
 	}
 	n.Took = time.Since(start)
@@ -206,7 +216,10 @@ func (n *Node) startControlPlane(ctx context.Context, bins string) error {
 		APIServerFlags: map[string]string{
 			"disable-admission-plugins":       "",
 			"kubelet-preferred-address-types": "InternalIP",
+			"service-cluster-ip-range":        ServiceCIDR,
 		},
+		ServeOn:    BridgeIP,
+		ServingIPs: []net.IP{net.ParseIP(APIServiceIP)},
 	})
 	if err != nil {
 		return err
@@ -236,6 +249,43 @@ func (n *Node) startControlPlane(ctx context.Context, bins string) error {
 		"--secure-port=0",
 	)
 	return err
+}
+
+// Built are the programs the node runs that are built from Go modules and
+// cached: the Kubernetes binaries' folder, CoreDNS, and Chaos Mesh's
+// controller-manager (when asked for: StartChaosMesh builds it on first
+// use, `kmt-node build` ahead of time).
+type Built struct {
+	Kubernetes, CoreDNS, ChaosMesh string
+}
+
+// EnsureBuilt builds what the node runs and is missing from the cache.
+// `kmt-node build` calls it to warm a machine up.
+func EnsureBuilt(ctx context.Context, logger *slog.Logger, chaosMesh bool) (Built, error) {
+	var b Built
+	var err error
+	if b.Kubernetes, err = testenv.EnsureBinaries(ctx, logger, KubernetesVersion, Binaries...); err != nil {
+		return b, err
+	}
+	if b.CoreDNS, err = EnsureCoreDNS(ctx, logger); err != nil {
+		return b, err
+	}
+	if chaosMesh {
+		if b.ChaosMesh, err = EnsureChaosMesh(ctx, logger); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// daemon is the running daemon called name, or nil.
+func (n *Node) daemon(name string) *daemon {
+	for _, d := range n.daemons {
+		if d.name == name {
+			return d
+		}
+	}
+	return nil
 }
 
 func (n *Node) startDaemon(name, bin string, args ...string) (*daemon, error) {
@@ -268,6 +318,11 @@ func (n *Node) startContainerd(ctx context.Context) error {
 	}
 	return nil
 }
+
+// KmtBinary is the static kmt binary the kmt image was built from, for
+// running kmt on this machine beside its pods (kmt cluster run, a local
+// run of the same scenario).
+func (n *Node) KmtBinary() string { return filepath.Join(n.l.imagesDir(), "kmt") }
 
 // ImportImage builds spec (see BuildImage) into the node's image folder
 // and imports it into containerd, for pods to use with imagePullPolicy:
@@ -325,7 +380,7 @@ func (n *Node) startKubelet(ctx context.Context, bins string) error {
 // waitReady waits for the node's Ready condition and for the default
 // service account (pods are refused without it).
 func (n *Node) waitReady(ctx context.Context) error {
-	kubelet := n.daemons[len(n.daemons)-1]
+	kubelet := n.daemon("kubelet")
 	err := waitFor(ctx, 3*time.Minute, kubelet, func() error {
 		node, err := n.Clientset.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
 		if err != nil {
@@ -400,10 +455,11 @@ func sweepStale(logger *slog.Logger, tmpDir, bridge string) {
 	}
 }
 
-// createBridge creates the pod bridge with BridgeIP before the kubelet
-// starts (it checks that its node IP is on an interface; the CNI bridge
-// plugin then reuses the bridge). A leftover bridge from a node that died is
-// replaced.
+// createBridge creates the pod bridge with BridgeIP before the API server
+// (which listens there) and the kubelet (which checks that its node IP is
+// on an interface) start; the CNI bridge plugin then reuses the bridge. The
+// host routes ServiceCIDR onto it. A leftover bridge from a node that died
+// is replaced.
 func createBridge(ctx context.Context) error {
 	if err := deleteBridge(BridgeName); err != nil {
 		return err
@@ -412,6 +468,7 @@ func createBridge(ctx context.Context) error {
 		{"link", "add", BridgeName, "type", "bridge"},
 		{"addr", "add", bridgeCIDR, "dev", BridgeName},
 		{"link", "set", BridgeName, "up"},
+		{"route", "add", ServiceCIDR, "dev", BridgeName},
 	} {
 		if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("ip %s: %w: %s (the node needs CAP_NET_ADMIN and the kernel's bridge support)", strings.Join(args, " "), err, out)

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -65,7 +64,29 @@ func TestNodeRunsPods(t *testing.T) {
 		t.Errorf("pod kmt-bad-usage ended %s with exit code %d, want Failed with 2 (bad usage): %s", bad.Status.Phase, exitCode(bad), describe(bad))
 	}
 
+	t.Run("services and dns", testServicesAndDNS)
 	t.Run("kafka broker", func(t *testing.T) { testKafkaBroker(t, n) })
+	var pair *mirrorPair
+	t.Run("kafka pair and mirrormaker2", func(t *testing.T) {
+		p := startMirrorPair(t, n)
+		pair = &p
+	})
+	if pair != nil {
+		t.Run("baseline chart", func(t *testing.T) { testBaseline(t, n, *pair) })
+		promURL := ""
+		t.Run("prometheus", func(t *testing.T) { promURL = startPrometheus(t, n) })
+		if promURL != "" {
+			t.Run("baseline chart with prometheus", func(t *testing.T) { testBaselineWithPrometheus(t, n, *pair, promURL) })
+		}
+		t.Run("mirror pod kill", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+			defer cancel()
+			if err := n.StartChaosMesh(ctx); err != nil {
+				t.Fatalf("chaos mesh: %v", err)
+			}
+			testMirrorPodKill(t, n, *pair, promURL)
+		})
+	}
 
 	if err := n.Stop(); err != nil {
 		t.Errorf("tearing down: %v", err)
@@ -114,19 +135,4 @@ func exitCode(p *corev1.Pod) int32 {
 		}
 	}
 	return -1
-}
-
-func describe(p *corev1.Pod) string {
-	if p == nil {
-		return "no pod"
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "phase %s %s", p.Status.Phase, p.Status.Message)
-	for _, c := range p.Status.Conditions {
-		fmt.Fprintf(&b, "; %s=%s %s", c.Type, c.Status, c.Message)
-	}
-	for _, s := range p.Status.ContainerStatuses {
-		fmt.Fprintf(&b, "; container %s: %+v", s.Name, s.State)
-	}
-	return b.String()
 }

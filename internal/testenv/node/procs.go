@@ -25,12 +25,23 @@ type daemon struct {
 // startDaemon starts bin with args in its own process group (so stopping it
 // reaches any helper it forks), output to logDir/name.log.
 func startDaemon(name, logDir, bin string, args ...string) (*daemon, error) {
+	return startDaemonIn(name, logDir, "", nil, bin, args...)
+}
+
+// startDaemonIn is startDaemon in the working folder workDir (a sweep
+// finds a process whose working folder is under the node's folder even when
+// no argument names it) with env added to this process's environment.
+func startDaemonIn(name, logDir, workDir string, env []string, bin string, args ...string) (*daemon, error) {
 	logPath := filepath.Join(logDir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("creating %s's log %s: %w", name, logPath, err)
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Dir = workDir
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

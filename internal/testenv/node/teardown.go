@@ -20,8 +20,9 @@ import (
 // Stop tears the node down and removes its folder: the kubelet first (so
 // it restarts nothing), then every pod through containerd's CRI (which
 // stops the containers, runs the CNI DEL and removes the pod network
-// namespaces), then the controllers, containerd, the API server and etcd,
-// and finally Sweep for whatever survived. It is safe on a half-started
+// namespaces), then kube-proxy and its iptables rules, the controllers,
+// containerd, the API server and etcd, and finally Sweep for whatever
+// survived. It is safe on a half-started
 // node and reports every failure, not just the first.
 func (n *Node) Stop() error {
 	if n.stopped {
@@ -48,6 +49,13 @@ func (n *Node) Stop() error {
 		}
 		cancel()
 	}
+	stop("kube-proxy")
+	if byName["kube-proxy"] != nil {
+		if err := cleanupKubeProxy(n.bins); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	stop("chaos-controller-manager")
 	stop("kube-scheduler")
 	stop("kube-controller-manager")
 	stop("containerd")
@@ -135,7 +143,9 @@ func removeAllPods(ctx context.Context, socket string) error {
 // died (and is a no-op after a clean Stop): runc containers in the node's
 // runc root, processes whose command line names dir (the daemons, the
 // containerd shims), mounts under dir (overlay roots, pod network
-// namespaces, kubelet volumes), the pod bridge, and dir itself.
+// namespaces, kubelet volumes), the pod bridge, kube-proxy's iptables
+// chains (one node runs per machine, so every KUBE-* chain is a node's),
+// and dir itself.
 func Sweep(dir string) error { return sweep(dir, BridgeName) }
 
 // sweep is Sweep with the bridge to delete named ("" for none).
@@ -158,6 +168,11 @@ func sweep(dir, bridge string) error {
 	}
 	if err := deleteBridge(bridge); err != nil {
 		errs = append(errs, err)
+	}
+	if len(kubeProxyChains()) > 0 {
+		if err := cleanupStaleKubeProxy(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		errs = append(errs, fmt.Errorf("removing the node folder: %w", err))
@@ -266,6 +281,9 @@ func leftovers(dir, bridge string) []string {
 	}
 	if _, err := os.Stat("/sys/class/net/" + bridge); bridge != "" && err == nil {
 		left = append(left, "network interface "+bridge)
+	}
+	if bridge != "" {
+		left = append(left, kubeProxyChains()...)
 	}
 	if _, err := os.Stat(dir); err == nil {
 		left = append(left, "folder "+dir)

@@ -4,6 +4,7 @@
 //
 //	kmt-node up   [--dir D] [--kafka=false]   start in the background; prints the kubeconfig
 //	kmt-node down [--dir D]   stop it and remove everything it left
+//	kmt-node build            build what the node runs into the cache (warm-up)
 //
 // up returns once the node is Ready; the node keeps running in a background
 // process (its pid in D/pid, its log in D.log) until down sends it SIGTERM.
@@ -51,6 +52,8 @@ func main() {
 		}
 	case "down":
 		err = down(*dir)
+	case "build":
+		_, err = node.EnsureBuilt(context.Background(), slog.New(slog.NewTextHandler(os.Stderr, nil)), true)
 	default:
 		usage()
 	}
@@ -61,7 +64,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kmt-node up|down [--dir D]")
+	fmt.Fprintln(os.Stderr, "usage: kmt-node up|down|build [--dir D]")
 	os.Exit(2)
 }
 

@@ -1,0 +1,49 @@
+package report
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// The verdict rules of metadata_sync and stalls: a change not seen within
+// the window and a stall never recovered fail; a setting never copied by
+// design, a late-but-synced-in-time change and a recovered stall do not.
+func TestJudgeSyncAndStalls(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	four := 4.0
+	cases := []struct {
+		name    string
+		ms      *MetadataSync
+		st      *Stalls
+		reasons []string // substrings, one per reason
+	}{
+		{"all synced, stall recovered", &MetadataSync{WithinSeconds: 30, Changes: []SyncChange{{Kind: "config", What: "retention.ms=1", Synced: true, Seconds: &four}}},
+			&Stalls{Events: []StallEvent{{Kind: StallKind, Start: t0, Recovered: true}}}, nil},
+		{"never copied by design is not judged", &MetadataSync{WithinSeconds: 30, Changes: []SyncChange{{Kind: "config", What: "min.insync.replicas=2", NeverCopied: true}}}, nil, nil},
+		{"a change never seen fails", &MetadataSync{WithinSeconds: 30, Changes: []SyncChange{{Kind: "topic", What: "new topic, 3 partitions", Fault: "new"}}}, nil,
+			[]string{"metadata_sync: new topic, 3 partitions (topic)"}},
+		{"a late change fails", &MetadataSync{WithinSeconds: 3, Changes: []SyncChange{{Kind: "partitions", What: "9 partitions", Late: true, Seconds: &four}}}, nil,
+			[]string{"appeared only after 4.0s"}},
+		{"an open stall fails, a rewind does not", nil,
+			&Stalls{Events: []StallEvent{{Kind: StallKind, Topic: "t", Partition: 0, Start: t0, SourceGained: 7}, {Kind: RewindKind, Start: t0, Recovered: true}}},
+			[]string{"stalled: target t partition 0"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := &Report{StartedAt: t0, MetadataSync: c.ms, Stalls: c.st}
+			r.Judge()
+			if len(r.Reasons) != len(c.reasons) {
+				t.Fatalf("reasons %q, want %d", r.Reasons, len(c.reasons))
+			}
+			for i, want := range c.reasons {
+				if !strings.Contains(r.Reasons[i], want) {
+					t.Errorf("reason %q, want it to say %q", r.Reasons[i], want)
+				}
+			}
+			if want := map[bool]string{true: Pass, false: Fail}[len(c.reasons) == 0]; r.Verdict != want {
+				t.Errorf("verdict %s, want %s", r.Verdict, want)
+			}
+		})
+	}
+}
