@@ -7,13 +7,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/testkit"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 )
 
@@ -21,13 +21,7 @@ import (
 // in the same process, so it includes their work; compare the figure of the
 // loadgen with the bare producer's from the same run (same brokers, same
 // records) to see the loadgen's own cost.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+var cpuTime = testkit.ProcessCPU
 
 // bareFranz produces n records of size bytes to topic as fast as the cluster
 // acknowledges, the way a plain performance tool does (Apache Kafka's

@@ -14,9 +14,12 @@ bench() { "$@" | tee -a "$out" >&2 || failed+=("$*"); }
 # same run (ratio, CPU ns per record, rate accuracy at half the ceiling): b.N
 # is the records per run, so it needs a large fixed N.
 bench go test -run '^$' -bench 'LoadgenVsFranz' -benchtime "${LOADGEN_N:-300000}x" -count 1 ./loadgen
+# The validator's CPU cost of one checked record without Kafka (decode,
+# checksum, padding, tracker): ns/op needs many records, not one.
+bench go test -run '^$' -bench 'VerifyRecord' -benchmem -benchtime "${VERIFY_N:-300000}x" -count 1 ./validator
 pkgs=(./loadgen ./validator ./internal/wan ./internal/intervals ./internal/wire)
 for p in "${pkgs[@]}"; do
-  bench go test -run '^$' -bench . -skip 'LoadgenVsFranz' -benchmem -benchtime "${BENCHTIME:-1x}" -count 1 "$p"
+  bench go test -run '^$' -bench . -skip 'LoadgenVsFranz|VerifyRecord' -benchmem -benchtime "${BENCHTIME:-1x}" -count 1 "$p"
 done
 # The highest rate the whole embedded setup passes baseline at (minutes).
 if [ -z "${SKIP_CEILING:-}" ]; then

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/testkit"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 )
 
@@ -110,21 +111,28 @@ func BenchmarkBareReader(b *testing.B) {
 // BenchmarkValidator verifies the pre-filled topic and reports records/s and the ratio to a bare
 // read_committed franz-go consumer reading the same topic in the same
 // process. Both are measured three times, alternating, and the medians
-// compared, so a busy machine slows both alike.
+// compared, so a busy machine slows both alike. It also reports the process
+// CPU nanoseconds per record of each (the broker runs in the process:
+// their difference is the validator's own cost of a checked record).
 func BenchmarkValidator(b *testing.B) {
 	addr, l := filledTopic(b)
-	var bare, val []float64
+	var bare, val, bareCPU, valCPU []float64
+	perRec := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / benchRecords }
 	for i := 0; i < b.N*3; i++ {
+		cpu0 := testkit.ProcessCPU()
 		n, took := bareRead(b, addr)
-		bare = append(bare, float64(n)/took.Seconds())
+		cpu1 := testkit.ProcessCPU()
+		bare, bareCPU = append(bare, float64(n)/took.Seconds()), append(bareCPU, perRec(cpu1-cpu0))
 		val = append(val, validateOnce(b, addr, l))
+		valCPU = append(valCPU, perRec(testkit.ProcessCPU()-cpu1))
 	}
-	sort.Float64s(bare)
-	sort.Float64s(val)
-	rate, bareRate := val[len(val)/2], bare[len(bare)/2]
+	med := func(v []float64) float64 { sort.Float64s(v); return v[len(v)/2] }
+	rate, bareRate := med(val), med(bare)
 	b.ReportMetric(rate, "records/s")
 	b.ReportMetric(bareRate, "bare_records/s")
 	b.ReportMetric(rate/bareRate, "ratio_vs_bare")
+	b.ReportMetric(med(valCPU), "validator_cpu_ns/rec")
+	b.ReportMetric(med(bareCPU), "bare_cpu_ns/rec")
 }
 
 // validateOnce runs a validator over the filled topic and returns the

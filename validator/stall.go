@@ -19,6 +19,12 @@ import (
 // again. An end offset that goes backwards is a rewind (the target lost
 // records it had acknowledged, or the topic was recreated).
 //
+// A mirror that re-partitions (records of source partition p land in other
+// target partitions) does not fit this comparison: set stallAfter above the
+// load's duration for it. A target partition that never moved at all is
+// watched like any other, so a partition whose task never started (or one
+// added on the source and never created on the target) is caught too.
+//
 // It is pure: no Kafka, no clock; the validator's watch loop feeds it.
 type Watchdog struct {
 	after  time.Duration

@@ -242,6 +242,12 @@ type Tracker struct {
 	lat latencies
 	dec wire.Decoder // decodes source and uncommitted records (reuses strings)
 
+	lastPart struct { // see ObserveDecoded
+		pk     partKey
+		offs   *intervals.Set
+		counts *Counts
+	}
+
 	first, last time.Time
 }
 
@@ -309,13 +315,18 @@ func (t *Tracker) Observe(o Observation) (out Outcome, lat time.Duration, ok boo
 // ObserveDecoded is Observe with o.Value already decoded by wire.Decode
 // (rec, err are its results), so callers can decode outside their lock.
 func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out Outcome, lat time.Duration, ok bool) {
-	c := t.topicCounts(o.Topic)
-	pk := partKey{o.Topic, o.Partition}
-	offs := t.read[pk]
-	if offs == nil {
-		offs = &intervals.Set{}
-		t.read[pk] = offs
+	// Records come partition by partition: the last partition's read set
+	// and counts spare two map lookups per record (entries are never
+	// replaced, so the pointers stay valid).
+	pk, lp := partKey{o.Topic, o.Partition}, &t.lastPart
+	if lp.offs == nil || lp.pk != pk {
+		lp.pk, lp.counts, lp.offs = pk, t.topicCounts(o.Topic), t.read[pk]
+		if lp.offs == nil {
+			lp.offs = &intervals.Set{}
+			t.read[pk] = lp.offs
+		}
 	}
+	c, offs := lp.counts, lp.offs
 	// A re-read offset is the validator's own doing (a reader restarted
 	// behind its position): count it apart and judge nothing else.
 	if o.Offset < 0 || !offs.Add(uint64(o.Offset)) {

@@ -1,12 +1,15 @@
 // Package testkit holds the helpers kmt's tests share, so each exists once
 // with one behaviour: reading metric values from a registry, and a buffer
-// that goroutines may write while a test reads it.
+// that goroutines may write while a test reads it, and the process's CPU
+// time for benchmarks.
 package testkit
 
 import (
 	"bytes"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -101,4 +104,15 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// ProcessCPU is this process's user + system CPU time, for benchmarks that
+// report CPU nanoseconds per record. Embedded brokers run in the process,
+// so compare figures measured in the same run with each other.
+func ProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

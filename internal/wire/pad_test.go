@@ -48,8 +48,8 @@ func TestLaneConstants(t *testing.T) {
 	}
 }
 
-// BenchmarkPadding1000 times the one-byte and the interleaved generators on
-// 1000-byte paddings, 20000 of each per iteration (so even -benchtime 1x
+// BenchmarkPadding1000 times the one-byte and the interleaved v2 generators
+// and v3's fill and check on 1000-byte paddings, 20000 of each per iteration (so even -benchtime 1x
 // measures something), and reports ns per byte of each and their ratio.
 func BenchmarkPadding1000(b *testing.B) {
 	const n, size = 20000, 1000
@@ -61,7 +61,7 @@ func BenchmarkPadding1000(b *testing.B) {
 		}
 		return float64(time.Since(start).Nanoseconds()) / (n * size)
 	}
-	var one, lanes float64
+	var one, lanes, v3, v3check float64
 	for range b.N {
 		one = timeIt(func(x uint64) {
 			for j := range buf {
@@ -69,10 +69,21 @@ func BenchmarkPadding1000(b *testing.B) {
 			}
 		})
 		lanes = timeIt(func(x uint64) { fillPad(buf, x) })
+		// v3 (written today): the block repeated, and its check.
+		v3 = timeIt(func(x uint64) { appendPadV3(buf[:0], 3, x, size) })
+		appendPadV3(buf[:0], 3, 7, size)
+		v3check = timeIt(func(uint64) {
+			if padMismatchV3(buf, 3, 7) != -1 {
+				b.Fatal("intact v3 padding reported damaged")
+			}
+		})
 	}
 	b.ReportMetric(one, "padNext_ns/byte")
 	b.ReportMetric(lanes, "fillPad_ns/byte")
 	b.ReportMetric(lanes/one, "fillPad/padNext")
+	b.ReportMetric(v3, "v3_fill_ns/byte")
+	b.ReportMetric(v3check, "v3_check_ns/byte")
+	b.ReportMetric(v3/lanes, "v3_fill/fillPad")
 }
 
 // TestPadV3: v3 padding is the (stream, seq) block repeated, and
