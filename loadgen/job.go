@@ -98,6 +98,8 @@ func (j Job) withScenario() Config {
 		cfg.Streams = orZero(cfg.Streams, l.Streams)
 		cfg.MessageSize = orZero(cfg.MessageSize, l.MessageSize)
 		cfg.Count = orZero(cfg.Count, l.Count)
+		cfg.Transactions = orZero(cfg.Transactions, l.Transactions)
+		cfg.Fidelity = orZero(cfg.Fidelity, l.Fidelity)
 	}
 	cfg.Streams, cfg.MessageSize = max(cfg.Streams, 1), max(cfg.MessageSize, 128)
 	cfg.Rate, cfg.Count = cfg.share()

@@ -32,6 +32,7 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
 // Config configures a load run. Zero values of optional fields take the
@@ -65,6 +66,11 @@ type Config struct {
 	Duration time.Duration // stop after this long; 0: no limit
 	Count    int64         // stop after this many messages over all topics; 0: no limit
 
+	// Transactions: write in transactions, aborting a fraction (transactional.go).
+	Transactions *scenarios.Transactions
+	// Fidelity: extra headers, tombstones, large records, compression (fidelity.go).
+	Fidelity *scenarios.Fidelity
+
 	Ledger      *ledger.Ledger // filled as acks arrive; nil: a private one
 	LedgerTopic string         // optional: also publish the ledger to this topic (ledger.DefaultTopic)
 
@@ -83,10 +89,15 @@ type Config struct {
 }
 
 // Stats summarises a run. Sent counts messages handed to the producer;
-// each ends as exactly one of Acked or Failed.
+// each ends as exactly one of Acked, Failed or Aborted (written in a
+// transaction the loadgen aborted).
 type Stats struct {
 	Sent, Acked, Failed uint64
-	Elapsed             time.Duration
+	Aborted             uint64
+	// Transactions and AbortedTransactions count the transactions ended
+	// (committed or aborted) and those aborted, with Config.Transactions.
+	Transactions, AbortedTransactions uint64
+	Elapsed                           time.Duration
 	// Skipped counts scheduled messages never sent because the producer
 	// was more than one second of load behind (the cluster did not keep up).
 	Skipped uint64
@@ -143,7 +154,7 @@ func (cfg *Config) check() error {
 	if cfg.Count < 0 || cfg.Duration < 0 || cfg.MaxInFlight < 0 {
 		return badConfig("count %d, duration %s and max in-flight %d must not be negative", cfg.Count, cfg.Duration, cfg.MaxInFlight)
 	}
-	return nil
+	return cfg.checkModes() // fidelity.go
 }
 
 // withDefaults fills the optional fields.
@@ -225,14 +236,19 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	}
 	log.Info("load started", "topics", cfg.Topics, "rate", cfg.Rate, "size", cfg.MessageSize,
 		"streams", cfg.Streams, "duration", cfg.Duration, "count", cfg.Count, "ledger_topic", cfg.LedgerTopic)
-	st := p.produce(ctx, NewPacer(cfg.Rate, uint64(cfg.Count), cfg.Duration, chunk))
+	var st Stats
+	if cfg.Transactions != nil {
+		st = p.produceTxns(ctx)
+	} else {
+		st = p.produce(ctx, NewPacer(cfg.Rate, uint64(cfg.Count), cfg.Duration, chunk))
+	}
 	p.finish(drainTimeout)
 	cfg.Ledger.MarkDone()
-	st.Acked, st.Failed = p.acked.Load(), p.failed.Load()
+	st.Acked, st.Failed, st.Aborted = p.acked.Load(), p.failed.Load(), p.aborted.Load()
 	if cfg.Progress != nil {
 		cfg.Progress(st)
 	}
-	log.Info("load finished", "sent", st.Sent, "acked", st.Acked, "failed", st.Failed, "skipped", st.Skipped,
+	log.Info("load finished", "sent", st.Sent, "acked", st.Acked, "failed", st.Failed, "aborted", st.Aborted, "skipped", st.Skipped,
 		"elapsed", st.Elapsed.Round(time.Millisecond), "rate", math.Round(st.Rate()))
 	if tw != nil {
 		lctx, cancel := context.WithTimeout(context.Background(), ledgerTimeout)

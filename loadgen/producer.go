@@ -75,6 +75,9 @@ type producer struct {
 	closeOnce sync.Once
 
 	lastErrLog atomic.Int64
+
+	aborted atomic.Uint64           // records of aborted transactions (transactional.go)
+	txn     atomic.Pointer[openTxn] // the transaction being written (cfg.Transactions)
 }
 
 func newProducer(ctx context.Context, cfg Config, log *slog.Logger) (*producer, error) {
@@ -94,6 +97,7 @@ func newProducer(ctx context.Context, cfg Config, log *slog.Logger) (*producer, 
 		// is 5 min: a short run never wrote to them)
 		kgo.MetadataMaxAge(2*time.Second),
 	)
+	opts = append(opts, modeOpts(cfg)...) // transactional.go, fidelity.go
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, badConfig("producer for %s: %v", cfg.Bootstrap, err)
@@ -174,7 +178,7 @@ func (p *producer) produce(ctx context.Context, pacer *Pacer) Stats {
 }
 
 // done is how many records were answered (acked or failed).
-func (p *producer) done() uint64 { return p.acked.Load() + p.failed.Load() }
+func (p *producer) done() uint64 { return p.acked.Load() + p.failed.Load() + p.aborted.Load() }
 
 // wait sleeps up to d or until a completion arrives; false when ctx ended.
 func (p *producer) wait(ctx context.Context, timer *time.Timer, d time.Duration) bool {
@@ -214,7 +218,7 @@ func (p *producer) send(n int) {
 		seq := p.seqs[ti][si]
 		p.seqs[ti][si]++
 		r := wire.Record{RunID: p.cfg.RunID, Topic: p.cfg.Topics[ti], Epoch: p.cfg.Epoch, Stream: p.first + uint32(si), Seq: seq, ProducedAt: time.Now()}
-		r.Padding = Padding(size, r)
+		r.Padding = Padding(p.recordSize(size, seq), r)
 		at := len(buf)
 		buf = wire.Append(buf, r)
 		rec, meta := &recs[i], &metas[i]
@@ -224,6 +228,7 @@ func (p *producer) send(n int) {
 		// or mixes up headers is caught (wire.HeaderKey).
 		hdrs[i] = kgo.RecordHeader{Key: wire.HeaderKey, Value: wire.HeaderValue(rec.Value)}
 		rec.Headers = hdrs[i : i+1 : i+1]
+		p.decorate(rec, r.Stream, seq) // transactional.go, fidelity.go
 		p.sentBatch[ti]++
 		p.cl.Produce(context.Background(), rec, p.promise)
 	}
@@ -254,6 +259,10 @@ func (p *producer) promised(r *kgo.Record, err error) {
 
 // complete records one record's outcome.
 func (p *producer) complete(ti int, stream uint32, seq uint64, size int, err error) {
+	if p.cfg.Transactions != nil {
+		p.completeInTxn(txnRec{ti, stream, seq, size, err}) // the outcome is known when the transaction ends
+		return
+	}
 	p.cmu.Lock()
 	if p.closed {
 		p.cmu.Unlock()

@@ -206,6 +206,10 @@ const (
 	DefectTxnAbort            = "txn-abort"             // write in transactions; abort every Nth, never re-send it
 	DefectTxnAbortResend      = "txn-abort-resend"      // correct exactly-once: abort every Nth transaction, then re-send it
 	DefectRehash              = "rehash"                // correct: route records by key hash into N target partitions
+	DefectCopyAborted         = "copy-aborted"          // read the source read_uncommitted: copy records of aborted transactions
+	DefectDropHeaders         = "drop-headers"          // drop the fidelity headers of every Nth record (the kmt header kept)
+	DefectRewriteTimestamp    = "rewrite-timestamp"     // give every Nth record the copy time as its timestamp
+	DefectDropTombstones      = "drop-tombstones"       // never copy a record with a null value (a tombstone)
 	DefectPartitionStall      = "partition-stall"       // after N records of source partition 0, silently stop copying it (the task died, all looks Ready)
 	DefectNoTopicSync         = "no-topic-sync"         // never copy topic configs nor create topics that appear on the source
 	// Failover drill defects (N is a number of offsets, not a period):
@@ -215,12 +219,12 @@ const (
 
 // EveryDefects take N ("every"); the other defects take none.
 var EveryDefects = []string{DefectDrop, DefectDuplicate, DefectReorder, DefectCorrupt, DefectKeyDamage, DefectTopicSwap,
-	DefectKeyScatter, DefectHeaderDamage, DefectTxnAbort, DefectTxnAbortResend, DefectRehash,
+	DefectKeyScatter, DefectHeaderDamage, DefectTxnAbort, DefectTxnAbortResend, DefectRehash, DefectDropHeaders, DefectRewriteTimestamp,
 	DefectCheckpointAhead, DefectCheckpointRewind, DefectPartitionStall}
 
 // DefectTakesN reports whether the defect needs N (known: whether it exists).
 func DefectTakesN(name string) (takesN, known bool) {
-	if name == DefectCommitBeforeProduce || name == DefectNoTopicSync {
+	if name == DefectCommitBeforeProduce || name == DefectNoTopicSync || name == DefectCopyAborted || name == DefectDropTombstones {
 		return false, true
 	}
 	for _, d := range EveryDefects {
@@ -233,7 +237,7 @@ func DefectTakesN(name string) (takesN, known bool) {
 
 // DefectNames lists every defect, for messages.
 func DefectNames() string {
-	return strings.Join(append(append([]string(nil), EveryDefects...), DefectCommitBeforeProduce, DefectNoTopicSync), ", ")
+	return strings.Join(append(append([]string(nil), EveryDefects...), DefectCommitBeforeProduce, DefectNoTopicSync, DefectCopyAborted, DefectDropTombstones), ", ")
 }
 
 // Defect is one deliberate misbehaviour of the reference mirror.
@@ -249,6 +253,10 @@ type Load struct {
 	Streams     int      `yaml:"streams,omitempty" json:"streams,omitempty"`         // keys per topic; default 32
 	Duration    Duration `yaml:"duration,omitempty" json:"duration,omitempty"`       // default 60s
 	Count       int64    `yaml:"count,omitempty" json:"count,omitempty"`             // stop after this many records (0: duration only)
+	// Transactions: write in transactions, aborting a chosen fraction (loadmodes.go).
+	Transactions *Transactions `yaml:"transactions,omitempty" json:"transactions,omitempty"`
+	// Fidelity: headers, timestamps, tombstones, large records, compression (loadmodes.go).
+	Fidelity *Fidelity `yaml:"fidelity,omitempty" json:"fidelity,omitempty"`
 }
 
 // Fault is one window of the timeline.

@@ -57,6 +57,9 @@ func (s *Scenario) applyDefaults() {
 	if sp.Drain == 0 {
 		sp.Drain = Duration(DefaultDrain)
 	}
+	if t := sp.Load.Transactions; t != nil && t.Size == 0 {
+		t.Size = DefaultTxnSize
+	}
 	if sp.Validation.Isolation == "" {
 		sp.Validation.Isolation = ReadCommitted
 	}
@@ -201,6 +204,7 @@ func (s *Scenario) Validate(b Backend) error {
 	if sp.Load.Count < 0 {
 		add(s.errAt("spec.load.count", "must not be negative"))
 	}
+	es = append(es, s.validateLoadModes()...)
 	if iso := sp.Validation.Isolation; iso != ReadCommitted && iso != ReadUncommitted {
 		add(s.errAt("spec.validation.isolation", "must be %s or %s, got %q", ReadCommitted, ReadUncommitted, iso))
 	}

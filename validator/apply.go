@@ -15,6 +15,7 @@ func ApplyResult(rep *report.Report, res *Result) {
 	rep.Examples = res.Examples
 	rep.Drain = report.Drain{Complete: res.DrainComplete, Seconds: res.DrainSeconds}
 	rep.SourceChecked = res.SourceChecked
+	rep.Transactions, rep.Fidelity = res.Transactions, res.Fidelity
 	rep.Stalls, rep.MetadataSync = res.Stalls, res.MetadataSync
 	rep.LatencySeconds.Negative, rep.LatencySeconds.MostNegative = res.NegativeLatency, res.MostNegativeSeconds
 	if res.RedeliveryLatency.Count > 0 {

@@ -88,7 +88,7 @@ func (j Job) Run(ctx context.Context) (*report.Report, error) {
 		TargetBootstrap: j.TargetBootstrap, SourceBootstrap: j.SourceBootstrap, Security: j.Security, Topics: j.Topics, RunID: j.RunID,
 		Ledger: led, Isolation: j.isolation(), Registerer: j.Registerer, Logger: j.Logger,
 		StallAfter: j.stallAfter(),
-	})
+	}.withLoadModes(j.Scenario))
 	if err != nil {
 		return nil, &ConfigError{err}
 	}

@@ -82,6 +82,7 @@ func (t *Tracker) judgeStream(j *Judgement, pc *Counts, k ledger.StreamKey, s *l
 		arrived = st.seen.Clone()
 		arrived.Union(&st.bad)
 	}
+	pc.AbortedCopied += intersectLen(&st.seen, &s.Aborted) // the mirror copied aborted records
 	maxSeen, anySeen := arrived.Max()
 	if last, ok := s.Acked.Max(); ok && (!anySeen || maxSeen < last) {
 		j.AllReachedLast = false

@@ -155,13 +155,12 @@ func newReader(rl role, c *cluster, topics []string) (*reader, error) {
 		kgo.FetchMaxBytes(64<<20),
 		kgo.FetchMaxPartitionBytes(16<<20),
 	)
-	if rl != roleSource {
-		// Transaction markers are never records; they are kept only so
-		// the reader's position passes them (an aborted transaction's
-		// records end in a marker the read_committed reader returns, and
-		// a partition's last offset is often a marker).
-		opts = append(opts, kgo.KeepControlRecords())
-	}
+	// Transaction markers are never records; they are kept only so the
+	// reader's position passes them (an aborted transaction's records end
+	// in a marker the read_committed reader returns, and a partition's last
+	// offset is often a marker: a source written in transactions is never
+	// read "to its end" without them).
+	opts = append(opts, kgo.KeepControlRecords())
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("validator: %s reader: %w", rl, err)
@@ -258,7 +257,7 @@ func (v *Validator) observeSource(p kgo.FetchTopicPartition) {
 	defer v.mu.Unlock()
 	for _, r := range p.Records {
 		if !r.Attrs.IsControl() {
-			v.tr.ObserveSource(p.Topic, int(p.Partition), r.Offset, r.Value)
+			v.tr.ObserveSourceRecord(p.Topic, int(p.Partition), r.Offset, r.Key, r.Value, r.Headers) // modes.go: tombstones, the compacted map
 		}
 	}
 }
@@ -282,11 +281,17 @@ func decodePartition(p kgo.FetchTopicPartition, batch []decoded, dec *wire.Decod
 			ctl: r.Attrs.IsControl()}
 		if !d.ctl {
 			for _, h := range r.Headers {
-				if h.Key == wire.HeaderKey {
+				switch h.Key {
+				case wire.HeaderKey:
 					d.o.Header, d.o.HasHeader = h.Value, true
+				case wire.TxnHeaderKey:
+					d.o.Txn = h.Value
+				default:
+					d.o.Extra = append(d.o.Extra, wire.Header{Key: h.Key, Value: h.Value})
 				}
 			}
-			d.rec, d.err = dec.Decode(r.Value)
+			d.o.Timestamp, d.o.LogAppendTime, d.o.Codec = r.Timestamp, r.Attrs.TimestampType() == 1, r.Attrs.CompressionType()
+			d.rec, d.err = DecodeObservation(dec, &d.o) // modes.go: tombstones have no value to decode
 		}
 		batch = append(batch, d)
 	}

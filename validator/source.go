@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 )
 
 // srcPart is the source reader's state for one source partition.
@@ -62,6 +63,13 @@ func (t *Tracker) srcPart(topic string, partition int) *srcPart {
 // source topic). Only this run's intact records count; anything else is
 // ignored here (the target side judges records).
 func (t *Tracker) ObserveSource(topic string, partition int, offset int64, value []byte) {
+	rec, err := t.dec.Decode(value)
+	t.observeSourceDecoded(topic, partition, offset, rec, err)
+}
+
+// observeSourceDecoded is ObserveSource with the value decoded (modes.go
+// decodes tombstones from their header).
+func (t *Tracker) observeSourceDecoded(topic string, partition int, offset int64, rec wire.Record, err error) {
 	p := t.srcPart(topic, partition)
 	if offset+1 > p.next {
 		p.next = offset + 1
@@ -69,7 +77,6 @@ func (t *Tracker) ObserveSource(topic string, partition int, offset int64, value
 	if offset >= 0 {
 		p.offsets.Add(uint64(offset))
 	}
-	rec, err := t.dec.Decode(value)
 	if err != nil || rec.RunID != t.runID {
 		return
 	}

@@ -64,6 +64,9 @@ const (
 	CatAbortedRead = "aborted_read"
 	CatIdentity    = "identity_mismatch"
 	CatSplit       = "split"
+	// CatAbortedCopied: records of aborted source transactions a
+	// read_committed reader of the target saw (modes.go).
+	CatAbortedCopied = "aborted_copied"
 )
 
 // What differs in an identity_mismatch (Example.What).
@@ -100,6 +103,16 @@ type Observation struct {
 	Header    []byte
 	HasHeader bool
 	ReadAt    time.Time
+	// What the load modes judge (modes.go): the wire.TxnHeaderKey value,
+	// the other headers in order (not kmt's own), the record's timestamp
+	// and whether it is LogAppendTime, its batch's codec, and whether it is
+	// a tombstone (null value) of the fidelity load.
+	Txn           []byte
+	Extra         []wire.Header
+	Timestamp     time.Time
+	LogAppendTime bool
+	Codec         uint8
+	Tombstone     bool
 }
 
 // Outcome says what the tracker made of one observation.
@@ -239,6 +252,8 @@ type Tracker struct {
 
 	ex map[string][]Example
 
+	modes modeState // transactions and fidelity (modes.go)
+
 	lat latencies
 	dec wire.Decoder // decodes source and uncommitted records (reuses strings)
 
@@ -308,7 +323,7 @@ func ptr[T any](v T) *T { return &v }
 // first intact arrivals of this run, its latency (read time minus produce
 // time; ok is false otherwise).
 func (t *Tracker) Observe(o Observation) (out Outcome, lat time.Duration, ok bool) {
-	rec, err := t.dec.Decode(o.Value)
+	rec, err := DecodeObservation(&t.dec, &o)
 	return t.ObserveDecoded(o, rec, err)
 }
 
@@ -356,6 +371,7 @@ func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out
 	lat = o.ReadAt.Sub(rec.ProducedAt)
 	c.Received++
 	st := t.stream(sk)
+	t.lastValue(o, rec) // modes.go: the compacted map, duplicates included
 	if !st.seen.Add(rec.Seq) {
 		c.Duplicate++
 		t.lat.redelivered(lat)
@@ -368,6 +384,7 @@ func (t *Tracker) ObserveDecoded(o Observation, rec wire.Record, err error) (out
 	if top, _ := st.seen.Max(); top == rec.Seq {
 		st.topPart, st.topOff = o.Partition, o.Offset
 	}
+	t.observeModes(o, sk, rec) // modes.go
 	t.lat.record(t.start, o.ReadAt, lat)
 	if t.first.IsZero() || o.ReadAt.Before(t.first) {
 		t.first = o.ReadAt

@@ -19,6 +19,7 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
 // DialFunc dials a broker; nil means a plain net.Dialer. The runner passes the
@@ -57,6 +58,10 @@ type Config struct {
 	// read_uncommitted reader runs beside it, and records of aborted
 	// transactions that only it sees are aborted_read.
 	Isolation string
+	// Transactions and Fidelity: the load modes the run used (modes.go);
+	// nil: not used. A sharded validator does not judge them (Merge).
+	Transactions *scenarios.Transactions
+	Fidelity     *scenarios.Fidelity
 	// StallAfter: the stall watchdog's threshold (stall.go, watch.go): a
 	// target partition standing still this long while its source partition
 	// moves is a stall. 0 disables it; it needs SourceBootstrap and runs
@@ -123,6 +128,9 @@ type Result struct {
 	// add up (ledger.Ledger.Problems): the verdict must be incomplete, since
 	// a missing ledger entry cannot be told from loss.
 	LedgerProblems []string `json:"ledger_problems,omitempty"`
+	// Transactions and Fidelity: the load modes' verdicts (modes.go).
+	Transactions *report.Transactions `json:"transactions,omitempty"`
+	Fidelity     *report.Fidelity     `json:"fidelity,omitempty"`
 }
 
 // defaultSyncWithin is Config.SyncWithin's default.
@@ -152,7 +160,7 @@ type topicMetrics struct {
 
 // anomalyCats are the per-record categories exported as
 // kmt_validator_anomalies_total.
-var anomalyCats = []string{CatDuplicate, CatRedelivery, CatReordered, CatCorrupt, CatForeign, CatAbortedRead, CatIdentity, CatSplit}
+var anomalyCats = []string{CatDuplicate, CatRedelivery, CatReordered, CatCorrupt, CatForeign, CatAbortedRead, CatIdentity, CatSplit, CatAbortedCopied}
 
 func anomalyCount(c Counts, cat string) uint64 {
 	switch cat {
@@ -172,6 +180,8 @@ func anomalyCount(c Counts, cat string) uint64 {
 		return c.IdentityMismatch
 	case CatSplit:
 		return c.Split
+	case CatAbortedCopied:
+		return c.AbortedCopied
 	}
 	return 0
 }
@@ -333,6 +343,7 @@ func (v *Validator) Start(ctx context.Context) error {
 	if v.cfg.SourceBootstrap == "" {
 		v.tr.JudgeOrderBySequence()
 	}
+	v.tr.SetLoadModes(v.cfg.Transactions, v.cfg.Fidelity)
 	v.mu.Unlock()
 	var err error
 	if v.target, err = dialCluster(v.ctx, "target", v.cfg.TargetBootstrap, v.cfg.TargetDial, v.cfg.Security); err != nil {
@@ -500,11 +511,13 @@ func (v *Validator) Drain(ctx context.Context, deadline time.Duration) (*Result,
 	v.mu.Lock()
 	sourceChecked := v.source != nil && d.sourceDone
 	j := v.tr.Judge(v.led, true, sourceChecked)
+	txns, fid := v.tr.TransactionsVerdict(v.led, j.Total), v.tr.FidelityVerdict(v.led) // before resultOf copies the evidence
 	res := v.tr.resultOf(j)
 	res.DrainComplete, res.DrainSeconds = d.targetDone, time.Since(begin).Seconds()
 	res.TargetUnread, res.TargetMissing = !d.targetRead, missingTopic(d.lastTargetErr)
 	res.SourceChecked, res.SourceNote = sourceChecked, v.sourceNote(d)
 	res.Isolation = v.cfg.Isolation
+	res.Transactions, res.Fidelity = txns, fid
 	res.Stalls, res.MetadataSync = stalls, msync
 	res.LedgerProblems = v.led.Problems()
 	v.mu.Unlock()

@@ -32,7 +32,12 @@ after each step; halt conditions are watched continuously, and when one
 breaks every active fault is healed at once and the day stops with the
 reason. An operator can pause, resume or abort it from another terminal.
 The report (game-day.html and game-day.json) has a section per step and a
-findings list to paste into a tracker.`,
+findings list to paste into a tracker.
+
+Clusters: embedded (kmt starts two per step), external (yours: load and
+checks, no injection) or kubernetes (each step's scenario chart installed
+into two kube contexts as kmt cluster run does; a halt or an abort removes
+the step's run by label, Chaos Mesh objects first).`,
 	}
 	c.AddCommand(newGamedayInitCmd(g), newGamedayRunCmd(g))
 	for _, cmd := range []string{gameday.CmdPause, gameday.CmdResume, gameday.CmdAbort} {

@@ -103,4 +103,9 @@ func TestValidateWritesTimelineAndHTML(t *testing.T) {
 	if err != nil || !strings.Contains(string(page), `data-plot="rates"`) || !strings.Contains(string(page), `class="verdict pass"`) {
 		t.Errorf("report.html: %v (%d bytes)", err, len(page))
 	}
+	// The folder keeps the validator's own log (info and above, whatever
+	// the terminal's --log-level).
+	if b, err := os.ReadFile(filepath.Join(dir, "kmt.log")); err != nil || !strings.Contains(string(b), "HTML report written") {
+		t.Errorf("kmt.log: %v\n%s", err, b)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -30,9 +31,10 @@ func saveValidateArtifacts(dir string, s *scenarios.Scenario, rep *report.Report
 // ConfigMap holds 1 MiB in all, report.json and the summary come first.
 const configMapRoom = 1<<20 - 64<<10
 
-// putHTMLConfigMap adds report.html to the in-cluster report ConfigMap when
-// it fits; otherwise the log says where it is.
-func putHTMLConfigMap(ctx context.Context, cm *kube.ReportWriter, dir string, log *slog.Logger) {
+// putHTMLConfigMap adds report.html to the in-cluster report ConfigMap
+// (name) when it fits; otherwise the Job's log says how to rebuild it from
+// the ConfigMap's report.json (a finished pod cannot be copied from).
+func putHTMLConfigMap(ctx context.Context, cm *kube.ReportWriter, name, dir string, log *slog.Logger) {
 	page, err := os.ReadFile(filepath.Join(dir, history.HTMLFile))
 	if err != nil {
 		log.Warn("no report.html for the ConfigMap", "err", err)
@@ -40,8 +42,10 @@ func putHTMLConfigMap(ctx context.Context, cm *kube.ReportWriter, dir string, lo
 	}
 	js, _ := os.ReadFile(filepath.Join(dir, history.ReportFile))
 	if len(page)+len(js) > configMapRoom {
-		log.Warn("report.html does not fit the report ConfigMap beside report.json; copy it from the validator pod",
-			"html_bytes", len(page), "json_bytes", len(js), "path", filepath.Join(dir, history.HTMLFile))
+		ns, _ := kube.Namespace()
+		log.Warn("report.html does not fit the report ConfigMap beside report.json; rebuild it on your machine from the report.json the ConfigMap keeps",
+			"html_bytes", len(page), "json_bytes", len(js),
+			"get_it", fmt.Sprintf(`kubectl -n %s get configmap %s -o jsonpath='{.data.report\.json}' > report.json && kmt show report.json --html`, ns, name))
 		return
 	}
 	if err := cm.Put(ctx, map[string]string{history.HTMLFile: string(page)}); err != nil {

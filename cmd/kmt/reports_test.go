@@ -21,7 +21,8 @@ import (
 
 // TestReportHTMLInConfigMap: on a real kube-apiserver, the validator's
 // report ConfigMap gets report.html beside report.json when both fit in a
-// ConfigMap; a page too big is left out and the log says where it is.
+// ConfigMap; a page too big is left out and the log gives the commands
+// that rebuild it from the ConfigMap's report.json.
 func TestReportHTMLInConfigMap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs a real kube-apiserver (internal/testenv)")
@@ -60,7 +61,7 @@ func TestReportHTMLInConfigMap(t *testing.T) {
 		if err := cm.Report(ctx, rep); err != nil {
 			t.Fatal(err)
 		}
-		putHTMLConfigMap(ctx, cm, dir, log)
+		putHTMLConfigMap(ctx, cm, "kmt-report-"+name, dir, log)
 		got := &corev1.ConfigMap{}
 		if err := e.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "kmt-report-" + name}, got); err != nil {
 			t.Fatal(err)
@@ -76,7 +77,8 @@ func TestReportHTMLInConfigMap(t *testing.T) {
 	if _, ok := big.Data["report.html"]; ok || big.Data["report.json"] == "" {
 		t.Errorf("a 1 MiB report.html went into the ConfigMap (keys %v); want report.json only", keys(big.Data))
 	}
-	if !strings.Contains(logs.String(), "does not fit the report ConfigMap") {
+	if !strings.Contains(logs.String(), "does not fit the report ConfigMap") ||
+		!strings.Contains(logs.String(), `kubectl -n default get configmap kmt-report-toobig -o jsonpath='{.data.report\\.json}' > report.json && kmt show report.json --html`) {
 		t.Errorf("the log does not say report.html was left out:\n%s", logs.String())
 	}
 }

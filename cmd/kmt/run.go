@@ -167,7 +167,7 @@ func parseDefect(s string) (scenarios.Defect, error) {
 	}
 	switch takesN, known := scenarios.DefectTakesN(name); {
 	case !known:
-		return d, fmt.Errorf("--defect %q: unknown; use one of %s (NAME=N for all but commit-before-produce)", s, scenarios.DefectNames())
+		return d, fmt.Errorf("--defect %q: unknown; use one of %s (NAME=N for the every-N defects)", s, scenarios.DefectNames())
 	case takesN && !hasN:
 		return d, fmt.Errorf("--defect %s needs =N (every Nth record), e.g. %s=100", name, name)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/history"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report/timeline"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
@@ -141,6 +142,10 @@ func runValidate(ctx context.Context, g *globals, f validateFlags, shardFlagged 
 	if err := runner.CheckReportDir(dir); err != nil {
 		return err
 	}
+	// The report folder keeps the validator's own log, as kmt run's does.
+	log, closeLog := history.OpenLog(dir, log)
+	defer closeLog()
+	job.Logger = log
 	reg := prometheus.NewRegistry()
 	stop, err := serveMetrics(f.metricsAddr, reg)
 	if err != nil {
@@ -295,7 +300,7 @@ func (f validateFlags) finish(ctx context.Context, g *globals, rep *report.Repor
 			return &exitError{runner.ExitEnv}
 		}
 		log.Info("report written to ConfigMap", "name", f.configMap)
-		putHTMLConfigMap(context.WithoutCancel(ctx), cm, dir, log)
+		putHTMLConfigMap(context.WithoutCancel(ctx), cm, f.configMap, dir, log)
 	}
 	switch rep.Verdict {
 	case report.Pass:

@@ -299,14 +299,8 @@ func Generate(root string) error {
 		if err := os.RemoveAll(dir); err != nil {
 			return err
 		}
-		for p, b := range files {
-			f := filepath.Join(dir, p)
-			if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
-				return err
-			}
-			if err := os.WriteFile(f, b, 0o644); err != nil {
-				return err
-			}
+		if err := writeTree(dir, files); err != nil {
+			return err
 		}
 	}
 	ents, err := os.ReadDir(root)

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/discovery"
@@ -50,6 +51,10 @@ type AbortResult struct {
 	Remaining []ObjectRef
 	// Notes: what was skipped and why (Chaos Mesh not installed, ...).
 	Notes []string
+	// FaultsRemoved is when every cluster's Chaos Mesh objects had been
+	// deleted (the first phase), and AgentsStopped when the fault agents
+	// had (the second); the rest of the run goes after.
+	FaultsRemoved, AgentsStopped time.Time
 }
 
 // Selector returns the label selector of everything a run created: its run
@@ -64,7 +69,9 @@ func Selector(run string) (labels.Selector, error) {
 
 // Abort removes every object of run in every side: first the Chaos Mesh
 // objects (Workflows and Schedules, what they spawned, then the single
-// faults), so faults stop before anything else; then the Helm releases
+// faults), so faults stop before anything else; then kmt's fault agents
+// (waiting a little for their pods to end, so each resumes what it paused
+// while its Role still exists); then the Helm releases
 // recorded with the run's labels (helm uninstall); then any other object
 // of any resource type the API server serves that carries the run's labels
 // (found through discovery, so a missing CRD is no error); and it waits
@@ -84,20 +91,39 @@ func Abort(ctx context.Context, sides []Side, run string, o AbortOptions) (*Abor
 	}
 	res := &AbortResult{}
 	var errs []error
+	var as []*aborter
 	for _, s := range sides {
 		st, err := connect(s)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		// Each cluster gets the whole timeout: one held fault in the source
-		// must not stop the target from being cleaned.
-		sctx, cancel := context.WithTimeout(ctx, o.Timeout)
-		a := &aborter{s: st, sel: sel, runID: run, o: o, res: res, seen: sets.New[string]()}
-		if err := a.run(sctx); err != nil {
-			errs = append(errs, err)
+		as = append(as, &aborter{s: st, sel: sel, runID: run, o: o, res: res, seen: sets.New[string]()})
+	}
+	// Phase by phase across the clusters, so the target's faults do not
+	// wait for the source's agents or leftovers. Each cluster gets the
+	// whole timeout in each phase: one held fault in the source must not
+	// stop the target from being cleaned.
+	phases := []func(*aborter, context.Context) error{(*aborter).chaos, (*aborter).agents, (*aborter).rest}
+	failed := make([]bool, len(as))
+	for p, phase := range phases {
+		switch p {
+		case 1:
+			res.FaultsRemoved = time.Now()
+		case 2:
+			res.AgentsStopped = time.Now()
 		}
-		cancel()
+		for i, a := range as {
+			if failed[i] {
+				continue
+			}
+			sctx, cancel := context.WithTimeout(ctx, o.Timeout)
+			if err := phase(a, sctx); err != nil {
+				errs = append(errs, err)
+				failed[i] = true
+			}
+			cancel()
+		}
 	}
 	return res, errors.Join(errs...)
 }
@@ -115,17 +141,18 @@ type aborter struct {
 	narrow bool
 }
 
-func (a *aborter) run(ctx context.Context) error {
-	log := a.o.Logger.With("cluster", a.s.Role, "run", a.runID)
-	// 1. Faults first.
-	if err := a.chaos(ctx); err != nil {
-		return err
-	}
-	// 2. Helm releases of the run (their records carry the run labels).
+func (a *aborter) log() *slog.Logger {
+	return a.o.Logger.With("cluster", a.s.Role, "run", a.runID)
+}
+
+// rest is phase 3, after the faults and the agents: the Helm releases of
+// the run (their records carry the run labels), then everything else,
+// until nothing is left.
+func (a *aborter) rest(ctx context.Context) error {
+	log := a.log()
 	if err := a.releases(ctx, log); err != nil {
 		return err
 	}
-	// 3. Everything else, until nothing is left.
 	if err := a.discover(); err != nil {
 		return err
 	}
@@ -261,6 +288,54 @@ func (a *aborter) chaos(ctx context.Context) error {
 		a.res.Notes = append(a.res.Notes, fmt.Sprintf("%s: Chaos Mesh CRDs are not installed, so there were no faults to remove", a.s.Name()))
 	}
 	return nil
+}
+
+// agentComponent is the component label of the fault agents' Jobs and
+// pods (charts/kmt-lib).
+const agentComponent = "agent"
+
+// agentGrace bounds the wait for the agents' pods to end: the pod's
+// termination grace (30 s by default) and a little more.
+const agentGrace = 45 * time.Second
+
+// agents deletes the run's fault agent Jobs and waits (up to agentGrace)
+// until their pods are gone, so each agent, stopped by SIGTERM, resumes
+// what it paused before the Helm uninstall removes the Role it needs for
+// that. A pod that outlives the wait is left to the sweep; a paused pod
+// resumes itself shortly after its window in any case.
+func (a *aborter) agents(ctx context.Context) error {
+	log := a.log()
+	req, err := labels.NewRequirement("app.kubernetes.io/component", selection.Equals, []string{agentComponent})
+	if err != nil {
+		return err
+	}
+	sel := a.sel.Add(*req)
+	jobs, _, err := a.list(ctx, schema.GroupVersionKind{Group: "batch", Version: "v1", Kind: "Job"}, sel, "")
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if err := a.delete(ctx, j); err != nil {
+			return err
+		}
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, agentGrace)
+	defer cancel()
+	for {
+		pods, _, err := a.list(wctx, schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, sel, "")
+		if err != nil || len(pods) == 0 {
+			return nil // a failed look is no reason to keep the faults: go on
+		}
+		select {
+		case <-wctx.Done():
+			log.Warn("fault agent pods still terminating; removing the rest of the run", "pods", len(pods))
+			return nil
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
 }
 
 // workflowChildren deletes what a Workflow spawned (labelled with its name

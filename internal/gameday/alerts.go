@@ -1,12 +1,8 @@
 package gameday
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"os"
 	"strings"
 	"time"
 )
@@ -55,34 +51,4 @@ func firing(ctx context.Context, prom, am *Endpoint) (map[string]time.Time, erro
 		}
 	}
 	return out, nil
-}
-
-// annotate posts one Grafana annotation (POST /api/annotations); a failure
-// is returned for the caller to log: annotations never stop a game day.
-func annotate(ctx context.Context, g *Grafana, at time.Time, text string, tags ...string) error {
-	if g == nil {
-		return nil
-	}
-	body := map[string]any{"time": at.UnixMilli(), "text": text, "tags": append(append([]string{"kmt", "gameday"}, g.Tags...), tags...)}
-	if g.DashboardUID != "" {
-		body["dashboardUID"] = g.DashboardUID
-	}
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(g.URL, "/")+"/api/annotations", bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if g.TokenEnv != "" {
-		req.Header.Set("Authorization", "Bearer "+os.Getenv(g.TokenEnv))
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("grafana annotation: %w", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("grafana annotation: POST %s/api/annotations: %s (is %s a token with annotation rights?)", g.URL, resp.Status, g.TokenEnv)
-	}
-	return nil
 }

@@ -29,6 +29,10 @@ const (
 const (
 	BackendEmbedded = "embedded" // two embedded clusters per step, started by kmt
 	BackendExternal = "external" // the user's clusters and mirror: load, checks, no fault injection
+	// BackendKubernetes: two Kubernetes clusters; each step is a scenario
+	// chart installed into both (kmt cluster run's machinery), its faults
+	// Chaos Mesh objects and kmt's in-cluster agent.
+	BackendKubernetes = "kubernetes"
 )
 
 // Book is a run book.
@@ -66,6 +70,28 @@ type Clusters struct {
 	// MetricsAddr: each step serves its /metrics here while it runs, for
 	// the Prometheus that answers the PromQL checks and the alerts.
 	MetricsAddr string `yaml:"metricsAddr,omitempty"`
+
+	// Kubernetes (backend kubernetes): the kubeconfig ("" = $KUBECONFIG or
+	// ~/.kube/config, as kubectl), the two clusters, the chart values both
+	// get, the library chart's folder and the bound on each Helm action.
+	Kubeconfig string         `yaml:"kubeconfig,omitempty"`
+	Source     *KubeCluster   `yaml:"source,omitempty"`
+	Target     *KubeCluster   `yaml:"target,omitempty"`
+	Values     map[string]any `yaml:"values,omitempty"`
+	// Charts is the folder holding the kmt-lib library chart (default
+	// charts): each step's scenario chart is generated from the step's
+	// scenario (its faults, load and short form included) over it.
+	Charts  string             `yaml:"charts,omitempty"`
+	Timeout scenarios.Duration `yaml:"timeout,omitempty"`
+}
+
+// KubeCluster is one Kubernetes cluster of a game day.
+type KubeCluster struct {
+	Context   string `yaml:"context"`
+	Namespace string `yaml:"namespace"`
+	// Values are chart values for this cluster only (over clusters.values),
+	// e.g. kafka.sourceBootstrap or chaos.peerAddresses.
+	Values map[string]any `yaml:"values,omitempty"`
 }
 
 // Endpoint is an HTTP API.
@@ -78,8 +104,13 @@ type Grafana struct {
 	URL string `yaml:"url"`
 	// TokenEnv names the environment variable holding a service-account
 	// token (never the token itself in a run book).
-	TokenEnv     string   `yaml:"tokenEnv,omitempty"`
+	TokenEnv string `yaml:"tokenEnv,omitempty"`
+	// DashboardUID and PanelID put the annotations on one dashboard (and
+	// panel); without them they are organization annotations, shown on
+	// any dashboard that queries the Grafana data source by tag (kmt,
+	// gameday, the step's name, the fault's name, Tags).
 	DashboardUID string   `yaml:"dashboardUID,omitempty"`
+	PanelID      int64    `yaml:"panelId,omitempty"`
 	Tags         []string `yaml:"tags,omitempty"`
 }
 
@@ -188,8 +219,17 @@ func (b *Book) Validate() error {
 		if b.Clusters.SourceBootstrap == "" || b.Clusters.TargetBootstrap == "" {
 			bad("clusters.backend external needs sourceBootstrap and targetBootstrap")
 		}
+	case BackendKubernetes:
+		for _, side := range []struct {
+			name string
+			k    *KubeCluster
+		}{{"source", b.Clusters.Source}, {"target", b.Clusters.Target}} {
+			if side.k == nil || side.k.Context == "" || side.k.Namespace == "" {
+				bad("clusters.%s: backend kubernetes needs context and namespace (kubectl config get-contexts lists the contexts)", side.name)
+			}
+		}
 	default:
-		bad("clusters.backend %q: use embedded (kmt starts two clusters per step) or external (yours; for Kubernetes, run each step with kmt cluster run)", b.Clusters.Backend)
+		bad("clusters.backend %q: use embedded (kmt starts two clusters per step), external (yours) or kubernetes (scenario charts in two kube contexts)", b.Clusters.Backend)
 	}
 	if b.Grafana != nil && b.Grafana.URL == "" {
 		bad("grafana.url is required when grafana is set")
@@ -209,6 +249,9 @@ func (b *Book) Validate() error {
 		}
 		if b.Clusters.Backend == BackendExternal && len(s.Faults) > 0 {
 			bad("%s: kmt cannot inject faults into clusters it did not start; inject them yourself (or use kmt cluster run) and keep the step's checks", at)
+		}
+		if b.Clusters.Backend == BackendKubernetes && len(s.Defects) > 0 {
+			bad("%s: defects make kmt's reference mirror misbehave; on Kubernetes the mirror is yours (run defect rehearsals on the embedded backend)", at)
 		}
 		if s.ExpectAlert != nil && b.Prometheus == nil && b.Alertmanager == nil {
 			bad("%s: expectAlert needs prometheus.url or alertmanager.url", at)
@@ -241,6 +284,8 @@ func (c Check) validate(b *Book) error {
 			return fmt.Errorf("op %q: use < <= == != >= >", c.Op)
 		}
 	case c.Invariant == NothingLost:
+	case c.Invariant == P99Below && b.Clusters.Backend == BackendKubernetes && b.Prometheus == nil:
+		return fmt.Errorf("%s on Kubernetes is read from the validator's latency histogram in Prometheus: set prometheus.url", P99Below)
 	case c.Invariant == LagBelow, c.Invariant == P99Below, c.Invariant == DuplicatesBelow:
 		if c.Value <= 0 {
 			return fmt.Errorf("%s needs a value > 0", c.Invariant)
@@ -264,10 +309,17 @@ metadata:
   owner: you@example.com          # runs the day
   abortOwner: oncall@example.com  # may stop it at any time
 clusters:
-  backend: embedded   # embedded: kmt starts two clusters per step; external: yours
+  backend: embedded   # embedded: kmt starts two clusters per step; external: yours;
+                      # kubernetes: each step's chart installed into two kube contexts
   # sourceBootstrap: kafka-a:9092
   # targetBootstrap: kafka-b:9092
   # metricsAddr: 0.0.0.0:9464   # each step serves /metrics here for your Prometheus
+  # For backend kubernetes (as kmt cluster run; both namespaces labelled
+  # kmt.dev/chaos=allowed; a halt or abort removes the step's run by label):
+  # source: {context: kind-kmt-source, namespace: kmt}
+  # target: {context: kind-kmt-target, namespace: kmt, values: {kafka: {sourceBootstrap: 172.18.0.2:32100}}}
+  # values: {chaos: {peerAddresses: [172.18.0.2/32]}}   # chart values for both
+  # charts: charts    # the folder holding the kmt-lib library chart
 # prometheus: {url: http://prometheus:9090}       # PromQL checks, alerts API
 # alertmanager: {url: http://alertmanager:9093}   # alerts API (instead)
 # grafana: {url: http://grafana:3000, tokenEnv: GRAFANA_TOKEN}

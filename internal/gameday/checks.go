@@ -3,12 +3,14 @@ package gameday
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -265,6 +267,31 @@ func getJSON(ctx context.Context, u string, into any) error {
 	return json.NewDecoder(resp.Body).Decode(into)
 }
 
+// errNoSeries: an instant query returned an empty vector (no data).
+var errNoSeries = errors.New("returned no series (no data yet, or a label that matches nothing; `or vector(0)` makes no data a zero)")
+
+// labelValues runs an instant query and returns the values of label in
+// the series it returned.
+func labelValues(ctx context.Context, base, q, label string) ([]string, error) {
+	var r struct {
+		Data struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := getJSON(ctx, strings.TrimRight(base, "/")+"/api/v1/query?query="+url.QueryEscape(q), &r); err != nil {
+		return nil, fmt.Errorf("query %q: %w", q, err)
+	}
+	var out []string
+	for _, s := range r.Data.Result {
+		if v := s.Metric[label]; v != "" {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
 // instantQuery asks Prometheus's HTTP API for one value (a scalar, or a
 // vector of exactly one sample).
 func instantQuery(ctx context.Context, base, q string) (float64, error) {
@@ -291,6 +318,9 @@ func instantQuery(ctx context.Context, base, q string) (float64, error) {
 			Value []any `json:"value"`
 		}
 		json.Unmarshal(r.Data.Result, &vec)
+		if len(vec) == 0 {
+			return 0, fmt.Errorf("query %q: %w", q, errNoSeries)
+		}
 		if len(vec) != 1 {
 			return 0, fmt.Errorf("query %q returned %d series; a check needs exactly one (wrap it in sum())", q, len(vec))
 		}

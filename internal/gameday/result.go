@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
@@ -44,23 +45,31 @@ type Result struct {
 
 // StepResult is one step's section of the report.
 type StepResult struct {
-	Name       string          `json:"name"`
-	Hypothesis string          `json:"hypothesis"`
-	Status     string          `json:"status"`
-	Reason     string          `json:"reason,omitempty"`
-	ReportDir  string          `json:"report_dir,omitempty"` // relative to the game day's folder
-	Verdict    string          `json:"verdict,omitempty"`
-	Reasons    []string        `json:"verdict_reasons,omitempty"`
-	StartedAt  time.Time       `json:"started_at"`
-	EndedAt    time.Time       `json:"ended_at"`
-	Checks     []CheckOut      `json:"checks"`
-	Halt       *Halt           `json:"halt,omitempty"`
-	Faults     []FaultOut      `json:"faults,omitempty"`
-	Alert      *AlertOut       `json:"alert,omitempty"`
-	Recorded   []string        `json:"recorded,omitempty"`
-	Counts     *report.Counts  `json:"counts,omitempty"`
-	Latency    *report.Latency `json:"latency_seconds,omitempty"`
-	MaxLag     int64           `json:"max_lag,omitempty"`
+	Name       string `json:"name"`
+	Hypothesis string `json:"hypothesis"`
+	Status     string `json:"status"`
+	Reason     string `json:"reason,omitempty"`
+	ReportDir  string `json:"report_dir,omitempty"` // relative to the game day's folder
+	// RunID is the step's run on Kubernetes (the kmt.dev/run label; kmt
+	// abort --run-id removes it by hand).
+	RunID string `json:"run_id,omitempty"`
+	// Cleanup is what removing the step's run left (Kubernetes).
+	Cleanup   *Cleanup        `json:"cleanup,omitempty"`
+	Verdict   string          `json:"verdict,omitempty"`
+	Reasons   []string        `json:"verdict_reasons,omitempty"`
+	StartedAt time.Time       `json:"started_at"`
+	EndedAt   time.Time       `json:"ended_at"`
+	Checks    []CheckOut      `json:"checks"`
+	Halt      *Halt           `json:"halt,omitempty"`
+	Faults    []FaultOut      `json:"faults,omitempty"`
+	Alert     *AlertOut       `json:"alert,omitempty"`
+	Recorded  []string        `json:"recorded,omitempty"`
+	Counts    *report.Counts  `json:"counts,omitempty"`
+	Latency   *report.Latency `json:"latency_seconds,omitempty"`
+	MaxLag    int64           `json:"max_lag,omitempty"`
+	// AnnotationErrors: what Grafana answered when an annotation failed
+	// (the first few).
+	AnnotationErrors []string `json:"annotation_errors,omitempty"`
 }
 
 // CheckOut is one check evaluated at one moment (before, during, after,
@@ -82,6 +91,24 @@ type Halt struct {
 	AtSeconds float64 `json:"at_seconds"`
 	// Active are the faults whose window was open when it broke.
 	Active []string `json:"active_faults"`
+	// Healed are the objects removed at the halt (Kubernetes: Chaos Mesh
+	// objects first, then the agents and the rest of the run), and
+	// HealSeconds how long removing them took, waiting included.
+	Healed      []string `json:"healed,omitempty"`
+	HealSeconds float64  `json:"heal_seconds,omitempty"`
+	// FaultsGoneSeconds: from the halt until every Chaos Mesh object of
+	// the run had been deleted in both clusters (the first thing done);
+	// AgentsGoneSeconds until the fault agents had stopped too.
+	FaultsGoneSeconds float64 `json:"faults_gone_seconds,omitempty"`
+	AgentsGoneSeconds float64 `json:"agents_gone_seconds,omitempty"`
+}
+
+// Cleanup is the removal of a step's run from its clusters.
+type Cleanup struct {
+	Removed int      `json:"removed"`         // objects deleted
+	Left    []string `json:"left"`            // objects still there at the end (finalizers)
+	Notes   []string `json:"notes,omitempty"` // what could not be searched and why
+	Error   string   `json:"error,omitempty"`
 }
 
 // FaultOut is a fault as it really happened, with its planned end.
@@ -140,6 +167,12 @@ func (r *Result) findings() []string {
 			out = append(out, p+"hypothesis did not hold (\""+s.Hypothesis+"\"): "+s.Reason)
 		case Errored:
 			out = append(out, p+"could not run: "+s.Reason)
+		}
+		if c := s.Cleanup; c != nil && (len(c.Left) > 0 || c.Error != "") {
+			out = append(out, fmt.Sprintf("%sobjects of run %s are left in the clusters (%s%s): kmt abort --run-id %s", p, s.RunID, strings.Join(c.Left, ", "), c.Error, s.RunID))
+		}
+		if len(s.AnnotationErrors) > 0 {
+			out = append(out, p+"Grafana annotations failed: "+s.AnnotationErrors[0])
 		}
 		for _, f := range s.Faults {
 			if f.Error != "" {

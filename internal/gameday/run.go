@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/cluster"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
@@ -35,6 +36,9 @@ type Day struct {
 	o     Options
 	res   *Result
 	plans []stepPlan
+	// closers close the steps' log files when the day ends.
+	closers []func()
+	grafana *grafanaClient // nil: no annotations
 }
 
 // stepPlan is a step ready to run: its scenario file and run options.
@@ -43,6 +47,10 @@ type stepPlan struct {
 	scenario *scenarios.Scenario
 	path     string
 	dir      string // relative to the game day's folder
+	// kube installs the step's chart (backend kubernetes); log is the
+	// step's log, teed into its kmt.log.
+	kube *cluster.Runner
+	log  *slog.Logger
 }
 
 // Run runs the game day and writes its report into o.Dir. The error is
@@ -65,6 +73,15 @@ func Run(ctx context.Context, b *Book, o Options) (*Result, error) {
 		Name: b.Metadata.Name, Description: b.Metadata.Description, Owner: b.Metadata.Owner, AbortOwner: b.Metadata.AbortOwner,
 		Backend: b.Clusters.Backend, StartedAt: time.Now(), Preflight: []CheckOut{}, KMT: report.CurrentBuild(),
 	}}
+	defer func() {
+		for _, c := range d.closers {
+			c()
+		}
+	}()
+	var err error
+	if d.grafana, err = newGrafana(b.Grafana); err != nil {
+		return nil, runner.Usage(err)
+	}
 	if err := d.plan(); err != nil {
 		return nil, runner.Usage(err)
 	}
@@ -108,7 +125,11 @@ func (d *Day) run(ctx context.Context) {
 			d.stop(Aborted, reason, i)
 			return
 		}
-		sr := d.runStep(ctx, i)
+		run := d.runStep
+		if d.book.Clusters.Backend == BackendKubernetes {
+			run = d.runKubeStep
+		}
+		sr := run(ctx, i)
 		d.res.Steps = append(d.res.Steps, sr)
 		switch sr.Status {
 		case Halted, Aborted:
@@ -177,8 +198,15 @@ func orSomeone(s string) string {
 // the last step is found before the first fault.
 func (d *Day) plan() error {
 	var errs []error
+	var src, tgt cluster.Side
+	if d.book.Clusters.Backend == BackendKubernetes {
+		var err error
+		if src, tgt, err = d.kubeSides(); err != nil {
+			return err
+		}
+	}
 	for i, s := range d.book.Steps {
-		p, err := d.planStep(i, s)
+		p, err := d.planStep(i, s, src, tgt)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("step %s: %w", s.Name, err))
 			continue
@@ -188,7 +216,7 @@ func (d *Day) plan() error {
 	return errors.Join(errs...)
 }
 
-func (d *Day) planStep(i int, s Step) (stepPlan, error) {
+func (d *Day) planStep(i int, s Step, src, tgt cluster.Side) (stepPlan, error) {
 	name := s.Scenario
 	if name == "" {
 		name = "baseline"
@@ -236,14 +264,21 @@ func (d *Day) planStep(i int, s Step) (stepPlan, error) {
 		return stepPlan{}, err
 	}
 	p := stepPlan{step: s, path: path, dir: rel}
-	prep, err := runner.Prepare(d.runOptions(p))
-	if err != nil {
-		return stepPlan{}, err
+	if d.book.Clusters.Backend == BackendKubernetes {
+		p.scenario = sc
+		if err := d.planKube(&p, sc, src, tgt); err != nil {
+			return stepPlan{}, err
+		}
+	} else {
+		prep, err := runner.Prepare(d.runOptions(p))
+		if err != nil {
+			return stepPlan{}, err
+		}
+		p.scenario = prep.Scenario
 	}
-	p.scenario = prep.Scenario
 	// The scenario's assertions are compiled when the step runs: compile
 	// them now so a window the step's faults removed is found up front.
-	if _, err := assertions.Compile(prep.Scenario); err != nil {
+	if _, err := assertions.Compile(p.scenario); err != nil {
 		return stepPlan{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return p, nil
@@ -287,7 +322,12 @@ func (d *Day) preflight(ctx context.Context) string {
 			return out.Detail
 		}
 	}
-	if b.Clusters.Backend == BackendExternal && len(d.plans) > 0 {
+	if b.Clusters.Backend == BackendKubernetes {
+		if reason := d.preflightKube(ctx); reason != "" {
+			return reason
+		}
+	}
+	if b.Clusters.Backend != BackendEmbedded && len(d.plans) > 0 {
 		for _, c := range d.plans[0].step.SteadyState {
 			if c.PromQL == "" {
 				continue

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
@@ -23,6 +22,13 @@ type watch struct {
 	res    *StepResult
 	live   *live
 	cancel context.CancelFunc
+	// heal, when set, removes the step's faults at a halt (Kubernetes:
+	// abort by label); the embedded nemesis heals on cancel.
+	heal func(*Halt)
+	// seen: each fault's first and last look in force (Kubernetes).
+	seen map[string]*FaultOut
+	// annotations: the Grafana annotation id of each fault in force.
+	annotations map[string]int64
 
 	t0          time.Time
 	firstFault  time.Duration // planned start of the first fault (0: none)
@@ -68,6 +74,7 @@ func (d *Day) runStep(ctx context.Context, i int) StepResult {
 		}
 	}
 	res.EndedAt = time.Now()
+	w.closeAnnotations(ctx, res.EndedAt)
 	w.finish(ctx, rep, err)
 	return *res
 }
@@ -96,23 +103,38 @@ func (w *watch) tick(ctx context.Context, now time.Time) {
 	if err != nil {
 		return
 	}
-	el := now.Sub(w.t0)
-	w.faults(ctx, mfs, now)
-	w.steadyState(ctx, mfs, el)
-	for _, c := range append(append([]Check{}, w.d.book.Halt...), w.p.step.Halt...) {
-		ob := w.live.evalLive(ctx, c, mfs, w.d.book.Prometheus)
-		if !ob.Held && !math.IsNaN(ob.Value) {
-			w.halt(Halted, fmt.Sprintf("halt condition %q broke at +%.1fs: %s", c.String(), el.Seconds(), ob.Detail), now)
-			return
-		}
+	eval := func(c Check) Observation { return w.live.evalLive(ctx, c, mfs, w.d.book.Prometheus) }
+	if !w.observe(ctx, now, activeFaults(mfs), eval) {
+		return
 	}
-	w.expectAlert(ctx, now)
 	if now.Sub(w.lastSay) >= 2*time.Second {
 		w.lastSay = now
-		w.d.say("  %s +%4.1fs faults=%-14s lag=%-6.0f lost=%.0f dup=%.0f p99(5s)=%s", w.p.step.Name, el.Seconds(), orDash(w.active),
+		w.d.say("  %s +%4.1fs faults=%-14s lag=%-6.0f lost=%.0f dup=%.0f p99(5s)=%s", w.p.step.Name, now.Sub(w.t0).Seconds(), orDash(w.active),
 			sum(mfs, metrics.ValidatorLag, "", ""), sum(mfs, metrics.ValidatorMissing, metrics.LabelCategory, "lost"),
 			sum(mfs, metrics.ValidatorAnomaly, metrics.LabelCategory, "duplicate"), fmtSeconds(w.live.recentP99()))
 	}
+}
+
+// observe is what every backend does on a look at a running step: follow
+// the faults in force (cur), evaluate the steady state and the halt
+// conditions with eval, poll the expected alert. It returns false once the
+// step halted.
+func (w *watch) observe(ctx context.Context, now time.Time, cur []string, eval func(Check) Observation) bool {
+	el := now.Sub(w.t0)
+	w.faults(ctx, cur, now)
+	w.steadyState(eval, el)
+	if w.res.Halt != nil {
+		return false
+	}
+	for _, c := range append(append([]Check{}, w.d.book.Halt...), w.p.step.Halt...) {
+		ob := eval(c)
+		if !ob.Held && !math.IsNaN(ob.Value) {
+			w.halt(Halted, fmt.Sprintf("halt condition %q broke at +%.1fs: %s", c.String(), el.Seconds(), ob.Detail), now)
+			return false
+		}
+	}
+	w.expectAlert(ctx, now)
+	return true
 }
 
 func orDash(ss []string) string {
@@ -138,34 +160,77 @@ func (w *watch) halt(status, reason string, now time.Time) {
 	}
 	w.res.Halt, w.res.Status, w.res.Reason = h, status, reason
 	w.d.say("HALT step %s: %s; healing %s now", w.p.step.Name, reason, orDash(w.active))
+	if w.heal != nil {
+		w.heal(h)
+	}
 	w.cancel()
 }
 
 // faults follows kmt_fault_active: progress and Grafana annotations at
 // every real start and end.
-func (w *watch) faults(ctx context.Context, mfs map[string]*dto.MetricFamily, now time.Time) {
-	cur := activeFaults(mfs)
+func (w *watch) faults(ctx context.Context, cur []string, now time.Time) {
 	for _, f := range cur {
 		if !slices.Contains(w.active, f) {
 			if w.faultSeen.IsZero() {
 				w.faultSeen = now
 			}
 			w.d.say("  %s fault %s applied at +%.1fs", w.p.step.Name, f, now.Sub(w.t0).Seconds())
-			w.annotate(ctx, now, fmt.Sprintf("kmt game day %s, step %s: fault %s applied", w.d.book.Metadata.Name, w.p.step.Name, f), f)
+			w.annotateStart(ctx, now, f)
 		}
 	}
 	for _, f := range w.active {
 		if !slices.Contains(cur, f) {
 			w.d.say("  %s fault %s reverted at +%.1fs", w.p.step.Name, f, now.Sub(w.t0).Seconds())
-			w.annotate(ctx, now, fmt.Sprintf("kmt game day %s, step %s: fault %s reverted", w.d.book.Metadata.Name, w.p.step.Name, f), f)
+			w.annotateEnd(ctx, now, f)
 		}
 	}
 	w.active = cur
 }
 
-func (w *watch) annotate(ctx context.Context, at time.Time, text, fault string) {
-	if err := annotate(ctx, w.d.book.Grafana, at, text, w.p.step.Name, fault); err != nil {
-		w.d.o.Logger.Warn("grafana annotation failed", "err", err)
+// annotateStart opens a fault's region annotation in Grafana; a failure is
+// logged and kept for the report: annotations never stop a game day.
+func (w *watch) annotateStart(ctx context.Context, at time.Time, fault string) {
+	g := w.d.grafana
+	if g == nil {
+		return
+	}
+	text := fmt.Sprintf("kmt game day %s, step %s: fault %s applied", w.d.book.Metadata.Name, w.p.step.Name, fault)
+	id, err := g.start(ctx, at, text, w.p.step.Name, fault)
+	if err != nil {
+		w.annotationFailed(err)
+		return
+	}
+	if w.annotations == nil {
+		w.annotations = map[string]int64{}
+	}
+	w.annotations[fault] = id
+}
+
+// annotateEnd closes the fault's region at its revert.
+func (w *watch) annotateEnd(ctx context.Context, at time.Time, fault string) {
+	g, id := w.d.grafana, w.annotations[fault]
+	if g == nil || id == 0 {
+		return
+	}
+	text := fmt.Sprintf("kmt game day %s, step %s: fault %s applied, then reverted", w.d.book.Metadata.Name, w.p.step.Name, fault)
+	if err := g.end(ctx, id, at, text); err != nil {
+		w.annotationFailed(err)
+	}
+}
+
+// closeAnnotations ends the regions of faults still open when the step
+// ended (healed by the halt, or removed with the run).
+func (w *watch) closeAnnotations(ctx context.Context, at time.Time) {
+	for _, f := range w.active {
+		w.annotateEnd(ctx, at, f)
+	}
+	w.active = nil
+}
+
+func (w *watch) annotationFailed(err error) {
+	w.d.o.Logger.Warn("grafana annotation failed", "err", err)
+	if len(w.res.AnnotationErrors) < 5 {
+		w.res.AnnotationErrors = append(w.res.AnnotationErrors, err.Error())
 	}
 }
 
@@ -173,7 +238,7 @@ func (w *watch) annotate(ctx context.Context, at time.Time, text, fault string) 
 // fault is due (a failure there halts before anything is injected), then
 // every tick while a fault is active (or, without faults, while the load
 // runs).
-func (w *watch) steadyState(ctx context.Context, mfs map[string]*dto.MetricFamily, el time.Duration) {
+func (w *watch) steadyState(eval func(Check) Observation, el time.Duration) {
 	checks := w.p.step.SteadyState
 	due := w.firstFault - 2*w.d.o.Tick
 	if w.firstFault == 0 {
@@ -182,7 +247,7 @@ func (w *watch) steadyState(ctx context.Context, mfs map[string]*dto.MetricFamil
 	if !w.beforeDone && el >= due {
 		w.beforeDone = true
 		for _, c := range checks {
-			ob := w.live.evalLive(ctx, c, mfs, w.d.book.Prometheus)
+			ob := eval(c)
 			w.res.Checks = append(w.res.Checks, CheckOut{Check: c.String(), When: "before", Held: ob.Held, Observed: ob.Value, Detail: ob.Detail, At: el.Seconds()})
 			if !ob.Held {
 				w.halt(Halted, fmt.Sprintf("steady state did not hold before the faults: %s (%s); nothing was injected", c.String(), ob.Detail), time.Now())
@@ -195,7 +260,7 @@ func (w *watch) steadyState(ctx context.Context, mfs map[string]*dto.MetricFamil
 		return
 	}
 	for _, c := range checks {
-		ob := w.live.evalLive(ctx, c, mfs, w.d.book.Prometheus)
+		ob := eval(c)
 		prev := w.during[c.String()]
 		if prev != nil && !prev.Held {
 			continue // keep the first break
@@ -242,8 +307,23 @@ func (w *watch) finish(ctx context.Context, rep *report.Report, err error) {
 			res.Checks = append(res.Checks, *o)
 		}
 	}
-	if err != nil && rep == nil {
-		res.Status, res.Reason = Errored, err.Error()
+	if rep == nil {
+		if h := res.Halt; h != nil {
+			if h.Healed == nil { // the run's own nemesis healed on cancel
+				if err != nil {
+					res.Reason += "; " + err.Error()
+				}
+				return
+			}
+			// Kubernetes: healed by removing the run.
+			res.Reason += fmt.Sprintf("; healed at once: Chaos Mesh objects deleted %.2fs after the halt, fault agents stopped after %.2fs, the whole run %s removed in %.1fs (%s)",
+				h.FaultsGoneSeconds, h.AgentsGoneSeconds, res.RunID, h.HealSeconds, orDash(h.Healed))
+			return
+		}
+		res.Status, res.Reason = Errored, "the step ended without a report"
+		if err != nil {
+			res.Reason = err.Error()
+		}
 		return
 	}
 	res.Verdict, res.Reasons = rep.Verdict, rep.Reasons

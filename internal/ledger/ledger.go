@@ -29,6 +29,10 @@ type StreamKey struct {
 type Stream struct {
 	Acked  intervals.Set // sequences acknowledged with acks=all
 	Failed intervals.Set // sequences whose send returned an error
+	// Aborted: sequences written in a transaction the loadgen aborted. They
+	// are in the source log, never committed: a read_committed consumer
+	// must never see them, and they are never lost.
+	Aborted intervals.Set
 }
 
 // Ledger is safe for concurrent use.
@@ -70,6 +74,13 @@ func (l *Ledger) Fail(k StreamKey, seq uint64) {
 	l.mu.Unlock()
 }
 
+// Abort records that seq of k was written in a transaction that was aborted.
+func (l *Ledger) Abort(k StreamKey, seq uint64) {
+	l.mu.Lock()
+	l.stream(k).Aborted.Add(seq)
+	l.mu.Unlock()
+}
+
 // FailUnanswered records as failed every sequence below sent of k that is
 // neither acked nor failed (sends the producer never heard back about
 // before it closed: they may or may not be in the source log, so they are
@@ -84,6 +95,7 @@ func (l *Ledger) FailUnanswered(k StreamKey, sent uint64) uint64 {
 	s := l.stream(k)
 	answered := s.Acked.Clone()
 	answered.Union(&s.Failed)
+	answered.Union(&s.Aborted)
 	all := &intervals.Set{}
 	all.AddRange(0, sent-1)
 	var n uint64
@@ -96,8 +108,16 @@ func (l *Ledger) FailUnanswered(k StreamKey, sent uint64) uint64 {
 
 // AddRanges merges acked and failed ranges (from a ledger topic entry).
 func (l *Ledger) AddRanges(k StreamKey, acked, failed []intervals.Range) {
+	l.AddAllRanges(k, acked, failed, nil)
+}
+
+// AddAllRanges merges acked, failed and aborted ranges (from a ledger topic entry).
+func (l *Ledger) AddAllRanges(k StreamKey, acked, failed, aborted []intervals.Range) {
 	l.mu.Lock()
 	s := l.stream(k)
+	for _, r := range aborted {
+		s.Aborted.AddRange(r.Lo, r.Hi)
+	}
 	for _, r := range acked {
 		s.Acked.AddRange(r.Lo, r.Hi)
 	}
@@ -177,6 +197,17 @@ func (l *Ledger) View(fn func(StreamKey, *Stream)) {
 	for _, k := range keys {
 		fn(k, l.streams[k])
 	}
+}
+
+// TotalAborted returns the number of aborted sequences over all streams.
+func (l *Ledger) TotalAborted() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var n uint64
+	for _, s := range l.streams {
+		n += s.Aborted.Len()
+	}
+	return n
 }
 
 // Totals returns the number of acked and failed sequences over all streams.

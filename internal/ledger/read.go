@@ -120,7 +120,7 @@ func (a *account) add(r *kgo.Record, into *Ledger) {
 		return
 	}
 	ea.entries.Add(e.N)
-	into.AddRanges(StreamKey{Topic: e.Topic, Stream: e.Stream, Epoch: e.Epoch}, e.Acked, e.Failed)
+	into.AddAllRanges(StreamKey{Topic: e.Topic, Stream: e.Stream, Epoch: e.Epoch}, e.Acked, e.Failed, e.Aborted)
 }
 
 // noteEnd records whether the run's partition has been read to its end.
@@ -199,13 +199,13 @@ func (ea *epochAccount) check(run string, ep uint32, into *Ledger) []string {
 		}
 		t, ok := want[k]
 		delete(want, k)
-		if !ok || t.Acked != s.Acked.Len() || t.Failed != s.Failed.Len() {
-			out = append(out, fmt.Sprintf("ledger of run %s, stream %s/%d (loadgen epoch %d): its done entry says %d acked and %d failed, the entries add up to %d acked and %d failed",
-				run, k.Topic, k.Stream, ep, t.Acked, t.Failed, s.Acked.Len(), s.Failed.Len()))
+		if !ok || t.Acked != s.Acked.Len() || t.Failed != s.Failed.Len() || t.Aborted != s.Aborted.Len() {
+			out = append(out, fmt.Sprintf("ledger of run %s, stream %s/%d (loadgen epoch %d): its done entry says %d acked, %d failed and %d aborted, the entries add up to %d acked, %d failed and %d aborted",
+				run, k.Topic, k.Stream, ep, t.Acked, t.Failed, t.Aborted, s.Acked.Len(), s.Failed.Len(), s.Aborted.Len()))
 		}
 	})
 	for k, t := range want {
-		if t.Acked+t.Failed > 0 {
+		if t.Acked+t.Failed+t.Aborted > 0 {
 			out = append(out, fmt.Sprintf("ledger of run %s, stream %s/%d (loadgen epoch %d): its done entry says %d acked and %d failed, no entry of the stream was read",
 				run, k.Topic, k.Stream, ep, t.Acked, t.Failed))
 		}

@@ -96,12 +96,18 @@ func TestReadTopicLedgerThatDoesNotAddUp(t *testing.T) {
 	}{
 		{"adds up", []Entry{data(0, 0, 9), data(1, 10, 19), done(2, 20)}, nil},
 		{"a retried entry written twice", []Entry{data(0, 0, 9), data(0, 0, 9), data(1, 10, 19), done(2, 20)}, nil},
-		{"an entry missing", []Entry{data(0, 0, 9), data(2, 20, 29), done(3, 30)}, []string{"counts 3 data entries, the topic holds 2", "says 30 acked and 0 failed, the entries add up to 20 acked"}},
+		{"an entry missing", []Entry{data(0, 0, 9), data(2, 20, 29), done(3, 30)}, []string{"counts 3 data entries, the topic holds 2", "says 30 acked, 0 failed and 0 aborted, the entries add up to 20 acked"}},
 		// totals and count add up, but entry 1 is missing and a stray
 		// index 3 took its place
 		{"an entry missing, a stray index in its place", []Entry{data(0, 0, 9), data(2, 10, 19), data(3, 20, 29), done(3, 30)},
 			[]string{"counts 3 data entries, the topic holds 3 (indices [0 2-3])"}},
-		{"a total that differs", []Entry{data(0, 0, 9), done(1, 11)}, []string{"says 11 acked and 0 failed, the entries add up to 10 acked"}},
+		{"a total that differs", []Entry{data(0, 0, 9), done(1, 11)}, []string{"says 11 acked, 0 failed and 0 aborted, the entries add up to 10 acked"}},
+		// transactional load: aborted sequences are carried and counted
+		{"aborted ranges add up", []Entry{data(0, 0, 9), {V: EntryVersion, Run: "r", Epoch: 7, N: 1, Topic: "orders", Stream: 0, Aborted: rs(10, 14)},
+			{V: EntryVersion, Run: "r", Epoch: 7, N: 2, Done: true, Entries: 2, Totals: []StreamTotal{{Topic: "orders", Stream: 0, Acked: 10, Aborted: 5}}}}, nil},
+		{"an aborted entry missing", []Entry{data(0, 0, 9),
+			{V: EntryVersion, Run: "r", Epoch: 7, N: 1, Done: true, Entries: 1, Totals: []StreamTotal{{Topic: "orders", Stream: 0, Acked: 10, Aborted: 5}}}},
+			[]string{"says 10 acked, 0 failed and 5 aborted, the entries add up to 10 acked, 0 failed and 0 aborted"}},
 		{"a stream the done entry does not know", []Entry{data(0, 0, 9), {V: EntryVersion, Run: "r", Epoch: 7, N: 1, Topic: "orders", Stream: 3, Acked: rs(0, 0)}, done(2, 10)},
 			[]string{"stream orders/3 (loadgen epoch 7): its done entry says 0 acked"}},
 	}

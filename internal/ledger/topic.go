@@ -63,7 +63,10 @@ type Entry struct {
 	Stream uint32            `json:"stream"`
 	Acked  []intervals.Range `json:"acked,omitempty"`
 	Failed []intervals.Range `json:"failed,omitempty"`
-	Done   bool              `json:"done,omitempty"`
+	// Aborted: sequences of transactions the loadgen aborted (added
+	// within entry version 2; older readers ignore it).
+	Aborted []intervals.Range `json:"aborted,omitempty"`
+	Done    bool              `json:"done,omitempty"`
 	// Start is when the load started producing (Ledger.MarkStart), on every
 	// data entry: a reader of the first entry knows the load's real start.
 	Start time.Time `json:"start,omitzero"`
@@ -84,10 +87,11 @@ type Entry struct {
 // StreamTotal is how many sequences of one stream the source acked and how
 // many sends failed, as the loadgen knew them when it finished.
 type StreamTotal struct {
-	Topic  string `json:"topic"`
-	Stream uint32 `json:"stream"`
-	Acked  uint64 `json:"acked"`
-	Failed uint64 `json:"failed"`
+	Topic   string `json:"topic"`
+	Stream  uint32 `json:"stream"`
+	Acked   uint64 `json:"acked"`
+	Failed  uint64 `json:"failed"`
+	Aborted uint64 `json:"aborted,omitempty"`
 }
 
 // TopicWriterConfig configures a TopicWriter.
@@ -300,16 +304,22 @@ func (w *TopicWriter) pending() []Entry {
 			p = &Stream{}
 			w.assigned[k] = p
 		}
-		var acked, failed []intervals.Range
+		var acked, failed, aborted []intervals.Range
 		s.Acked.Minus(&p.Acked, func(r intervals.Range) bool { acked = append(acked, r); return true })
 		s.Failed.Minus(&p.Failed, func(r intervals.Range) bool { failed = append(failed, r); return true })
-		for len(acked) > 0 || len(failed) > 0 {
+		s.Aborted.Minus(&p.Aborted, func(r intervals.Range) bool { aborted = append(aborted, r); return true })
+		for len(acked) > 0 || len(failed) > 0 || len(aborted) > 0 {
 			e := w.entry(Entry{N: w.next, Topic: k.Topic, Stream: k.Stream, Start: start})
 			w.next++
 			n := min(len(acked), maxRangesPerEntry)
 			e.Acked, acked = acked[:n], acked[n:]
 			m := min(len(failed), maxRangesPerEntry-n)
 			e.Failed, failed = failed[:m], failed[m:]
+			a := min(len(aborted), maxRangesPerEntry-n-m)
+			e.Aborted, aborted = aborted[:a], aborted[a:]
+			for _, r := range e.Aborted {
+				p.Aborted.AddRange(r.Lo, r.Hi)
+			}
 			for _, r := range e.Acked {
 				p.Acked.AddRange(r.Lo, r.Hi)
 			}
@@ -327,7 +337,7 @@ func (w *TopicWriter) totals() []StreamTotal {
 	var out []StreamTotal
 	w.cfg.Ledger.View(func(k StreamKey, s *Stream) {
 		if k.Epoch == w.cfg.Epoch {
-			out = append(out, StreamTotal{Topic: k.Topic, Stream: k.Stream, Acked: s.Acked.Len(), Failed: s.Failed.Len()})
+			out = append(out, StreamTotal{Topic: k.Topic, Stream: k.Stream, Acked: s.Acked.Len(), Failed: s.Failed.Len(), Aborted: s.Aborted.Len()})
 		}
 	})
 	return out

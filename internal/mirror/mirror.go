@@ -43,6 +43,11 @@ type Config struct {
 	Later   []TopicMap
 	Group   string // consumer group on the source; default "kmt-mirror"
 	Defects []scenarios.Defect
+	// FranzSource: the reference mirror reads the source with franz-go
+	// (reference_txn.go) instead of kafka-go: needed for a source written
+	// in transactions (read_committed) and for records whose every part
+	// must survive (kafka-go reads an empty header value as null).
+	FranzSource bool
 	// Checkpoints turns on consumer-group offset translation
 	// (reference_checkpoints.go); reference mirror only.
 	Checkpoints *Checkpoints
@@ -60,8 +65,16 @@ type defects struct {
 	keyDamage, topicSwap, keyScatter       int
 	headerDamage, txnAbort, txnAbortResend int
 	rehash, partitionStall                 int
+	dropHeaders, rewriteTimestamp          int
 	checkpointAhead, checkpointRewind      int // offsets, not periods
 	commitBeforeProduce, noTopicSync       bool
+	copyAborted, dropTombstones            bool
+}
+
+// flags maps each defect that takes no N to its field.
+func (d *defects) flags() map[string]*bool {
+	return map[string]*bool{scenarios.DefectCommitBeforeProduce: &d.commitBeforeProduce,
+		scenarios.DefectCopyAborted: &d.copyAborted, scenarios.DefectDropTombstones: &d.dropTombstones}
 }
 
 // slots maps each every-N defect name to its field.
@@ -71,6 +84,7 @@ func (d *defects) slots() map[string]*int {
 		scenarios.DefectCorrupt: &d.corrupt, scenarios.DefectKeyDamage: &d.keyDamage, scenarios.DefectTopicSwap: &d.topicSwap,
 		scenarios.DefectKeyScatter: &d.keyScatter, scenarios.DefectHeaderDamage: &d.headerDamage,
 		scenarios.DefectTxnAbort: &d.txnAbort, scenarios.DefectTxnAbortResend: &d.txnAbortResend, scenarios.DefectRehash: &d.rehash,
+		scenarios.DefectDropHeaders: &d.dropHeaders, scenarios.DefectRewriteTimestamp: &d.rewriteTimestamp,
 		scenarios.DefectPartitionStall:  &d.partitionStall,
 		scenarios.DefectCheckpointAhead: &d.checkpointAhead, scenarios.DefectCheckpointRewind: &d.checkpointRewind,
 	}
@@ -89,8 +103,10 @@ func (d defects) String() string {
 			p = append(p, fmt.Sprintf("%s every %d", name, n))
 		}
 	}
-	if d.commitBeforeProduce {
-		p = append(p, scenarios.DefectCommitBeforeProduce)
+	for _, name := range []string{scenarios.DefectCommitBeforeProduce, scenarios.DefectCopyAborted, scenarios.DefectDropTombstones} {
+		if *d.flags()[name] {
+			p = append(p, name)
+		}
 	}
 	if d.noTopicSync {
 		p = append(p, scenarios.DefectNoTopicSync)
@@ -102,8 +118,8 @@ func parseDefects(in []scenarios.Defect) (defects, error) {
 	var d defects
 	slots := d.slots()
 	for i, x := range in {
-		if x.Name == scenarios.DefectCommitBeforeProduce {
-			d.commitBeforeProduce = true
+		if flag := d.flags()[x.Name]; flag != nil {
+			*flag = true
 			continue
 		}
 		if x.Name == scenarios.DefectNoTopicSync {

@@ -152,7 +152,7 @@ type refRun struct {
 	done       chan struct{} // copy loop and poller exited
 	wg         sync.WaitGroup
 
-	reader  *kafka.Reader
+	reader  sourceReader
 	adminTr *kafka.Transport
 	gate    gate
 
@@ -199,7 +199,8 @@ func (r *Reference) Start(ctx context.Context) error {
 		committed: map[tp]int64{},
 		adminTr:   &kafka.Transport{MetadataTTL: 500 * time.Millisecond},
 	}
-	if err := r.syncTopics(ctx, run); err != nil {
+	var err error
+	if err = r.syncTopics(ctx, run); err != nil {
 		run.adminTr.CloseIdleConnections()
 		return err
 	}
@@ -211,7 +212,36 @@ func (r *Reference) Start(ctx context.Context) error {
 	}
 	run.softCtx, run.softCancel = context.WithCancel(context.Background())
 	run.hardCtx, run.hardCancel = context.WithCancel(context.Background())
-	run.reader = kafka.NewReader(kafka.ReaderConfig{
+	if r.cfg.FranzSource {
+		if run.reader, err = r.newTxnSourceReader(); err != nil { // reference_txn.go
+			run.softCancel()
+			run.hardCancel()
+			run.adminTr.CloseIdleConnections()
+			return err
+		}
+	} else {
+		run.reader = r.newSourceReader()
+	}
+	r.run = run
+	run.wg.Add(3)
+	go func() { defer run.wg.Done(); r.copyLoop(run) }()
+	go func() { defer run.wg.Done(); r.pollPartitions(run) }()
+	go func() { defer run.wg.Done(); r.syncMetadata(run) }() // reference_topicsync.go
+	if r.cfg.Checkpoints != nil {
+		run.wg.Go(func() { r.checkpointLoop(run) })
+	}
+	go func() { run.wg.Wait(); close(run.done) }()
+	r.met.running.Set(1)
+	r.log.Info("reference mirror started", "source", r.cfg.SourceBootstrap, "target", r.cfg.TargetBootstrap,
+		"topics", r.sources, "group", r.cfg.Group)
+	return nil
+}
+
+// newSourceReader is the source consumer of a non-transactional source:
+// kafka-go's group reader (it neither filters aborted transactions nor skips
+// transaction markers, so a transactional source uses newTxnSourceReader).
+func (r *Reference) newSourceReader() *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:                r.src,
 		GroupID:                r.cfg.Group,
 		GroupTopics:            r.sources,
@@ -243,19 +273,6 @@ func (r *Reference) Start(ctx context.Context) error {
 			r.log.Info("kafka-go reader error: " + fmt.Sprintf(msg, a...))
 		}),
 	})
-	r.run = run
-	run.wg.Add(3)
-	go func() { defer run.wg.Done(); r.copyLoop(run) }()
-	go func() { defer run.wg.Done(); r.pollPartitions(run) }()
-	go func() { defer run.wg.Done(); r.syncMetadata(run) }() // reference_topicsync.go
-	if r.cfg.Checkpoints != nil {
-		run.wg.Go(func() { r.checkpointLoop(run) })
-	}
-	go func() { run.wg.Wait(); close(run.done) }()
-	r.met.running.Set(1)
-	r.log.Info("reference mirror started", "source", r.cfg.SourceBootstrap, "target", r.cfg.TargetBootstrap,
-		"topics", r.sources, "group", r.cfg.Group)
-	return nil
 }
 
 // Stop finishes the in-flight batch, commits it, leaves the group and closes

@@ -50,8 +50,12 @@ func (r *Reference) plan(run *refRun, batch []kafka.Message) []kafka.Message {
 			r.defectHit(scenarios.DefectPartitionStall, 1)
 			continue
 		}
-		if every(n, r.def.drop) {
-			r.defectHit(scenarios.DefectDrop, 1)
+		if every(n, r.def.drop) || r.def.dropTombstones && m.Value == nil {
+			if r.def.dropTombstones && m.Value == nil {
+				r.defectHit(scenarios.DefectDropTombstones, 1)
+			} else {
+				r.defectHit(scenarios.DefectDrop, 1)
+			}
 			r.markSafe(run, k, m.Offset)
 			continue
 		}
@@ -122,6 +126,7 @@ func (r *Reference) transform(run *refRun, n uint64, m kafka.Message) kafka.Mess
 			r.defectHit(scenarios.DefectKeyScatter, 1)
 		}
 	}
+	r.fidelityDefects(&t, n)
 	if every(n, r.def.headerDamage) {
 		hs := make([]kafka.Header, 0, len(t.Headers)+1)
 		for _, h := range t.Headers {
@@ -315,5 +320,27 @@ func (run *refRun) closeTxn() {
 	if run.txn != nil {
 		run.txn.Close()
 		run.txn = nil
+	}
+}
+
+// fidelityDefects apply drop-headers (every header but kmt's own, the
+// transaction's and the tombstone's: the fidelity headers) and
+// rewrite-timestamp (the copy time instead of the source's CreateTime).
+func (r *Reference) fidelityDefects(t *kafka.Message, n uint64) {
+	if every(n, r.def.dropHeaders) {
+		hs := make([]kafka.Header, 0, len(t.Headers))
+		for _, h := range t.Headers {
+			if h.Key == wire.HeaderKey || h.Key == wire.TxnHeaderKey || h.Key == wire.TombHeaderKey {
+				hs = append(hs, h)
+			}
+		}
+		if len(hs) < len(t.Headers) {
+			r.defectHit(scenarios.DefectDropHeaders, 1)
+		}
+		t.Headers = hs
+	}
+	if every(n, r.def.rewriteTimestamp) && t.Value != nil { // a tombstone's identity is its timestamp
+		t.Time = time.Now().Add(time.Second) // a second later: never the same millisecond as CreateTime
+		r.defectHit(scenarios.DefectRewriteTimestamp, 1)
 	}
 }

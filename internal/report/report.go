@@ -54,6 +54,16 @@
 //	load_started_at RFC 3339, the t=0 of timeline and extra_series (absent if unknown)
 //	extra_series    [{name unit points:[{t v}]}] more per-second series a part
 //	                recorded (e.g. a mirror's own metrics), same time axis
+//	transactions    (transactional load) {size abort_fraction transactions
+//	                aborted_transactions aborted_records aborted_copied seen
+//	                torn torn_missing exactly_once duplicates}: aborted_copied,
+//	                torn, and duplicates when exactly_once fail the run
+//	fidelity        (fidelity load) {headers timestamps tombstones compaction
+//	                large compression}, each {checked changed ...} with exact
+//	                counts; any changed, a differing key, a large record
+//	                stuck fail the run (see sections.go)
+//	counts.aborted_copied (added in v1) records of aborted source
+//	                transactions a read_committed reader of the target saw
 //	kmt             {version commit} of the kmt that wrote the report
 //	command         the command line of the process that wrote the report
 //	failover        the failover drill, when the scenario has one (failover.go):
@@ -101,6 +111,10 @@ type Counts struct {
 	AbortedRead      uint64 `json:"aborted_read"`
 	IdentityMismatch uint64 `json:"identity_mismatch"`
 	Split            uint64 `json:"split"`
+	// AbortedCopied: records of transactions the loadgen aborted that a
+	// read_committed reader of the target saw (the mirror copied aborted
+	// data as committed records; see Report.Transactions).
+	AbortedCopied uint64 `json:"aborted_copied"`
 }
 
 // Add adds o to c, category by category.
@@ -119,6 +133,7 @@ func (c *Counts) Add(o Counts) {
 	c.AbortedRead += o.AbortedRead
 	c.IdentityMismatch += o.IdentityMismatch
 	c.Split += o.Split
+	c.AbortedCopied += o.AbortedCopied
 }
 
 // ExtraCounts are counted apart from the anomaly categories.
@@ -293,6 +308,10 @@ type Report struct {
 	// than the mirror (nothing of the run arrived, say); set by Judge.
 	Hints []string `json:"hints,omitempty"`
 	Error string   `json:"error,omitempty"`
+	// Transactions and Fidelity are the verdicts of the transactional and
+	// record-fidelity load modes (sections.go), when the scenario used them.
+	Transactions *Transactions `json:"transactions,omitempty"`
+	Fidelity     *Fidelity     `json:"fidelity,omitempty"`
 	// MetadataSync and Stalls: sync.go (added within schema v1).
 	MetadataSync *MetadataSync `json:"metadata_sync,omitempty"`
 	Stalls       *Stalls       `json:"stalls,omitempty"`
@@ -329,6 +348,7 @@ func (r *Report) Judge() {
 		{c.AbortedRead, "aborted_read: records of aborted transactions read by a read_uncommitted reader"},
 		{c.IdentityMismatch, "identity_mismatch: intact value under the wrong key, in the wrong topic, or with a damaged kmt header"},
 		{c.Split, "split: records of a stream the source kept in one partition arrived in several target partitions"},
+		{c.AbortedCopied, "aborted_copied: records of aborted source transactions visible to a read_committed reader of the target"},
 	} {
 		if x.n > 0 {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("%d %s", x.n, x.what))
@@ -336,6 +356,7 @@ func (r *Report) Judge() {
 	}
 	r.annotateStalls()
 	r.Reasons = append(r.Reasons, r.syncReasons()...)
+	r.Reasons = append(r.Reasons, r.sectionReasons()...) // sections.go
 	for _, a := range r.Assertions {
 		if !a.Pass {
 			r.Reasons = append(r.Reasons, fmt.Sprintf("assertion %s failed: %s", a.Name, a.Reason))

@@ -92,8 +92,8 @@ func TestReportJSONContract(t *testing.T) {
 		slices.Sort(k)
 		return k
 	}
-	// v1's keys plus the ones added within v1 (aborted_read, identity_mismatch, split).
-	wantCounts := []string{"aborted_read", "acked", "corrupt", "duplicate", "foreign", "identity_mismatch", "lost", "produced", "received", "redelivery", "reordered", "source_lost", "split", "unseen"}
+	// v1's keys plus the ones added within v1 (aborted_read, identity_mismatch, split, aborted_copied).
+	wantCounts := []string{"aborted_copied", "aborted_read", "acked", "corrupt", "duplicate", "foreign", "identity_mismatch", "lost", "produced", "received", "redelivery", "reordered", "source_lost", "split", "unseen"}
 	if got := keys(raw["counts"]); !slices.Equal(got, wantCounts) {
 		t.Errorf("counts keys %v, want exactly %v", got, wantCounts)
 	}
@@ -128,8 +128,8 @@ func TestJUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	su := s.Suites[0]
-	if su.Tests != 10 || su.Failures != 2 {
-		t.Errorf("tests %d failures %d, want 10 and 2:\n%s", su.Tests, su.Failures, b)
+	if su.Tests != 11 || su.Failures != 2 {
+		t.Errorf("tests %d failures %d, want 11 and 2:\n%s", su.Tests, su.Failures, b)
 	}
 	var sum bytes.Buffer
 	r.WriteSummary(&sum)

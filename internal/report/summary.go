@@ -19,7 +19,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 	c := r.Counts
 	p("records   produced %d  acked %d  received %d  (failed sends %d)\n", c.Produced, c.Acked, c.Received, r.ExtraCounts.Failed)
 	p("anomalies lost %d  unseen %d  duplicate %d  reordered %d  corrupt %d  source_lost %d\n", c.Lost, c.Unseen, c.Duplicate, c.Reordered, c.Corrupt, c.SourceLost)
-	p("          aborted_read %d  identity_mismatch %d  split %d\n", c.AbortedRead, c.IdentityMismatch, c.Split)
+	p("          aborted_read %d  identity_mismatch %d  split %d  aborted_copied %d\n", c.AbortedRead, c.IdentityMismatch, c.Split, c.AbortedCopied)
 	p("counted   redelivery %d  foreign %d  truncated %d  other runs %d\n", c.Redelivery, c.Foreign, r.ExtraCounts.Truncated, r.ExtraCounts.OtherRuns)
 	l := r.LatencySeconds
 	p("latency   p50 %s  p95 %s  p99 %s  max %s  (%d records)\n", secs(l.P50), secs(l.P95), secs(l.P99), secs(l.Max), l.Count)
@@ -155,7 +155,7 @@ func (r *Report) WriteJUnit(dir string) (string, error) {
 		name string
 		n    uint64
 	}{{"lost", c.Lost}, {"unseen", c.Unseen}, {"corrupt", c.Corrupt}, {"reordered", c.Reordered}, {"source_lost", c.SourceLost},
-		{"aborted_read", c.AbortedRead}, {"identity_mismatch", c.IdentityMismatch}, {"split", c.Split}} {
+		{"aborted_read", c.AbortedRead}, {"identity_mismatch", c.IdentityMismatch}, {"split", c.Split}, {"aborted_copied", c.AbortedCopied}} {
 		msg := fmt.Sprintf("%d %s records", x.n, x.name)
 		if ex := r.Examples[x.name]; x.n > 0 && len(ex) > 0 {
 			e := ex[0]

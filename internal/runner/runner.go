@@ -408,10 +408,13 @@ func (r *run) finish(ls loadgen.Stats, res *validator.Result, as []report.Assert
 		Seconds: ls.Elapsed.Seconds(),
 	}
 	if ls.Elapsed > 0 {
-		rep.Load.AchievedRate = float64(ls.Acked+ls.Failed) / ls.Elapsed.Seconds()
+		rep.Load.AchievedRate = float64(ls.Acked+ls.Failed+ls.Aborted) / ls.Elapsed.Seconds()
 	}
 	if res != nil {
 		ApplyResult(rep, res)
+	}
+	if t := rep.Transactions; t != nil {
+		t.Transactions, t.AbortedTransactions = ls.Transactions, ls.AbortedTransactions
 	}
 	rep.Counts.Produced = ls.Sent
 	rep.ExtraCounts.Failed = ls.Failed

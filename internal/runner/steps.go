@@ -181,6 +181,7 @@ func (r *run) startValidator(ctx context.Context) error {
 		TargetBootstrap: r.clusters.tgtBoot,
 		SourceBootstrap: r.clusters.srcBoot, SourceDial: r.clusters.srcDial,
 		Topics: r.pairs, RunID: r.runID, Ledger: r.led, Isolation: r.s.Spec.Validation.Isolation,
+		Transactions: r.s.Spec.Load.Transactions, Fidelity: r.s.Spec.Load.Fidelity,
 		StallAfter: r.s.Spec.Validation.StallAfter.D(), SyncWithin: r.s.Spec.Validation.SyncWithin.D(),
 		NeverCopied: mirror.MM2NeverCopiedConfigs, TargetTopicOf: r.targetTopicOf,
 		Security:   r.o.Security,
@@ -230,7 +231,8 @@ func (r *run) startMirror(ctx context.Context) error {
 		ref, err := mirror.NewReference(mirror.Config{
 			SourceBootstrap: r.clusters.srcBoot, TargetBootstrap: r.clusters.tgtBoot, Topics: tm, Later: later,
 			Group: m.Group, Defects: m.Defects, Checkpoints: r.refCheckpoints(),
-			Registerer: r.wrap("mirror"), Logger: r.log.With("part", "mirror"),
+			FranzSource: r.s.Spec.Load.Transactions != nil || r.s.Spec.Load.Fidelity != nil,
+			Registerer:  r.wrap("mirror"), Logger: r.log.With("part", "mirror"),
 		})
 		if err != nil {
 			return Usage(err)
@@ -369,6 +371,7 @@ func (r *run) loadAndFaults(ctx context.Context) loadResult {
 			Bootstrap: r.clusters.srcBoot, Dial: r.clusters.srcDial, Topics: topics, RunID: r.runID,
 			Rate: sp.Load.Rate, MessageSize: sp.Load.MessageSize, Streams: sp.Load.Streams,
 			Duration: sp.Load.Duration.D(), Count: sp.Load.Count, SkipRunIDCheck: true, // checkRunID
+			Transactions: sp.Load.Transactions, Fidelity: sp.Load.Fidelity,
 			Ledger: r.led, Security: r.o.Security, Registerer: r.wrap("loadgen"), Logger: r.log.With("part", "loadgen"),
 		})
 	})
