@@ -121,3 +121,33 @@ func (r *Report) sectionReasons() []string {
 	}
 	return out
 }
+
+// writeSections prints the transactions and fidelity sections for a person.
+func (r *Report) writeSections(p func(format string, a ...any)) {
+	if t := r.Transactions; t != nil {
+		p("txns      %d ended, %d aborted (%d records); aborted copied %d; torn %d (%d records missing); exactly-once %v, duplicates %d\n",
+			t.Transactions, t.AbortedTransactions, t.AbortedRecords, t.AbortedCopied, t.Torn, t.TornMissing, t.ExactlyOnce, t.Duplicates)
+	}
+	f := r.Fidelity
+	if f == nil {
+		return
+	}
+	if f.Headers != nil {
+		p("fidelity  headers changed %d of %d\n", f.Headers.Changed, f.Headers.Checked)
+	}
+	if f.Timestamps != nil {
+		p("fidelity  timestamps changed %d of %d\n", f.Timestamps.Changed, f.Timestamps.Checked)
+	}
+	if f.Tombstones != nil {
+		p("fidelity  tombstones acked %d delivered %d missing %d\n", f.Tombstones.Acked, f.Tombstones.Delivered, f.Tombstones.Missing)
+	}
+	if f.Compaction != nil {
+		p("fidelity  final key map: %d source keys, %d target keys, %d differ\n", f.Compaction.SourceKeys, f.Compaction.TargetKeys, f.Compaction.Differ)
+	}
+	if f.Large != nil {
+		p("fidelity  large records (%d bytes) acked %d delivered %d, stuck partitions %d\n", f.Large.Bytes, f.Large.Acked, f.Large.Delivered, len(f.Large.Stuck))
+	}
+	if f.Compression != nil {
+		p("fidelity  written %s; target batches %v\n", f.Compression.Codec, f.Compression.TargetCodecs)
+	}
+}

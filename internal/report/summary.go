@@ -27,6 +27,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 		p("load      %.0f msg/s achieved of %.0f target over %.1fs\n", r.Load.AchievedRate, r.Load.TargetRate, r.Load.Seconds)
 	}
 	p("drain     %s in %.1fs\n", map[bool]string{true: "complete", false: "INCOMPLETE (deadline passed)"}[r.Drain.Complete], r.Drain.Seconds)
+	r.writeSections(p) // sections.go
 	for _, f := range r.Faults {
 		status := "ok"
 		if f.Error != "" {
