@@ -28,6 +28,7 @@ var badScenarios = []struct {
 	{"bad-short-timescale.bad.yaml", 32, []string{"spec.short.timeScale"}},
 	{"bad-topic-name.bad.yaml", 9, []string{"spec.topology.topics[0].name", "or ders"}},
 	{"duplicate-fault-name.bad.yaml", 24, []string{"spec.timeline[1].name", "used twice"}},
+	{"failover-after-load-end.bad.yaml", 26, []string{"spec.failover.at", "before the load ends"}},
 	{"fault-after-load-end.bad.yaml", 23, []string{"spec.timeline[0].duration", "after the load ends"}},
 	{"fault-in-warmup.bad.yaml", 22, []string{"spec.timeline[0].at", "warmup"}},
 	{"fault-the-local-backend-cannot-do.bad.yaml", 21, []string{"spec.timeline[0].kind", "cpu-stress", "local"}},

@@ -183,6 +183,8 @@ func (s *Scenario) checkExplicitZeros() Errors {
 	zero("spec.load.rate", sp.Load.Rate == 0, fmt.Sprintf("give messages/s above 0 (default %d)", DefaultRate))
 	zero("spec.load.messageSize", sp.Load.MessageSize == 0, fmt.Sprintf("give a size of at least 80 bytes (default %d)", DefaultMessageSize))
 	zero("spec.load.streams", sp.Load.Streams == 0, fmt.Sprintf("give at least 1 stream (default %d)", DefaultStreams))
+	zero("spec.validation.stallAfter", sp.Validation.StallAfter == 0,
+		fmt.Sprintf("it does not switch the stall watchdog off: write stallWatchdog: off for that (default %s)", DefaultStallAfter))
 	for i, t := range sp.Topology.Topics {
 		zero(fmt.Sprintf("spec.topology.topics[%d].partitions", i), t.Partitions == 0, fmt.Sprintf("a topic needs at least 1 partition (default %d)", DefaultPartitions))
 	}

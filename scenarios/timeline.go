@@ -40,6 +40,7 @@ func (s *Scenario) ShortForm() *Scenario {
 			}
 		}
 		c.Spec.Failover = c.Spec.Failover.scaled(k)
+		c.Spec.Validation.StallAfter = scaledStallAfter(c.Spec.Validation.StallAfter, k)
 		if rw := c.Spec.Assertions.RecoversWithin; rw != nil {
 			r := *rw
 			r.Value = Duration(time.Duration(float64(r.Value) * k).Round(time.Millisecond))
@@ -48,6 +49,20 @@ func (s *Scenario) ShortForm() *Scenario {
 	}
 	c.Spec.Short = nil
 	return &c
+}
+
+// MinShortStallAfter is the least stall threshold a short form scales to:
+// the validator reads end offsets once a second, so a shorter one would
+// call the gap between two polls of a healthy mirror a stall. A threshold
+// written below it is kept as written.
+const MinShortStallAfter = 2 * time.Second
+
+// scaledStallAfter scales the stall threshold by k like the fault windows:
+// unscaled, the default 30s outlasts a short form's scaled pause and the
+// stall is never seen.
+func scaledStallAfter(d Duration, k float64) Duration {
+	s := Duration(time.Duration(float64(d) * k).Round(time.Millisecond))
+	return max(s, min(d, Duration(MinShortStallAfter)))
 }
 
 // Phase is one named window of the timeline, relative to load start.

@@ -86,7 +86,32 @@ type Validation struct {
 	// StallAfter: a target partition that does not move for this long
 	// while its source partition does is a stall (reported live and in the
 	// report; one still stalled at the end fails the run); default 30s.
+	// A short form scales it by its timeScale (not below
+	// MinShortStallAfter), like the fault windows it must see inside.
 	StallAfter Duration `yaml:"stallAfter,omitempty" json:"stallAfter,omitempty"`
+	// StallWatchdog: "off" switches the stall watchdog off, for a mirror
+	// that re-partitions (target partition p is not the copy of source
+	// partition p, so comparing them blames a healthy mirror). Default on.
+	// stallAfter: 0 is refused rather than read as off or as the default.
+	StallWatchdog string `yaml:"stallWatchdog,omitempty" json:"stallWatchdog,omitempty"`
+}
+
+// Stall watchdog switch values (Validation.StallWatchdog).
+const (
+	StallWatchdogOn  = "on"
+	StallWatchdogOff = "off"
+)
+
+// StallThreshold is the stall watchdog's threshold, or 0 when the
+// scenario switched the watchdog off.
+func (v Validation) StallThreshold() time.Duration {
+	if v.StallWatchdog == StallWatchdogOff {
+		return 0
+	}
+	if v.StallAfter <= 0 {
+		return DefaultStallAfter
+	}
+	return v.StallAfter.D()
 }
 
 // Topology is the two clusters, the topics and the mirror.

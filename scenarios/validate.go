@@ -208,6 +208,15 @@ func (s *Scenario) Validate(b Backend) error {
 	if iso := sp.Validation.Isolation; iso != ReadCommitted && iso != ReadUncommitted {
 		add(s.errAt("spec.validation.isolation", "must be %s or %s, got %q", ReadCommitted, ReadUncommitted, iso))
 	}
+	switch w := sp.Validation.StallWatchdog; w {
+	case "", StallWatchdogOn:
+	case StallWatchdogOff:
+		if _, written := s.lines["spec.validation.stallAfter"]; written {
+			add(s.errAt("spec.validation.stallAfter", "has no effect with stallWatchdog: off; drop one of them"))
+		}
+	default:
+		add(s.errAt("spec.validation.stallWatchdog", "must be %s or %s, got %q", StallWatchdogOn, StallWatchdogOff, w))
+	}
 	es = append(es, s.validateTimeline("", s.Spec.Load.Duration.D(), sp.Warmup.D(), sp.Recovery.D(), 1, b)...)
 	if sh := sp.Short; sh != nil {
 		if sh.TimeScale < 0 || sh.TimeScale > 1 {

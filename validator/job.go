@@ -279,8 +279,8 @@ func (j Job) isolation() string {
 // default (a mirror task that died while its deployment looks healthy is
 // what a validator beside a real mirror most needs to see).
 func (j Job) stallAfter() time.Duration {
-	if j.Scenario != nil && j.Scenario.Spec.Validation.StallAfter > 0 {
-		return j.Scenario.Spec.Validation.StallAfter.D()
+	if j.Scenario != nil {
+		return j.Scenario.Spec.Validation.StallThreshold() // 0: switched off
 	}
 	return scenarios.DefaultStallAfter
 }

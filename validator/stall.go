@@ -20,8 +20,8 @@ import (
 // records it had acknowledged, or the topic was recreated).
 //
 // A mirror that re-partitions (records of source partition p land in other
-// target partitions) does not fit this comparison: set stallAfter above the
-// load's duration for it. A target partition that never moved at all is
+// target partitions) does not fit this comparison: switch the watchdog off
+// for it (spec.validation.stallWatchdog: off). A target partition that never moved at all is
 // watched like any other, so a partition whose task never started (or one
 // added on the source and never created on the target) is caught too.
 //

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
 // Each case feeds one partition's end offsets, one poll per second, and
@@ -114,5 +115,25 @@ func TestWatchdogPartitionsApart(t *testing.T) {
 	r := w.Report(t0.Add(5 * time.Second))
 	if began != 1 || ended != 1 || len(r.Events) != 1 || r.Events[0].Partition != 1 || r.Partitions != 3 {
 		t.Fatalf("began %d ended %d, report %+v; want one stall of partition 1 of 3 watched", began, ended, r)
+	}
+}
+
+// TestJobStallWatchdogOff: a scenario with stallWatchdog: off gives the
+// in-cluster validator no watchdog (threshold 0); before, any threshold
+// not above 0 became the 30s default, so the watchdog could not be off.
+func TestJobStallWatchdogOff(t *testing.T) {
+	s, err := scenarios.Read("mirror-stall-watchdog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := (Job{Scenario: s}).stallAfter(); got != 2*time.Second {
+		t.Fatalf("stallAfter 2s: threshold %s", got)
+	}
+	s.Spec.Validation.StallWatchdog = scenarios.StallWatchdogOff
+	if got := (Job{Scenario: s}).stallAfter(); got != 0 {
+		t.Errorf("stallWatchdog off: threshold %s, want 0 (no watchdog)", got)
+	}
+	if got := (Job{}).stallAfter(); got != scenarios.DefaultStallAfter {
+		t.Errorf("no scenario: threshold %s, want the default %s", got, scenarios.DefaultStallAfter)
 	}
 }

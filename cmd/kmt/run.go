@@ -70,6 +70,10 @@ Reference-mirror defects (for proving the checker, never on by default):
   kmt run source-broker-kill --short --brokers apache
   kmt run baseline --source-bootstrap a:9092 --target-bootstrap b:9092 --mirror external --target-topic source.orders
 
+Failover drill (consumer-group offset translation) against your MirrorMaker 2:
+  kmt run failover-caught-up --source-bootstrap a:9092 --target-bootstrap b:9092 --mirror external \
+    --target-topic source.orders --failover-checkpoints-topic source.checkpoints.internal --failover-settle 2m
+
 Apache Kafka's MirrorMaker 2 (dedicated mode) with properties generated from
 the scenario, plus your production settings; the effective file, its log and
 its metrics land in the report folder:
@@ -148,6 +152,9 @@ its metrics land in the report folder:
 	f.StringArrayVar(&defects, "defect", nil, "reference-mirror defect NAME[=N] (repeatable): "+scenarios.DefectNames())
 	f.StringVar(&o.SourceTopic, "source-topic", "", "override the source topic name (single-topic scenarios)")
 	f.StringVar(&o.TargetTopic, "target-topic", "", "override the target topic name, for mirrors that rename (MirrorMaker 2: source.<topic>)")
+	f.StringVar(&o.FailoverGroup, "failover-group", "", "failover drill (scenarios with spec.failover): the consumer group kmt moves; your MirrorMaker 2's `groups` must include it")
+	f.StringVar(&o.CheckpointsTopic, "failover-checkpoints-topic", "", "failover drill: where your mirror writes checkpoints on the target (default <source alias>.checkpoints.internal)")
+	f.DurationVar(&o.FailoverSettle, "failover-settle", 0, "failover drill: wait this long after the group left the source before reading its offsets on the target (default 2 checkpoint intervals; 2m for your mirror)")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "serve Prometheus /metrics here while running, e.g. 127.0.0.1:9464")
 	f.DurationVar(&o.ProgressInt, "progress-interval", 2*time.Second, "how often to print a progress line")
 	f.StringVar(&output, "output", "summary", "what to print on stdout at the end: summary or json (report.json is always written)")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/charts"
@@ -286,22 +287,34 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-// kubeActive lists the faults in force: the run's Chaos Mesh objects that
-// are injecting (as Chaos Mesh records it), and, when Prometheus is given,
-// the faults the in-cluster agents report with kmt_fault_active (kmt's own
-// pauses and purges, and what Chaos Mesh's Workflow really spawned).
+// kubeActive lists the faults in force: the one whose window the
+// validator is in (its progress phase fault:<name>, on the load's clock),
+// the run's single Chaos Mesh objects that inject now (as Chaos Mesh
+// records it; a Workflow running or an object Chaos Mesh has not picked up
+// yet is no fault in force), and, when Prometheus is given, the faults the
+// in-cluster agents report with kmt_fault_active (kmt's own pauses and
+// purges, and what Chaos Mesh's Workflows really spawned).
 func kubeActive(ctx context.Context, look cluster.Progress, prom *Endpoint, run string) []string {
-	var out []string
+	set := map[string]bool{}
+	if f, ok := strings.CutPrefix(look.Phase, "fault:"); ok && f != "" {
+		set[f] = true
+	}
 	for _, c := range look.Chaos {
-		if c.Active {
-			out = append(out, fmt.Sprintf("%s:%s/%s", c.Cluster, c.Kind, c.Name))
+		if c.Active && c.Kind != "Workflow" && c.Kind != "Schedule" && c.Phase != "Pending" {
+			set[fmt.Sprintf("%s:%s/%s", c.Cluster, c.Kind, c.Name)] = true
 		}
 	}
 	if prom != nil {
 		q := fmt.Sprintf(`max by (%s) (%s{%s=%q}) == 1`, metrics.LabelFault, metrics.FaultActive, metrics.LabelRun, run)
 		if names, err := labelValues(ctx, prom.URL, q, metrics.LabelFault); err == nil {
-			out = append(out, names...)
+			for _, n := range names {
+				set[n] = true
+			}
 		}
+	}
+	out := make([]string, 0, len(set))
+	for f := range set {
+		out = append(out, f)
 	}
 	sort.Strings(out)
 	return out

@@ -347,8 +347,8 @@ func TestKubeGameDayHaltRemovesEveryFault(t *testing.T) {
 	if agents != 2 {
 		t.Errorf("%d agent Jobs removed before the releases, want 2 (one per cluster):\n%s", agents, healed)
 	}
-	if len(h.Active) == 0 {
-		t.Errorf("no fault recorded as active at the halt")
+	if strings.Join(h.Active, ",") != "cut" {
+		t.Errorf("active at the halt: %v, want the fault whose window the validator was in (cut)", h.Active)
 	}
 	t.Logf("halt: %s", st.Reason)
 	if h.FaultsGoneSeconds <= 0 || h.FaultsGoneSeconds > h.AgentsGoneSeconds || h.AgentsGoneSeconds > h.HealSeconds {
@@ -494,5 +494,26 @@ func TestKubeGameDayPreflightRefusesChaos(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestKubeActive: a fault is in force when the validator is in its window
+// or a single Chaos Mesh object injects; a running Workflow or an object
+// Chaos Mesh has not picked up yet is not (it would start the time to
+// detect and the "during" checks at the install).
+func TestKubeActive(t *testing.T) {
+	look := cluster.Progress{Phase: "fault:cut", Chaos: []cluster.ChaosState{
+		{Cluster: cluster.RoleTarget, Kind: "Workflow", Name: "kmt-baseline-target", Phase: "Running", Active: true},
+		{Cluster: cluster.RoleSource, Kind: "PodChaos", Name: "kill", Phase: "Pending", Active: true},
+		{Cluster: cluster.RoleTarget, Kind: "NetworkChaos", Name: "wan", Phase: "Run", Active: true},
+		{Cluster: cluster.RoleTarget, Kind: "NetworkChaos", Name: "over", Phase: "Stop"},
+	}}
+	if got := strings.Join(kubeActive(context.Background(), look, nil, "r1"), ","); got != "cut,target:NetworkChaos/wan" {
+		t.Errorf("in force: %s, want cut,target:NetworkChaos/wan", got)
+	}
+	look.Phase = "steady"
+	look.Chaos = look.Chaos[:2]
+	if got := kubeActive(context.Background(), look, nil, "r1"); len(got) != 0 {
+		t.Errorf("in force before any fault: %v, want none", got)
 	}
 }

@@ -132,3 +132,28 @@ func (r *run) refCheckpoints() *mirror.Checkpoints {
 	}
 	return &mirror.Checkpoints{Groups: []string{f.Group}, Topic: r.checkpointsTopic(), SyncGroupOffsets: f.Offsets != scenarios.OffsetsCheckpoints}
 }
+
+// applyFailover puts --failover-group, --failover-checkpoints-topic and
+// --failover-settle into spec.failover.
+func (o Options) applyFailover(sp *scenarios.Spec) error {
+	if o.FailoverGroup == "" && o.CheckpointsTopic == "" && o.FailoverSettle == 0 {
+		return nil
+	}
+	f := sp.Failover
+	if f == nil {
+		return Usage(fmt.Errorf("--failover-group/--failover-checkpoints-topic/--failover-settle are for a failover drill, but the scenario has no spec.failover (try failover-caught-up)"))
+	}
+	if o.FailoverSettle < 0 {
+		return Usage(fmt.Errorf("--failover-settle %v: must not be negative", o.FailoverSettle))
+	}
+	if o.FailoverGroup != "" {
+		f.Group = o.FailoverGroup
+	}
+	if o.CheckpointsTopic != "" {
+		f.CheckpointsTopic = o.CheckpointsTopic
+	}
+	if o.FailoverSettle > 0 {
+		f.Settle = scenarios.Duration(o.FailoverSettle)
+	}
+	return nil
+}

@@ -67,9 +67,14 @@ type Options struct {
 	MirrorConfig  string             // MirrorMaker 2 properties fragment file (--mirror-config)
 	// Security (TLS, SASL) for your clusters (--source-bootstrap and
 	// --target-bootstrap): kmt's clients and MirrorMaker 2 use it for both.
-	Security    kafkaclient.Security
-	SourceTopic string // override the (single) topic's source name
-	TargetTopic string // and its target name (mirrors that rename)
+	Security kafkaclient.Security
+	// Failover drill overrides (spec.failover): the group, the mirror's
+	// checkpoints topic, the settle time.
+	FailoverGroup    string
+	CheckpointsTopic string
+	FailoverSettle   time.Duration
+	SourceTopic      string // override the (single) topic's source name
+	TargetTopic      string // and its target name (mirrors that rename)
 	// SameTopic accepts one cluster and one topic as both source and
 	// target: there is no mirror, kmt checks the cluster against itself
 	// (the identity). Without it that setup is refused: kmt would produce
@@ -156,6 +161,9 @@ func (o Options) apply(s *scenarios.Scenario) error {
 		sp.Drain = scenarios.Duration(o.Drain)
 	}
 	if err := o.applyMirror(sp); err != nil {
+		return err
+	}
+	if err := o.applyFailover(sp); err != nil {
 		return err
 	}
 	if o.Isolation != "" {

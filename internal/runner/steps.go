@@ -182,7 +182,7 @@ func (r *run) startValidator(ctx context.Context) error {
 		SourceBootstrap: r.clusters.srcBoot, SourceDial: r.clusters.srcDial,
 		Topics: r.pairs, RunID: r.runID, Ledger: r.led, Isolation: r.s.Spec.Validation.Isolation,
 		Transactions: r.s.Spec.Load.Transactions, Fidelity: r.s.Spec.Load.Fidelity,
-		StallAfter: r.s.Spec.Validation.StallAfter.D(), SyncWithin: r.s.Spec.Validation.SyncWithin.D(),
+		StallAfter: r.s.Spec.Validation.StallThreshold(), SyncWithin: r.s.Spec.Validation.SyncWithin.D(),
 		NeverCopied: mirror.MM2NeverCopiedConfigs, TargetTopicOf: r.targetTopicOf,
 		Security:   r.o.Security,
 		Registerer: r.wrap("validator"), Logger: r.log.With("part", "validator"),
