@@ -18,7 +18,7 @@ deps: ## install the real third-party peers the tests use (kcat, prometheus, etc
 # The whole catalogue (short forms) on real Apache Kafka clusters at the
 # scenarios' own broker counts, with the reference mirror and MirrorMaker 2.
 test-real: deps kafka ## the whole catalogue on real Apache Kafka with both mirrors (long)
-	KMT_REAL_FULL=1 $(GO) test -p 1 -count=1 -timeout 180m -run 'TestCatalogueSubsetOnRealKafka' -v ./internal/apachekafka
+	KMT_REAL_FULL=1 $(GO) test -p 1 -count=1 -timeout 180m -run 'TestCatalogueSubsetOnRealKafka' -v ./internal/env/apachekafka
 
 kafka: ## assemble Apache Kafka's libs/ from Maven Central into the kmt cache (once; needs mvn + java)
 	./scripts/kafka-libs.sh >/dev/null
@@ -43,28 +43,28 @@ bench: kafka ## benchmarks as a table: loadgen max rate, validator vs bare reade
 	./scripts/bench.sh
 
 charts: ## regenerate charts/ from the catalogue
-	$(GO) run ./internal/charts/cmd/gencharts
+	$(GO) run ./internal/kube/charts/cmd/gencharts
 
 image: ## build the kmt container image (needs a Docker engine)
 	docker build -t kmt:dev .
 
 fuzz: ## fuzz the record decoder for 60s
-	$(GO) test ./internal/wire -run '^$$' -fuzz FuzzDecode -fuzztime 60s
+	$(GO) test ./internal/check/wire -run '^$$' -fuzz FuzzDecode -fuzztime 60s
 
 # A real Kubernetes node on this machine (containerd + runc + kubelet +
-# control plane, built/installed on first use; internal/testenv/node).
+# control plane, built/installed on first use; internal/env/testenv/node).
 NODE_BIN ?= bin/kmt-node
 k8s-node-up: ## start a real single-machine Kubernetes node in the background (prints its KUBECONFIG)
-	$(GO) build -o $(NODE_BIN) ./internal/testenv/node/cmd/kmt-node
+	$(GO) build -o $(NODE_BIN) ./internal/env/testenv/node/cmd/kmt-node
 	$(NODE_BIN) up
 
 k8s-node-down: ## stop that node and remove everything it left (processes, mounts, bridge, folder)
-	$(GO) build -o $(NODE_BIN) ./internal/testenv/node/cmd/kmt-node
+	$(GO) build -o $(NODE_BIN) ./internal/env/testenv/node/cmd/kmt-node
 	$(NODE_BIN) down
 
 test-node: ## start a real node, run kmt pods on it, tear it down (not part of `make test`)
 	./scripts/install-node-deps.sh
-	KMT_TEST_NODE=1 $(GO) test -count=1 -v -timeout 60m -run 'TestNode' ./internal/testenv/node/
+	KMT_TEST_NODE=1 $(GO) test -count=1 -v -timeout 60m -run 'TestNode' ./internal/env/testenv/node/
 
 clean: ## remove build output and reports
 	rm -rf bin reports

@@ -12,7 +12,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 )
 

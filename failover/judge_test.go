@@ -3,7 +3,7 @@ package failover
 import (
 	"testing"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 )
 

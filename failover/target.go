@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/logscan"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/logscan"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror/checkpoint"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"

@@ -24,7 +24,7 @@ import (
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/testenv"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/testenv"
 )
 
 func readFile(t *testing.T, p string) string {
@@ -363,10 +363,10 @@ func TestHelmValues(t *testing.T) {
 // prometheus-operator CRDs, so their schemas judge the manifests.
 func TestManifestsOnAPIServer(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs a real kube-apiserver (internal/testenv)")
+		t.Skip("needs a real kube-apiserver (internal/env/testenv)")
 	}
 	if v := versions(t)["STRIMZI_VERSION"]; v != testenv.StrimziVersion {
-		t.Fatalf("kind pins Strimzi %s but internal/testenv holds the CRDs of %s: replace them", v, testenv.StrimziVersion)
+		t.Fatalf("kind pins Strimzi %s but internal/env/testenv holds the CRDs of %s: replace them", v, testenv.StrimziVersion)
 	}
 	e := testenv.Start(t, testenv.Options{CRDs: true, StrimziCRDs: true})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

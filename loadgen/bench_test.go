@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
 )
 
 // BenchmarkLoadgenRateAccuracy runs at fixed target rates for 2 s and

@@ -3,7 +3,7 @@ package loadgen
 import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
 )
 
 // Run must not leave goroutines behind (writer, transport, ledger topic).

@@ -1,4 +1,4 @@
-// Package loadgen produces sequenced kmt records (internal/wire) to the
+// Package loadgen produces sequenced kmt records (internal/check/wire) to the
 // source cluster at a controlled rate and records in a ledger exactly which
 // sequences the source acknowledged (acks=all) and which sends failed.
 //
@@ -29,9 +29,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 

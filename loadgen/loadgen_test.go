@@ -18,11 +18,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/intervals"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/metrics"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }

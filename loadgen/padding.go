@@ -1,6 +1,6 @@
 package loadgen
 
-import "github.com/kmt-dev/kafka-mirror-tester/internal/wire"
+import "github.com/kmt-dev/kafka-mirror-tester/internal/check/wire"
 
 // Padding returns the padding that makes the encoded record r exactly size
 // bytes. The "n=" field holds the padding length, so a few sizes just above

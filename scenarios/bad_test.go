@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/assertions"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )

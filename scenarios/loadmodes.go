@@ -7,7 +7,7 @@ import "math"
 // aborted transaction are in the source log but never committed: the ledger
 // records them as aborted (never lost), and a read_committed consumer of the
 // target must never see one. Each record carries its transaction and the
-// transaction's size in a header (see internal/wire TxnHeaderKey), so a
+// transaction's size in a header (see internal/check/wire TxnHeaderKey), so a
 // transaction that arrives in part (torn) is counted.
 type Transactions struct {
 	// Size is the number of records per transaction (spread round-robin over

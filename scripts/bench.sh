@@ -17,7 +17,7 @@ bench go test -run '^$' -bench 'LoadgenVsFranz' -benchtime "${LOADGEN_N:-300000}
 # The validator's CPU cost of one checked record without Kafka (decode,
 # checksum, padding, tracker): ns/op needs many records, not one.
 bench go test -run '^$' -bench 'VerifyRecord' -benchmem -benchtime "${VERIFY_N:-300000}x" -count 1 ./validator
-pkgs=(./loadgen ./validator ./internal/wan ./internal/intervals ./internal/wire)
+pkgs=(./loadgen ./validator ./internal/env/wan ./internal/check/intervals ./internal/check/wire)
 for p in "${pkgs[@]}"; do
   bench go test -run '^$' -bench . -skip 'LoadgenVsFranz|VerifyRecord' -benchmem -benchtime "${BENCHTIME:-1x}" -count 1 "$p"
 done
@@ -29,7 +29,7 @@ fi
 # ConsumerPerformance on one real broker, in one run (needs java; the
 # distribution is assembled from Maven Central once: make kafka).
 if [ -z "${SKIP_APACHE:-}" ]; then
-  go test -run '^$' -bench 'VsApacheTools' -benchtime 1x -count 1 -timeout 30m ./internal/apachekafka | tee -a "$out" >&2
+  go test -run '^$' -bench 'VsApacheTools' -benchtime 1x -count 1 -timeout 30m ./internal/env/apachekafka | tee -a "$out" >&2
 fi
 echo
 printf '%-48s %16s  %s\n' "benchmark" "value" "unit"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the single-machine Kubernetes node (internal/testenv/node,
+# Installs what the single-machine Kubernetes node (internal/env/testenv/node,
 # `make k8s-node-up`, `make test-node`) needs from Debian's packages, when
 # missing: containerd (1.6, the CRI runtime), runc (the OCI runtime under
 # it), containernetworking-plugins (the bridge, host-local and loopback CNI

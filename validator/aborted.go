@@ -1,8 +1,8 @@
 package validator
 
 import (
-	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/intervals"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/wire"
 )
 
 // uncommitted finds aborted reads. In a read_uncommitted run two readers

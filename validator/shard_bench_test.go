@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
 	"github.com/kmt-dev/kafka-mirror-tester/validator"
 )

@@ -10,10 +10,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/embedded"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/testkit"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"

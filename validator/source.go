@@ -4,8 +4,8 @@ import (
 	"math"
 	"sort"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/intervals"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/wire"
 )
 
 // srcPart is the source reader's state for one source partition.

@@ -12,8 +12,8 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/intervals"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
 )
 
 // StateVersion is the ShardState format written today.

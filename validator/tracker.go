@@ -44,10 +44,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/intervals"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/intervals"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/wire"
 )
 
 // Category names, as used in Examples keys, metric labels and report.json.

@@ -10,7 +10,7 @@ import (
 
 // A backend is the set of capabilities its clusters, WAN and mirror offer;
 // each fault family asks for the ones it needs (see registry.go). The
-// embedded clusters (internal/embedded) offer every cluster capability; a
+// embedded clusters (internal/env/embedded) offer every cluster capability; a
 // backend of real brokers offers what it can do to them, and a fault whose
 // capability is missing is refused before the run with an error naming the
 // fault, its kind, the backend and what is missing.

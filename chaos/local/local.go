@@ -23,8 +23,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
@@ -63,7 +63,7 @@ type Nemesis struct {
 
 // RevertTimeout bounds how long reverting one fault may take. It is a
 // bound, not an expectation: restarting a cluster of real broker JVMs on a
-// busy 2-core machine takes minutes (internal/apachekafka waits up to 4 min
+// busy 2-core machine takes minutes (internal/env/apachekafka waits up to 4 min
 // for a start), and a revert cut short would report a fault kmt failed to
 // end as if the run had gone wrong.
 const RevertTimeout = 5 * time.Minute

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/wan"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/embedded"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/wan"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 

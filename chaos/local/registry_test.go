@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/apachekafka"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/apachekafka"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/embedded"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/wan"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/wan"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 

@@ -17,8 +17,8 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/mesh"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/cluster"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/assertions"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kube/clusterrun"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
@@ -139,15 +139,15 @@ func (k *kubeFlags) add(c *cobra.Command) {
 	f.StringVar(&k.namespace, "namespace", "kmt", "namespace of the kmt workloads in both clusters (must be labelled kmt.dev/chaos=allowed for faults)")
 }
 
-func (k *kubeFlags) sides() (cluster.Side, cluster.Side, error) {
+func (k *kubeFlags) sides() (clusterrun.Side, clusterrun.Side, error) {
 	if k.sourceContext == "" || k.targetContext == "" {
-		return cluster.Side{}, cluster.Side{}, runner.Usage(errors.New("--source-context and --target-context are required (kubectl config get-contexts lists them)"))
+		return clusterrun.Side{}, clusterrun.Side{}, runner.Usage(errors.New("--source-context and --target-context are required (kubectl config get-contexts lists them)"))
 	}
-	src, err := cluster.LoadSide(k.kubeconfig, k.sourceContext, k.namespace, cluster.RoleSource)
+	src, err := clusterrun.LoadSide(k.kubeconfig, k.sourceContext, k.namespace, clusterrun.RoleSource)
 	if err != nil {
 		return src, src, runner.Usage(err)
 	}
-	tgt, err := cluster.LoadSide(k.kubeconfig, k.targetContext, k.namespace, cluster.RoleTarget)
+	tgt, err := clusterrun.LoadSide(k.kubeconfig, k.targetContext, k.namespace, clusterrun.RoleTarget)
 	if err != nil {
 		return src, tgt, runner.Usage(err)
 	}
@@ -194,12 +194,12 @@ kmt.dev/chaos=allowed. kmt abort --run-id ID removes everything of a run.`,
 				return runner.Usage(fmt.Errorf("chart %s: %w (give --chart, or run from the repository root; make charts regenerates them)", chart, err))
 			}
 			values := map[string]any{}
-			side := map[cluster.Role]map[string]any{cluster.RoleSource: {}, cluster.RoleTarget: {}}
+			side := map[clusterrun.Role]map[string]any{clusterrun.RoleSource: {}, clusterrun.RoleTarget: {}}
 			for _, x := range []struct {
 				flag string
 				in   []string
 				into map[string]any
-			}{{"--set", sets, values}, {"--source-set", srcSets, side[cluster.RoleSource]}, {"--target-set", tgtSets, side[cluster.RoleTarget]}} {
+			}{{"--set", sets, values}, {"--source-set", srcSets, side[clusterrun.RoleSource]}, {"--target-set", tgtSets, side[clusterrun.RoleTarget]}} {
 				for _, s := range x.in {
 					// Helm's own --set syntax and typing (true, 3, a.b=c, list[0]=x).
 					if err := strvals.ParseInto(s, x.into); err != nil {
@@ -207,7 +207,7 @@ kmt.dev/chaos=allowed. kmt abort --run-id ID removes everything of a run.`,
 					}
 				}
 			}
-			r, err := cluster.New(cluster.Options{Source: src, Target: tgt, Chart: chart, Scenario: name, RunID: runID, Values: values, SideValues: side, Timeout: timeout, Logger: log})
+			r, err := clusterrun.New(clusterrun.Options{Source: src, Target: tgt, Chart: chart, Scenario: name, RunID: runID, Values: values, SideValues: side, Timeout: timeout, Logger: log})
 			if err != nil {
 				return runner.Usage(err)
 			}
@@ -239,7 +239,7 @@ kmt.dev/chaos=allowed. kmt abort --run-id ID removes everything of a run.`,
 					fmt.Fprintf(g.stderr, "kmt: %d objects remain: %v\n", len(res.Remaining), res.Remaining)
 				}
 			}()
-			rep, err := r.Follow(ctx, func(p cluster.Progress) { fmt.Fprintln(g.stderr, p.Line()) })
+			rep, err := r.Follow(ctx, func(p clusterrun.Progress) { fmt.Fprintln(g.stderr, p.Line()) })
 			if err != nil {
 				return runner.Env(err)
 			}
@@ -292,7 +292,7 @@ listed with the command that releases them; --remove-finalizers strips them
 			if err != nil {
 				return err
 			}
-			res, err := cluster.Abort(cmd.Context(), []cluster.Side{src, tgt}, runID, cluster.AbortOptions{RemoveFinalizers: force, Logger: log})
+			res, err := clusterrun.Abort(cmd.Context(), []clusterrun.Side{src, tgt}, runID, clusterrun.AbortOptions{RemoveFinalizers: force, Logger: log})
 			if err != nil {
 				return runner.Env(err)
 			}

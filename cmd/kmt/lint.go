@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/assertions"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )

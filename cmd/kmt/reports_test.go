@@ -13,10 +13,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/testenv"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report/htmlreport"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/testenv"
 )
 
 // TestReportHTMLInConfigMap: on a real kube-apiserver, the validator's
@@ -25,7 +25,7 @@ import (
 // that rebuild it from the ConfigMap's report.json.
 func TestReportHTMLInConfigMap(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs a real kube-apiserver (internal/testenv)")
+		t.Skip("needs a real kube-apiserver (internal/env/testenv)")
 	}
 	e := testenv.Start(t, testenv.Options{})
 	kc := filepath.Join(t.TempDir(), "kubeconfig")

@@ -14,9 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"

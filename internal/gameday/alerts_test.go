@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions/promtest"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/assertions/promtest"
 )
 
 func freeAddr(t *testing.T) string {

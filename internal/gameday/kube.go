@@ -11,11 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/charts"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/cluster"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kube/charts"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kube/clusterrun"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report/history"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report/htmlreport"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
@@ -40,19 +40,19 @@ func (d *Day) kubeTimeout() time.Duration {
 }
 
 // kubeSides reads the two clusters of the run book from the kubeconfig.
-func (d *Day) kubeSides() (cluster.Side, cluster.Side, error) {
+func (d *Day) kubeSides() (clusterrun.Side, clusterrun.Side, error) {
 	c := d.book.Clusters
-	src, err := cluster.LoadSide(c.Kubeconfig, c.Source.Context, c.Source.Namespace, cluster.RoleSource)
+	src, err := clusterrun.LoadSide(c.Kubeconfig, c.Source.Context, c.Source.Namespace, clusterrun.RoleSource)
 	if err != nil {
 		return src, src, err
 	}
-	tgt, err := cluster.LoadSide(c.Kubeconfig, c.Target.Context, c.Target.Namespace, cluster.RoleTarget)
+	tgt, err := clusterrun.LoadSide(c.Kubeconfig, c.Target.Context, c.Target.Namespace, clusterrun.RoleTarget)
 	return src, tgt, err
 }
 
 // planKube writes the step's chart beside its report folder and prepares
 // the runner that installs it (nothing is sent to the clusters yet).
-func (d *Day) planKube(p *stepPlan, sc *scenarios.Scenario, src, tgt cluster.Side) error {
+func (d *Day) planKube(p *stepPlan, sc *scenarios.Scenario, src, tgt clusterrun.Side) error {
 	c := d.book.Clusters
 	root := c.Charts
 	if root == "" {
@@ -68,10 +68,10 @@ func (d *Day) planKube(p *stepPlan, sc *scenarios.Scenario, src, tgt cluster.Sid
 	}
 	log, closeLog := history.OpenLog(stepDir, d.o.Logger)
 	d.closers = append(d.closers, closeLog)
-	r, err := cluster.New(cluster.Options{
-		Source: src, Target: tgt, Chart: chartDir, Scenario: sc.Metadata.Name, RunID: cluster.NewRunID(),
+	r, err := clusterrun.New(clusterrun.Options{
+		Source: src, Target: tgt, Chart: chartDir, Scenario: sc.Metadata.Name, RunID: clusterrun.NewRunID(),
 		Values:     c.Values,
-		SideValues: map[cluster.Role]map[string]any{cluster.RoleSource: c.Source.Values, cluster.RoleTarget: c.Target.Values},
+		SideValues: map[clusterrun.Role]map[string]any{clusterrun.RoleSource: c.Source.Values, clusterrun.RoleTarget: c.Target.Values},
 		Timeout:    d.kubeTimeout(), PollInterval: d.o.Tick, Logger: log,
 	})
 	if err != nil {
@@ -146,7 +146,7 @@ func (d *Day) runKubeStep(ctx context.Context, i int) StepResult {
 
 // followKube installs the chart and looks at both clusters every tick.
 // It returns the validator's report, or nil when the step halted.
-func (w *watch) followKube(ctx context.Context, r *cluster.Runner) (*cluster.Report, error) {
+func (w *watch) followKube(ctx context.Context, r *clusterrun.Runner) (*clusterrun.Report, error) {
 	if err := r.Install(ctx); err != nil {
 		return nil, fmt.Errorf("install the step's chart: %w", err)
 	}
@@ -170,7 +170,7 @@ func (w *watch) followKube(ctx context.Context, r *cluster.Runner) (*cluster.Rep
 			return nil, nil
 		}
 		look, err := r.Look(ctx)
-		var jf *cluster.JobFailedError
+		var jf *clusterrun.JobFailedError
 		switch {
 		case errors.As(err, &jf):
 			return nil, err
@@ -208,11 +208,11 @@ func orDash1(s string) string {
 
 // healKube removes everything of the step's run from both clusters, Chaos
 // Mesh objects first, and records what went and how long it took.
-func (w *watch) healKube(r *cluster.Runner, h *Halt) {
+func (w *watch) healKube(r *clusterrun.Runner, h *Halt) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), w.d.kubeTimeout())
 	defer cancel()
-	ar, err := r.Abort(ctx, cluster.AbortOptions{Timeout: w.d.kubeTimeout()})
+	ar, err := r.Abort(ctx, clusterrun.AbortOptions{Timeout: w.d.kubeTimeout()})
 	h.HealSeconds = time.Since(start).Seconds()
 	h.Healed = []string{}
 	if ar != nil {
@@ -239,7 +239,7 @@ func (w *watch) healKube(r *cluster.Runner, h *Halt) {
 		w.p.step.Name, h.FaultsGoneSeconds, h.AgentsGoneSeconds, len(h.Healed), r.RunID(), h.HealSeconds, len(w.res.Cleanup.Left))
 }
 
-func cleanupOf(ar *cluster.AbortResult, err error) *Cleanup {
+func cleanupOf(ar *clusterrun.AbortResult, err error) *Cleanup {
 	c := &Cleanup{Left: []string{}}
 	if ar != nil {
 		c.Removed = len(ar.Deleted) + len(ar.Releases)
@@ -294,7 +294,7 @@ func contains(ss []string, s string) bool {
 // yet is no fault in force), and, when Prometheus is given, the faults the
 // in-cluster agents report with kmt_fault_active (kmt's own pauses and
 // purges, and what Chaos Mesh's Workflows really spawned).
-func kubeActive(ctx context.Context, look cluster.Progress, prom *Endpoint, run string) []string {
+func kubeActive(ctx context.Context, look clusterrun.Progress, prom *Endpoint, run string) []string {
 	set := map[string]bool{}
 	if f, ok := strings.CutPrefix(look.Phase, "fault:"); ok && f != "" {
 		set[f] = true
@@ -325,7 +325,7 @@ func kubeActive(ctx context.Context, look cluster.Progress, prom *Endpoint, run 
 // the p99 from the validator's latency histogram in Prometheus, PromQL as
 // written. No progress yet (the validator has not started) holds, with the
 // value NaN, as the embedded p99 does before anything arrived.
-func kubeEval(ctx context.Context, c Check, look cluster.Progress, prom *Endpoint, run string) Observation {
+func kubeEval(ctx context.Context, c Check, look clusterrun.Progress, prom *Endpoint, run string) Observation {
 	n := look.Counts
 	noData := Observation{Value: math.NaN(), Held: true, Detail: "no progress from the validator yet"}
 	switch c.Invariant {
@@ -363,7 +363,7 @@ func kubeEval(ctx context.Context, c Check, look cluster.Progress, prom *Endpoin
 
 // writeKubeReport keeps the validator's report in the step's folder as a
 // local run's: report.json exactly as written in the cluster, report.html.
-func writeKubeReport(dir string, rep *cluster.Report) error {
+func writeKubeReport(dir string, rep *clusterrun.Report) error {
 	if err := os.WriteFile(filepath.Join(dir, history.ReportFile), rep.Raw, 0o644); err != nil {
 		return err
 	}

@@ -19,13 +19,13 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/cluster"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/testenv"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kube/clusterrun"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/testenv"
 )
 
 // These tests run Kubernetes game days against a real kube-apiserver
-// (internal/testenv, with the Chaos Mesh and prometheus-operator CRDs) in
+// (internal/env/testenv, with the Chaos Mesh and prometheus-operator CRDs) in
 // which two namespaces stand in for the two clusters. Nothing runs pods
 // here (no kubelet, no Chaos Mesh controller), so the test plays the two
 // in-cluster parts whose writes kmt reads: the validator (its progress and
@@ -52,7 +52,7 @@ func TestMain(m *testing.M) {
 func kubeAPI(t *testing.T) *testenv.Env {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("needs a real kube-apiserver (internal/testenv)")
+		t.Skip("needs a real kube-apiserver (internal/env/testenv)")
 	}
 	apiOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -76,7 +76,7 @@ func kubeDay(t *testing.T, e *testenv.Env, name string, chaosAllowed bool) (head
 	for _, ns := range []string{srcNS, tgtNS} {
 		o := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
 		if chaosAllowed {
-			o.Labels = map[string]string{cluster.LabelChaos: cluster.ChaosAllowed}
+			o.Labels = map[string]string{clusterrun.LabelChaos: clusterrun.ChaosAllowed}
 		}
 		if err := e.Client.Create(context.Background(), o); err != nil {
 			t.Fatal(err)
@@ -155,7 +155,7 @@ func waitInstalled(t *testing.T, e *testenv.Env, srcNS, tgtNS string, done <-cha
 		var run string
 		n := map[string]int{}
 		for _, ns := range []string{srcNS, tgtNS} {
-			for _, gvk := range []schema.GroupVersionKind{{Group: "batch", Version: "v1", Kind: "JobList"}, {Group: cluster.ChaosGroup, Version: "v1alpha1", Kind: "WorkflowList"}} {
+			for _, gvk := range []schema.GroupVersionKind{{Group: "batch", Version: "v1", Kind: "JobList"}, {Group: clusterrun.ChaosGroup, Version: "v1alpha1", Kind: "WorkflowList"}} {
 				var l unstructured.UnstructuredList
 				l.SetGroupVersionKind(gvk)
 				if err := e.Client.List(context.Background(), &l, client.InNamespace(ns)); err != nil {
@@ -163,7 +163,7 @@ func waitInstalled(t *testing.T, e *testenv.Env, srcNS, tgtNS string, done <-cha
 				}
 				for _, j := range l.Items {
 					n[ns]++
-					run = j.GetLabels()[cluster.LabelRun]
+					run = j.GetLabels()[clusterrun.LabelRun]
 				}
 			}
 		}
@@ -194,8 +194,8 @@ var runKinds = func() []schema.GroupVersionKind {
 		{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"},
 		{Group: "monitoring.coreos.com", Version: "v1", Kind: "PrometheusRule"},
 	}
-	for _, k := range cluster.ChaosKinds {
-		out = append(out, schema.GroupVersionKind{Group: cluster.ChaosGroup, Version: "v1alpha1", Kind: k})
+	for _, k := range clusterrun.ChaosKinds {
+		out = append(out, schema.GroupVersionKind{Group: clusterrun.ChaosGroup, Version: "v1alpha1", Kind: k})
 	}
 	return out
 }()
@@ -224,13 +224,13 @@ func objectsOf(t *testing.T, e *testenv.Env, sel client.MatchingLabels, kinds ..
 // set) into the run's report ConfigMap, as internal/kube does in the pod.
 func playValidator(t *testing.T, e *testenv.Env, ns, run, progress string, rep *report.Report) {
 	t.Helper()
-	data := map[string]string{cluster.DataProgress: progress}
+	data := map[string]string{clusterrun.DataProgress: progress}
 	if rep != nil {
 		raw, _ := json.Marshal(rep)
-		data[cluster.DataReport] = string(raw)
+		data[clusterrun.DataReport] = string(raw)
 	}
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kmt-report-" + run, Namespace: ns, Labels: map[string]string{
-		cluster.LabelManagedBy: cluster.ManagedByKmt, cluster.LabelRun: run}}, Data: data}
+		clusterrun.LabelManagedBy: clusterrun.ManagedByKmt, clusterrun.LabelRun: run}}, Data: data}
 	ctx := context.Background()
 	err := e.Client.Create(ctx, cm)
 	if apierrors.IsAlreadyExists(err) {
@@ -248,8 +248,8 @@ func playChaosMesh(t *testing.T, e *testenv.Env, ns, run string) (string, string
 	t.Helper()
 	ctx := context.Background()
 	var wf unstructured.UnstructuredList
-	wf.SetGroupVersionKind(schema.GroupVersionKind{Group: cluster.ChaosGroup, Version: "v1alpha1", Kind: "WorkflowList"})
-	if err := e.Client.List(ctx, &wf, client.InNamespace(ns), client.MatchingLabels{cluster.LabelRun: run}); err != nil || len(wf.Items) != 1 {
+	wf.SetGroupVersionKind(schema.GroupVersionKind{Group: clusterrun.ChaosGroup, Version: "v1alpha1", Kind: "WorkflowList"})
+	if err := e.Client.List(ctx, &wf, client.InNamespace(ns), client.MatchingLabels{clusterrun.LabelRun: run}); err != nil || len(wf.Items) != 1 {
 		t.Fatalf("want the step's one Workflow in %s: %v %d", ns, err, len(wf.Items))
 	}
 	child := &unstructured.Unstructured{Object: map[string]any{
@@ -284,8 +284,8 @@ func TestKubeGameDayHaltRemovesEveryFault(t *testing.T) {
     short: true
 `, dir)
 	run := waitInstalled(t, e, srcNS, tgtNS, done)
-	sel := client.MatchingLabels{cluster.LabelRun: run}
-	faults := objectsOf(t, e, sel, cluster.ChaosKinds...)
+	sel := client.MatchingLabels{clusterrun.LabelRun: run}
+	faults := objectsOf(t, e, sel, clusterrun.ChaosKinds...)
 	if len(faults) != 2 {
 		t.Fatalf("Chaos Mesh objects of run %s: %v, want a Workflow in each cluster", run, faults)
 	}
@@ -323,7 +323,7 @@ func TestKubeGameDayHaltRemovesEveryFault(t *testing.T) {
 	rank := func(ref string) int { // "cluster Kind/name -n ns"
 		kn := strings.SplitN(strings.Fields(ref)[1], "/", 2)
 		switch {
-		case contains(cluster.ChaosKinds, kn[0]):
+		case contains(clusterrun.ChaosKinds, kn[0]):
 			return 0
 		case kn[0] == "Job" && strings.HasSuffix(kn[1], "-agent"):
 			return 1
@@ -380,7 +380,7 @@ func TestKubeGameDayAbortFromAnotherTerminal(t *testing.T) {
 	dir := t.TempDir()
 	done := runDay(t, header+kubeStep, dir)
 	run := waitInstalled(t, e, srcNS, tgtNS, done)
-	sel := client.MatchingLabels{cluster.LabelRun: run}
+	sel := client.MatchingLabels{clusterrun.LabelRun: run}
 	before := objectsOf(t, e, sel)
 	playValidator(t, e, tgtNS, run, `{"phase":"steady","counts":{"acked":100,"received":100,"lost":0}}`, nil)
 	if err := Send(dir, CmdAbort, "oncall", "customer traffic spike"); err != nil {
@@ -468,7 +468,7 @@ func TestKubeGameDayStepHeldAndUninstalled(t *testing.T) {
 	if st.Cleanup == nil || len(st.Cleanup.Left) != 0 || st.Cleanup.Removed == 0 {
 		t.Errorf("cleanup %+v: want the run removed, nothing left", st.Cleanup)
 	}
-	if left := objectsOf(t, e, client.MatchingLabels{cluster.LabelRun: run}); len(left) > 0 {
+	if left := objectsOf(t, e, client.MatchingLabels{clusterrun.LabelRun: run}); len(left) > 0 {
 		t.Errorf("left in the clusters after the step: %v", left)
 	}
 }
@@ -483,8 +483,8 @@ func TestKubeGameDayPreflightRefusesChaos(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	if r.res.Outcome != Halted || !strings.HasPrefix(r.res.Reason, "pre-flight: ") || !strings.Contains(r.res.Reason, cluster.LabelChaos) {
-		t.Fatalf("outcome %s (%s): want halted at pre-flight naming the %s opt-in", r.res.Outcome, r.res.Reason, cluster.LabelChaos)
+	if r.res.Outcome != Halted || !strings.HasPrefix(r.res.Reason, "pre-flight: ") || !strings.Contains(r.res.Reason, clusterrun.LabelChaos) {
+		t.Fatalf("outcome %s (%s): want halted at pre-flight naming the %s opt-in", r.res.Outcome, r.res.Reason, clusterrun.LabelChaos)
 	}
 	for _, ns := range []string{srcNS, tgtNS} {
 		if left := objectsOf(t, e, client.MatchingLabels{}, "ConfigMap", "Secret", "Job", "Workflow"); len(left) > 0 {
@@ -502,11 +502,11 @@ func TestKubeGameDayPreflightRefusesChaos(t *testing.T) {
 // Chaos Mesh has not picked up yet is not (it would start the time to
 // detect and the "during" checks at the install).
 func TestKubeActive(t *testing.T) {
-	look := cluster.Progress{Phase: "fault:cut", Chaos: []cluster.ChaosState{
-		{Cluster: cluster.RoleTarget, Kind: "Workflow", Name: "kmt-baseline-target", Phase: "Running", Active: true},
-		{Cluster: cluster.RoleSource, Kind: "PodChaos", Name: "kill", Phase: "Pending", Active: true},
-		{Cluster: cluster.RoleTarget, Kind: "NetworkChaos", Name: "wan", Phase: "Run", Active: true},
-		{Cluster: cluster.RoleTarget, Kind: "NetworkChaos", Name: "over", Phase: "Stop"},
+	look := clusterrun.Progress{Phase: "fault:cut", Chaos: []clusterrun.ChaosState{
+		{Cluster: clusterrun.RoleTarget, Kind: "Workflow", Name: "kmt-baseline-target", Phase: "Running", Active: true},
+		{Cluster: clusterrun.RoleSource, Kind: "PodChaos", Name: "kill", Phase: "Pending", Active: true},
+		{Cluster: clusterrun.RoleTarget, Kind: "NetworkChaos", Name: "wan", Phase: "Run", Active: true},
+		{Cluster: clusterrun.RoleTarget, Kind: "NetworkChaos", Name: "over", Phase: "Stop"},
 	}}
 	if got := strings.Join(kubeActive(context.Background(), look, nil, "r1"), ","); got != "cut,target:NetworkChaos/wan" {
 		t.Errorf("in force: %s, want cut,target:NetworkChaos/wan", got)

@@ -13,8 +13,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/cluster"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/assertions"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kube/clusterrun"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
@@ -49,7 +49,7 @@ type stepPlan struct {
 	dir      string // relative to the game day's folder
 	// kube installs the step's chart (backend kubernetes); log is the
 	// step's log, teed into its kmt.log.
-	kube *cluster.Runner
+	kube *clusterrun.Runner
 	log  *slog.Logger
 }
 
@@ -198,7 +198,7 @@ func orSomeone(s string) string {
 // the last step is found before the first fault.
 func (d *Day) plan() error {
 	var errs []error
-	var src, tgt cluster.Side
+	var src, tgt clusterrun.Side
 	if d.book.Clusters.Backend == BackendKubernetes {
 		var err error
 		if src, tgt, err = d.kubeSides(); err != nil {
@@ -216,7 +216,7 @@ func (d *Day) plan() error {
 	return errors.Join(errs...)
 }
 
-func (d *Day) planStep(i int, s Step, src, tgt cluster.Side) (stepPlan, error) {
+func (d *Day) planStep(i int, s Step, src, tgt clusterrun.Side) (stepPlan, error) {
 	name := s.Scenario
 	if name == "" {
 		name = "baseline"

@@ -13,8 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/embedded"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/kafkadist"
 )
 
 // mm2Java is the MirrorMaker 2 command line from the project's Kafka

@@ -81,7 +81,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/health"
 )
 
 // SchemaVersion of report.json.
@@ -282,7 +282,7 @@ type Report struct {
 	Assertions               []Assertion          `json:"assertions"`
 	Drain                    Drain                `json:"drain"`
 	Load                     Load                 `json:"load"`
-	// Harness is kmt's own health over the load (internal/health): when it
+	// Harness is kmt's own health over the load (internal/check/health): when it
 	// was saturated, timing assertions are incomplete, not failed.
 	Harness       *health.Report `json:"harness,omitempty"`
 	SourceChecked bool           `json:"source_checked"`

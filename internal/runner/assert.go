@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/assertions"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/assertions"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 	"github.com/kmt-dev/kafka-mirror-tester/validator"

@@ -8,10 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/apachekafka"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/wan"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/apachekafka"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/embedded"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/kafkadist"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/wan"
 )
 
 // Broker backends of a local run (--brokers).

@@ -8,10 +8,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/health"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
 	"github.com/kmt-dev/kafka-mirror-tester/validator"
 )
@@ -57,7 +57,7 @@ func isTimingExpr(expr string) bool {
 	return strings.Contains(expr, metrics.ValidatorLatency) || strings.Contains(expr, metrics.ValidatorLag)
 }
 
-// Harness measures kmt itself while a load runs (internal/health): the
+// Harness measures kmt itself while a load runs (internal/check/health): the
 // process's CPU and scheduling, and the validator's own read lag. `kmt run`
 // and `kmt validate` both use it.
 type Harness struct {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/health"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/health"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
 )

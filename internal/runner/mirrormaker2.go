@@ -10,8 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )

@@ -13,7 +13,7 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/mesh"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/metrics"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 

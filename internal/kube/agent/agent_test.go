@@ -13,8 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/mesh"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/embedded"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/embedded"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/kmt-dev/kafka-mirror-tester/internal/testenv"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/testenv"
 )
 
 // TestMeshObserverOnAPIServer: the objects a Chaos Mesh Workflow spawns, as
@@ -19,7 +19,7 @@ import (
 // found and read back per fault; another workflow's chaos is not.
 func TestMeshObserverOnAPIServer(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs a real kube-apiserver (internal/testenv)")
+		t.Skip("needs a real kube-apiserver (internal/env/testenv)")
 	}
 	e := testenv.Start(t, testenv.Options{CRDs: true})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -21,7 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
 )
 
 // DefaultTopic is the fault topic on the source cluster. Like the ledger

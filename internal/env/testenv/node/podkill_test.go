@@ -1,0 +1,149 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kube/clusterrun"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+)
+
+// testMirrorPodKill runs the mirror-hard-kill chart: its Workflow, executed
+// by Chaos Mesh's controller-manager, kills the MirrorMaker 2 pod mid-load;
+// the Deployment starts a new one, which copies again from the source
+// offsets last committed. The story: nothing lost, duplicates counted, and
+// the duplicates recounted by an independent consumer (kcat reading the
+// target topic, counting repeated (epoch, stream, seq) of the run) equal
+// the validator's. With promURL the chart's PromQL assertions are
+// evaluated by that Prometheus.
+func testMirrorPodKill(t *testing.T, n *Node, p mirrorPair, promURL string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	for _, ns := range []string{kafkaNS, targetNS} {
+		patch := fmt.Sprintf(`{"metadata":{"labels":{%q:"allowed"}}}`, clusterrun.LabelChaos)
+		if _, err := n.Clientset.CoreV1().Namespaces().Patch(ctx, ns, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := mirrorPodUIDs(ctx, t, n)
+	run := "node-kill-" + time.Now().UTC().Format("150405")
+	res := runClusterScenario(t, n, p, "mirror-hard-kill", run, chartValues(promURL)...)
+	if res.report == nil {
+		t.Fatalf("the validator wrote no report ConfigMap in %s", targetNS)
+	}
+	r := res.report
+	after := mirrorPodUIDs(ctx, t, n)
+	for uid := range before {
+		if after[uid] {
+			t.Errorf("MirrorMaker 2 pod %s survived the pod-kill fault", uid)
+		}
+	}
+	var killed bool
+	for _, f := range r.Faults {
+		t.Logf("fault %s (%s): %s .. %s actions %v error %q", f.Name, f.Kind, f.Start, f.End, f.Actions, f.Error)
+		if f.Name == "kill-mirror" && f.Error == "" {
+			killed = true
+		}
+	}
+	if !killed {
+		t.Errorf("the report records no performed kill-mirror fault: %+v", r.Faults)
+	}
+	c := r.Counts
+	if c.Lost != 0 || c.SourceLost != 0 || c.Corrupt != 0 {
+		t.Errorf("lost %d, source_lost %d, corrupt %d: an at-least-once mirror killed mid-load must lose nothing", c.Lost, c.SourceLost, c.Corrupt)
+	}
+	if c.Duplicate == 0 {
+		t.Errorf("no duplicates: MirrorMaker 2 killed without committing its source offsets must copy some records again")
+	}
+	total, distinct := kcatRecount(ctx, t, p, scenarioTopic, run)
+	t.Logf("kcat recount of %s on the target: %d records of run %s, %d distinct, %d duplicates; validator: received %d, duplicate %d",
+		scenarioTopic, total, run, distinct, total-distinct, c.Received, c.Duplicate)
+	if uint64(total-distinct) != c.Duplicate || uint64(total) != c.Received {
+		t.Errorf("kcat counts %d records, %d duplicates; the validator %d received, %d duplicates: they must agree exactly", total, total-distinct, c.Received, c.Duplicate)
+	}
+	if r.Verdict != report.Pass || res.exit != 0 {
+		t.Errorf("verdict %s (exit %d), want pass: duplicates are allowed here, loss is not (%v)", r.Verdict, res.exit, r.Reasons)
+	}
+	if promURL != "" {
+		checkAssertionsEvaluated(t, r)
+	}
+}
+
+// mirrorPodUIDs are the UIDs of the MirrorMaker 2 pods now.
+func mirrorPodUIDs(ctx context.Context, t *testing.T, n *Node) map[types.UID]bool {
+	t.Helper()
+	pods, err := n.Clientset.CoreV1().Pods(kafkaNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + MirrorMaker2Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uids := map[types.UID]bool{}
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodRunning {
+			uids[p.UID] = true
+		}
+	}
+	return uids
+}
+
+// recordIdentity finds a kmt record's run, epoch, topic, stream and
+// sequence in its value (the wire format's text header).
+var recordIdentity = regexp.MustCompile(`^kmu2 c=[0-9a-f]+ r=(\S+) e=(\d+) o=(\S+) s=(\d+) q=(\d+) `)
+
+// kcatRecount reads every record of topic on the target with kcat (an
+// independent consumer: librdkafka, not kmt's readers) and counts the
+// records of run and how many distinct (epoch, topic, stream, seq) they
+// hold.
+func kcatRecount(ctx context.Context, t *testing.T, p mirrorPair, topic, run string) (total, distinct int) {
+	t.Helper()
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Fatalf("kcat not on PATH (scripts/install-deps.sh installs Debian's kcat): %v", err)
+	}
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, kcat, "-C", "-b", p.targetBootstrap(), "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%s\n")
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kcat -C -t %s: %v\n%s", topic, err, errb.String())
+	}
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(&out)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		m := recordIdentity.FindStringSubmatch(sc.Text())
+		if m == nil || m[1] != run {
+			continue
+		}
+		total++
+		seen[strings.Join(m[2:], " ")] = true
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return total, len(seen)
+}
+
+// checkAssertionsEvaluated fails unless every assertion of the report was
+// evaluated (an observed value from Prometheus).
+func checkAssertionsEvaluated(t *testing.T, r *report.Report) {
+	t.Helper()
+	if len(r.Assertions) == 0 {
+		t.Error("the report has no assertions: Prometheus evaluated nothing")
+	}
+	for _, a := range r.Assertions {
+		t.Logf("assertion %s: %s %s %v observed %v pass %t %s", a.Name, a.Expr, a.Op, a.Threshold, a.Observed, a.Pass, a.Reason)
+		if len(a.Observed) == 0 {
+			t.Errorf("assertion %s has no observed value (%s): Prometheus did not evaluate it", a.Name, a.Reason)
+		}
+	}
+}

@@ -1,0 +1,394 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/kafkadist"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kube/clusterrun"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
+)
+
+// The scenario charts' Kafka side on the node: a source and a target Kafka
+// (plain StatefulSets from the Kafka image) in namespace kafkaNS, named so
+// the charts' default bootstrap addresses find them, and MirrorMaker 2
+// between them; the charts go into one namespace per role.
+const (
+	kafkaNS       = "kafka"
+	sourceNS      = "kmt-source"
+	targetNS      = "kmt-target"
+	sourceCtx     = "kmt-source"
+	targetCtx     = "kmt-target"
+	reportKey     = "report.json"
+	scenarioTopic = "orders"
+)
+
+// mirrorPair is the running Kafka pair and mirror, with the broker pod IPs
+// this machine reaches them at.
+type mirrorPair struct {
+	sourceIP, targetIP string
+	kubeconfig         string // contexts sourceCtx and targetCtx
+}
+
+func (p mirrorPair) sourceBootstrap() string { return p.sourceIP + ":9092" }
+func (p mirrorPair) targetBootstrap() string { return p.targetIP + ":9092" }
+
+var (
+	kafkaImageOnce sync.Once
+	kafkaImageErr  error
+)
+
+// importKafkaImage imports the Kafka image into the node once per test
+// binary (the Kafka libs are assembled from Maven Central when missing).
+func importKafkaImage(t *testing.T, n *Node) {
+	t.Helper()
+	kafkaImageOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		dist, err := kafkadist.Ensure(ctx, kafkadist.Version, nil)
+		if err != nil {
+			kafkaImageErr = fmt.Errorf("kafka libs: %w", err)
+			return
+		}
+		spec, err := KafkaImageSpec(DebianJRE, dist.Libs)
+		if err != nil {
+			kafkaImageErr = err
+			return
+		}
+		kafkaImageErr = n.ImportImage(ctx, spec)
+	})
+	if kafkaImageErr != nil {
+		t.Fatal(kafkaImageErr)
+	}
+}
+
+// startMirrorPair deploys both Kafkas and MirrorMaker 2 (identity policy:
+// the target topic keeps the source's name, as the catalogue scenarios
+// expect) and the two namespaces and kube contexts the charts go into.
+func startMirrorPair(t *testing.T, n *Node) mirrorPair {
+	t.Helper()
+	importKafkaImage(t, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cs := n.Clientset
+	for _, ns := range []string{kafkaNS, sourceNS, targetNS} {
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []string{"source", "target"} {
+		if err := DeployKafka(ctx, cs, kafkaNS, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	props, err := mirror.MM2Properties(mirror.MM2Settings{
+		SourceBootstrap: KafkaBootstrapService("source") + "." + kafkaNS + ".svc:9092",
+		TargetBootstrap: KafkaBootstrapService("target") + "." + kafkaNS + ".svc:9092",
+		Topics:          []string{scenarioTopic},
+		Policy:          mirror.PolicyIdentity,
+		SourceBrokers:   1,
+		TargetBrokers:   1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := DeployMirrorMaker2(ctx, cs, kafkaNS, props); err != nil {
+		t.Fatal(err)
+	}
+	var p mirrorPair
+	for c, ip := range map[string]*string{"source": &p.sourceIP, "target": &p.targetIP} {
+		pod, err := n.WaitPodReady(ctx, kafkaNS, KafkaPod(c), 6*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*ip = pod.Status.PodIP
+	}
+	p.kubeconfig = twoContexts(t, n)
+	return p
+}
+
+// twoContexts writes a kubeconfig with the node's admin credentials under
+// two contexts, sourceCtx and targetCtx, whose namespaces are the roles'
+// (kmt cluster run --namespace "" uses them): the one node plays both
+// clusters.
+func twoContexts(t *testing.T, n *Node) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(n.KubeconfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := cfg.Contexts[cfg.CurrentContext]
+	if base == nil {
+		t.Fatalf("kubeconfig %s has no current context", n.KubeconfigPath)
+	}
+	for name, ns := range map[string]string{sourceCtx: sourceNS, targetCtx: targetNS} {
+		c := base.DeepCopy()
+		c.Namespace = ns
+		cfg.Contexts[name] = c
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// chartValues are the values every scenario chart needs on this node: the
+// kmt image as imported, no prometheus-operator objects (no operator
+// here), and the fault targets named after DeployKafka's and
+// DeployMirrorMaker2's labels.
+func chartValues(prometheusURL string) []string {
+	sets := []string{
+		"image.repository=" + strings.Split(KmtImage, ":")[0], "image.tag=" + strings.Split(KmtImage, ":")[1], "image.pullPolicy=Never",
+		"monitoring.serviceMonitor=false", "monitoring.prometheusRule=false", "monitoring.dashboard=false",
+		"prometheus.url=" + prometheusURL,
+		"targets.source.namespace=" + kafkaNS, "targets.source.brokerSelector=kmt.dev/kafka-cluster=source", "targets.source.brokerPodPrefix=source-kafka-",
+		"targets.target.namespace=" + kafkaNS, "targets.target.brokerSelector=kmt.dev/kafka-cluster=target", "targets.target.brokerPodPrefix=target-kafka-",
+		"targets.mirror.namespace=" + kafkaNS, "targets.mirror.selector=app.kubernetes.io/name=" + MirrorMaker2Name, "targets.mirror.container=" + MirrorMaker2Name,
+	}
+	args := make([]string, 0, 2*len(sets))
+	for _, s := range sets {
+		args = append(args, "--set", s)
+	}
+	return args
+}
+
+// clusterRun is what one `kmt cluster run` did.
+type clusterRun struct {
+	stdout, stderr string
+	exit           int
+	// report is the validator's report.json, read from its ConfigMap while
+	// the run was installed (kmt uninstalls it at the end).
+	report *report.Report
+}
+
+// runClusterScenario runs `kmt cluster run <scenario>` on the node with
+// run id run and the chart values, capturing the report ConfigMap the
+// validator writes before kmt uninstalls it.
+func runClusterScenario(t *testing.T, n *Node, p mirrorPair, scenario, run string, extra ...string) clusterRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"cluster", "run", scenario, "--yes", "--run-id", run,
+		"--kubeconfig", p.kubeconfig, "--source-context", sourceCtx, "--target-context", targetCtx, "--namespace", "",
+		"--chart", filepath.Join(root, "charts", scenario)}, extra...)
+	cmd := exec.CommandContext(ctx, n.KmtBinary(), args...)
+	cmd.Dir = t.TempDir()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *report.Report, 1)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	go func() { got <- watchReport(watchCtx, n, targetNS) }()
+	err = cmd.Wait()
+	stopWatch()
+	r := clusterRun{stdout: stdout.String(), stderr: stderr.String(), report: <-got}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.exit = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("kmt cluster run %s: %v", scenario, err)
+	}
+	t.Logf("kmt cluster run %s (exit %d):\n%s\n--- stderr (tail):\n%s", scenario, r.exit, r.stdout, tail(r.stderr, 3000))
+	return r
+}
+
+// watchReport polls ns for a ConfigMap holding a report until ctx ends,
+// and returns the last report it read (nil if none).
+func watchReport(ctx context.Context, n *Node, ns string) *report.Report {
+	var last *report.Report
+	for {
+		cms, err := n.Clientset.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+		if err == nil {
+			for _, cm := range cms.Items {
+				if data, ok := cm.Data[reportKey]; ok {
+					var r report.Report
+					if json.Unmarshal([]byte(data), &r) == nil && r.Verdict != "" {
+						last = &r
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return last
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// runObjects lists every object of a run left in the cluster (found by its
+// kmt.dev/run label), in the namespaces the charts use.
+func runObjects(ctx context.Context, t *testing.T, n *Node, run string) []string {
+	t.Helper()
+	sel := metav1.ListOptions{LabelSelector: clusterrun.LabelRun + "=" + run}
+	var left []string
+	for _, ns := range []string{sourceNS, targetNS, kafkaNS} {
+		cs := n.Clientset
+		add := func(kind string, names []string, err error) {
+			if err != nil {
+				t.Errorf("listing %s in %s: %v", kind, ns, err)
+			}
+			for _, name := range names {
+				left = append(left, kind+" "+ns+"/"+name)
+			}
+		}
+		cms, err := cs.CoreV1().ConfigMaps(ns).List(ctx, sel)
+		add("ConfigMap", names(cms, err), err)
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, sel)
+		add("Pod", names(pods, err), err)
+		jobs, err := cs.BatchV1().Jobs(ns).List(ctx, sel)
+		add("Job", names(jobs, err), err)
+		svcs, err := cs.CoreV1().Services(ns).List(ctx, sel)
+		add("Service", names(svcs, err), err)
+		sas, err := cs.CoreV1().ServiceAccounts(ns).List(ctx, sel)
+		add("ServiceAccount", names(sas, err), err)
+		roles, err := cs.RbacV1().Roles(ns).List(ctx, sel)
+		add("Role", names(roles, err), err)
+		secrets, err := cs.CoreV1().Secrets(ns).List(ctx, sel)
+		add("Secret", names(secrets, err), err)
+	}
+	return left
+}
+
+// names are the names of a list's items.
+func names(list runtime.Object, err error) []string {
+	if err != nil {
+		return nil
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return []string{"(" + err.Error() + ")"}
+	}
+	var out []string
+	for _, i := range items {
+		if m, err := meta.Accessor(i); err == nil {
+			out = append(out, m.GetName())
+		}
+	}
+	return out
+}
+
+// runLocally runs the same scenario with kmt's own processes on this
+// machine against the same Kafkas and mirror (loadgen and validate, as the
+// chart's pods run them), and returns the report.
+func runLocally(t *testing.T, n *Node, p mirrorPair, scenario, run string) *report.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	reportDir := filepath.Join(dir, "report")
+	validate := exec.CommandContext(ctx, n.KmtBinary(), "validate", "--scenario", scenario,
+		"--source-bootstrap", p.sourceBootstrap(), "--target-bootstrap", p.targetBootstrap(),
+		"--run-id", run, "--ledger-topic", "__kmt_ledger", "--report-dir", reportDir)
+	load := exec.CommandContext(ctx, n.KmtBinary(), "loadgen", "--scenario", scenario,
+		"--bootstrap", p.sourceBootstrap(), "--run-id", run, "--ledger-topic", "__kmt_ledger", "--create-topics")
+	var vout, lout bytes.Buffer
+	validate.Stdout, validate.Stderr = &vout, &vout
+	load.Stdout, load.Stderr = &lout, &lout
+	validate.Dir, load.Dir = dir, dir
+	if err := validate.Start(); err != nil {
+		t.Fatal(err)
+	}
+	loadErr := load.Run()
+	valErr := validate.Wait()
+	t.Logf("local run %s: loadgen (%v):\n%s\nvalidate (%v):\n%s", run, loadErr, tail(lout.String(), 2000), valErr, tail(vout.String(), 3000))
+	data, err := os.ReadFile(filepath.Join(reportDir, reportKey))
+	if err != nil {
+		t.Fatalf("local run wrote no report: %v", err)
+	}
+	var r report.Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+// testBaseline runs the baseline chart end to end with `kmt cluster run`
+// (loadgen pod producing to the source Kafka, MirrorMaker 2 copying, the
+// validator Job judging and writing the report ConfigMap), checks the
+// printed verdict, that uninstall left nothing of the run, and that the
+// same scenario run by local processes on the same Kafkas reaches the
+// same verdict with the same anomaly counts (and acked counts the load
+// rate explains).
+func testBaseline(t *testing.T, n *Node, p mirrorPair) {
+	run := "node-baseline-" + time.Now().UTC().Format("150405")
+	start := time.Now()
+	res := runClusterScenario(t, n, p, "baseline", run, chartValues("")...)
+	t.Logf("baseline in the cluster: %s", time.Since(start).Round(time.Second))
+	if res.report == nil {
+		t.Fatalf("the validator wrote no report ConfigMap in %s", targetNS)
+	}
+	in := res.report
+	if !strings.Contains(res.stdout, "== kmt verdict: "+strings.ToUpper(in.Verdict)+" ==") {
+		t.Errorf("kmt cluster run did not print the verdict %q of the report ConfigMap", in.Verdict)
+	}
+	want := 3
+	switch in.Verdict {
+	case report.Pass:
+		want = 0
+	case report.Fail:
+		want = 1
+	}
+	if res.exit != want {
+		t.Errorf("kmt cluster run exited %d with verdict %s, want %d", res.exit, in.Verdict, want)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if left := runObjects(ctx, t, n, run); len(left) > 0 {
+		t.Errorf("uninstall left objects of run %s:\n%s", run, strings.Join(left, "\n"))
+	}
+
+	local := runLocally(t, n, p, "baseline", run+"-local")
+	t.Logf("verdicts: in-cluster %s %+v; local %s %+v", in.Verdict, in.Counts, local.Verdict, local.Counts)
+	if in.Verdict != local.Verdict {
+		t.Errorf("in-cluster verdict %s (%v), local verdict %s (%v): the same scenario on the same Kafka must be judged alike", in.Verdict, in.Reasons, local.Verdict, local.Reasons)
+	}
+	ic, lc := in.Counts, local.Counts
+	for name, pair := range map[string][2]uint64{
+		"lost": {ic.Lost, lc.Lost}, "duplicate": {ic.Duplicate, lc.Duplicate}, "reordered": {ic.Reordered, lc.Reordered},
+		"corrupt": {ic.Corrupt, lc.Corrupt}, "source_lost": {ic.SourceLost, lc.SourceLost}, "unseen": {ic.Unseen, lc.Unseen},
+	} {
+		if pair[0] != pair[1] {
+			t.Errorf("%s: in-cluster %d, local %d", name, pair[0], pair[1])
+		}
+	}
+	// Both loads run the scenario's rate for its duration: the acked counts
+	// may differ from rate x duration by what pacing on a busy machine
+	// explains (10%), not more.
+	sc, err := scenarios.Read("baseline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := sc.Spec.Load.Rate * time.Duration(sc.Spec.Load.Duration).Seconds()
+	for side, c := range map[string]report.Counts{"in-cluster": ic, "local": lc} {
+		if c.Acked == 0 || c.Received != c.Acked {
+			t.Errorf("%s: acked %d, received %d: want every acked record received", side, c.Acked, c.Received)
+		}
+		if float64(c.Acked) < 0.9*target || float64(c.Acked) > 1.1*target {
+			t.Errorf("%s: acked %d, the load's rate x duration is %.0f (within 10%%)", side, c.Acked, target)
+		}
+	}
+}
