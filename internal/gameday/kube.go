@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -191,19 +192,12 @@ func (w *watch) followKube(ctx context.Context, r *clusterrun.Runner) (*clusterr
 		if now.Sub(w.lastSay) >= 2*time.Second {
 			w.lastSay = now
 			w.d.say("  %s +%4.1fs phase=%s faults=%s acked=%.0f received=%.0f lost=%.0f dup=%.0f", w.p.step.Name, now.Sub(w.t0).Seconds(),
-				orDash1(look.Phase), orDash(cur), look.Counts["acked"], look.Counts["received"], look.Counts["lost"], look.Counts["duplicate"])
+				orDash(strings.Fields(look.Phase)), orDash(cur), look.Counts["acked"], look.Counts["received"], look.Counts["lost"], look.Counts["duplicate"])
 		}
 		if look.Done {
 			return r.Fetch(ctx)
 		}
 	}
-}
-
-func orDash1(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // healKube removes everything of the step's run from both clusters, Chaos
@@ -263,7 +257,7 @@ func (w *watch) track(cur []string, now time.Time) {
 		}
 	}
 	for name, f := range w.seen {
-		if f.RevertedAt.IsZero() && !contains(cur, name) {
+		if f.RevertedAt.IsZero() && !slices.Contains(cur, name) {
 			f.RevertedAt = now
 		}
 	}
@@ -276,15 +270,6 @@ func (w *watch) seenFaults() []FaultOut {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].AppliedAt.Before(out[j].AppliedAt) })
 	return out
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // kubeActive lists the faults in force: the one whose window the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -205,7 +206,7 @@ func objectsOf(t *testing.T, e *testenv.Env, sel client.MatchingLabels, kinds ..
 	t.Helper()
 	var out []string
 	for _, gvk := range runKinds {
-		if len(kinds) > 0 && !contains(kinds, gvk.Kind) {
+		if len(kinds) > 0 && !slices.Contains(kinds, gvk.Kind) {
 			continue
 		}
 		l := &unstructured.UnstructuredList{}
@@ -323,7 +324,7 @@ func TestKubeGameDayHaltRemovesEveryFault(t *testing.T) {
 	rank := func(ref string) int { // "cluster Kind/name -n ns"
 		kn := strings.SplitN(strings.Fields(ref)[1], "/", 2)
 		switch {
-		case contains(clusterrun.ChaosKinds, kn[0]):
+		case slices.Contains(clusterrun.ChaosKinds, kn[0]):
 			return 0
 		case kn[0] == "Job" && strings.HasSuffix(kn[1], "-agent"):
 			return 1

@@ -43,6 +43,7 @@ func testMirrorPodKill(t *testing.T, n *Node, p mirrorPair, promURL string) {
 		t.Fatalf("the validator wrote no report ConfigMap in %s", targetNS)
 	}
 	r := res.report
+	checkRunRemoved(t, n, run)
 	after := mirrorPodUIDs(ctx, t, n)
 	for uid := range before {
 		if after[uid] {

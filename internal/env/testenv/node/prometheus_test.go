@@ -49,6 +49,7 @@ func testBaselineWithPrometheus(t *testing.T, n *Node, p mirrorPair, promURL str
 		t.Fatalf("the validator wrote no report ConfigMap in %s", targetNS)
 	}
 	checkAssertionsEvaluated(t, res.report)
+	checkRunRemoved(t, n, run)
 	if res.report.Verdict != report.Pass || res.exit != 0 {
 		t.Errorf("verdict %s (exit %d), want pass on a healthy mirror: %v", res.report.Verdict, res.exit, res.report.Reasons)
 	}

@@ -239,6 +239,27 @@ func watchReport(ctx context.Context, n *Node, ns string) *report.Report {
 	}
 }
 
+// checkRunRemoved fails unless every object of run is gone within two
+// minutes of kmt cluster run's end (Job pods are deleted in the background
+// and take their grace period).
+func checkRunRemoved(t *testing.T, n *Node, run string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for {
+		left := runObjects(ctx, t, n, run)
+		if len(left) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Errorf("uninstall left objects of run %s:\n%s", run, strings.Join(left, "\n"))
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
 // runObjects lists every object of a run left in the cluster (found by its
 // kmt.dev/run label), in the namespaces the charts use.
 func runObjects(ctx context.Context, t *testing.T, n *Node, run string) []string {
@@ -355,11 +376,7 @@ func testBaseline(t *testing.T, n *Node, p mirrorPair) {
 	if res.exit != want {
 		t.Errorf("kmt cluster run exited %d with verdict %s, want %d", res.exit, in.Verdict, want)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if left := runObjects(ctx, t, n, run); len(left) > 0 {
-		t.Errorf("uninstall left objects of run %s:\n%s", run, strings.Join(left, "\n"))
-	}
+	checkRunRemoved(t, n, run)
 
 	local := runLocally(t, n, p, "baseline", run+"-local")
 	t.Logf("verdicts: in-cluster %s %+v; local %s %+v", in.Verdict, in.Counts, local.Verdict, local.Counts)
