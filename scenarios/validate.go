@@ -495,3 +495,29 @@ func (s *Scenario) CreatedTopics() []string {
 	}
 	return ts
 }
+
+// TargetTopicOf names the target copy of a source topic the scenario does
+// not list (one the timeline creates). MirrorMaker 2 started by kmt: its
+// replication policy's name. Any other mirror: the rename the listed
+// topics show, when every one of them is the same prefix plus its name
+// (an external MirrorMaker 2 writing "<alias>.<topic>"); else the same
+// name. Watching the unrenamed name would blame a mirror that created the
+// topic where it always puts them.
+func (s *Scenario) TargetTopicOf(source string) string {
+	m := s.Spec.Topology.Mirror
+	if m.Kind == MirrorMirrorMaker2 {
+		return m.MirrorMaker2.TargetTopic(source)
+	}
+	prefix, ok := "", false
+	for i, t := range s.Spec.Topology.Topics {
+		p, found := strings.CutSuffix(t.Target(), t.Name)
+		if !found || (i > 0 && p != prefix) {
+			return source
+		}
+		prefix, ok = p, true
+	}
+	if !ok {
+		return source
+	}
+	return prefix + source
+}
