@@ -60,6 +60,7 @@ func scenarioDefaults(path string, short bool) (*scenarios.Scenario, error) {
 	return s, nil
 }
 
+//nolint:funlen // cobra command: mostly flag declarations
 func newLoadgenCmd(g *globals) *cobra.Command {
 	var (
 		cfg           loadgen.Config

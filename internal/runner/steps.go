@@ -203,15 +203,8 @@ func (r *run) startValidator(ctx context.Context) error {
 }
 
 // targetTopicOf names the target copy of a source topic the scenario does
-// not list (one the timeline creates): MirrorMaker 2's name for it, else
-// the same name.
-func (r *run) targetTopicOf(source string) string {
-	m := r.s.Spec.Topology.Mirror
-	if m.Kind == scenarios.MirrorMirrorMaker2 {
-		return m.MirrorMaker2.TargetTopic(source)
-	}
-	return source
-}
+// not list (scenarios.Scenario.TargetTopicOf).
+func (r *run) targetTopicOf(source string) string { return r.s.TargetTopicOf(source) }
 
 // startMirror starts the mirror kmt runs (reference or process); an
 // external mirror is the user's and already runs.
