@@ -139,7 +139,10 @@ func cniConflist(l layout) string {
 // QoS cgroups and node-allocatable enforcement it needs no cgroup setup; it
 // serves only on the bridge address and lets the API server in without credentials
 // (logs, exec); image garbage collection is off because every image was
-// imported and none can be pulled back.
+// imported and none can be pulled back; it makes no iptables chains of its
+// own (KUBE-FIREWALL, KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT would outlive
+// the node: kube-proxy --cleanup removes only kube-proxy's; seen left behind
+// by the first run with Leftovers checking iptables).
 func kubeletYAML(l layout, port, healthzPort int) string {
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -173,6 +176,7 @@ evictionHard:
   nodefs.inodesFree: "1%%"
   imagefs.available: "1%%"
 serializeImagePulls: false
+makeIPTablesUtilChains: false
 `, port, healthzPort, l.containerdSocket(), l.path("pod-logs"))
 }
 
