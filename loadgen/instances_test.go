@@ -2,9 +2,11 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/check/wire"
@@ -74,5 +76,86 @@ func TestInstanceOutOfRangeIsRefused(t *testing.T) {
 		if err := cfg.check(); err == nil || !strings.Contains(err.Error(), "instance") {
 			t.Errorf("instance %d of %d: err %v, want a refusal naming the instance", c.instance, c.instances, err)
 		}
+	}
+}
+
+// Three instances of one launch share a run id (instances 1 and 2 wait for
+// instance 0's claim); the ledger they publish reads back complete only
+// with all three; a later launch reusing the run id is refused by its
+// instance 0 and by its other instances alike.
+func TestInstancesOfOneLaunchShareTheRunIDAnotherLaunchIsRefused(t *testing.T) {
+	_, bs := newCluster(t, 1, "orders")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := func(run, launch string, i, n int) Config {
+		return Config{Bootstrap: bs, Topics: []string{"orders"}, RunID: run, Instance: i, Instances: n, Launch: launch, LedgerTopic: ledger.DefaultTopic,
+			Streams: 2, Count: 60, Logger: quiet()}
+	}
+	runAll := func(run, launch string, n int, which ...int) []error {
+		errs := make([]error, len(which))
+		var wg sync.WaitGroup
+		for k, i := range which {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if i > 0 {
+					time.Sleep(time.Duration(100*(3-i)) * time.Millisecond) // the others start before instance 0, too
+				}
+				_, errs[k] = Run(ctx, cfg(run, launch, i, n))
+			}()
+		}
+		wg.Wait()
+		return errs
+	}
+	for i, err := range runAll("run-1", "launch-a", 3, 2, 1, 0) {
+		if err != nil {
+			t.Fatalf("instance %d of launch-a: %v", 2-i, err)
+		}
+	}
+	led := ledger.New()
+	if err := ledger.ReadTopic(ctx, bs, nil, ledger.DefaultTopic, "run-1", led); err != nil {
+		t.Fatal(err)
+	}
+	epochs := map[uint32]bool{}
+	led.View(func(k ledger.StreamKey, _ *ledger.Stream) { epochs[k.Epoch] = true })
+	if acked, _ := led.Totals(); acked != 180 || len(epochs) != 3 || len(led.Problems()) > 0 {
+		t.Errorf("ledger of 3 instances: %d acked over %d epochs, problems %v; want 180 over 3", acked, len(epochs), led.Problems())
+	}
+	for i, err := range runAll("run-1", "launch-b", 2, 0, 1) {
+		if !errors.Is(err, ErrRunIDInUse) {
+			t.Errorf("instance %d of launch-b reusing run-1: err %v, want ErrRunIDInUse", i, err)
+		}
+	}
+
+	// Two of three instances done: the ledger is not complete.
+	for _, err := range runAll("run-2", "launch-c", 3, 0, 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
+	defer rcancel()
+	err := ledger.ReadTopic(rctx, bs, nil, ledger.DefaultTopic, "run-2", ledger.New())
+	if err == nil || !strings.Contains(err.Error(), "2 of 3 loadgen instances done") {
+		t.Errorf("reading a ledger with 2 of 3 instances done: err %v, want one saying 2 of 3 are done", err)
+	}
+}
+
+// A run's total rate and count are shared out: 100 records over 3
+// instances are 34, 33 and 33 (sum 100), the rate a third each.
+func TestInstancesShareTheTotals(t *testing.T) {
+	var sum int64
+	for i := range 3 {
+		rate, count := Config{Rate: 300, Count: 100, Instance: i, Instances: 3}.share()
+		if rate != 100 || count != []int64{34, 33, 33}[i] {
+			t.Errorf("instance %d: rate %v count %d", i, rate, count)
+		}
+		sum += count
+	}
+	if sum != 100 {
+		t.Errorf("shares add up to %d, want 100", sum)
+	}
+	if rate, count := (Config{Rate: 300, Count: 100}).share(); rate != 300 || count != 100 {
+		t.Errorf("one loadgen: rate %v count %d, want all of it", rate, count)
 	}
 }

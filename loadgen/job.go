@@ -57,7 +57,7 @@ func (j Job) Run(ctx context.Context) (Stats, error) {
 	if j.CreateTopics && !cfg.SkipRunIDCheck {
 		// Refuse a run id in use before creating anything: a refused run
 		// leaves the clusters as it found them.
-		if err := CheckRunID(ctx, RunIDCheck{Bootstrap: cfg.Bootstrap, Dial: cfg.Dial, Security: cfg.Security, Topics: cfg.Topics, LedgerTopic: cfg.LedgerTopic, RunID: cfg.RunID}); err != nil {
+		if err := cfg.checkRunID(ctx); err != nil {
 			return Stats{}, err
 		}
 		cfg.SkipRunIDCheck = true // checked just now
@@ -102,6 +102,7 @@ func (j Job) withScenario() Config {
 		cfg.Fidelity = orZero(cfg.Fidelity, l.Fidelity)
 	}
 	cfg.Streams, cfg.MessageSize = max(cfg.Streams, 1), max(cfg.MessageSize, 128)
+	cfg.Rate, cfg.Count = cfg.share()
 	return cfg.withDefaults()
 }
 

@@ -61,8 +61,10 @@ type Config struct {
 	// per-key behaviour is judged per stream) and spread over partitions.
 	// Each instance has its own Epoch too. Zero: one loadgen.
 	Instance, Instances int
-	Duration            time.Duration // stop after this long; 0: no limit
-	Count               int64         // stop after this many messages over all topics; 0: no limit
+	// Launch is the token the instances of one launch share (instances.go).
+	Launch   string
+	Duration time.Duration // stop after this long; 0: no limit
+	Count    int64         // stop after this many messages over all topics; 0: no limit
 
 	// Transactions: write in transactions, aborting a fraction (transactional.go).
 	Transactions *scenarios.Transactions
@@ -143,8 +145,8 @@ func (cfg *Config) check() error {
 	if cfg.Streams < 0 || int64(cfg.Streams) > math.MaxUint32 {
 		return badConfig("streams %d out of range", cfg.Streams)
 	}
-	if cfg.Instances < 0 || cfg.Instance < 0 || cfg.Instance >= max(cfg.Instances, 1) {
-		return badConfig("instance %d of %d: give 0 <= instance < instances", cfg.Instance, cfg.Instances)
+	if err := cfg.checkInstances(); err != nil {
+		return err
 	}
 	if int64(cfg.Instance+1)*int64(max(cfg.Streams, 1)) > math.MaxUint32 {
 		return badConfig("instance %d with %d streams each goes past stream %d", cfg.Instance, cfg.Streams, uint32(math.MaxUint32))
@@ -218,7 +220,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	}
 	defer p.close()
 	if !cfg.SkipRunIDCheck {
-		if err := CheckRunID(ctx, RunIDCheck{Bootstrap: cfg.Bootstrap, Dial: cfg.Dial, Security: cfg.Security, Topics: cfg.Topics, LedgerTopic: cfg.LedgerTopic, RunID: cfg.RunID}); err != nil {
+		if err := cfg.checkRunID(ctx); err != nil {
 			return Stats{}, err
 		}
 	}
@@ -226,7 +228,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	if cfg.LedgerTopic != "" {
 		tw, err = ledger.NewTopicWriter(ctx, ledger.TopicWriterConfig{
 			Bootstrap: cfg.Bootstrap, Dial: cfg.Dial, Security: cfg.Security, Topic: cfg.LedgerTopic, RunID: cfg.RunID, Epoch: cfg.Epoch,
-			Ledger: cfg.Ledger, Logger: cfg.Logger,
+			Ledger: cfg.Ledger, Logger: cfg.Logger, Launch: cfg.Launch, Instances: cfg.Instances, Claim: cfg.Instances > 1 && cfg.Instance == 0,
 		})
 		if err != nil {
 			return Stats{}, fmt.Errorf("loadgen: %w", err)

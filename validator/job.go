@@ -42,8 +42,15 @@ type Job struct {
 	FaultsTopic string
 	Drain, Wait time.Duration
 	Short       bool
-	Registerer  prometheus.Registerer
-	Logger      *slog.Logger
+	// Shard of Shards (>= 2): RunShard reads this shard's partitions and
+	// publishes its state to StatesTopic (on the target; default
+	// DefaultStatesTopic). Merge: Run merges the Shards states instead of
+	// reading (shardjob.go).
+	Shard, Shards int
+	StatesTopic   string
+	Merge         bool
+	Registerer    prometheus.Registerer
+	Logger        *slog.Logger
 	// Progress is called about every 2 s while waiting for the load.
 	Progress func(phase string, c Counts)
 	// Started, LoadEnded and Judged, when set, are called once the
@@ -67,6 +74,9 @@ type Job struct {
 // *ConfigError).
 func (j Job) Run(ctx context.Context) (*report.Report, error) {
 	rep := &report.Report{SchemaVersion: report.SchemaVersion, Scenario: j.Name(), Run: j.RunID, Backend: "external", Mirror: "external", Short: j.Short, StartedAt: time.Now()}
+	if j.Merge {
+		return j.runMerge(ctx, rep)
+	}
 	led := ledger.New()
 	lctx, lcancel := context.WithCancel(ctx)
 	defer lcancel()

@@ -41,7 +41,11 @@ type syncItem struct {
 	row   report.SyncChange
 	key   string // config name (kind config)
 	value string // config value, normalised
-	count int    // partitions wanted (partitions, topic)
+	// later: values a later change set on the same key (normalised). A
+	// mirror that syncs on an interval may skip a value overwritten before
+	// its next sync; the later value on the target shows it synced the key.
+	later []string
+	count int // partitions wanted (partitions, topic)
 }
 
 // NewSyncWatch returns a watch with the window within; neverCopied may be nil.
@@ -56,6 +60,11 @@ func NewSyncWatch(within time.Duration, neverCopied func(string) bool) *SyncWatc
 func (w *SyncWatch) AddConfig(fault, sourceTopic, targetTopic string, configs map[string]string, at time.Time) {
 	for _, k := range slices.Sorted(maps.Keys(configs)) {
 		it := &syncItem{key: k, value: normConfig(configs[k])}
+		for _, old := range w.items {
+			if old.row.Kind == SyncConfig && old.row.TargetTopic == targetTopic && old.key == k {
+				old.later = append(old.later, it.value)
+			}
+		}
 		it.row = report.SyncChange{Fault: fault, Kind: SyncConfig, SourceTopic: sourceTopic, TargetTopic: targetTopic,
 			What: k + "=" + configs[k], At: at, NeverCopied: w.neverCopied(k)}
 		w.items = append(w.items, it)
@@ -121,7 +130,7 @@ func (it *syncItem) applied(st TopicState) bool {
 	switch it.row.Kind {
 	case SyncConfig:
 		v, ok := st.Configs[it.key]
-		return ok && normConfig(v) == it.value
+		return ok && (normConfig(v) == it.value || slices.Contains(it.later, normConfig(v)))
 	default:
 		return st.Partitions >= it.count
 	}

@@ -85,3 +85,30 @@ func TestSyncWatchNeverSeen(t *testing.T) {
 		t.Errorf("%+v", c)
 	}
 }
+
+// TestSyncWatchOverwrittenConfig: retention.ms set to 1000 and, 2s later,
+// to 2000; a mirror syncing every 5s copies only 2000. Both changes count
+// as synced when 2000 shows (the first was overwritten before the sync);
+// 3000 on the target satisfies neither. Before: the first change was
+// never seen and failed the run (1 change not synced of 2).
+func TestSyncWatchOverwrittenConfig(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	w := NewSyncWatch(10*time.Second, nil)
+	w.AddConfig("a", "orders", "orders", map[string]string{"retention.ms": "1000"}, t0)
+	w.AddConfig("b", "orders", "orders", map[string]string{"retention.ms": "2000"}, t0.Add(2*time.Second))
+	w.AddConfig("c", "users", "users", map[string]string{"retention.ms": "2000"}, t0)
+	w.Observe(t0.Add(4*time.Second), map[string]TopicState{"orders": {Exists: true, Configs: map[string]string{"retention.ms": "3000"}}})
+	if n := len(w.Pending()); n != 2 {
+		t.Fatalf("after 3000 on the target: %d topics pending, want 2", n)
+	}
+	seen := w.Observe(t0.Add(5*time.Second), map[string]TopicState{"orders": {Exists: true, Configs: map[string]string{"retention.ms": "2000"}}})
+	synced := 0
+	for _, c := range w.Report(nil).Changes {
+		if c.Synced {
+			synced++
+		}
+	}
+	if len(seen) != 2 || synced != 2 {
+		t.Fatalf("2000 on orders: %d changes seen, %d synced; want 2 and 2 (users' change is on another topic)", len(seen), synced)
+	}
+}

@@ -135,6 +135,7 @@ func (v *Validator) startReaders() error {
 		}
 	}
 	for _, rd := range v.readers {
+		v.pauseOthers(rd)
 		v.wg.Add(1)
 		go v.readLoop(rd)
 	}

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/check/intervals"
@@ -69,6 +70,29 @@ func (v *Validator) ownedParts(rd *reader, parts []kgo.FetchTopicPartition) []kg
 		rd.cl.PauseFetchPartitions(pause)
 	}
 	return keep
+}
+
+// pauseOthers stops rd fetching the partitions of its topics that exist now
+// and belong to another shard, before its first fetch (otherwise the first
+// fetch brings every partition's data; partitions added later are paused by
+// ownedParts on first sight).
+func (v *Validator) pauseOthers(rd *reader) {
+	if !v.sharded() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(v.ctx, bootstrapTimeout)
+	defer cancel()
+	ends, err := rd.c.adm.ListEndOffsets(ctx, rd.topics...)
+	if err != nil {
+		return // the topics may not exist yet: ownedParts pauses on first sight
+	}
+	pause := map[string][]int32{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && !v.owns(int(o.Partition)) {
+			pause[o.Topic] = append(pause[o.Topic], o.Partition)
+		}
+	})
+	rd.cl.PauseFetchPartitions(pause)
 }
 
 // ownedTruncation keeps the partitions of a purge this shard reads.
@@ -130,6 +154,30 @@ func (t *Tracker) shardProgress(l *ledger.Ledger) (allArrived, allReachedLast bo
 	return allArrived, allReachedLast
 }
 
+// liveLedger is the ledger the live gauges judge against (v.mu held): a
+// shard's part of it only, the acked sequences its source partitions hold,
+// so that summing a metric over the shards' pods gives the run's figure (a
+// shard judging the whole ledger would report every other shard's records
+// as unseen). Until the source reader read a record, it is nobody's lag.
+func (v *Validator) liveLedger() *ledger.Ledger {
+	if !v.sharded() {
+		return v.led
+	}
+	out := ledger.New()
+	v.led.View(func(k ledger.StreamKey, s *ledger.Stream) {
+		st := v.tr.streams[k]
+		if st == nil || len(st.src) == 0 {
+			return
+		}
+		var src intervals.Set
+		for _, set := range st.src {
+			src.Union(set)
+		}
+		out.AddRanges(k, intersect(&src, &s.Acked).Ranges(), intersect(&src, &s.Failed).Ranges())
+	})
+	return out
+}
+
 // DrainShard is Drain for one shard: it waits like Drain (for this shard's
 // part of the run), stops the readers and returns the shard's state for
 // Merge instead of a verdict (a shard alone cannot judge what crosses
@@ -142,8 +190,10 @@ func (v *Validator) DrainShard(ctx context.Context, deadline time.Duration) (*Sh
 	d := v.drainLoop(ctx, begin.Add(deadline))
 	v.stop()
 	v.mu.Lock()
+	j := v.tr.Judge(v.liveLedger(), false, false) // the shard's last gauges, as a live view
 	s := v.tr.exportState()
 	v.mu.Unlock()
+	v.setGauges(j, false)
 	s.Shard, s.Shards = v.cfg.Shard, max(v.cfg.Shards, 1)
 	s.Isolation = v.cfg.Isolation
 	s.DrainComplete, s.DrainSeconds = d.targetDone, time.Since(begin).Seconds()

@@ -13,6 +13,8 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/env/embedded"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report/metrics"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/testkit"
 	"github.com/kmt-dev/kafka-mirror-tester/loadgen"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 	"github.com/kmt-dev/kafka-mirror-tester/validator"
@@ -32,13 +34,16 @@ type shardRun struct {
 type shardOutcome struct {
 	single, merged *validator.Result
 	states         []*validator.ShardState
-	defectRecords  uint64
-	acked          uint64
+	// the metrics of the single validator and of every shard
+	singleReg     *prometheus.Registry
+	shardRegs     []*prometheus.Registry
+	defectRecords uint64
+	acked         uint64
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func startCluster(t *testing.T, ctx context.Context, name string, partitions int) *embedded.Cluster {
+func startCluster(t testing.TB, ctx context.Context, name string, partitions int) *embedded.Cluster {
 	t.Helper()
 	c, err := embedded.Start(ctx, embedded.Options{Name: name, Brokers: 1, DataDir: t.TempDir(), Logger: quietLog()})
 	if err != nil {
@@ -64,13 +69,20 @@ func (r shardRun) run(t *testing.T) shardOutcome {
 			Topics: []validator.TopicPair{{Source: "orders", Target: "orders"}}, RunID: run, Ledger: led, Isolation: r.isolation,
 			Shard: shard, Shards: shards, Logger: quietLog()}
 	}
-	single, err := validator.New(cfg(0, 0))
+	var out shardOutcome
+	out.singleReg = prometheus.NewRegistry()
+	sc := cfg(0, 0)
+	sc.Registerer = out.singleReg
+	single, err := validator.New(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	shards := make([]*validator.Validator, r.shards)
 	for i := range shards {
-		if shards[i], err = validator.New(cfg(i, r.shards)); err != nil {
+		out.shardRegs = append(out.shardRegs, prometheus.NewRegistry())
+		c := cfg(i, r.shards)
+		c.Registerer = out.shardRegs[i]
+		if shards[i], err = validator.New(c); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -96,7 +108,6 @@ func (r shardRun) run(t *testing.T) shardOutcome {
 
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var out shardOutcome
 	for i := range r.loadgens {
 		wg.Add(1)
 		go func() {
@@ -199,6 +210,34 @@ func TestShardedValidatorsEqualOneOnDefects(t *testing.T) {
 			}
 			if c.Acked != o.acked || c.Acked == 0 {
 				t.Errorf("judged %d acked, the loadgens acked %d", c.Acked, o.acked)
+			}
+			// The shards' metrics add up to the run's: what arrived, and
+			// what is missing as the live view counts it. Not when the
+			// mirror moves records to another shard's partitions (key
+			// scatter): until the merge, the shard that read them in the
+			// source counts them missing (only the merged verdict knows).
+			sum := func(name string, labels map[string]string) (shards float64) {
+				for _, reg := range o.shardRegs {
+					shards += testkit.MustMetricSum(t, reg, name, labels)
+				}
+				return shards
+			}
+			for _, m := range []struct {
+				name   string
+				labels map[string]string
+				want   float64
+			}{
+				// (the received counter sums right in every case)
+				{metrics.ValidatorReceived, nil, float64(s.Counts.Received)},
+				{metrics.ValidatorMissing, map[string]string{metrics.LabelCategory: validator.CatLost}, float64(s.Counts.Lost)},
+				{metrics.ValidatorMissing, map[string]string{metrics.LabelCategory: validator.CatUnseen}, float64(s.Counts.Unseen)},
+			} {
+				if m.labels != nil && tc.defect != nil && tc.defect.Name == scenarios.DefectKeyScatter {
+					continue
+				}
+				if got := sum(m.name, m.labels); got != m.want {
+					t.Errorf("%s%v summed over the shards: %v, want %v", m.name, m.labels, got, m.want)
+				}
 			}
 			for i, st := range o.states {
 				if len(st.Read) == 0 || len(st.Read) > 2 {

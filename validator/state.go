@@ -61,6 +61,12 @@ type ShardState struct {
 	SourceNote    string  `json:"source_note,omitempty"`
 
 	Ledger LedgerState `json:"ledger"`
+
+	// Set by a shard Job (RunShard): when it first saw the load and when
+	// the load ended, and why its drain was cut short, if it was.
+	LoadSeen  time.Time `json:"load_seen,omitzero"`
+	LoadEnded time.Time `json:"load_ended,omitzero"`
+	Error     string    `json:"error,omitempty"`
 }
 
 // StreamState is one stream's streamState.

@@ -393,7 +393,7 @@ func (v *Validator) liveLoop() {
 			return
 		case <-t.C:
 			v.mu.Lock()
-			j := v.tr.Judge(v.led, false, false)
+			j := v.tr.Judge(v.liveLedger(), false, false)
 			v.mu.Unlock()
 			v.setGauges(j, false)
 		}
@@ -459,7 +459,7 @@ func (v *Validator) Live() Counts {
 	if v.tr == nil {
 		return Counts{}
 	}
-	return v.tr.Judge(v.led, false, false).Total
+	return v.tr.Judge(v.liveLedger(), false, false).Total
 }
 
 // Arrivals returns records received per 100 ms since Start (newest 30 min).

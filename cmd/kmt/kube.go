@@ -154,6 +154,7 @@ func (k *kubeFlags) sides() (clusterrun.Side, clusterrun.Side, error) {
 	return src, tgt, nil
 }
 
+//nolint:funlen // cobra command: mostly flag declarations
 func newClusterCmd(g *globals) *cobra.Command {
 	var k kubeFlags
 	var chart, runID string

@@ -18,6 +18,7 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
+//nolint:funlen // cobra command: mostly flag declarations
 func newRunCmd(g *globals) *cobra.Command {
 	var o runner.Options
 	var defects []string

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,6 +60,7 @@ func scenarioDefaults(path string, short bool) (*scenarios.Scenario, error) {
 	return s, nil
 }
 
+//nolint:funlen // cobra command: mostly flag declarations
 func newLoadgenCmd(g *globals) *cobra.Command {
 	var (
 		cfg           loadgen.Config
@@ -102,8 +105,14 @@ Values come from --scenario (load and topics) unless given as flags.`,
 			if cfg.Bootstrap == "" {
 				return runner.Usage(errors.New("--bootstrap is required (the source cluster, host:port[,host:port])"))
 			}
+			if cfg.RunID == "" && cfg.Instances > 1 {
+				return runner.Usage(errors.New("--instances > 1 needs --run-id: every instance of the run must write the same run id"))
+			}
 			if cfg.RunID == "" {
 				cfg.RunID = runner.NewRunID(orDefault(scenarioName, "loadgen"))
+			}
+			if err := loadgenInstanceFromEnv(&cfg, cmd.Flags().Changed("instance")); err != nil {
+				return err
 			}
 			if cfg.Security, err = kafkaSecurity(kf); err != nil {
 				return err
@@ -141,6 +150,9 @@ Values come from --scenario (load and topics) unless given as flags.`,
 	f.StringVar(&scenarioPath, "scenario", "", "scenario file (or catalogue name) to take topics and load from")
 	f.BoolVar(&short, "short", false, "with --scenario: use its short form")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here, e.g. :9090")
+	f.IntVar(&cfg.Instances, "instances", 0, "loadgen instances of this run (an Indexed Job's completions); --rate and --count are totals, each instance produces its share on its own streams")
+	f.IntVar(&cfg.Instance, "instance", 0, "this instance, 0..instances-1 (default $JOB_COMPLETION_INDEX)")
+	f.StringVar(&cfg.Launch, "launch-id", os.Getenv("KMT_LAUNCH_ID"), "with --instances: a token every instance of this launch shares (e.g. the Job's uid; default $KMT_LAUNCH_ID)")
 	f.BoolVar(&createTopics, "create-topics", false, "create missing topics first (partitions from --scenario, else 6)")
 	f.IntVar(&rf, "replication-factor", -1, "with --create-topics: replication factor (-1: the broker's default)")
 	f.BoolVar(&linger, "linger", false, "after the load, keep serving /metrics until SIGTERM (for Kubernetes Deployments)")
@@ -152,4 +164,19 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// loadgenInstanceFromEnv takes the instance from $JOB_COMPLETION_INDEX (an
+// Indexed Job's pod) unless --instance was given.
+func loadgenInstanceFromEnv(cfg *loadgen.Config, flagged bool) error {
+	v := os.Getenv("JOB_COMPLETION_INDEX")
+	if flagged || v == "" || cfg.Instances <= 1 {
+		return nil
+	}
+	i, err := strconv.Atoi(v)
+	if err != nil {
+		return runner.Usage(fmt.Errorf("JOB_COMPLETION_INDEX=%q is not a number: give --instance", v))
+	}
+	cfg.Instance = i
+	return nil
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +44,9 @@ type validateFlags struct {
 	configMap              string
 	metricsAddr            string
 	faultsTopic            string
+	shard, shards          int
+	merge                  bool
+	statesTopic            string
 }
 
 func newValidateCmd(g *globals) *cobra.Command {
@@ -63,7 +68,9 @@ report is also written into that ConfigMap of the pod's namespace (Kubernetes).`
   kmt validate --scenario /etc/kmt/scenario.yaml --source-bootstrap $SRC --target-bootstrap $DST --run-id $RUN_ID \
       --prometheus-url http://prometheus-operated.monitoring:9090 --report-dir /report --report-configmap kmt-report`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return runValidate(cmd.Context(), g, f) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runValidate(cmd.Context(), g, f, cmd.Flags().Changed("shard"))
+		},
 	}
 	fl := c.Flags()
 	fl.StringVar(&f.sourceBoot, "source-bootstrap", "", "source cluster (the ledger topic and the source log live there)")
@@ -84,11 +91,35 @@ report is also written into that ConfigMap of the pod's namespace (Kubernetes).`
 	fl.StringVar(&f.configMap, "report-configmap", "", "also write the report into this ConfigMap (in-cluster)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here, e.g. :9090")
 	fl.StringVar(&f.faultsTopic, "faults-topic", "", "with --scenario: read what the in-cluster fault agents did (e.g. "+agent.DefaultTopic+" on the source) and judge by it")
+	fl.IntVar(&f.shards, "shards", 0, "run as one of this many validator shards (each reads partitions p % shards == --shard and publishes its state), or with --merge: how many to merge")
+	fl.IntVar(&f.shard, "shard", 0, "this shard, 0..shards-1 (default $JOB_COMPLETION_INDEX)")
+	fl.BoolVar(&f.merge, "merge", false, "merge the --shards shards' states into the one report (reads no records itself)")
+	fl.StringVar(&f.statesTopic, "states-topic", validator.DefaultStatesTopic, "topic on the target cluster where shards publish their states")
 	f.kafka.Register(fl)
 	return c
 }
 
-func runValidate(ctx context.Context, g *globals, f validateFlags) error {
+// shardRole fills the job's sharding from the flags ($JOB_COMPLETION_INDEX
+// is an Indexed Job pod's index) and says whether this process is a shard.
+func (f validateFlags) shardRole(j *validator.Job, shardFlagged bool) (bool, error) {
+	j.Shards, j.Shard, j.Merge, j.StatesTopic = f.shards, f.shard, f.merge, f.statesTopic
+	if v := os.Getenv("JOB_COMPLETION_INDEX"); v != "" && !shardFlagged && f.shards > 1 && !f.merge {
+		i, err := strconv.Atoi(v)
+		if err != nil {
+			return false, runner.Usage(fmt.Errorf("JOB_COMPLETION_INDEX=%q is not a number: give --shard", v))
+		}
+		j.Shard = i
+	}
+	switch {
+	case f.merge && f.shards < 1:
+		return false, runner.Usage(errors.New("--merge needs --shards (how many shard states to merge)"))
+	case f.shards < 0 || j.Shard < 0 || f.shards > 1 && j.Shard >= f.shards:
+		return false, runner.Usage(fmt.Errorf("--shard %d of --shards %d: give 0 <= shard < shards", j.Shard, f.shards))
+	}
+	return f.shards > 1 && !f.merge, nil
+}
+
+func runValidate(ctx context.Context, g *globals, f validateFlags, shardFlagged bool) error {
 	log, err := g.logger()
 	if err != nil {
 		return err
@@ -96,6 +127,13 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	job, err := f.job(log)
 	if err != nil {
 		return err
+	}
+	isShard, err := f.shardRole(&job, shardFlagged)
+	if err != nil {
+		return err
+	}
+	if isShard {
+		return runShard(ctx, g, f, job)
 	}
 	dir := f.reportDir
 	if dir == "" {
@@ -145,7 +183,9 @@ func runValidate(ctx context.Context, g *globals, f validateFlags) error {
 	}
 	job.LoadEnded = func() { harness.LoadEnded() }
 	job.Judged = func(rep *report.Report) {
-		harness.Judge(rep, loadgen.Stats{}, 0) // the load ran elsewhere: its rate is not judged here
+		if harness != nil { // a merge reads nothing: its shards' health is theirs
+			harness.Judge(rep, loadgen.Stats{}, 0) // the load ran elsewhere: its rate is not judged here
+		}
 	}
 	defer func() {
 		if harness != nil {
@@ -272,4 +312,26 @@ func (f validateFlags) finish(ctx context.Context, g *globals, rep *report.Repor
 		fmt.Fprintf(g.stderr, "kmt: %s\n", rep.Error)
 	}
 	return &exitError{runner.ExitEnv}
+}
+
+// runShard runs one validator shard: its state goes to the states topic,
+// the merge (kmt validate --merge) writes the report.
+func runShard(ctx context.Context, g *globals, f validateFlags, job validator.Job) error {
+	reg := prometheus.NewRegistry()
+	stop, err := serveMetrics(f.metricsAddr, reg)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	job.Registerer = metrics.Wrap(reg, job.Name(), f.runID, "validator")
+	err = job.RunShard(ctx)
+	var ce *validator.ConfigError
+	if errors.As(err, &ce) {
+		return runner.Usage(err)
+	}
+	if err != nil {
+		return runner.Env(fmt.Errorf("validator shard %d of %d: %w", job.Shard, job.Shards, err))
+	}
+	fmt.Fprintf(g.stdout, "shard %d of %d: state published to %s; kmt validate --merge --shards %d writes the report\n", job.Shard, job.Shards, job.StatesTopic, job.Shards)
+	return nil
 }

@@ -81,6 +81,7 @@ type account struct {
 	atEnd     bool  // that partition was read to its high watermark
 	epochs    map[uint32]*epochAccount
 	seen, bad int
+	instances int // the most loadgen instances an entry announced
 }
 
 type epochAccount struct {
@@ -104,6 +105,10 @@ func (a *account) add(r *kgo.Record, into *Ledger) {
 		return
 	}
 	a.seen++
+	a.instances = max(a.instances, e.Instances)
+	if e.Claim {
+		return // instance 0's claim: no data, no epoch of its own yet
+	}
 	ea := a.epochs[e.Epoch]
 	if ea == nil {
 		ea = &epochAccount{}
@@ -126,9 +131,10 @@ func (a *account) noteEnd(p kgo.FetchTopicPartition) {
 	a.atEnd = p.Records[len(p.Records)-1].Offset+1 >= p.HighWatermark
 }
 
-// complete: some epoch was seen, every epoch seen is done, nothing is left.
+// complete: some epoch was seen, every epoch seen is done, as many as the
+// instances announced, nothing is left.
 func (a *account) complete() bool {
-	if len(a.epochs) == 0 || !a.atEnd {
+	if len(a.epochs) == 0 || len(a.epochs) < a.instances || !a.atEnd {
 		return false
 	}
 	for _, ea := range a.epochs {
@@ -146,7 +152,7 @@ func (a *account) progress() string {
 			done++
 		}
 	}
-	return fmt.Sprintf("read %d entries of the run, %d undecodable, %d of %d loadgen instances done", a.seen, a.bad, done, len(a.epochs))
+	return fmt.Sprintf("read %d entries of the run, %d undecodable, %d of %d loadgen instances done", a.seen, a.bad, done, max(len(a.epochs), a.instances))
 }
 
 // maxProblems bounds the reasons listed; the count of the rest is added.

@@ -74,6 +74,14 @@ type Entry struct {
 	// and each stream's final counts.
 	Entries uint64        `json:"entries,omitempty"`
 	Totals  []StreamTotal `json:"totals,omitempty"`
+	// Launch is the token the instances of one launch of a run share (an
+	// Indexed Job's uid), Instances how many there are: a reader waits for
+	// that many done epochs, and a run id whose entries carry another
+	// launch is another run's. Claim marks the entry instance 0 writes
+	// before any instance produces (not a data entry).
+	Launch    string `json:"launch,omitempty"`
+	Instances int    `json:"instances,omitempty"`
+	Claim     bool   `json:"claim,omitempty"`
 }
 
 // StreamTotal is how many sequences of one stream the source acked and how
@@ -97,6 +105,11 @@ type TopicWriterConfig struct {
 	Ledger    *Ledger       // the ledger to publish
 	Interval  time.Duration // flush period, default 1 s
 	Logger    *slog.Logger
+	// Launch and Instances go on every entry (Entry); Claim: write the
+	// launch's claim entry before NewTopicWriter returns (instance 0).
+	Launch    string
+	Instances int
+	Claim     bool
 }
 
 // TopicWriter publishes a Ledger's new ranges to the ledger topic about once
@@ -189,8 +202,22 @@ func NewTopicWriter(ctx context.Context, cfg TopicWriterConfig) (*TopicWriter, e
 		stop:     make(chan struct{}),
 		loopDone: make(chan struct{}),
 	}
+	if cfg.Claim {
+		if err := w.write(ctx, []Entry{w.entry(Entry{Claim: true})}); err != nil {
+			w.writer.Close()
+			cancel()
+			return nil, fmt.Errorf("%w: claiming run %q for launch %q", err, cfg.RunID, cfg.Launch)
+		}
+		w.entries = 0 // the claim is not a data entry
+	}
 	go w.loop()
 	return w, nil
+}
+
+// entry fills e's run, epoch, launch and instances.
+func (w *TopicWriter) entry(e Entry) Entry {
+	e.V, e.Run, e.Epoch, e.Launch, e.Instances = EntryVersion, w.cfg.RunID, w.cfg.Epoch, w.cfg.Launch, w.cfg.Instances
+	return e
 }
 
 // ensureTopic creates topic with one partition unless it exists, then waits
@@ -282,7 +309,7 @@ func (w *TopicWriter) pending() []Entry {
 		s.Failed.Minus(&p.Failed, func(r intervals.Range) bool { failed = append(failed, r); return true })
 		s.Aborted.Minus(&p.Aborted, func(r intervals.Range) bool { aborted = append(aborted, r); return true })
 		for len(acked) > 0 || len(failed) > 0 || len(aborted) > 0 {
-			e := Entry{V: EntryVersion, Run: w.cfg.RunID, Epoch: k.Epoch, N: w.next, Topic: k.Topic, Stream: k.Stream, Start: start}
+			e := w.entry(Entry{N: w.next, Topic: k.Topic, Stream: k.Stream, Start: start})
 			w.next++
 			n := min(len(acked), maxRangesPerEntry)
 			e.Acked, acked = acked[:n], acked[n:]
@@ -370,8 +397,7 @@ func (w *TopicWriter) Close(ctx context.Context) error {
 	w.mu.Lock()
 	err := w.flushLocked(ctx)
 	if err == nil {
-		err = w.write(ctx, []Entry{{V: EntryVersion, Run: w.cfg.RunID, Epoch: w.cfg.Epoch, N: w.next, Done: true,
-			Entries: w.next, Totals: w.totals()}})
+		err = w.write(ctx, []Entry{w.entry(Entry{N: w.next, Done: true, Entries: w.next, Totals: w.totals()})})
 	}
 	w.mu.Unlock()
 	if cerr := w.writer.Close(); cerr != nil && err == nil {

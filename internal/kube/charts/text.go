@@ -99,11 +99,21 @@ monitoring:
     release: kps
 
 loadgen:
+  # instances: loadgen pods of the run (an Indexed Job: each pod's index is
+  # its identity, with its own streams and epoch; the scenario's rate and
+  # count are shared out). They share the run id through the Job's uid;
+  # a run id an earlier run used is still refused.
+  instances: 1
   resources:
     requests: {cpu: 100m, memory: 128Mi}
     limits: {memory: 512Mi}
 
 validator:
+  # shards: validator pods reading partitions p %% shards == index each (an
+  # Indexed Job "<release>-validator-shards"); the validator Job then merges
+  # their states into the one report, equal to one validator's. 1: one
+  # validator reads everything.
+  shards: 1
   # Above the validator's worst case: it waits up to load duration + 10m for
   # the load, drains, then evaluates the assertions (up to 5m35s); plus 5m
   # to start. A Job past its deadline writes no report.
@@ -141,6 +151,7 @@ test:
   reportKey: report.json
 `
 
+//nolint:funlen // one JSON Schema literal; splitting it would scatter the schema
 func valuesSchema(name string) string {
 	return `{
   "$schema": "http://json-schema.org/draft-07/schema#",
@@ -214,10 +225,10 @@ func valuesSchema(name string) string {
         "labels": {"type": "object", "additionalProperties": {"type": "string"}}
       }
     },
-    "loadgen": {"type": "object", "additionalProperties": false, "properties": {"resources": {"type": "object"}}},
+    "loadgen": {"type": "object", "additionalProperties": false, "properties": {"instances": {"type": "integer", "minimum": 1, "maximum": 1000}, "resources": {"type": "object"}}},
     "validator": {
       "type": "object", "additionalProperties": false,
-      "properties": {"activeDeadlineSeconds": {"type": "integer", "minimum": 60}, "resources": {"type": "object"}}
+      "properties": {"shards": {"type": "integer", "minimum": 1, "maximum": 1000}, "activeDeadlineSeconds": {"type": "integer", "minimum": 60}, "resources": {"type": "object"}}
     },
     "agent": {
       "type": "object", "additionalProperties": false,

@@ -68,8 +68,14 @@ metadata:
   labels:
     {{- include "kmt-lib.labels" . | nindent 4 }}
     app.kubernetes.io/component: loadgen
+# Indexed: pod i is loadgen instance i of loadgen.instances (its own
+# streams and epoch, JOB_COMPLETION_INDEX); the instances share the run id
+# through the Job's uid (--launch-id), so a reused run id is still refused.
 spec:
   backoffLimit: 0
+  completionMode: Indexed
+  completions: {{ .Values.loadgen.instances | default 1 }}
+  parallelism: {{ .Values.loadgen.instances | default 1 }}
   activeDeadlineSeconds: {{ .Values.validator.activeDeadlineSeconds }}
   template:
     metadata:
@@ -100,8 +106,16 @@ spec:
             - :9090
             # kmt owns the source topic of a scenario run.
             - --create-topics
+            - --instances
+            - {{ .Values.loadgen.instances | default 1 | quote }}
+            - --launch-id
+            - $(KMT_LAUNCH_ID)
           env:
             {{- include "kmt-lib.kafkaEnv" . | nindent 12 }}
+            - name: KMT_LAUNCH_ID
+              valueFrom:
+                fieldRef:
+                  fieldPath: metadata.labels['batch.kubernetes.io/controller-uid']
           ports:
             - name: metrics
               containerPort: 9090
@@ -233,6 +247,12 @@ spec:
             - __kmt_faults
             - --metrics-addr
             - :9090
+            {{- if gt (int (.Values.validator.shards | default 1)) 1 }}
+            # The shards read the records; this Job merges their states.
+            - --merge
+            - --shards
+            - {{ .Values.validator.shards | quote }}
+            {{- end }}
           env:
             {{- include "kmt-lib.kafkaEnv" . | nindent 12 }}
           ports:
@@ -260,6 +280,72 @@ spec:
           secret:
             secretName: {{ .Values.prometheus.caSecret | quote }}
         {{- end }}
+{{- if gt (int (.Values.validator.shards | default 1)) 1 }}
+---
+# Validator shards: pod i reads partitions p % shards == i of the target and
+# source topics and publishes its state to __kmt_validator_shards on the
+# target; the validator Job merges them. No report, no ConfigMap: no RBAC.
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ $name }}-shards
+  labels:
+    {{- include "kmt-lib.labels" . | nindent 4 }}
+    app.kubernetes.io/component: validator
+spec:
+  backoffLimit: 0
+  completionMode: Indexed
+  completions: {{ .Values.validator.shards }}
+  parallelism: {{ .Values.validator.shards }}
+  activeDeadlineSeconds: {{ .Values.validator.activeDeadlineSeconds }}
+  template:
+    metadata:
+      labels:
+        {{- include "kmt-lib.labels" . | nindent 8 }}
+        {{- include "kmt-lib.selectorLabels" $sel | nindent 8 }}
+    spec:
+      restartPolicy: Never
+      serviceAccountName: {{ $name }}
+      automountServiceAccountToken: false
+      securityContext:
+        {{- include "kmt-lib.podSecurityContext" . | nindent 8 }}
+      containers:
+        - name: validator
+          image: {{ include "kmt-lib.image" . }}
+          imagePullPolicy: {{ .Values.image.pullPolicy }}
+          args:
+            - validate
+            - --scenario
+            - /etc/kmt/scenario.yaml
+            - --source-bootstrap
+            - $(SOURCE_BOOTSTRAP)
+            - --target-bootstrap
+            - $(TARGET_BOOTSTRAP)
+            - --run-id
+            - $(RUN_ID)
+            - --ledger-topic
+            - __kmt_ledger
+            # Purges reach each shard for its own partitions.
+            - --faults-topic
+            - __kmt_faults
+            - --shards
+            - {{ .Values.validator.shards | quote }}
+            - --metrics-addr
+            - :9090
+          env:
+            {{- include "kmt-lib.kafkaEnv" . | nindent 12 }}
+          ports:
+            - name: metrics
+              containerPort: 9090
+          securityContext:
+            {{- include "kmt-lib.containerSecurityContext" . | nindent 12 }}
+          resources:
+            {{- toYaml .Values.validator.resources | nindent 12 }}
+          volumeMounts:
+            {{- include "kmt-lib.volumeMounts" . | nindent 12 }}
+      volumes:
+        {{- include "kmt-lib.volumes" . | nindent 8 }}
+{{- end }}
 ---
 apiVersion: v1
 kind: Service
