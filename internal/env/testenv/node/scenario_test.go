@@ -143,7 +143,9 @@ func twoContexts(t *testing.T, n *Node) string {
 		c.Namespace = ns
 		cfg.Contexts[name] = c
 	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
+	// In the node's folder: it outlives this subtest (a subtest's TempDir
+	// would not) and goes with the node.
+	path := filepath.Join(n.Dir, "kubeconfig-two-contexts")
 	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
 		t.Fatal(err)
 	}
