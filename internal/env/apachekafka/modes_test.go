@@ -112,7 +112,7 @@ func runMode(t *testing.T, scenario, mirror string) *report.Report {
 // exactlyOnce on and the transactional checks told so (a duplicate fails).
 func exactlyOnceTransactions(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("../../scenarios/transactions.yaml")
+	b, err := os.ReadFile("../../../scenarios/transactions.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
