@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -208,7 +209,8 @@ func runClusterScenario(t *testing.T, n *Node, p mirrorPair, scenario, run strin
 	err = cmd.Wait()
 	stopWatch()
 	r := clusterRun{stdout: stdout.String(), stderr: stderr.String(), report: <-got}
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		r.exit = ee.ExitCode()
 	} else if err != nil {
 		t.Fatalf("kmt cluster run %s: %v", scenario, err)
