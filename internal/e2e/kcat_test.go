@@ -52,7 +52,7 @@ func kcatMirror(kcat string) string {
 }
 
 // header matches the printable kmt record header: run, stream, sequence.
-var header = regexp.MustCompile(`^kmt[12] c=[0-9a-f]{8} r=(\S+) (?:e=\d+ o=\S* )?s=(\d+) q=(\d+) `)
+var header = regexp.MustCompile(`^kmt[1-3] c=[0-9a-f]{8} r=(\S+) (?:e=\d+ o=\S* )?s=(\d+) q=(\d+) `)
 
 // targetRead is what an independent kcat consumer found on the target.
 type targetRead struct {
