@@ -503,6 +503,12 @@ func (v *Validator) Drain(ctx context.Context, deadline time.Duration) (*Result,
 	begin := time.Now()
 	d := v.drainLoop(ctx, begin.Add(deadline))
 	v.waitSynced(ctx, begin.Add(deadline))
+	// One last look at the end offsets: the drain often ends less than a
+	// poll after the last records land, and a stall the watchdog saw start
+	// must not stay open because it never looked again (real MirrorMaker 2
+	// restarts ended exactly so: all records delivered, stalls "never
+	// recovered").
+	v.finalProgress(ctx)
 
 	// Stop the readers and the live gauges first: the final judgement must
 	// not race with a live one overwriting its gauges.

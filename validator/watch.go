@@ -269,6 +269,18 @@ func (v *Validator) waitSynced(ctx context.Context, end time.Time) {
 	}
 }
 
+// finalProgress is the watchdog's last poll, taken when the drain ends.
+func (v *Validator) finalProgress(ctx context.Context) {
+	if v.w.dog == nil || v.source == nil || ctx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*watchEvery)
+	defer cancel()
+	if ps, ok := v.endOffsets(ctx); ok {
+		v.observeProgress(time.Now(), ps)
+	}
+}
+
 // watchResults are the stalls and metadata_sync sections at the end.
 func (v *Validator) watchResults(now time.Time) (*report.Stalls, *report.MetadataSync) {
 	v.w.mu.Lock()
