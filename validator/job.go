@@ -77,18 +77,10 @@ func (j Job) Run(ctx context.Context) (*report.Report, error) {
 	if j.Merge {
 		return j.runMerge(ctx, rep)
 	}
-	led := ledger.New()
 	lctx, lcancel := context.WithCancel(ctx)
 	defer lcancel()
-	ledErr := make(chan error, 1)
-	go func() {
-		ledErr <- ledger.ReadTopicWith(lctx, kafkaclient.Config{Brokers: bootlist.Split(j.SourceBootstrap), Security: j.Security}, j.LedgerTopic, j.RunID, led)
-	}()
-	val, err := New(Config{
-		TargetBootstrap: j.TargetBootstrap, SourceBootstrap: j.SourceBootstrap, Security: j.Security, Topics: j.Topics, RunID: j.RunID,
-		Ledger: led, Isolation: j.isolation(), Registerer: j.Registerer, Logger: j.Logger,
-		StallAfter: j.stallAfter(),
-	}.withLoadModes(j.Scenario))
+	led, ledErr := j.readLedger(lctx)
+	val, err := New(j.validatorConfig(led))
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
@@ -266,6 +258,27 @@ func PhaseAt(s *scenarios.Scenario, d time.Duration) string {
 		}
 	}
 	return cur
+}
+
+// readLedger reads the run's ledger topic into a fresh ledger in the
+// background until ctx ends: the channel gets how the reader ended.
+func (j Job) readLedger(ctx context.Context) (*ledger.Ledger, <-chan error) {
+	led := ledger.New()
+	done := make(chan error, 1)
+	go func() {
+		done <- ledger.ReadTopicWith(ctx, kafkaclient.Config{Brokers: bootlist.Split(j.SourceBootstrap), Security: j.Security}, j.LedgerTopic, j.RunID, led)
+	}()
+	return led, done
+}
+
+// validatorConfig is the one validator Config of this Job (a shard adds
+// its Shard/Shards and drops the stall watchdog).
+func (j Job) validatorConfig(led *ledger.Ledger) Config {
+	return Config{
+		TargetBootstrap: j.TargetBootstrap, SourceBootstrap: j.SourceBootstrap, Security: j.Security, Topics: j.Topics, RunID: j.RunID,
+		Ledger: led, Isolation: j.isolation(), Registerer: j.Registerer, Logger: j.Logger,
+		StallAfter: j.stallAfter(),
+	}.withLoadModes(j.Scenario)
 }
 
 func (j Job) isolation() string {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
-	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube/agent"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
@@ -40,17 +39,13 @@ func (j Job) RunShard(ctx context.Context) error {
 	if err := j.shardableModes(); err != nil {
 		return err
 	}
-	led := ledger.New()
 	lctx, lcancel := context.WithCancel(ctx)
 	defer lcancel()
-	ledErr := make(chan error, 1)
-	go func() {
-		ledErr <- ledger.ReadTopicWith(lctx, kafkaclient.Config{Brokers: bootstrap.Split(j.SourceBootstrap), Security: j.Security}, j.LedgerTopic, j.RunID, led)
-	}()
-	val, err := New(Config{
-		TargetBootstrap: j.TargetBootstrap, SourceBootstrap: j.SourceBootstrap, Security: j.Security, Topics: j.Topics, RunID: j.RunID,
-		Ledger: led, Isolation: j.isolation(), Shard: j.Shard, Shards: j.Shards, Registerer: j.Registerer, Logger: j.Logger,
-	})
+	led, ledErr := j.readLedger(lctx)
+	cfg := j.validatorConfig(led)
+	// The watchdog runs in the unsharded validator only (each stall once).
+	cfg.Shard, cfg.Shards, cfg.StallAfter = j.Shard, j.Shards, 0
+	val, err := New(cfg)
 	if err != nil {
 		return &ConfigError{err}
 	}
