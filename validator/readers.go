@@ -147,25 +147,31 @@ func newReader(rl role, c *cluster, topics []string) (*reader, error) {
 	if rl == roleUncommitted {
 		iso = kgo.ReadUncommitted()
 	}
-	opts := c.clientOpts(
-		kgo.ConsumeTopics(topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(iso),
-		kgo.FetchMaxWait(200*time.Millisecond),
-		kgo.FetchMaxBytes(64<<20),
-		kgo.FetchMaxPartitionBytes(16<<20),
-	)
-	// Transaction markers are never records; they are kept only so the
-	// reader's position passes them (an aborted transaction's records end
-	// in a marker the read_committed reader returns, and a partition's last
-	// offset is often a marker: a source written in transactions is never
-	// read "to its end" without them).
-	opts = append(opts, kgo.KeepControlRecords())
+	opts := c.clientOpts(append(fetchOpts(iso), kgo.ConsumeTopics(topics...))...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("validator: %s reader: %w", rl, err)
 	}
 	return &reader{role: rl, c: c, topics: topics, cl: cl, pos: map[partKey]int64{}}, nil
+}
+
+// fetchOpts are how every reader fetches: from the log start, at iso, in
+// large fetches. The benchmark's bare consumer uses them too, so the two
+// are compared on the same fetch settings.
+func fetchOpts(iso kgo.IsolationLevel) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(iso),
+		kgo.FetchMaxWait(200 * time.Millisecond),
+		kgo.FetchMaxBytes(64 << 20),
+		kgo.FetchMaxPartitionBytes(16 << 20),
+		// Transaction markers are never records; they are kept only so the
+		// reader's position passes them (an aborted transaction's records
+		// end in a marker the read_committed reader returns, and a
+		// partition's last offset is often a marker: a source written in
+		// transactions is never read "to its end" without them).
+		kgo.KeepControlRecords(),
+	}
 }
 
 // decoded is one target record decoded outside the tracker's lock.
