@@ -207,6 +207,7 @@ func (s *Scenario) Validate(b Backend) error {
 		add(s.errAt("spec.load.count", "must not be negative"))
 	}
 	es = append(es, s.validateLoadModes()...)
+	es = append(es, s.validateTopicConfigs()...)
 	if iso := sp.Validation.Isolation; iso != ReadCommitted && iso != ReadUncommitted {
 		add(s.errAt("spec.validation.isolation", "must be %s or %s, got %q", ReadCommitted, ReadUncommitted, iso))
 	}

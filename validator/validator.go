@@ -62,6 +62,13 @@ type Config struct {
 	// nil: not used. A sharded validator does not judge them (Merge).
 	Transactions *scenarios.Transactions
 	Fidelity     *scenarios.Fidelity
+	// CompactedTopics: source topics with cleanup.policy compact. Their
+	// cleaner removes a record once a later one of its key is written, so
+	// an acked record absent from the source log, with a later sequence of
+	// its stream (its key) in the same source partition, was compacted
+	// away: counted truncated, not source_lost (judge.go). A sharded
+	// validator does not know them (Merge).
+	CompactedTopics []string
 	// StallAfter: the stall watchdog's threshold (stall.go, watch.go): a
 	// target partition standing still this long while its source partition
 	// moves is a stall. 0 disables it; it needs SourceBootstrap and runs
@@ -344,6 +351,7 @@ func (v *Validator) Start(ctx context.Context) error {
 		v.tr.JudgeOrderBySequence()
 	}
 	v.tr.SetLoadModes(v.cfg.Transactions, v.cfg.Fidelity)
+	v.tr.SetCompacted(v.cfg.CompactedTopics)
 	v.mu.Unlock()
 	var err error
 	if v.target, err = dialCluster(v.ctx, "target", v.cfg.TargetBootstrap, v.cfg.TargetDial, v.cfg.Security); err != nil {
@@ -513,6 +521,7 @@ func (v *Validator) Drain(ctx context.Context, deadline time.Duration) (*Result,
 	// Stop the readers and the live gauges first: the final judgement must
 	// not race with a live one overwriting its gauges.
 	v.stop()
+	v.scanCompacted(ctx)
 	stalls, msync := v.watchResults(time.Now())
 	v.mu.Lock()
 	sourceChecked := v.source != nil && d.sourceDone
