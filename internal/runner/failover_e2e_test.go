@@ -59,6 +59,7 @@ func TestFailoverDrillOnEmbedded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end runs; skipped with -short")
 	}
+	t.Parallel() // with the other end-to-end tests, after the sequential ones (e2e_test.go)
 	type want struct{ skipped, reread, backwards, untranslated uint64 }
 	cases := []struct {
 		name     string
@@ -80,14 +81,16 @@ func TestFailoverDrillOnEmbedded(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e2eParallel <- struct{}{}
-			defer func() { <-e2eParallel }()
+			e2eSlot(t)
 			o := Options{Scenario: tc.scenario, Short: true}
 			if tc.defect != nil {
 				o.Defects = []scenarios.Defect{*tc.defect}
 			}
 			rep, took := runE2E(t, o)
 			logReport(t, rep, took)
+			if tc.scenario == "failover-caught-up" && tc.defect == nil {
+				checkStory(t, tc.scenario, rep) // the story's catalogue run (storiesRunElsewhere)
+			}
 			f := rep.Failover
 			if f == nil {
 				t.Fatalf("no failover section in the report (verdict %s, error %q)", rep.Verdict, rep.Error)
