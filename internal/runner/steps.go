@@ -228,7 +228,10 @@ func (r *run) startMirror(ctx context.Context) error {
 			SourceBootstrap: r.clusters.srcBoot, TargetBootstrap: r.clusters.tgtBoot, Topics: tm, Later: later,
 			Group: m.Group, Defects: m.Defects, Checkpoints: r.refCheckpoints(),
 			FranzSource: r.s.Spec.Load.Transactions != nil || r.s.Spec.Load.Fidelity != nil,
-			Registerer:  r.wrap("mirror"), Logger: r.log.With("part", "mirror"),
+			// A run that claims exactly-once gets the reference mirror's
+			// transactional writes (MirrorMaker 2's exactlyOnce analogue).
+			Transactional: r.s.Spec.Load.Transactions != nil && r.s.Spec.Load.Transactions.ExactlyOnce,
+			Registerer:    r.wrap("mirror"), Logger: r.log.With("part", "mirror"),
 		})
 		if err != nil {
 			return Usage(err)
