@@ -100,6 +100,26 @@ func (r *reader) next(pk partKey) (int64, bool) {
 	return n, ok
 }
 
+// TargetRead is how far the judged reader has read the target log: the sum
+// over its partitions of the offset it reads next. Transaction markers
+// count, as they do in end offsets: a count of records read never reaches
+// the end offsets of a transactional target (the harness's read-lag meter
+// compares the two).
+func (v *Validator) TargetRead() int64 {
+	var n int64
+	for _, rd := range v.readers {
+		if rd.role != roleTarget {
+			continue
+		}
+		rd.mu.Lock()
+		for _, o := range rd.pos {
+			n += o
+		}
+		rd.mu.Unlock()
+	}
+	return n
+}
+
 func (v *Validator) startReaders() error {
 	var targets, sources []string
 	for t := range v.toSource {
