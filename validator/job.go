@@ -28,8 +28,8 @@ import (
 type Job struct {
 	SourceBootstrap, TargetBootstrap string
 	Security                         kafkaclient.Security
-	Topics    []TopicPair
-	RunID     string
+	Topics                           []TopicPair
+	RunID                            string
 	// LedgerTopic is where the loadgen publishes its acks (on the source).
 	LedgerTopic string
 	// Scenario (optional) gives phases, faults and assertions.
