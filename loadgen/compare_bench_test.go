@@ -3,9 +3,7 @@ package loadgen
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -173,7 +171,7 @@ func mustClient(b *testing.B, bs string) *kgo.Client {
 //
 //	go test -run '^$' -bench LoadgenVsFranz -benchtime 300000x ./loadgen
 func BenchmarkLoadgenVsFranz(b *testing.B) {
-	rounds := benchRounds()
+	rounds := testkit.BenchRounds()
 	for _, size := range []int{100, 1000} {
 		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
 			_, bs := newCluster(b, 3)
@@ -222,12 +220,4 @@ func BenchmarkLoadgenVsFranz(b *testing.B) {
 			b.ReportMetric(median(cpu["franz_kmt_records"]), "franz_kmt_records_cpu_ns/rec")
 		})
 	}
-}
-
-// benchRounds is BENCH_ROUNDS, default 5.
-func benchRounds() int {
-	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && n > 0 {
-		return n
-	}
-	return 5
 }
