@@ -115,6 +115,7 @@ func (s *Scenario) Validate(b Backend) error {
 		s.validateMirror,
 		s.validateLoad,
 		s.validateLoadModes, // loadmodes.go
+		s.validateTopicConfigs, // topicconfigs.go
 		s.validateValidation,
 		func() Errors { return s.validateTimelines(b) },
 		s.validateAssertions,

@@ -62,6 +62,14 @@ type Config struct {
 	// nil: not used. Shards hand their pieces to Merge (mergemodes.go).
 	Transactions *scenarios.Transactions
 	Fidelity     *scenarios.Fidelity
+	// CompactedTopics: source topics with cleanup.policy compact. Their
+	// cleaner removes a record once a later one of its key is written, so
+	// an acked record absent from the source log, with a later sequence of
+	// its stream (its key) in the same source partition, was compacted
+	// away: counted truncated, not source_lost (judge.go). Merged shards
+	// do not scan the source after the drain: they judge by what their
+	// source readers read.
+	CompactedTopics []string
 	// StallAfter: the stall watchdog's threshold (stall.go, watch.go): a
 	// target partition standing still this long while its source partition
 	// moves is a stall. 0 disables it; it needs SourceBootstrap. A shard
@@ -345,6 +353,7 @@ func (v *Validator) Start(ctx context.Context) error {
 		v.tr.JudgeOrderBySequence()
 	}
 	v.tr.SetLoadModes(v.cfg.Transactions, v.cfg.Fidelity)
+	v.tr.SetCompacted(v.cfg.CompactedTopics)
 	v.mu.Unlock()
 	var err error
 	if v.target, err = dialCluster(v.ctx, "target", v.cfg.TargetBootstrap, v.cfg.TargetDial, v.cfg.Security); err != nil {
@@ -504,6 +513,7 @@ func (v *Validator) Drain(ctx context.Context, deadline time.Duration) (*Result,
 	begin := time.Now()
 	d := v.drainLoop(ctx, begin.Add(deadline))
 	stalls, msync := v.finishWatch(ctx, begin.Add(deadline))
+	v.scanCompacted(ctx)
 	v.mu.Lock()
 	sourceChecked := v.source != nil && d.sourceDone
 	j := v.tr.Judge(v.led, true, sourceChecked)

@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -19,4 +20,13 @@ func LoadAverage() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// BenchRounds is how many alternating rounds a comparison benchmark runs:
+// BENCH_ROUNDS, default 5. Its figure is the median over the rounds.
+func BenchRounds() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	return 5
 }

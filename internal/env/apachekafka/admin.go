@@ -28,11 +28,8 @@ const (
 // across kills and restarts would carry stale connections into the next
 // fault.
 func (c *Cluster) admin() (*kadm.Client, func(), error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(c.direct()...),
-		kgo.Dialer(c.DirectDial),
-		kgo.ClientID("kmt-apache-admin"),
-		kgo.RetryTimeout(30*time.Second),
+	cl, err := kafkaclient.Config{Brokers: c.direct(), Dial: c.DirectDial, ClientID: "kmt-apache-admin"}.NewKgo(
+		kgo.RetryTimeout(30 * time.Second),
 	)
 	if err != nil {
 		return nil, nil, fmt.Errorf("apache kafka %q: admin client: %w", c.o.Name, err)
@@ -112,6 +109,12 @@ func (c *Cluster) exitedNode(ids []int32) error {
 // CreateTopic creates a topic with the cluster's default replication factor
 // (min(3, brokers)).
 func (c *Cluster) CreateTopic(ctx context.Context, name string, partitions int) error {
+	return c.CreateTopicWithConfigs(ctx, name, partitions, nil)
+}
+
+// CreateTopicWithConfigs is CreateTopic with topic configs (the broker
+// checks them: an invalid one fails the creation with its message).
+func (c *Cluster) CreateTopicWithConfigs(ctx context.Context, name string, partitions int, configs map[string]string) error {
 	if partitions < 1 {
 		return fmt.Errorf("apache kafka %q: create topic %q: partitions=%d, want at least 1", c.o.Name, name, partitions)
 	}
@@ -120,15 +123,18 @@ func (c *Cluster) CreateTopic(ctx context.Context, name string, partitions int) 
 		return err
 	}
 	defer done()
-	resp, err := adm.CreateTopic(ctx, int32(partitions), -1, nil, name)
+	resp, err := adm.CreateTopic(ctx, int32(partitions), -1, kafkaclient.ConfigPtrs(configs), name)
 	if err == nil {
 		err = resp.Err
+		if err != nil && resp.ErrMessage != "" {
+			err = fmt.Errorf("%w (%s)", err, resp.ErrMessage)
+		}
 	}
 	if errors.Is(err, kerr.TopicAlreadyExists) {
 		err = sameTopic(ctx, adm, name, partitions)
 	}
 	if err != nil {
-		return fmt.Errorf("apache kafka %q: create topic %q with %d partitions: %w", c.o.Name, name, partitions, err)
+		return fmt.Errorf("apache kafka %q: create topic %q with %d partitions and configs %v: %w", c.o.Name, name, partitions, configs, err)
 	}
 	return nil
 }
