@@ -98,8 +98,9 @@ func mirrorPodUIDs(ctx context.Context, t *testing.T, n *Node) map[types.UID]boo
 }
 
 // recordIdentity finds a kmt record's run, epoch, topic, stream and
-// sequence in its value (the wire format's text header).
-var recordIdentity = regexp.MustCompile(`^kmu2 c=[0-9a-f]+ r=(\S+) e=(\d+) o=(\S+) s=(\d+) q=(\d+) `)
+// sequence in its value (the text header of wire format v3, which the
+// loadgen writes: "kmt3 c=<crc> r=<run> e=<epoch> o=<topic> s=<stream> q=<seq> ...").
+var recordIdentity = regexp.MustCompile(`^kmt3 c=[0-9a-f]{8} r=(\S+) e=(\d+) o=(\S+) s=(\d+) q=(\d+) `)
 
 // kcatRecount reads every record of topic on the target with kcat (an
 // independent consumer: librdkafka, not kmt's readers) and counts the

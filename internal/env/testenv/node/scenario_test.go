@@ -187,6 +187,13 @@ type clusterRun struct {
 // validator writes before kmt uninstalls it.
 func runClusterScenario(t *testing.T, n *Node, p mirrorPair, scenario, run string, extra ...string) clusterRun {
 	t.Helper()
+	sc, err := scenarios.Read(scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Refusal(sc, ProbeNetem()); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	root, err := moduleRoot(ctx)
@@ -353,20 +360,22 @@ func runLocally(t *testing.T, n *Node, p mirrorPair, scenario, run string) *repo
 
 // testBaseline runs the baseline chart end to end with `kmt cluster run`
 // (loadgen pod producing to the source Kafka, MirrorMaker 2 copying, the
-// validator Job judging and writing the report ConfigMap), checks the
-// printed verdict, that uninstall left nothing of the run, and that the
-// same scenario run by local processes on the same Kafkas reaches the
-// same verdict with the same anomaly counts (and acked counts the load
-// rate explains).
-func testBaseline(t *testing.T, n *Node, p mirrorPair) {
+// validator Job judging, with the scenario's PromQL assertions evaluated
+// by the Prometheus in the cluster at promURL, and writing the report
+// ConfigMap), checks the printed verdict, that uninstall left nothing of
+// the run, and that the same scenario run by local processes on the same
+// Kafkas reaches the same verdict with the same anomaly counts (and acked
+// counts the load rate explains).
+func testBaseline(t *testing.T, n *Node, p mirrorPair, promURL string) {
 	run := "node-baseline-" + time.Now().UTC().Format("150405")
 	start := time.Now()
-	res := runClusterScenario(t, n, p, "baseline", run, chartValues("")...)
+	res := runClusterScenario(t, n, p, "baseline", run, chartValues(promURL)...)
 	t.Logf("baseline in the cluster: %s", time.Since(start).Round(time.Second))
 	if res.report == nil {
 		t.Fatalf("the validator wrote no report ConfigMap in %s", targetNS)
 	}
 	in := res.report
+	checkAssertionsEvaluated(t, in)
 	if !strings.Contains(res.stdout, "== kmt verdict: "+strings.ToUpper(in.Verdict)+" ==") {
 		t.Errorf("kmt cluster run did not print the verdict %q of the report ConfigMap", in.Verdict)
 	}
@@ -382,7 +391,9 @@ func testBaseline(t *testing.T, n *Node, p mirrorPair) {
 	}
 	checkRunRemoved(t, n, run)
 
+	start = time.Now()
 	local := runLocally(t, n, p, "baseline", run+"-local")
+	t.Logf("baseline run locally: %s", time.Since(start).Round(time.Second))
 	t.Logf("verdicts: in-cluster %s %+v; local %s %+v", in.Verdict, in.Counts, local.Verdict, local.Counts)
 	if in.Verdict != local.Verdict {
 		t.Errorf("in-cluster verdict %s (%v), local verdict %s (%v): the same scenario on the same Kafka must be judged alike", in.Verdict, in.Reasons, local.Verdict, local.Reasons)
