@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube/clusterrun"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 )
@@ -147,5 +148,20 @@ func checkAssertionsEvaluated(t *testing.T, r *report.Report) {
 		if len(a.Observed) == 0 {
 			t.Errorf("assertion %s has no observed value (%s): Prometheus did not evaluate it", a.Name, a.Reason)
 		}
+	}
+}
+
+// TestRecordIdentityReadsTheWireFormat: the kcat recount's pattern finds
+// run, epoch, topic, stream and sequence in what the loadgen writes
+// (wire.Append, the current version), so a format change cannot make the
+// recount silently count nothing.
+func TestRecordIdentityReadsTheWireFormat(t *testing.T) {
+	v := wire.Append(nil, wire.Record{RunID: "node-kill-1", Topic: "orders", Epoch: 3, Stream: 7, Seq: 1234, ProducedAt: time.Unix(1764049200, 0), Padding: 20})
+	m := recordIdentity.FindStringSubmatch(string(v))
+	if m == nil {
+		t.Fatalf("no match in %q", v)
+	}
+	if got := strings.Join(m[1:], " "); got != "node-kill-1 3 orders 7 1234" {
+		t.Errorf("read %q from %q, want run, epoch, topic, stream, seq = node-kill-1 3 orders 7 1234", got, v)
 	}
 }

@@ -73,10 +73,18 @@ func metricsService(ns string) *corev1.Service {
 	return svc
 }
 
+// HostMetricsAddr is where a kmt process on this machine (not in a pod)
+// serves its metrics for the Prometheus in the cluster to scrape: the
+// bridge address, which pods reach. A validator run locally beside the
+// cluster's (kmt validate --metrics-addr HostMetricsAddr) gets its PromQL
+// assertions evaluated by the same Prometheus as the in-cluster one.
+const HostMetricsAddr = BridgeIP + ":19090"
+
 // prometheusConfig scrapes the pods MetricsService finds in namespaces
 // (every 2 s, asking the cluster DNS again every 2 s, so a pod that
 // lives for seconds is scraped), labelling each series with its
-// namespace as a ServiceMonitor would.
+// namespace as a ServiceMonitor would, and HostMetricsAddr (down unless
+// a local kmt process serves it).
 func prometheusConfig(namespaces []string) string {
 	names := ""
 	for _, ns := range namespaces {
@@ -95,7 +103,12 @@ scrape_configs:
       - source_labels: [__meta_dns_name]
         regex: '_metrics\._tcp\.%s\.([^.]+)\.svc\..*'
         target_label: namespace
-`, names[:len(names)-2], MetricsService)
+  - job_name: kmt-host
+    static_configs:
+      - targets: [%q]
+        labels:
+          namespace: host
+`, names[:len(names)-2], MetricsService, HostMetricsAddr)
 }
 
 // DeployPrometheus runs Prometheus (PrometheusImage, imported first) in

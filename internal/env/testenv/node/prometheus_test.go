@@ -40,6 +40,17 @@ func startPrometheus(t *testing.T, n *Node) string {
 	return PrometheusURL(monitoringNS)
 }
 
+// prometheusFromHost is the Prometheus of startPrometheus as this machine
+// reaches it: at its pod's IP (the machine does not use the cluster DNS).
+func prometheusFromHost(t *testing.T, n *Node) string {
+	t.Helper()
+	pods, err := n.Clientset.CoreV1().Pods(monitoringNS).List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=prometheus"})
+	if err != nil || len(pods.Items) != 1 || pods.Items[0].Status.PodIP == "" {
+		t.Fatalf("finding the Prometheus pod in %s: %v (%d pods)", monitoringNS, err, len(pods.Items))
+	}
+	return "http://" + pods.Items[0].Status.PodIP + ":9090"
+}
+
 // TestPrometheusConfigLoads checks the scrape configuration with Debian's
 // promtool, the same 2.42 build the image carries (it rejects the
 // kubernetes_sd_configs an earlier version of this file used: "field
@@ -56,6 +67,9 @@ func TestPrometheusConfigLoads(t *testing.T) {
 		if want := `"_metrics._tcp.` + MetricsService + "." + ns + `.svc.cluster.local"`; !strings.Contains(cfg, want) {
 			t.Errorf("the configuration does not ask for %s:\n%s", want, cfg)
 		}
+	}
+	if !strings.Contains(cfg, `"`+HostMetricsAddr+`"`) {
+		t.Errorf("the configuration does not scrape %s (the local validator):\n%s", HostMetricsAddr, cfg)
 	}
 	path := filepath.Join(t.TempDir(), "prometheus.yml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
