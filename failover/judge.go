@@ -183,6 +183,13 @@ func decide(out *report.Failover) {
 	if len(over) > 0 {
 		out.Reasons = append(out.Reasons, fmt.Sprintf("re-reads over the bound of %d per partition (%s): %v", out.RereadBound, out.BoundFrom, over))
 	}
+	if out.Error == "" && !committedAny(out.Partitions) {
+		// Seen on real Kafka with a source broker killed while the group
+		// joined: the group read nothing, everything was "read on the
+		// target", and the drill passed without translating one offset.
+		out.Error = "the group committed no offset on the source before the failover point, so no offset was translated and the drill proves nothing " +
+			"(did the group join the source in time? kmt.log has its log lines; move spec.failover.at later)"
+	}
 	switch {
 	case out.Error != "":
 		out.Verdict = report.Incomplete
@@ -192,4 +199,15 @@ func decide(out *report.Failover) {
 	default:
 		out.Verdict = report.Pass
 	}
+}
+
+// committedAny reports whether the group committed an offset on the source
+// in any partition.
+func committedAny(ps []report.FailoverPartition) bool {
+	for _, p := range ps {
+		if p.SourceCommitted >= 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -144,6 +144,27 @@ func TestJudgePassesAnExactFailover(t *testing.T) {
 	}
 }
 
+// TestJudgeNeedsASourceCommit: a group that committed nothing on the
+// source (it read everything on the target, nothing skipped or re-read)
+// translated no offset: the drill is incomplete, never a pass. Seen on
+// real Kafka (failover-source-broker-down, the group read 0 records on the
+// source and 8999 on the target: pass). Proven by breaking the rule
+// (committedAny always true): verdict pass, want incomplete.
+func TestJudgeNeedsASourceCommit(t *testing.T) {
+	var o Observed
+	o.Acked = func(ledger.StreamKey, uint64) bool { return true }
+	s, off := seq(0, 9)
+	o.TargetLog = reads("t", 1, 0, s, off)
+	o.TargetReads = reads("t", 1, 0, s, off)
+	o.Partitions = map[TP]*Partition{{"t", 0}: {SourceCommitted: -1, Translated: -1}}
+	var out report.Failover
+	Judge(o, &out)
+	if out.Verdict != report.Incomplete || out.Skipped+out.Reread+out.Untranslated != 0 || out.Partitions[0].ReadOnTarget != 10 {
+		t.Errorf("group that never committed on the source: verdict %s (%v), skipped %d reread %d untranslated %d, read on target %d; want incomplete, 0, 0, 0, 10",
+			out.Verdict, out.Reasons, out.Skipped, out.Reread, out.Untranslated, out.Partitions[0].ReadOnTarget)
+	}
+}
+
 // TestRunFailsWithTheDrill: a failed drill fails the run, with its reasons.
 func TestRunFailsWithTheDrill(t *testing.T) {
 	var out report.Failover

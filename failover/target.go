@@ -109,6 +109,9 @@ func (d *Drill) startTarget(ctx context.Context) error {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.MetadataMaxAge(2*time.Second), kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.FetchMaxWait(500*time.Millisecond), kgo.AutoCommitInterval(time.Second),
+		// Transaction markers are kept so the group's position passes a
+		// commit marker that ends a partition (readToEnd); they are not reads.
+		kgo.KeepControlRecords(),
 	)
 	if err != nil {
 		return fmt.Errorf("failover drill: consumer group %s on the target: %w", d.cfg.Spec.Group, err)
@@ -125,6 +128,10 @@ func (d *Drill) startTarget(ctx context.Context) error {
 				src := d.srcTopic[r.Topic]
 				d.mu.Lock()
 				d.tgtPos[TP{src, r.Partition}] = r.Offset + 1
+				if r.Attrs.IsControl() {
+					d.mu.Unlock()
+					return
+				}
 				if id, ok := d.identify(r); ok {
 					d.tgtReads = append(d.tgtReads, Read{ID: id, Partition: r.Partition, Offset: r.Offset})
 				}

@@ -117,15 +117,15 @@ func orZero[T comparable](v, d T) T {
 func (j Job) topicSpecs(topics []string) []TopicSpec {
 	var specs []TopicSpec
 	for _, t := range topics {
-		p := scenarios.DefaultPartitions
+		spec := TopicSpec{Name: t, Partitions: scenarios.DefaultPartitions}
 		if j.Scenario != nil {
 			for _, st := range j.Scenario.Spec.Topology.Topics {
 				if st.Name == t {
-					p = st.Partitions
+					spec.Partitions, spec.Configs = st.Partitions, st.Config
 				}
 			}
 		}
-		specs = append(specs, TopicSpec{Name: t, Partitions: p})
+		specs = append(specs, spec)
 	}
 	return specs
 }

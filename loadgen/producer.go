@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,6 +66,7 @@ type producer struct {
 	ti, si    int                      // next (topic, stream), round-robin
 	sentBatch []int                    // per topic, records of the current send not yet in the metrics
 	promise   func(*kgo.Record, error) // p.promised, bound once
+	chunks    sync.Pool                // free *sendChunk (send)
 	first     uint32                   // the number of stream 0 (Config.Instance)
 
 	sent, acked, failed atomic.Uint64
@@ -195,19 +197,17 @@ func (p *producer) wait(ctx context.Context, timer *time.Timer, d time.Duration)
 
 // send encodes n records (round-robin over topics, then streams) and hands
 // them to the client. The records, their values, headers and promise data
-// are allocated once per call (not per record); the client holds them until
-// their promises run.
+// live in a sendChunk, reused once every record of it was answered, so a
+// steady load allocates nothing per record (the client holds a record only
+// until its promise runs).
 func (p *producer) send(n int) {
 	p.sent.Add(uint64(n)) // before any promise can run, so in-flight never goes negative
 	size := p.cfg.MessageSize
-	recs := make([]kgo.Record, n)
-	metas := make([]sendMeta, n)
-	hdrs := make([]kgo.RecordHeader, n)
-	buf := make([]byte, 0, n*max(size, 128))
+	c := p.chunk(n)
 	for len(p.sentBatch) < len(p.cfg.Topics) {
 		p.sentBatch = append(p.sentBatch, 0)
 	}
-	for i := range recs {
+	for i := range n {
 		ti, si := p.ti, p.si
 		if p.ti++; p.ti == len(p.cfg.Topics) {
 			p.ti = 0
@@ -219,15 +219,17 @@ func (p *producer) send(n int) {
 		p.seqs[ti][si]++
 		r := wire.Record{RunID: p.cfg.RunID, Topic: p.cfg.Topics[ti], Epoch: p.cfg.Epoch, Stream: p.first + uint32(si), Seq: seq, ProducedAt: time.Now()}
 		r.Padding = Padding(p.recordSize(size, seq), r)
-		at := len(buf)
-		buf = wire.Append(buf, r)
-		rec, meta := &recs[i], &metas[i]
-		*meta = sendMeta{Context: context.Background(), ti: ti, stream: r.Stream, seq: seq}
-		rec.Topic, rec.Key, rec.Value, rec.Timestamp, rec.Context = p.cfg.Topics[ti], p.keys[si], buf[at:len(buf):len(buf)], r.ProducedAt, meta
+		at := len(c.buf)
+		c.buf = wire.Append(c.buf, r)
+		rec, meta := &c.recs[i], &c.metas[i]
+		*meta = sendMeta{Context: context.Background(), chunk: c, ti: ti, stream: r.Stream, seq: seq}
+		value := c.buf[at:len(c.buf):len(c.buf)]
 		// The record's checksum digits as a header: a mirror that rewrites
 		// or mixes up headers is caught (wire.HeaderKey).
-		hdrs[i] = kgo.RecordHeader{Key: wire.HeaderKey, Value: wire.HeaderValue(rec.Value)}
-		rec.Headers = hdrs[i : i+1 : i+1]
+		c.hdrs[i] = kgo.RecordHeader{Key: wire.HeaderKey, Value: wire.HeaderValue(value)}
+		// A whole new Record: a reused one still holds what the client set
+		// on its previous send (partition, offset, producer id).
+		*rec = kgo.Record{Topic: p.cfg.Topics[ti], Key: p.keys[si], Value: value, Timestamp: r.ProducedAt, Context: meta, Headers: c.hdrs[i : i+1 : i+1]}
 		p.decorate(rec, r.Stream, seq) // transactional.go, fidelity.go
 		p.sentBatch[ti]++
 		p.cl.Produce(context.Background(), rec, p.promise)
@@ -240,21 +242,53 @@ func (p *producer) send(n int) {
 	}
 }
 
+// sendChunk is the memory of one send call: its records, their promise
+// data, their headers and one buffer holding every encoded value. It goes
+// back to the producer's pool when the last of its records is answered.
+type sendChunk struct {
+	recs  []kgo.Record
+	metas []sendMeta
+	hdrs  []kgo.RecordHeader
+	buf   []byte
+	left  atomic.Int32 // records not answered yet
+}
+
+// chunk returns a sendChunk for n records, reused when one is free.
+func (p *producer) chunk(n int) *sendChunk {
+	c, _ := p.chunks.Get().(*sendChunk)
+	if c == nil || cap(c.recs) < n {
+		c = &sendChunk{recs: make([]kgo.Record, n), metas: make([]sendMeta, n), hdrs: make([]kgo.RecordHeader, n)}
+	}
+	c.recs, c.metas, c.hdrs = c.recs[:n], c.metas[:n], c.hdrs[:n]
+	// Grown to the records' size: Append never reallocates mid-chunk
+	// (it may for the fidelity load's large records, which is correct:
+	// earlier values keep the old array).
+	c.buf = slices.Grow(c.buf[:0], n*max(p.cfg.MessageSize, 128))
+	c.left.Store(int32(n))
+	return c
+}
+
 // sendMeta is what a record's promise needs to record its outcome. It rides
 // in the record's Context (kgo's field for enriching records; it is never
 // done, so it cancels nothing), so that one promise function serves every
 // record instead of a closure allocated per record.
 type sendMeta struct {
 	context.Context // context.Background()
+	chunk           *sendChunk
 	ti              int
 	stream          uint32
 	seq             uint64
 }
 
-// promised is every record's promise (see sendMeta).
+// promised is every record's promise (see sendMeta). The last answered
+// record of a chunk frees the chunk: nothing of it is used after that.
 func (p *producer) promised(r *kgo.Record, err error) {
 	m := r.Context.(*sendMeta)
+	c := m.chunk
 	p.complete(m.ti, m.stream, m.seq, len(r.Value), err)
+	if c.left.Add(-1) == 0 {
+		p.chunks.Put(c)
+	}
 }
 
 // complete records one record's outcome.

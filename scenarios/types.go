@@ -134,6 +134,14 @@ type Topic struct {
 	// TargetName is the topic's name on the target; default Name. MirrorMaker
 	// 2 with its default replication policy writes "source.<name>".
 	TargetName string `yaml:"targetName,omitempty" json:"targetName,omitempty"`
+	// Config: Kafka topic configs the source topic is created with, e.g.
+	// {cleanup.policy: compact, segment.ms: "2000"} (topicconfigs.go).
+	// The mirror carries them to the target (MirrorMaker 2 syncs topic
+	// configs); the run watches each arrive (report.json metadata_sync).
+	Config map[string]string `yaml:"config,omitempty" json:"config,omitempty"`
+	// TargetConfig: topic configs the target topic is created with
+	// beforehand, as an operator would (e.g. a smaller max.message.bytes).
+	TargetConfig map[string]string `yaml:"targetConfig,omitempty" json:"targetConfig,omitempty"`
 }
 
 // Target returns the target-side topic name.

@@ -272,7 +272,7 @@ func (j Job) readLedger(ctx context.Context) (*ledger.Ledger, <-chan error) {
 }
 
 // validatorConfig is the one validator Config of this Job (a shard adds
-// its Shard/Shards and drops the stall watchdog).
+// its Shard/Shards).
 func (j Job) validatorConfig(led *ledger.Ledger) Config {
 	return Config{
 		TargetBootstrap: j.TargetBootstrap, SourceBootstrap: j.SourceBootstrap, Security: j.Security, Topics: j.Topics, RunID: j.RunID,

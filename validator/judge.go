@@ -92,8 +92,16 @@ func (t *Tracker) judgeStream(j *Judgement, pc *Counts, k ledger.StreamKey, s *l
 	for _, set := range st.src {
 		srcAll.Union(set)
 	}
+	comp := t.compactedAway(k, st)
 	s.Acked.Minus(arrived, func(r intervals.Range) bool {
-		for _, part := range cut(r, trunc) {
+		for _, part := range cutBoth(r, trunc, comp) {
+			if part.in && part.compacted {
+				j.Truncated += part.r.Len()
+				if final {
+					t.example(CatTruncated, t.rangeExample(k, st, part.r, "compacted away on the source (a later record of its key is there): not judged"))
+				}
+				continue
+			}
 			if part.in {
 				j.Truncated += part.r.Len()
 				if final {
@@ -167,15 +175,16 @@ func (t *Tracker) rangeExample(k ledger.StreamKey, st *streamState, r intervals.
 }
 
 type piece struct {
-	r  intervals.Range
-	in bool
+	r         intervals.Range
+	in        bool
+	compacted bool // cutBoth: in the compacted-away set, not the truncated one
 }
 
 // cut splits r into its parts inside and outside s (nil: all outside), in
 // order.
 func cut(r intervals.Range, s *intervals.Set) []piece {
 	if s == nil || s.Empty() {
-		return []piece{{r, false}}
+		return []piece{{r: r}}
 	}
 	var rs intervals.Set
 	rs.AddRange(r.Lo, r.Hi)
@@ -183,14 +192,14 @@ func cut(r intervals.Range, s *intervals.Set) []piece {
 	lo := r.Lo
 	rs.Minus(s, func(o intervals.Range) bool {
 		if o.Lo > lo {
-			out = append(out, piece{intervals.Range{Lo: lo, Hi: o.Lo - 1}, true})
+			out = append(out, piece{r: intervals.Range{Lo: lo, Hi: o.Lo - 1}, in: true})
 		}
-		out = append(out, piece{o, false})
+		out = append(out, piece{r: o})
 		lo = o.Hi + 1
 		return o.Hi < r.Hi
 	})
 	if lo <= r.Hi && (len(out) == 0 || out[len(out)-1].r.Hi < r.Hi) {
-		out = append(out, piece{intervals.Range{Lo: lo, Hi: r.Hi}, true})
+		out = append(out, piece{r: intervals.Range{Lo: lo, Hi: r.Hi}, in: true})
 	}
 	return out
 }
@@ -266,4 +275,63 @@ func intersectLen(a, b *intervals.Set) uint64 {
 	var outside uint64
 	a.Minus(b, func(r intervals.Range) bool { outside += r.Len(); return true })
 	return a.Len() - outside
+}
+
+// compactedAway is what the source's cleaner removed of stream k on a
+// compacted topic: the sequences below the stream's last one in the source
+// log that the source log no longer holds (compaction removes the records
+// of a key before its last one, never the last). The source log is the
+// final scan of the topic when the drain made one (SetSourceFinal), else
+// what the source reader read. nil for other topics.
+func (t *Tracker) compactedAway(k ledger.StreamKey, st *streamState) *intervals.Set {
+	if !t.compacted[k.Topic] {
+		return nil
+	}
+	held := t.finalSrc[k]
+	if _, scanned := t.finalScanned[k.Topic]; !scanned {
+		held = &intervals.Set{}
+		for _, set := range st.src {
+			held.Union(set)
+		}
+	}
+	if held == nil {
+		return nil // the final scan found nothing of the stream
+	}
+	last, ok := held.Max()
+	if !ok || last == 0 {
+		return nil
+	}
+	var below, gone intervals.Set
+	below.AddRange(0, last-1)
+	below.Minus(held, func(r intervals.Range) bool { gone.AddRange(r.Lo, r.Hi); return true })
+	return &gone
+}
+
+// SetSourceFinal records what the source log of a compacted topic holds
+// at the end of the run (a scan after the drain), per stream.
+func (t *Tracker) SetSourceFinal(topic string, held map[ledger.StreamKey]*intervals.Set) {
+	if t.finalSrc == nil {
+		t.finalSrc, t.finalScanned = map[ledger.StreamKey]*intervals.Set{}, map[string]bool{}
+	}
+	t.finalScanned[topic] = true
+	for k, set := range held {
+		t.finalSrc[k] = set
+	}
+}
+
+// cutBoth is cut by trunc, then the parts outside it cut by comp (those
+// marked compacted).
+func cutBoth(r intervals.Range, trunc, comp *intervals.Set) []piece {
+	var out []piece
+	for _, p := range cut(r, trunc) {
+		if p.in || comp == nil {
+			out = append(out, p)
+			continue
+		}
+		for _, c := range cut(p.r, comp) {
+			c.compacted = c.in
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -34,6 +34,9 @@ func (t *Tracker) resultOf(j Judgement) *Result {
 // complete when every shard's was; the source is checked when every
 // shard's source partitions were read to their end.
 //
+// The MirrorMaker 2 families' sections (transactions, fidelity, stalls,
+// metadata sync) are merged as mergemodes.go says.
+//
 // What may differ from a single validator, neither being wrong: which
 // records are the examples (the first ones of each shard, in shard order),
 // and, for a sequence that arrived intact in target partitions of two
@@ -89,9 +92,13 @@ func Merge(states []*ShardState) (*Result, error) {
 				s.Shard, s.Ledger.Done, first.Ledger.Done, len(s.Ledger.Streams), len(first.Ledger.Streams)))
 		}
 	}
+	t.absorbModes(byShard)
 	led := first.Ledger.ledger()
 	j := t.Judge(led, true, res.SourceChecked)
+	txns, fid := t.TransactionsVerdict(led, j.Total), t.FidelityVerdict(led) // before resultOf copies the evidence
 	out := t.resultOf(j)
+	out.Transactions, out.Fidelity = txns, fid
+	out.Stalls, out.MetadataSync = mergeStalls(byShard), first.MetadataSync
 	out.DrainComplete, out.DrainSeconds, out.TargetUnread, out.TargetMissing = res.DrainComplete, res.DrainSeconds, res.TargetUnread, res.TargetMissing
 	out.SourceChecked, out.SourceNote, out.Isolation = res.SourceChecked, res.SourceNote, res.Isolation
 	out.LedgerProblems = append(led.Problems(), problems...)

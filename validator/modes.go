@@ -85,6 +85,7 @@ func (t *Tracker) SetLoadModes(txn *scenarios.Transactions, fid *scenarios.Fidel
 func (c Config) withLoadModes(s *scenarios.Scenario) Config {
 	if s != nil {
 		c.Transactions, c.Fidelity = s.Spec.Load.Transactions, s.Spec.Load.Fidelity
+		c.CompactedTopics = s.CompactedTopics()
 	}
 	return c
 }
@@ -282,6 +283,12 @@ func (t *Tracker) fidelityStream(out *report.Fidelity, k ledger.StreamKey, s *le
 	}
 	var missing intervals.Set
 	s.Acked.Minus(&st.seen, func(r intervals.Range) bool { missing.AddRange(r.Lo, r.Hi); return true })
+	if gone := t.compactedAway(k, st); gone != nil {
+		// the source's cleaner removed them: counted truncated (judge.go)
+		kept := missing.Clone()
+		missing = intervals.Set{}
+		kept.Minus(gone, func(r intervals.Range) bool { missing.AddRange(r.Lo, r.Hi); return true })
+	}
 	if out.Tombstones != nil {
 		out.Tombstones.Acked += sumRanges(&s.Acked, every(f.TombstoneEvery))
 		out.Tombstones.Missing += sumRanges(&missing, every(f.TombstoneEvery))
@@ -291,16 +298,33 @@ func (t *Tracker) fidelityStream(out *report.Fidelity, k ledger.StreamKey, s *le
 	}
 	out.Large.Acked += sumRanges(&s.Acked, every(f.LargeEvery))
 	first, ok := missing.Min()
-	if !ok || !f.IsLarge(first) {
+	if !ok {
+		return
+	}
+	// Stuck at a large record: the stream stopped (nothing from its first
+	// missing sequence on arrived) at a large record, or up to
+	// stuckLead records before it (fetched with the large one in the
+	// mirror's batch, which it could not write past).
+	large := first + (uint64(f.LargeEvery)-1-first%uint64(f.LargeEvery))%uint64(f.LargeEvery)
+	last, _ := s.Acked.Max()
+	if large-first > stuckLead || !s.Acked.Contains(large) || missing.CountIn(first, last) != s.Acked.CountIn(first, last) {
 		return
 	}
 	where := fmt.Sprintf("topic %s stream %d", k.Topic, k.Stream)
 	if p, ok := st.srcPartOf(first); ok {
 		where = fmt.Sprintf("topic %s source partition %d (stream %d)", k.Topic, p, k.Stream)
 	}
-	out.Large.Stuck = append(out.Large.Stuck, fmt.Sprintf("%s: stops at seq %d, a record of %d bytes; %d acked records of the stream from there never arrived",
-		where, first, f.LargeBytes, missing.Len()))
+	at := fmt.Sprintf("seq %d, a record of %d bytes", first, f.LargeBytes)
+	if large != first {
+		at = fmt.Sprintf("seq %d, %d before seq %d, a record of %d bytes", first, large-first, large, f.LargeBytes)
+	}
+	out.Large.Stuck = append(out.Large.Stuck, fmt.Sprintf("%s: stops at %s; %d acked records of the stream from there never arrived",
+		where, at, missing.Len()))
 }
+
+// stuckLead: how many records before a large one a stream that stopped
+// may stop and still count as stuck at it.
+const stuckLead = 2
 
 // patternCount is how many q in r have q % n == n-1.
 func patternCount(r intervals.Range, n uint64) uint64 {
@@ -329,6 +353,13 @@ func (t *Tracker) compaction() *report.Compaction {
 	}
 	src, dst := live(t.modes.src), live(t.modes.dst)
 	c := &report.Compaction{SourceKeys: uint64(len(src)), TargetKeys: uint64(len(dst))}
+	if len(t.finalScanned) > 0 {
+		var held uint64
+		for _, set := range t.finalSrc {
+			held += set.Len()
+		}
+		c.SourceHeld = &held
+	}
 	keys := map[compKey]bool{}
 	for k := range src {
 		keys[k] = true

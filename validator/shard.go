@@ -188,7 +188,7 @@ func (v *Validator) DrainShard(ctx context.Context, deadline time.Duration) (*Sh
 	}
 	begin := time.Now()
 	d := v.drainLoop(ctx, begin.Add(deadline))
-	v.stop()
+	stalls, msync := v.finishWatch(ctx, begin.Add(deadline))
 	v.mu.Lock()
 	j := v.tr.Judge(v.liveLedger(), false, false) // the shard's last gauges, as a live view
 	s := v.tr.exportState()
@@ -201,6 +201,7 @@ func (v *Validator) DrainShard(ctx context.Context, deadline time.Duration) (*Sh
 	s.SourceChecked = v.source != nil && d.sourceDone
 	s.SourceNote = v.sourceNote(d)
 	s.Ledger = ledgerState(v.led)
+	s.Stalls, s.MetadataSync = stalls, msync
 	v.log.Info("shard drained", "shard", s.Shard, "shards", s.Shards, "complete", s.DrainComplete, "target_unread", s.TargetUnread,
 		"source_checked", s.SourceChecked, "seconds", s.DrainSeconds)
 	if err := ctx.Err(); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
@@ -36,15 +35,11 @@ func (j Job) RunShard(ctx context.Context) error {
 	if j.Shards < 2 || j.Merge {
 		return &ConfigError{fmt.Errorf("validator: RunShard needs shards >= 2 (got %d) and no merge", j.Shards)}
 	}
-	if err := j.shardableModes(); err != nil {
-		return err
-	}
 	lctx, lcancel := context.WithCancel(ctx)
 	defer lcancel()
 	led, ledErr := j.readLedger(lctx)
 	cfg := j.validatorConfig(led)
-	// The watchdog runs in the unsharded validator only (each stall once).
-	cfg.Shard, cfg.Shards, cfg.StallAfter = j.Shard, j.Shards, 0
+	cfg.Shard, cfg.Shards = j.Shard, j.Shards
 	val, err := New(cfg)
 	if err != nil {
 		return &ConfigError{err}
@@ -88,9 +83,6 @@ func (j Job) RunShard(ctx context.Context) error {
 
 // runMerge is Run for the merge Job: the shards' states instead of readers.
 func (j Job) runMerge(ctx context.Context, rep *report.Report) (*report.Report, error) {
-	if err := j.shardableModes(); err != nil {
-		return nil, err
-	}
 	wctx, cancel := context.WithTimeout(ctx, j.Wait+j.Drain+2*time.Minute)
 	defer cancel()
 	states, err := ReadStates(wctx, j.targetClient(), j.statesTopic(), j.RunID, j.Shards)
@@ -132,27 +124,4 @@ func (j Job) runMerge(ctx context.Context, rep *report.Report) (*report.Report, 
 		j.Judged(rep)
 	}
 	return rep, nil
-}
-
-// shardableModes refuses a sharded run of a scenario whose load modes the
-// shards and the merge do not judge yet (transactions: aborted_copied, torn;
-// fidelity: headers, timestamps, tombstones, key map, large records). Shards
-// read such a run without those checks, so the merged verdict could pass a
-// mirror one validator fails: refuse, never judge less.
-func (j Job) shardableModes() error {
-	if j.Scenario == nil {
-		return nil
-	}
-	var modes []string
-	if j.Scenario.Spec.Load.Transactions != nil {
-		modes = append(modes, "spec.load.transactions")
-	}
-	if j.Scenario.Spec.Load.Fidelity != nil {
-		modes = append(modes, "spec.load.fidelity")
-	}
-	if len(modes) == 0 {
-		return nil
-	}
-	return &ConfigError{fmt.Errorf("validator: scenario %s uses %s, whose checks a sharded validator does not merge yet; "+
-		"run one validator (kmt validate without --shards; chart value validator.shards: 1)", j.Name(), strings.Join(modes, " and "))}
 }

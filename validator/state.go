@@ -14,10 +14,11 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/check/intervals"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 )
 
 // StateVersion is the ShardState format written today.
-const StateVersion = 1
+const StateVersion = 2 // 2: the load modes, stalls and metadata sync (mergemodes.go)
 
 // ShardState is one validator shard's tracker, drain outcome and the ledger
 // it read: what the merge needs to produce the verdict a single validator
@@ -61,6 +62,13 @@ type ShardState struct {
 	SourceNote    string  `json:"source_note,omitempty"`
 
 	Ledger LedgerState `json:"ledger"`
+
+	// The MirrorMaker 2 families (mergemodes.go): the load modes' pieces,
+	// this shard's stall watchdog (its target partitions), and shard 0's
+	// metadata sync watch.
+	Modes        *ModesState          `json:"modes,omitempty"`
+	Stalls       *report.Stalls       `json:"stalls,omitempty"`
+	MetadataSync *report.MetadataSync `json:"metadata_sync,omitempty"`
 
 	// Set by a shard Job (RunShard): when it first saw the load and when
 	// the load ended, and why its drain was cut short, if it was.
@@ -153,13 +161,16 @@ type LedgerEntry struct {
 	ledger.StreamKey
 	Acked  []intervals.Range `json:"acked,omitempty"`
 	Failed []intervals.Range `json:"failed,omitempty"`
+	// Aborted: sequences of aborted transactions (aborted_copied is judged
+	// against them at the merge).
+	Aborted []intervals.Range `json:"aborted,omitempty"`
 }
 
 // ledgerState copies l.
 func ledgerState(l *ledger.Ledger) LedgerState {
 	s := LedgerState{Done: l.Done(), Problems: l.Problems()}
 	l.View(func(k ledger.StreamKey, st *ledger.Stream) {
-		s.Streams = append(s.Streams, LedgerEntry{StreamKey: k, Acked: st.Acked.Ranges(), Failed: st.Failed.Ranges()})
+		s.Streams = append(s.Streams, LedgerEntry{StreamKey: k, Acked: st.Acked.Ranges(), Failed: st.Failed.Ranges(), Aborted: st.Aborted.Ranges()})
 	})
 	return s
 }
@@ -168,7 +179,7 @@ func ledgerState(l *ledger.Ledger) LedgerState {
 func (s LedgerState) ledger() *ledger.Ledger {
 	l := ledger.New()
 	for _, e := range s.Streams {
-		l.AddRanges(e.StreamKey, e.Acked, e.Failed)
+		l.AddAllRanges(e.StreamKey, e.Acked, e.Failed, e.Aborted)
 	}
 	for _, p := range s.Problems {
 		l.AddProblem(p)
@@ -217,6 +228,7 @@ func (t *Tracker) exportState() *ShardState {
 		Read: partSets(t.read), Counts: map[string]Counts{}, Other: t.other, UncSeen: partSets(t.unc.seen),
 		Evidence: t.Examples(), Latency: encodeHist(t.lat.hist), Redelivery: encodeHist(t.lat.redeliv),
 		Negative: t.lat.negative, MostNegative: t.lat.minNeg, NegRedeliv: t.lat.negRedeli, First: t.first, Last: t.last,
+		Modes: t.exportModes(),
 	}
 	for topic, c := range t.counts {
 		s.Counts[topic] = *c

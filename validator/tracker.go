@@ -253,6 +253,13 @@ type Tracker struct {
 	ex map[string][]Example
 
 	modes modeState // transactions and fidelity (modes.go)
+	// compacted: source topics whose cleaner removes superseded records
+	// (SetCompacted; judge.go excuses what it removed).
+	compacted map[string]bool
+	// finalSrc: per stream, what the source log of a compacted topic held
+	// after the drain (SetSourceFinal); finalScanned: the topics scanned.
+	finalSrc     map[streamKey]*intervals.Set
+	finalScanned map[string]bool
 
 	lat latencies
 	dec wire.Decoder // decodes source and uncommitted records (reuses strings)
@@ -284,6 +291,14 @@ func NewTracker(runID string, examples int, start time.Time) *Tracker {
 		ex:          map[string][]Example{},
 		lat:         newLatencies(),
 		sourceOrder: true,
+	}
+}
+
+// SetCompacted names the source topics with cleanup.policy compact.
+func (t *Tracker) SetCompacted(topics []string) {
+	t.compacted = map[string]bool{}
+	for _, tp := range topics {
+		t.compacted[tp] = true
 	}
 }
 

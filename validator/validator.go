@@ -59,17 +59,26 @@ type Config struct {
 	// transactions that only it sees are aborted_read.
 	Isolation string
 	// Transactions and Fidelity: the load modes the run used (modes.go);
-	// nil: not used. A sharded validator does not judge them (Merge).
+	// nil: not used. Shards hand their pieces to Merge (mergemodes.go).
 	Transactions *scenarios.Transactions
 	Fidelity     *scenarios.Fidelity
+	// CompactedTopics: source topics with cleanup.policy compact. Their
+	// cleaner removes a record once a later one of its key is written, so
+	// an acked record absent from the source log, with a later sequence of
+	// its stream (its key) in the same source partition, was compacted
+	// away: counted truncated, not source_lost (judge.go). Merged shards
+	// do not scan the source after the drain: they judge by what their
+	// source readers read.
+	CompactedTopics []string
 	// StallAfter: the stall watchdog's threshold (stall.go, watch.go): a
 	// target partition standing still this long while its source partition
-	// moves is a stall. 0 disables it; it needs SourceBootstrap and runs
-	// only unsharded.
+	// moves is a stall. 0 disables it; it needs SourceBootstrap. A shard
+	// watches its own partitions.
 	StallAfter time.Duration
 	// SyncWithin: how long a metadata change noted by the nemesis
 	// (NoteConfigChange, NotePartitionsChange, NoteNewTopic) may take to
-	// appear on the target; default 60s.
+	// appear on the target; default 60s. Of a sharded validator, shard 0
+	// alone watches them.
 	SyncWithin time.Duration
 	// NeverCopied: topic settings the mirror never copies by design
 	// (MirrorMaker 2's config.properties.exclude default): reported, not judged.
@@ -344,6 +353,7 @@ func (v *Validator) Start(ctx context.Context) error {
 		v.tr.JudgeOrderBySequence()
 	}
 	v.tr.SetLoadModes(v.cfg.Transactions, v.cfg.Fidelity)
+	v.tr.SetCompacted(v.cfg.CompactedTopics)
 	v.mu.Unlock()
 	var err error
 	if v.target, err = dialCluster(v.ctx, "target", v.cfg.TargetBootstrap, v.cfg.TargetDial, v.cfg.Security); err != nil {
@@ -502,18 +512,8 @@ func (v *Validator) Drain(ctx context.Context, deadline time.Duration) (*Result,
 	}
 	begin := time.Now()
 	d := v.drainLoop(ctx, begin.Add(deadline))
-	v.waitSynced(ctx, begin.Add(deadline))
-	// One last look at the end offsets: the drain often ends less than a
-	// poll after the last records land, and a stall the watchdog saw start
-	// must not stay open because it never looked again (real MirrorMaker 2
-	// restarts ended exactly so: all records delivered, stalls "never
-	// recovered").
-	v.finalProgress(ctx)
-
-	// Stop the readers and the live gauges first: the final judgement must
-	// not race with a live one overwriting its gauges.
-	v.stop()
-	stalls, msync := v.watchResults(time.Now())
+	stalls, msync := v.finishWatch(ctx, begin.Add(deadline))
+	v.scanCompacted(ctx)
 	v.mu.Lock()
 	sourceChecked := v.source != nil && d.sourceDone
 	j := v.tr.Judge(v.led, true, sourceChecked)

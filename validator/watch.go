@@ -40,10 +40,10 @@ func newWatcher(cfg Config, reg prometheus.Registerer) (*watcher, error) {
 		syncSec: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metrics.ValidatorSyncSeconds,
 			Help: "Seconds a metadata change of the source took to appear on the target."}, []string{metrics.LabelKind, metrics.LabelFault}),
 	}
-	// A shard reads a share of the partitions and is judged by Merge: the
-	// watchdog runs only in a validator that reads everything, so a stall
-	// is reported once.
-	if cfg.StallAfter > 0 && cfg.SourceBootstrap != "" && cfg.Shards <= 1 {
+	// A shard's watchdog watches the shard's own target partitions
+	// (endOffsets), so each stall is reported by one shard and Merge lists
+	// them all.
+	if cfg.StallAfter > 0 && cfg.SourceBootstrap != "" {
 		w.dog = NewWatchdog(cfg.StallAfter)
 	}
 	for _, c := range []prometheus.Collector{w.stalled, w.stalls, w.syncSec} {
@@ -75,9 +75,18 @@ func (v *Validator) targetOf(source string) string {
 	return source
 }
 
+// watchesMetadata: the target's topics are the same for every shard, so
+// shard 0 alone times metadata changes (the merge takes its section) and
+// the Note* calls of the other shards are ignored: callers may tell every
+// shard.
+func (v *Validator) watchesMetadata() bool { return v.cfg.Shard == 0 }
+
 // NoteConfigChange: configs were set on the source topic at at (by the
 // nemesis); the watch times their arrival on the target.
 func (v *Validator) NoteConfigChange(fault, topic string, configs map[string]string, at time.Time) {
+	if !v.watchesMetadata() {
+		return
+	}
 	v.w.mu.Lock()
 	defer v.w.mu.Unlock()
 	v.w.sync.AddConfig(fault, topic, v.targetOf(topic), configs, at)
@@ -85,6 +94,9 @@ func (v *Validator) NoteConfigChange(fault, topic string, configs map[string]str
 
 // NotePartitionsChange: the source topic grew to total partitions at at.
 func (v *Validator) NotePartitionsChange(fault, topic string, total int, at time.Time) {
+	if !v.watchesMetadata() {
+		return
+	}
 	v.w.mu.Lock()
 	defer v.w.mu.Unlock()
 	v.w.sync.AddPartitions(fault, topic, v.targetOf(topic), total, at)
@@ -92,6 +104,9 @@ func (v *Validator) NotePartitionsChange(fault, topic string, total int, at time
 
 // NoteNewTopic: a topic the mirror should copy was created on the source.
 func (v *Validator) NoteNewTopic(fault, topic string, partitions int, at time.Time) {
+	if !v.watchesMetadata() {
+		return
+	}
 	v.w.mu.Lock()
 	defer v.w.mu.Unlock()
 	v.w.sync.AddTopic(fault, topic, v.targetOf(topic), partitions, at)
@@ -156,6 +171,9 @@ func (v *Validator) endOffsets(ctx context.Context) ([]Progress, bool) {
 	var ps []Progress
 	for _, p := range v.cfg.Topics {
 		for part, o := range se[p.Source] {
+			if !v.owns(int(part)) {
+				continue // another shard's partition: its watchdog watches it
+			}
 			target := int64(-1)
 			if t, ok := te.Lookup(p.Target, part); ok {
 				if t.Err != nil && !isUnknownTopic(t.Err) {
@@ -279,6 +297,21 @@ func (v *Validator) finalProgress(ctx context.Context) {
 	if ps, ok := v.endOffsets(ctx); ok {
 		v.observeProgress(time.Now(), ps)
 	}
+}
+
+// finishWatch ends a drain's watching: it waits for the metadata changes
+// still within their window, takes the watchdog's last look (the drain often
+// ends less than a poll after the last records land, and a stall the
+// watchdog saw start must not stay open because it never looked again: real
+// MirrorMaker 2 restarts ended exactly so, all records delivered, stalls
+// "never recovered"), stops the readers and the live gauges (the final
+// judgement must not race a live one) and returns the stalls and
+// metadata_sync sections.
+func (v *Validator) finishWatch(ctx context.Context, end time.Time) (*report.Stalls, *report.MetadataSync) {
+	v.waitSynced(ctx, end)
+	v.finalProgress(ctx)
+	v.stop()
+	return v.watchResults(time.Now())
 }
 
 // watchResults are the stalls and metadata_sync sections at the end.

@@ -51,8 +51,17 @@ type Config struct {
 	// Checkpoints turns on consumer-group offset translation
 	// (reference_checkpoints.go); reference mirror only.
 	Checkpoints *Checkpoints
-	Registerer  prometheus.Registerer // optional
-	Logger      *slog.Logger          // optional
+	// Transactional: the reference mirror writes every batch to the target
+	// in one transaction (reference_defects.go writeTxn), as MirrorMaker 2
+	// does with exactly-once source support; use it with FranzSource, which
+	// reads the source read_committed. A downstream read_committed reader
+	// then never sees part of a batch. It is not exactly-once across a kill:
+	// the source offsets are committed after the target transaction (on
+	// the source cluster, outside it), so a kill between the two copies the
+	// batch again on restart.
+	Transactional bool
+	Registerer    prometheus.Registerer // optional
+	Logger        *slog.Logger          // optional
 }
 
 // DefaultGroup is the source consumer group when Config.Group is empty.

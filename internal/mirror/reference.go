@@ -678,7 +678,7 @@ func (r *Reference) write(run *refRun, msgs []kafka.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	if r.def.transactional() {
+	if r.def.transactional() || r.cfg.Transactional {
 		return r.writeTxn(run, msgs)
 	}
 	ctx := run.hardCtx

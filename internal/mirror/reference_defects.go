@@ -257,6 +257,11 @@ func (r *Reference) writeTxn(run *refRun, msgs []kafka.Message) error {
 			for _, m := range msgs {
 				r.met.produced.WithLabelValues(r.srcOf[m.Topic]).Inc()
 			}
+			// The committed transaction's records are on the target at the
+			// offsets oneTxn filled in: each is an offset sync, as the
+			// writer's Completion makes them on the plain path (without
+			// this the failover drill found no offsets to translate).
+			r.recordSyncs(msgs, nil)
 			return nil
 		}
 		if run.hardCtx.Err() != nil {
@@ -311,6 +316,11 @@ func (r *Reference) oneTxn(run *refRun, msgs []kafka.Message, abort bool) error 
 	}
 	if err := cl.EndTransaction(ctx, commit); err != nil {
 		return errors.Join(perr, err)
+	}
+	if perr == nil {
+		for i, rec := range recs {
+			msgs[i].Offset = rec.Offset // where the record landed (offset syncs)
+		}
 	}
 	return perr
 }

@@ -62,6 +62,10 @@ type Compaction struct {
 	SourceKeys uint64 `json:"source_keys"`
 	TargetKeys uint64 `json:"target_keys"`
 	Differ     uint64 `json:"differ"`
+	// SourceHeld: on a compacted source topic (cleanup.policy compact),
+	// the records of the run its log still held after the drain, from a
+	// scan of it; below the records acked, its cleaner ran. Nil: no scan.
+	SourceHeld *uint64 `json:"source_held,omitempty"`
 	// Examples name a few differing keys.
 	Examples []string `json:"examples,omitempty"`
 }
@@ -143,6 +147,9 @@ func (r *Report) writeSections(p func(format string, a ...any)) {
 	}
 	if f.Compaction != nil {
 		p("fidelity  final key map: %d source keys, %d target keys, %d differ\n", f.Compaction.SourceKeys, f.Compaction.TargetKeys, f.Compaction.Differ)
+		if h := f.Compaction.SourceHeld; h != nil {
+			p("fidelity  compacted source log holds %d of the run's records after the drain\n", *h)
+		}
 	}
 	if f.Large != nil {
 		p("fidelity  large records (%d bytes) acked %d delivered %d, stuck partitions %d\n", f.Large.Bytes, f.Large.Acked, f.Large.Delivered, len(f.Large.Stuck))

@@ -25,7 +25,7 @@ const (
 type localCluster interface {
 	Bootstrap() string
 	DirectDial(ctx context.Context, network, addr string) (net.Conn, error)
-	CreateTopic(ctx context.Context, name string, partitions int) error
+	CreateTopicWithConfigs(ctx context.Context, name string, partitions int, configs map[string]string) error
 	Close() error
 }
 

@@ -59,6 +59,7 @@ func TestDefectsProveEachRule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end runs; skipped with -short")
 	}
+	t.Parallel() // with the other end-to-end tests, after the sequential ones (e2e_test.go)
 	const every = 50
 	type expect func(d uint64) report.Counts // from the mirror's own count
 	none := func(uint64) report.Counts { return report.Counts{} }
@@ -92,8 +93,7 @@ func TestDefectsProveEachRule(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e2eParallel <- struct{}{}
-			defer func() { <-e2eParallel }()
+			e2eSlot(t)
 			scen := tc.scenario
 			o := Options{Scenario: scen, Short: true, Duration: 6 * time.Second, Drain: 10 * time.Second}
 			if scen == "" {
@@ -145,8 +145,8 @@ func TestCommitBeforeProduceLosesWhenKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end run; skipped with -short")
 	}
-	e2eParallel <- struct{}{}
-	defer func() { <-e2eParallel }()
+	t.Parallel() // with the other end-to-end tests, after the sequential ones (e2e_test.go)
+	e2eSlot(t)
 	o := Options{Scenario: "mirror-hard-kill", Short: true, Registry: prometheus.NewRegistry(),
 		Defects: []scenarios.Defect{{Name: scenarios.DefectCommitBeforeProduce}}}
 	rep, took := runE2E(t, o)

@@ -13,6 +13,21 @@ import (
 // withOffsets writes catalogue scenario name with spec.failover.offsets set.
 func withOffsets(t *testing.T, name, offsets string) string {
 	t.Helper()
+	return withLines(t, name, "  failover:\n", "    offsets: "+offsets+"\n")
+}
+
+// withExactlyOnceTxns writes catalogue scenario name with the transactional
+// load (transactions of 10, one in five aborted) claiming exactly-once: the
+// reference mirror then writes transactionally.
+func withExactlyOnceTxns(t *testing.T, name string) string {
+	t.Helper()
+	return withLines(t, name, "  load:\n", "    transactions:\n      size: 10\n      abort: 0.2\n      exactlyOnce: true\n")
+}
+
+// withLines writes catalogue scenario name with lines inserted after the
+// first line equal to after.
+func withLines(t *testing.T, name, after, lines string) string {
+	t.Helper()
 	s, err := scenarios.Read(name)
 	if err != nil {
 		t.Fatal(err)
@@ -21,7 +36,10 @@ func withOffsets(t *testing.T, name, offsets string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	y := strings.Replace(string(b), "  failover:\n", "  failover:\n    offsets: "+offsets+"\n", 1)
+	if !strings.Contains(string(b), after) {
+		t.Fatalf("scenario %s has no line %q", name, after)
+	}
+	y := strings.Replace(string(b), after, after+lines, 1)
 	p := filepath.Join(t.TempDir(), s.Metadata.Name+".yaml")
 	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
 		t.Fatal(err)
@@ -41,6 +59,7 @@ func TestFailoverDrillOnEmbedded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end runs; skipped with -short")
 	}
+	t.Parallel() // with the other end-to-end tests, after the sequential ones (e2e_test.go)
 	type want struct{ skipped, reread, backwards, untranslated uint64 }
 	cases := []struct {
 		name     string
@@ -52,20 +71,26 @@ func TestFailoverDrillOnEmbedded(t *testing.T) {
 		{"exact translation, synced offsets", "failover-caught-up", nil, want{}, "synced"},
 		{"exact translation, checkpoints", withOffsets(t, "failover-caught-up", scenarios.OffsetsCheckpoints), nil, want{}, "checkpoint"},
 		{"translated offsets 5 ahead", "failover-caught-up", &scenarios.Defect{Name: scenarios.DefectCheckpointAhead, Every: 5}, want{skipped: 30}, "synced"},
+		// Transactional source, reference mirror writing transactionally:
+		// the commit markers on both sides must not bend the translation
+		// (without offset syncs on the transactional path: 6 untranslated).
+		{"transactional load, exactly-once mirror", withExactlyOnceTxns(t, "failover-caught-up"), nil, want{}, "synced"},
 		{"checkpoints rewound after a mirror kill", withOffsets(t, "failover-mirror-kill", scenarios.OffsetsCheckpoints),
 			&scenarios.Defect{Name: scenarios.DefectCheckpointRewind, Every: 1000}, want{backwards: 6}, "checkpoint"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e2eParallel <- struct{}{}
-			defer func() { <-e2eParallel }()
+			e2eSlot(t)
 			o := Options{Scenario: tc.scenario, Short: true}
 			if tc.defect != nil {
 				o.Defects = []scenarios.Defect{*tc.defect}
 			}
 			rep, took := runE2E(t, o)
 			logReport(t, rep, took)
+			if tc.scenario == "failover-caught-up" && tc.defect == nil {
+				checkStory(t, tc.scenario, rep) // the story's catalogue run (storiesRunElsewhere)
+			}
 			f := rep.Failover
 			if f == nil {
 				t.Fatalf("no failover section in the report (verdict %s, error %q)", rep.Verdict, rep.Error)

@@ -60,6 +60,7 @@ func TestLoadModesProveEachRule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end runs; skipped with -short")
 	}
+	t.Parallel() // with the other end-to-end tests, after the sequential ones (e2e_test.go)
 	type check func(t *testing.T, rep *report.Report, d uint64)
 	cases := []struct {
 		name   string
@@ -122,8 +123,7 @@ func TestLoadModesProveEachRule(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e2eParallel <- struct{}{}
-			defer func() { <-e2eParallel }()
+			e2eSlot(t)
 			o := Options{Scenario: modeScenario(t, "modes", tc.mode), Registry: prometheus.NewRegistry(), Drain: 15 * time.Second}
 			var d uint64
 			if tc.defect != nil {

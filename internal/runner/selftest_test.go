@@ -73,6 +73,7 @@ func TestCheckerSelfTest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end runs; skipped with -short")
 	}
+	t.Parallel() // with the other end-to-end tests, after the sequential ones (e2e_test.go)
 	base, err := scenarios.Read("baseline")
 	if err != nil {
 		t.Fatal(err)
@@ -110,8 +111,7 @@ func TestCheckerSelfTest(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e2eParallel <- struct{}{}
-			defer func() { <-e2eParallel }()
+			e2eSlot(t)
 			reg := prometheus.NewRegistry()
 			var srcLog [][]wire.Record
 			var logErr error

@@ -128,7 +128,7 @@ type clusters struct {
 func (r *run) startClusters(ctx context.Context) error {
 	r.clusters = clusters{srcBoot: r.o.SourceBootstrap, tgtBoot: r.o.TargetBootstrap}
 	if r.backend != scenarios.BackendLocal {
-		return nil
+		return r.ensureTopicConfigs(ctx)
 	}
 	tmp, err := os.MkdirTemp("", "kmt-"+r.runID+"-")
 	if err != nil {
@@ -142,13 +142,15 @@ func (r *run) startClusters(ctx context.Context) error {
 		return err
 	}
 	for _, t := range r.s.Spec.Topology.Topics {
-		if err := src.CreateTopic(ctx, t.Name, t.Partitions); err != nil {
+		if err := src.CreateTopicWithConfigs(ctx, t.Name, t.Partitions, t.Config); err != nil {
 			return Env(fmt.Errorf("create source topic %s: %w", t.Name, err))
 		}
 		// The target topic exists up front with the same partition count,
 		// as an operator would create it: a pipe mirror (kcat) cannot
 		// create topics, and the reference mirror keeps partition numbers.
-		if err := tgt.CreateTopic(ctx, t.Target(), t.Partitions); err != nil {
+		// Its configs are targetConfig only: the source's are the mirror's
+		// to carry over (watched: noteTopicConfigs).
+		if err := tgt.CreateTopicWithConfigs(ctx, t.Target(), t.Partitions, t.TargetConfig); err != nil {
 			return Env(fmt.Errorf("create target topic %s: %w", t.Target(), err))
 		}
 	}
@@ -181,7 +183,7 @@ func (r *run) startValidator(ctx context.Context) error {
 		TargetBootstrap: r.clusters.tgtBoot,
 		SourceBootstrap: r.clusters.srcBoot, SourceDial: r.clusters.srcDial,
 		Topics: r.pairs, RunID: r.runID, Ledger: r.led, Isolation: r.s.Spec.Validation.Isolation,
-		Transactions: r.s.Spec.Load.Transactions, Fidelity: r.s.Spec.Load.Fidelity,
+		Transactions: r.s.Spec.Load.Transactions, Fidelity: r.s.Spec.Load.Fidelity, CompactedTopics: r.s.CompactedTopics(),
 		StallAfter: r.s.Spec.Validation.StallThreshold(), SyncWithin: r.s.Spec.Validation.SyncWithin.D(),
 		NeverCopied: mirror.MM2NeverCopiedConfigs, TargetTopicOf: r.targetTopicOf,
 		Security:   r.o.Security,
@@ -199,6 +201,7 @@ func (r *run) startValidator(ctx context.Context) error {
 		return Env(fmt.Errorf("start the validator: %w", err))
 	}
 	r.val = val
+	r.noteTopicConfigs()
 	return nil
 }
 
@@ -225,7 +228,10 @@ func (r *run) startMirror(ctx context.Context) error {
 			SourceBootstrap: r.clusters.srcBoot, TargetBootstrap: r.clusters.tgtBoot, Topics: tm, Later: later,
 			Group: m.Group, Defects: m.Defects, Checkpoints: r.refCheckpoints(),
 			FranzSource: r.s.Spec.Load.Transactions != nil || r.s.Spec.Load.Fidelity != nil,
-			Registerer:  r.wrap("mirror"), Logger: r.log.With("part", "mirror"),
+			// A run that claims exactly-once gets the reference mirror's
+			// transactional writes (MirrorMaker 2's exactlyOnce analogue).
+			Transactional: r.s.Spec.Load.Transactions != nil && r.s.Spec.Load.Transactions.ExactlyOnce,
+			Registerer:    r.wrap("mirror"), Logger: r.log.With("part", "mirror"),
 		})
 		if err != nil {
 			return Usage(err)

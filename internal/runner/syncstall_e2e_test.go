@@ -47,6 +47,7 @@ func TestTopicMetadataSync(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end runs; skipped with -short")
 	}
+	t.Parallel() // with the other end-to-end tests, after the sequential ones (e2e_test.go)
 	cases := []struct {
 		name    string
 		defects []scenarios.Defect
@@ -59,11 +60,13 @@ func TestTopicMetadataSync(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e2eParallel <- struct{}{}
-			defer func() { <-e2eParallel }()
+			e2eSlot(t)
 			o := Options{Scenario: "topic-metadata-sync", Short: true, Defects: tc.defects, Registry: prometheus.NewRegistry()}
 			rep, took := runE2E(t, o)
 			logReport(t, rep, took)
+			if tc.defects == nil {
+				checkStory(t, "topic-metadata-sync", rep) // the story's catalogue run (storiesRunElsewhere)
+			}
 			ms := rep.MetadataSync
 			if ms == nil {
 				t.Fatal("report has no metadata_sync section")
@@ -128,10 +131,10 @@ func TestStallWatchdog(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end runs; skipped with -short")
 	}
+	t.Parallel() // with the other end-to-end tests, after the sequential ones (e2e_test.go)
 	t.Run("defect partition-stall", func(t *testing.T) {
 		t.Parallel()
-		e2eParallel <- struct{}{}
-		defer func() { <-e2eParallel }()
+		e2eSlot(t)
 		reg := prometheus.NewRegistry()
 		o := Options{Scenario: stallScenario(t), Registry: reg, Defects: []scenarios.Defect{{Name: scenarios.DefectPartitionStall, Every: 100}}}
 		rep, took := runE2E(t, o)
@@ -158,8 +161,7 @@ func TestStallWatchdog(t *testing.T) {
 	})
 	t.Run("control: healthy mirror", func(t *testing.T) {
 		t.Parallel()
-		e2eParallel <- struct{}{}
-		defer func() { <-e2eParallel }()
+		e2eSlot(t)
 		rep, took := runE2E(t, Options{Scenario: stallScenario(t)})
 		logReport(t, rep, took)
 		if st := rep.Stalls; st == nil || st.Partitions != 3 || len(st.Events) != 0 || rep.Verdict != report.Pass {
@@ -168,10 +170,10 @@ func TestStallWatchdog(t *testing.T) {
 	})
 	t.Run("control: frozen mirror recovers", func(t *testing.T) {
 		t.Parallel()
-		e2eParallel <- struct{}{}
-		defer func() { <-e2eParallel }()
+		e2eSlot(t)
 		rep, took := runE2E(t, Options{Scenario: "mirror-stall-watchdog", Short: true})
 		logReport(t, rep, took)
+		checkStory(t, "mirror-stall-watchdog", rep) // the story's catalogue run (storiesRunElsewhere)
 		st := rep.Stalls
 		if st == nil || st.Partitions != 6 {
 			t.Fatalf("stalls %+v, want 6 partitions watched", st)

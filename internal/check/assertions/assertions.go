@@ -135,129 +135,26 @@ func Compare(op string, v, value float64, rng [2]float64) bool {
 // here as *ExprError (joined with errors.Join when there are several). Pass
 // the scenario as it will run (ShortForm() for --short): window lengths
 // come from its phases.
-//
-//nolint:funlen // not split yet (issue 10): one built-in assertion after the other
 func Compile(s *scenarios.Scenario) ([]Assertion, error) {
 	if s == nil {
 		return nil, fmt.Errorf("compile assertions: no scenario")
 	}
-	sa := s.Spec.Assertions
-	var out []Assertion
-	if sa.NoLoss != nil && *sa.NoLoss {
-		out = append(out, Assertion{
-			Name:    NameNoLoss,
-			Expr:    fmt.Sprintf(`sum(%s{%s="lost"})`, metrics.ValidatorMissing, metrics.LabelCategory),
-			Op:      OpEQ,
-			Window:  "run",
-			Mode:    ModeEnd,
-			Builtin: true,
-			Description: "no acknowledged record is missing at the target below the highest sequence seen for its stream, " +
-				"at the end of the run (after drain)",
-		})
-	}
-	if sa.MaxDuplicates != nil {
-		n := *sa.MaxDuplicates
-		out = append(out, Assertion{
-			Name:        NameMaxDuplicates,
-			Expr:        fmt.Sprintf(`sum(%s{%s="duplicate"})`, metrics.ValidatorAnomaly, metrics.LabelCategory),
-			Op:          OpLE,
-			Value:       float64(n),
-			Window:      "run",
-			Mode:        ModeEnd,
-			Builtin:     true,
-			Description: fmt.Sprintf("at most %d records were written twice to the target (same stream and sequence at two offsets) over the run", n),
-		})
-	}
-	if sa.Ordered != nil && *sa.Ordered {
-		out = append(out, Assertion{
-			Name:        NameOrdered,
-			Expr:        fmt.Sprintf(`sum(%s{%s="reordered"})`, metrics.ValidatorAnomaly, metrics.LabelCategory),
-			Op:          OpEQ,
-			Window:      "run",
-			Mode:        ModeEnd,
-			Builtin:     true,
-			Description: "no record arrived at the target after a later sequence of its stream, over the run",
-		})
-	}
-	if p := sa.P99LatencyBelow; p != nil {
-		length, err := windowLength(s, p.Phase)
-		if err != nil {
-			return nil, fmt.Errorf("compile assertion p99LatencyBelow: %w", err)
-		}
-		// increase() needs two samples inside its range: a window shorter
-		// than a few scrape intervals would leave it empty ("no series").
-		// MinQuantileRange is the floor; the range then reaches a little
-		// before the window's start.
-		secs := int64(math.Ceil(max(length, MinQuantileRange).Seconds()))
-		out = append(out, Assertion{
-			Name: NameP99Prefix + p.Phase,
-			Expr: fmt.Sprintf(`histogram_quantile(0.99, sum by (le) (increase(%s_bucket[%ds])))`,
-				metrics.ValidatorLatency, secs),
-			Op:      OpLT,
-			Value:   p.Value.D().Seconds(),
-			Window:  p.Phase,
-			Mode:    ModeEnd,
-			Builtin: true,
-			Description: fmt.Sprintf("the 99th percentile of end-to-end latency (produce to target read) over the %s window "+
-				"(%ds, evaluated at its end) is below %s", p.Phase, secs, p.Value),
-		})
-	}
-	if r := sa.RecoversWithin; r != nil {
-		if _, ok := s.FaultByName(r.After); !ok {
-			return nil, fmt.Errorf("compile assertion recoversWithin: no fault named %q in spec.timeline", r.After)
-		}
-		lag := r.LagBelow
-		if lag == 0 {
-			lag = scenarios.DefaultLagBelow
-		}
-		out = append(out, Assertion{
-			Name:     NameRecoversPrefix + r.After,
-			Expr:     fmt.Sprintf(`sum(%s)`, metrics.ValidatorLag),
-			Op:       OpLT,
-			Value:    lag,
-			Window:   "fault:" + r.After,
-			Mode:     ModeWithin,
-			Interval: WithinStep,
-			Within:   r.Value.D(),
-			Builtin:  true,
-			Description: fmt.Sprintf("after fault %s ends, mirror lag (acked minus distinct received records) "+
-				"drops below %s within %s; observed: seconds from the fault's end to recovery", r.After, fmtFloat(lag), r.Value),
-		})
+	out, err := builtinAssertions(s)
+	if err != nil {
+		return nil, err
 	}
 	builtin := map[string]bool{}
 	for _, a := range out {
 		builtin[a.Name] = true
 	}
-	for i, c := range sa.Custom {
+	for i, c := range s.Spec.Assertions.Custom {
 		if builtin[c.Name] {
 			return nil, fmt.Errorf("compile assertion custom[%d]: name %q is taken by a built-in assertion; rename it", i, c.Name)
 		}
-		a := Assertion{
-			Name:     c.Name,
-			Expr:     strings.TrimSpace(c.Expr),
-			Op:       c.Op,
-			Value:    c.Value,
-			Window:   c.Window,
-			Mode:     c.Mode,
-			Interval: c.Interval.D(),
-			Tolerate: c.Tolerate,
+		a, err := customAssertion(c)
+		if err != nil {
+			return nil, err
 		}
-		if a.Window == "" {
-			a.Window = "run"
-		}
-		if a.Mode == "" {
-			a.Mode = ModeEnd
-		}
-		if c.Op == OpBetween {
-			if len(c.Range) != 2 {
-				return nil, fmt.Errorf("compile assertion %q: op between needs range: [low, high], got %v", c.Name, c.Range)
-			}
-			a.Range = [2]float64{c.Range[0], c.Range[1]}
-		}
-		if a.Mode == ModeContinuous && a.Interval <= 0 {
-			a.Interval = DefaultInterval
-		}
-		a.Description = fmt.Sprintf("%s %s, mode %s over window %s", a.Expr, a.Threshold(), a.Mode, a.Window)
 		out = append(out, a)
 	}
 	for _, a := range out {
@@ -269,6 +166,154 @@ func Compile(s *scenarios.Scenario) ([]Assertion, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// builtinAssertions compiles the scenario's built-in assertions, in a fixed
+// order: noLoss, maxDuplicates, ordered, p99LatencyBelow, recoversWithin.
+func builtinAssertions(s *scenarios.Scenario) ([]Assertion, error) {
+	sa := s.Spec.Assertions
+	var out []Assertion
+	if sa.NoLoss != nil && *sa.NoLoss {
+		out = append(out, noLossAssertion())
+	}
+	if sa.MaxDuplicates != nil {
+		out = append(out, maxDuplicatesAssertion(*sa.MaxDuplicates))
+	}
+	if sa.Ordered != nil && *sa.Ordered {
+		out = append(out, orderedAssertion())
+	}
+	if p := sa.P99LatencyBelow; p != nil {
+		a, err := p99Assertion(s, p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	if r := sa.RecoversWithin; r != nil {
+		a, err := recoversAssertion(s, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func noLossAssertion() Assertion {
+	return Assertion{
+		Name:    NameNoLoss,
+		Expr:    fmt.Sprintf(`sum(%s{%s="lost"})`, metrics.ValidatorMissing, metrics.LabelCategory),
+		Op:      OpEQ,
+		Window:  "run",
+		Mode:    ModeEnd,
+		Builtin: true,
+		Description: "no acknowledged record is missing at the target below the highest sequence seen for its stream, " +
+			"at the end of the run (after drain)",
+	}
+}
+
+func maxDuplicatesAssertion(n int64) Assertion {
+	return Assertion{
+		Name:        NameMaxDuplicates,
+		Expr:        fmt.Sprintf(`sum(%s{%s="duplicate"})`, metrics.ValidatorAnomaly, metrics.LabelCategory),
+		Op:          OpLE,
+		Value:       float64(n),
+		Window:      "run",
+		Mode:        ModeEnd,
+		Builtin:     true,
+		Description: fmt.Sprintf("at most %d records were written twice to the target (same stream and sequence at two offsets) over the run", n),
+	}
+}
+
+func orderedAssertion() Assertion {
+	return Assertion{
+		Name:        NameOrdered,
+		Expr:        fmt.Sprintf(`sum(%s{%s="reordered"})`, metrics.ValidatorAnomaly, metrics.LabelCategory),
+		Op:          OpEQ,
+		Window:      "run",
+		Mode:        ModeEnd,
+		Builtin:     true,
+		Description: "no record arrived at the target after a later sequence of its stream, over the run",
+	}
+}
+
+func p99Assertion(s *scenarios.Scenario, p *scenarios.PhaseValue) (Assertion, error) {
+	length, err := windowLength(s, p.Phase)
+	if err != nil {
+		return Assertion{}, fmt.Errorf("compile assertion p99LatencyBelow: %w", err)
+	}
+	// increase() needs two samples inside its range: a window shorter
+	// than a few scrape intervals would leave it empty ("no series").
+	// MinQuantileRange is the floor; the range then reaches a little
+	// before the window's start.
+	secs := int64(math.Ceil(max(length, MinQuantileRange).Seconds()))
+	return Assertion{
+		Name: NameP99Prefix + p.Phase,
+		Expr: fmt.Sprintf(`histogram_quantile(0.99, sum by (le) (increase(%s_bucket[%ds])))`,
+			metrics.ValidatorLatency, secs),
+		Op:      OpLT,
+		Value:   p.Value.D().Seconds(),
+		Window:  p.Phase,
+		Mode:    ModeEnd,
+		Builtin: true,
+		Description: fmt.Sprintf("the 99th percentile of end-to-end latency (produce to target read) over the %s window "+
+			"(%ds, evaluated at its end) is below %s", p.Phase, secs, p.Value),
+	}, nil
+}
+
+func recoversAssertion(s *scenarios.Scenario, r *scenarios.RecoversWithin) (Assertion, error) {
+	if _, ok := s.FaultByName(r.After); !ok {
+		return Assertion{}, fmt.Errorf("compile assertion recoversWithin: no fault named %q in spec.timeline", r.After)
+	}
+	lag := r.LagBelow
+	if lag == 0 {
+		lag = scenarios.DefaultLagBelow
+	}
+	return Assertion{
+		Name:     NameRecoversPrefix + r.After,
+		Expr:     fmt.Sprintf(`sum(%s)`, metrics.ValidatorLag),
+		Op:       OpLT,
+		Value:    lag,
+		Window:   "fault:" + r.After,
+		Mode:     ModeWithin,
+		Interval: WithinStep,
+		Within:   r.Value.D(),
+		Builtin:  true,
+		Description: fmt.Sprintf("after fault %s ends, mirror lag (acked minus distinct received records) "+
+			"drops below %s within %s; observed: seconds from the fault's end to recovery", r.After, fmtFloat(lag), r.Value),
+	}, nil
+}
+
+// customAssertion compiles one of spec.assertions.custom, with the
+// defaults: window run, mode end, DefaultInterval when continuous.
+func customAssertion(c scenarios.PromAssertion) (Assertion, error) {
+	a := Assertion{
+		Name:     c.Name,
+		Expr:     strings.TrimSpace(c.Expr),
+		Op:       c.Op,
+		Value:    c.Value,
+		Window:   c.Window,
+		Mode:     c.Mode,
+		Interval: c.Interval.D(),
+		Tolerate: c.Tolerate,
+	}
+	if a.Window == "" {
+		a.Window = "run"
+	}
+	if a.Mode == "" {
+		a.Mode = ModeEnd
+	}
+	if c.Op == OpBetween {
+		if len(c.Range) != 2 {
+			return Assertion{}, fmt.Errorf("compile assertion %q: op between needs range: [low, high], got %v", c.Name, c.Range)
+		}
+		a.Range = [2]float64{c.Range[0], c.Range[1]}
+	}
+	if a.Mode == ModeContinuous && a.Interval <= 0 {
+		a.Interval = DefaultInterval
+	}
+	a.Description = fmt.Sprintf("%s %s, mode %s over window %s", a.Expr, a.Threshold(), a.Mode, a.Window)
+	return a, nil
 }
 
 // checkShape rejects what Evaluate could not run (for scenarios that were

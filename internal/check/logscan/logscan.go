@@ -64,7 +64,9 @@ func Scan(ctx context.Context, o Options, fn func(*kgo.Record) bool) (Result, er
 	if len(from) == 0 {
 		return res, nil
 	}
-	cl, err := kgo.NewClient(append(opts, kgo.ConsumePartitions(from))...)
+	// Control records (transaction markers) are kept so a partition whose
+	// log ends in a commit marker is seen read to its end; fn never gets them.
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumePartitions(from), kgo.KeepControlRecords())...)
 	if err != nil {
 		return res, fmt.Errorf("consumer for %v: %w", o.Brokers, err)
 	}
@@ -87,6 +89,9 @@ func Scan(ctx context.Context, o Options, fn func(*kgo.Record) bool) (Result, er
 			for _, r := range p.Records {
 				if stop || r.Offset >= end {
 					break
+				}
+				if r.Attrs.IsControl() {
+					continue
 				}
 				res.Records++
 				if !fn(r) {

@@ -1,6 +1,10 @@
 package wire
 
-import "time"
+import (
+	"encoding/binary"
+	"math/bits"
+	"time"
+)
 
 // The validator decodes every record it reads, so the header parser is on
 // its hot path. scanHeader reads a well-formed header in one pass without
@@ -34,15 +38,45 @@ func nameEnd(b []byte, i int) int {
 	return i
 }
 
-// scanNum reads " x=" (prefix) then 1..19 decimal digits at b[i:] and returns
-// the value and the index after the digits (ok false: anything else).
-func scanNum(b []byte, i int, prefix string) (v uint64, next int, ok bool) {
-	if len(b)-i < len(prefix) || string(b[i:i+len(prefix)]) != prefix {
+// scanNum reads " x=" (x the field letter) then 1..19 decimal digits at
+// b[i:] and returns the value and the index after the digits (ok false:
+// anything else).
+func scanNum(b []byte, i int, letter byte) (v uint64, next int, ok bool) {
+	if len(b)-i < 3 || b[i] != ' ' || b[i+1] != letter || b[i+2] != '=' {
 		return 0, 0, false
 	}
-	i += len(prefix)
+	return scanDigits(b, i+3)
+}
+
+// scanDigits reads 1..19 decimal digits at b[i:] (not followed by a 20th).
+// It reads eight bytes at a time: a word says where the digits end
+// (nonDigits) and gives their value (parse8), so a header's numbers cost a
+// few word operations each instead of a multiply-add per digit.
+func scanDigits(b []byte, i int) (v uint64, next int, ok bool) {
 	start := i
-	for i < len(b) && i-start < 19 {
+	for len(b)-i >= 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		z := nonDigits(x)
+		n := 8
+		if z != 0 {
+			n = bits.TrailingZeros64(z) >> 3
+		}
+		if i-start+n > 19 || i-start+n == 0 { // a 20th digit, or none
+			return 0, 0, false
+		}
+		if n == 8 {
+			v = v*1e8 + parse8(x)
+			i += 8
+			continue
+		}
+		if n > 0 {
+			// The n digits to the top of the word, zeros (leading zero
+			// digits) below them.
+			v = v*pow10[n] + parse8(x<<(64-8*n))
+		}
+		return v, i + n, true
+	}
+	for i < len(b) && i-start < 19 { // the last few bytes of b
 		c := b[i] - '0'
 		if c > 9 {
 			break
@@ -54,6 +88,28 @@ func scanNum(b []byte, i int, prefix string) (v uint64, next int, ok bool) {
 		return 0, 0, false
 	}
 	return v, i, true
+}
+
+var pow10 = [8]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7}
+
+// nonDigits is zero in every byte of x (little-endian: the first byte of
+// the text is the lowest) that is an ASCII digit, up to the first byte
+// that is not, which is non-zero (bytes after that one may be anything).
+func nonDigits(x uint64) uint64 {
+	// A digit is 0x30..0x39: high nibble 3, and adding 6 to it does not
+	// carry into the high nibble. A carry out of a non-digit byte only
+	// reaches the bytes after it.
+	return (x&0xF0F0F0F0F0F0F0F0 | (x+0x0606060606060606)&0xF0F0F0F0F0F0F0F0>>4) ^ 0x3333333333333333
+}
+
+// parse8 is the value of the eight ASCII digits in x (only the low nibble
+// of each byte is read: 0 bytes count as leading zeros); the first byte
+// is the most significant digit.
+func parse8(x uint64) uint64 {
+	x &= 0x0F0F0F0F0F0F0F0F
+	x = x * (1 + 10<<8) >> 8 // byte pairs: 10*first + second, in every other byte
+	x = x & 0x00FF00FF00FF00FF * (1 + 100<<16) >> 16
+	return x & 0x0000FFFF0000FFFF * (1 + 10000<<32) >> 32
 }
 
 // scanHeader parses a well-formed header (see parseHeader); ok false means
@@ -70,7 +126,7 @@ func scanHeader(b []byte, version int, d *Decoder) (r Record, pad []byte, ok boo
 	var topic []byte
 	if version >= 2 {
 		var e uint64
-		if e, i, ok = scanNum(b, i, " e="); !ok || e > 1<<32-1 {
+		if e, i, ok = scanNum(b, i, 'e'); !ok || e > 1<<32-1 {
 			return r, nil, false
 		}
 		r.Epoch = uint32(e)
@@ -84,22 +140,24 @@ func scanHeader(b []byte, version int, d *Decoder) (r Record, pad []byte, ok boo
 		topic, i = b[i+3:j], j
 	}
 	var s, ts, n uint64
-	if s, i, ok = scanNum(b, i, " s="); !ok || s > 1<<32-1 {
+	if s, i, ok = scanNum(b, i, 's'); !ok || s > 1<<32-1 {
 		return r, nil, false
 	}
-	if r.Seq, i, ok = scanNum(b, i, " q="); !ok {
+	if r.Seq, i, ok = scanNum(b, i, 'q'); !ok {
 		return r, nil, false
 	}
 	// t= is signed: "-" then the magnitude, at most 2^63.
-	prefix, limit := " t=", uint64(1<<63-1)
-	neg := len(b)-i >= 4 && string(b[i:i+4]) == " t=-"
-	if neg {
-		prefix, limit = " t=-", 1<<63
-	}
-	if ts, i, ok = scanNum(b, i, prefix); !ok || ts > limit {
+	if len(b)-i < 4 || b[i] != ' ' || b[i+1] != 't' || b[i+2] != '=' {
 		return r, nil, false
 	}
-	if n, i, ok = scanNum(b, i, " n="); !ok || i >= len(b) || b[i] != '|' {
+	neg, at, limit := b[i+3] == '-', i+3, uint64(1<<63-1)
+	if neg {
+		at, limit = i+4, 1<<63
+	}
+	if ts, i, ok = scanDigits(b, at); !ok || ts > limit {
+		return r, nil, false
+	}
+	if n, i, ok = scanNum(b, i, 'n'); !ok || i >= len(b) || b[i] != '|' {
 		return r, nil, false
 	}
 	pad = b[i+1:]

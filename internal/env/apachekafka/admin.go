@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
@@ -111,6 +112,12 @@ func (c *Cluster) exitedNode(ids []int32) error {
 // CreateTopic creates a topic with the cluster's default replication factor
 // (min(3, brokers)).
 func (c *Cluster) CreateTopic(ctx context.Context, name string, partitions int) error {
+	return c.CreateTopicWithConfigs(ctx, name, partitions, nil)
+}
+
+// CreateTopicWithConfigs is CreateTopic with topic configs (the broker
+// checks them: an invalid one fails the creation with its message).
+func (c *Cluster) CreateTopicWithConfigs(ctx context.Context, name string, partitions int, configs map[string]string) error {
 	if partitions < 1 {
 		return fmt.Errorf("apache kafka %q: create topic %q: partitions=%d, want at least 1", c.o.Name, name, partitions)
 	}
@@ -119,12 +126,38 @@ func (c *Cluster) CreateTopic(ctx context.Context, name string, partitions int) 
 		return err
 	}
 	defer done()
-	resp, err := adm.CreateTopic(ctx, int32(partitions), -1, nil, name)
+	resp, err := adm.CreateTopic(ctx, int32(partitions), -1, kafkaclient.ConfigPtrs(configs), name)
 	if err == nil {
 		err = resp.Err
+		if err != nil && resp.ErrMessage != "" {
+			err = fmt.Errorf("%w (%s)", err, resp.ErrMessage)
+		}
+	}
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		err = sameTopic(ctx, adm, name, partitions)
 	}
 	if err != nil {
-		return fmt.Errorf("apache kafka %q: create topic %q with %d partitions: %w", c.o.Name, name, partitions, err)
+		return fmt.Errorf("apache kafka %q: create topic %q with %d partitions and configs %v: %w", c.o.Name, name, partitions, configs, err)
+	}
+	return nil
+}
+
+// sameTopic accepts a topic that already exists when it has the partitions
+// asked for. On a slow machine the client's first CreateTopics can time out
+// after the controller created the topic; its retry then answers
+// TOPIC_ALREADY_EXISTS for the topic this very call made (seen on a 2-core
+// machine at load 26: a run failed before its load started).
+func sameTopic(ctx context.Context, adm *kadm.Client, name string, partitions int) error {
+	td, err := adm.ListTopics(ctx, name)
+	if err != nil {
+		return fmt.Errorf("it already exists and describing it failed: %w", err)
+	}
+	t, ok := td[name]
+	if !ok || t.Err != nil {
+		return fmt.Errorf("it already exists but is not described (%v)", t.Err)
+	}
+	if len(t.Partitions) != partitions {
+		return fmt.Errorf("it already exists with %d partitions, not %d: %w", len(t.Partitions), partitions, kerr.TopicAlreadyExists)
 	}
 	return nil
 }

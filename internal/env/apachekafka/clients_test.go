@@ -22,7 +22,7 @@ import (
 // the ledger writer), franz-go (loadgen, admin, read_committed) and kcat
 // (librdkafka; the independent counter and the pipe mirror).
 func TestClientsAgainstKafka4(t *testing.T) {
-	c := start(t, Options{Name: "clients", Brokers: 1})
+	c, _ := SharedPair(t) // topics, groups and transactional ids of its own
 	if !strings.HasPrefix(c.o.Dist.Version, "4.") {
 		t.Fatalf("distribution is Kafka %q; this test is about 4.x", c.o.Dist.Version)
 	}
@@ -32,6 +32,7 @@ func TestClientsAgainstKafka4(t *testing.T) {
 }
 
 func kafkaGo(t *testing.T, c *Cluster) {
+	topic, group := UniqueTopic(t, "kgo"), UniqueTopic(t, "kmt-compat")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	tr := &kafka.Transport{Dial: c.DirectDial, ClientID: "kmt-compat"}
@@ -39,12 +40,12 @@ func kafkaGo(t *testing.T, c *Cluster) {
 	cl := &kafka.Client{Addr: kafka.TCP(c.Brokers()...), Transport: tr, Timeout: 30 * time.Second}
 	// Admin requests kmt sends with kafka-go (loadgen EnsureTopics, the
 	// reference mirror, the ledger topic).
-	res, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: "kgo", NumPartitions: 2, ReplicationFactor: 1}}})
-	if err != nil || res.Errors["kgo"] != nil {
+	res, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: 2, ReplicationFactor: 1}}})
+	if err != nil || res.Errors[topic] != nil {
 		t.Fatalf("kafka-go CreateTopics: %v %v", err, res)
 	}
-	pres, err := cl.CreatePartitions(ctx, &kafka.CreatePartitionsRequest{Topics: []kafka.TopicPartitionsConfig{{Name: "kgo", Count: 3}}})
-	if err != nil || pres.Errors["kgo"] != nil {
+	pres, err := cl.CreatePartitions(ctx, &kafka.CreatePartitionsRequest{Topics: []kafka.TopicPartitionsConfig{{Name: topic, Count: 3}}})
+	if err != nil || pres.Errors[topic] != nil {
 		t.Fatalf("kafka-go CreatePartitions: %v %v", err, pres)
 	}
 	// Conn-level metadata (the reference mirror's partition discovery);
@@ -55,14 +56,14 @@ func kafkaGo(t *testing.T, c *Cluster) {
 		if derr != nil {
 			t.Fatal(derr)
 		}
-		parts, err = conn.ReadPartitions("kgo")
+		parts, err = conn.ReadPartitions(topic)
 		conn.Close()
 	}
 	if err != nil || len(parts) != 3 {
 		t.Fatalf("kafka-go Conn.ReadPartitions: %d partitions, err %v; want 3", len(parts), err)
 	}
 	// Writer, acks=all.
-	w := &kafka.Writer{Addr: kafka.TCP(c.Brokers()...), Topic: "kgo", Transport: tr, RequiredAcks: kafka.RequireAll, Balancer: &kafka.RoundRobin{}, BatchTimeout: 10 * time.Millisecond}
+	w := &kafka.Writer{Addr: kafka.TCP(c.Brokers()...), Topic: topic, Transport: tr, RequiredAcks: kafka.RequireAll, Balancer: &kafka.RoundRobin{}, BatchTimeout: 10 * time.Millisecond}
 	var msgs []kafka.Message
 	for i := range 300 {
 		msgs = append(msgs, kafka.Message{Value: []byte(strconv.Itoa(i))})
@@ -72,11 +73,12 @@ func kafkaGo(t *testing.T, c *Cluster) {
 	}
 	w.Close()
 	dialer := &kafka.Dialer{Timeout: 10 * time.Second, DualStack: false}
-	// Partition reader (the validator's way: no group).
+	// Partition reader (the validator's way: no group), each partition
+	// read to the end offset the broker reports.
 	n := 0
 	for p := range 3 {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.Brokers(), Topic: "kgo", Partition: p, Dialer: dialer, MaxWait: 200 * time.Millisecond})
-		n += readUntilIdle(ctx, t, r, 300)
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.Brokers(), Topic: topic, Partition: p, Dialer: dialer, MaxWait: 200 * time.Millisecond})
+		n += readToEnd(ctx, t, c, r, topic, p)
 		r.Close()
 	}
 	if n != 300 {
@@ -85,7 +87,7 @@ func kafkaGo(t *testing.T, c *Cluster) {
 	// Consumer group (the reference mirror's way): read half, commit,
 	// close; a second member resumes from the committed offsets.
 	groupRead := func(limit int) int {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.Brokers(), Topic: "kgo", GroupID: "kmt-compat", Dialer: dialer, StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond, SessionTimeout: 10 * time.Second})
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.Brokers(), Topic: topic, GroupID: group, Dialer: dialer, StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond, SessionTimeout: 10 * time.Second})
 		defer r.Close()
 		got := 0
 		for got < limit {
@@ -109,32 +111,46 @@ func kafkaGo(t *testing.T, c *Cluster) {
 	}
 }
 
-func readUntilIdle(ctx context.Context, t *testing.T, r *kafka.Reader, limit int) int {
+// readToEnd reads partition p up to the end offset the leader reports
+// (kafka-go's Conn.ReadLastOffset) and returns how many records it read;
+// a partition that stops short of it fails after 20 s without a record.
+func readToEnd(ctx context.Context, t *testing.T, c *Cluster, r *kafka.Reader, topic string, p int) int {
+	t.Helper()
+	conn, err := (&kafka.Dialer{Timeout: 10 * time.Second}).DialLeader(ctx, "tcp", c.direct()[0], topic, p)
+	if err != nil {
+		t.Fatalf("kafka-go DialLeader %s[%d]: %v", topic, p, err)
+	}
+	end, err := conn.ReadLastOffset()
+	conn.Close()
+	if err != nil {
+		t.Fatalf("kafka-go ReadLastOffset %s[%d]: %v", topic, p, err)
+	}
 	n := 0
-	for n < limit {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := r.ReadMessage(rctx)
+	for next := int64(0); next < end; n++ {
+		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		m, err := r.ReadMessage(rctx)
 		cancel()
 		if errors.Is(err, context.DeadlineExceeded) {
-			return n
+			t.Fatalf("kafka-go Reader: %s[%d] stopped at offset %d of %d", topic, p, next, end)
 		}
 		if err != nil {
 			t.Fatalf("kafka-go Reader: %v", err)
 		}
-		n++
+		next = m.Offset + 1
 	}
 	return n
 }
 
 func franzGo(t *testing.T, c *Cluster) {
+	topic := UniqueTopic(t, "fgo")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := c.CreateTopic(ctx, "fgo", 2); err != nil {
+	if err := c.CreateTopic(ctx, topic, 2); err != nil {
 		t.Fatal(err)
 	}
-	produce(t, c, "fgo", 0, 100)
+	produce(t, c, topic, 0, 100)
 	// A transaction that aborts: read_committed must skip it.
-	tx := client(t, c, kgo.TransactionalID("kmt-compat-tx"), kgo.DefaultProduceTopic("fgo"))
+	tx := client(t, c, kgo.TransactionalID(UniqueTopic(t, "kmt-compat-tx")), kgo.DefaultProduceTopic(topic))
 	if err := tx.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
@@ -146,8 +162,8 @@ func franzGo(t *testing.T, c *Cluster) {
 	if err := tx.EndTransaction(ctx, kgo.TryAbort); err != nil {
 		t.Fatalf("franz-go abort: %v", err)
 	}
-	produce(t, c, "fgo", 100, 110)
-	cl := client(t, c, kgo.ConsumeTopics("fgo"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	produce(t, c, topic, 100, 110)
+	cl := client(t, c, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	got := 0
 	deadline := time.Now().Add(60 * time.Second)
 	for got < 110 && time.Now().Before(deadline) {
@@ -171,9 +187,10 @@ func kcatClient(t *testing.T, c *Cluster) {
 	if err != nil {
 		t.Fatalf("kcat not on PATH (make deps installs it): %v", err)
 	}
+	topic, group := UniqueTopic(t, "kcat"), UniqueTopic(t, "kmt-kcat")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := c.CreateTopic(ctx, "kcat", 2); err != nil {
+	if err := c.CreateTopic(ctx, topic, 2); err != nil {
 		t.Fatal(err)
 	}
 	boot := strings.Join(c.direct(), ",")
@@ -181,12 +198,12 @@ func kcatClient(t *testing.T, c *Cluster) {
 	for i := range 200 {
 		fmt.Fprintf(&in, "%d\n", i)
 	}
-	p := exec.CommandContext(ctx, kcat, "-P", "-q", "-b", boot, "-t", "kcat", "-X", "acks=all")
+	p := exec.CommandContext(ctx, kcat, "-P", "-q", "-b", boot, "-t", topic, "-X", "acks=all")
 	p.Stdin = &in
 	if out, err := p.CombinedOutput(); err != nil {
 		t.Fatalf("kcat -P: %v: %s", err, out)
 	}
-	out, err := exec.CommandContext(ctx, kcat, "-C", "-q", "-e", "-b", boot, "-t", "kcat", "-o", "beginning", "-f", "%s\n").Output()
+	out, err := exec.CommandContext(ctx, kcat, "-C", "-q", "-e", "-b", boot, "-t", topic, "-o", "beginning", "-f", "%s\n").Output()
 	if err != nil {
 		t.Fatalf("kcat -C: %v", err)
 	}
@@ -194,7 +211,7 @@ func kcatClient(t *testing.T, c *Cluster) {
 		t.Fatalf("kcat read %d records back, want 200", n)
 	}
 	// Consumer group (the pipe mirror): commit on exit, resume from there.
-	g := exec.CommandContext(ctx, kcat, "-C", "-q", "-e", "-b", boot, "-G", "kmt-kcat", "-X", "auto.offset.reset=earliest", "-f", "%s\n", "kcat")
+	g := exec.CommandContext(ctx, kcat, "-C", "-q", "-e", "-b", boot, "-G", group, "-X", "auto.offset.reset=earliest", "-f", "%s\n", topic)
 	out, err = g.Output()
 	if err != nil || strings.Count(string(out), "\n") != 200 {
 		t.Fatalf("kcat -G read %d records (err %v), want 200", strings.Count(string(out), "\n"), err)

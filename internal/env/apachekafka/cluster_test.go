@@ -2,6 +2,7 @@ package apachekafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/env/kafkadist"
@@ -158,6 +160,14 @@ func TestSingleNode(t *testing.T) {
 	}
 	if err := c.CreateTopic(ctx, "t", 2); err != nil {
 		t.Fatal(err)
+	}
+	// A retried CreateTopics finds the topic its first try made: the same
+	// partitions are that topic, other ones are someone else's.
+	if err := c.CreateTopic(ctx, "t", 2); err != nil {
+		t.Fatalf("CreateTopic of the existing t with its 2 partitions: %v, want nil", err)
+	}
+	if err := c.CreateTopic(ctx, "t", 3); !errors.Is(err, kerr.TopicAlreadyExists) || !strings.Contains(err.Error(), "2 partitions, not 3") {
+		t.Fatalf("CreateTopic of the existing 2-partition t with 3: %v, want TOPIC_ALREADY_EXISTS naming both counts", err)
 	}
 	produce(t, c, "t", 0, 100)
 	if got := count(t, c, "t", 100); len(got) != 100 {

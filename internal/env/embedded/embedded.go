@@ -147,6 +147,10 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 // describeTopicPartitionsKey is the DescribeTopicPartitions API (KIP-966).
 const describeTopicPartitionsKey = 75
 
+// CleanerBackoff is how often kfake compacts topics with
+// cleanup.policy=compact (and applies explicit retention configs).
+const CleanerBackoff = 2 * time.Second
+
 // startKfake builds the kfake cluster, on the nodes' previous ports when they
 // have them (a restart).
 func (c *Cluster) startKfake() error {
@@ -167,6 +171,10 @@ func (c *Cluster) startKfake() error {
 		kfake.ClusterID("kmt-" + c.o.Name),
 		kfake.WithLogger(slogAdapter{c.log}),
 		kfake.DefaultNumPartitions(1),
+		// kfake compacts (and applies retention) on this period; its own
+		// default is an hour, so a compacted topic would never be cleaned
+		// during a run.
+		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": strconv.FormatInt(CleanerBackoff.Milliseconds(), 10)}),
 	}
 	// DescribeTopicPartitions is not offered: kfake answers it with a null
 	// eligible-leader list, on which Kafka's 4.x Java admin client (inside
@@ -296,6 +304,17 @@ func (c *Cluster) live() (*kfake.Cluster, error) {
 // the controller broker has been killed and restored, CreateTopics requests
 // answer NOT_CONTROLLER until the cluster restarts.
 func (c *Cluster) CreateTopic(ctx context.Context, name string, partitions int) error {
+	return c.CreateTopicWithConfigs(ctx, name, partitions, nil)
+}
+
+// CreateTopicWithConfigs is CreateTopic with topic configs. kfake honours
+// max.message.bytes (a produce request whose records of one partition are
+// larger fails MESSAGE_TOO_LARGE) and cleanup.policy=compact: every
+// CleanerBackoff it compacts each such partition, all but its last batch
+// (kfake's active segment), keeping the last record of every key; it
+// ignores segment.ms, segment.bytes, min.cleanable.dirty.ratio and
+// min.compaction.lag.ms (stored and described, not applied).
+func (c *Cluster) CreateTopicWithConfigs(ctx context.Context, name string, partitions int, configs map[string]string) error {
 	kc, err := c.live()
 	if err != nil {
 		return err
@@ -306,8 +325,8 @@ func (c *Cluster) CreateTopic(ctx context.Context, name string, partitions int) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := kc.CreateTopic(name, int32(partitions), nil); err != nil {
-		return fmt.Errorf("embedded %q: create topic %q with %d partitions: %w", c.o.Name, name, partitions, err)
+	if err := kc.CreateTopic(name, int32(partitions), configs); err != nil {
+		return fmt.Errorf("embedded %q: create topic %q with %d partitions and configs %v: %w", c.o.Name, name, partitions, configs, err)
 	}
 	return nil
 }

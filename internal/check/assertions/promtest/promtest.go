@@ -134,8 +134,6 @@ func EnsurePrometheus(t testing.TB) string {
 // Start serves the endpoints that have only a Gatherer, starts a real
 // Prometheus scraping all of them and an embedded Collector gathering the
 // same, and returns once Prometheus reports every target up.
-//
-//nolint:funlen // not split yet (issue 10): test harness start-up, one step after the other
 func Start(t testing.TB, eps []Endpoint, o Options) *Harness {
 	t.Helper()
 	if o.ScrapeInterval <= 0 {
@@ -145,7 +143,26 @@ func Start(t testing.TB, eps []Endpoint, o Options) *Harness {
 		o.Tolerance = DefaultTolerance
 	}
 	bin := EnsurePrometheus(t)
-	jobs := map[string][]string{} // job -> host:port targets
+	jobs, targets := scrapeTargets(t, eps)
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, dir, o.ScrapeInterval, jobs)
+	p := startPrometheus(t, bin, cfgPath, dir)
+	h := &Harness{PromURL: p.url, interval: o.ScrapeInterval, tol: o.Tolerance, jobs: len(targets)}
+	var err error
+	h.Remote, err = assertions.NewRemote(assertions.RemoteOptions{URL: h.PromURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTargetsUp(t, h.Remote, p, len(targets))
+	h.startCollector(t, filepath.Join(dir, "local"), targets, o.ScrapeInterval)
+	return h
+}
+
+// scrapeTargets serves the endpoints that have only a Gatherer and returns
+// the scrape jobs (job -> host:port targets) and the Collector's targets.
+func scrapeTargets(t testing.TB, eps []Endpoint) (map[string][]string, []assertions.Target) {
+	t.Helper()
+	jobs := map[string][]string{}
 	var targets []assertions.Target
 	for i, ep := range eps {
 		if ep.Role == "" {
@@ -168,11 +185,16 @@ func Start(t testing.TB, eps []Endpoint, o Options) *Harness {
 		jobs["kmt-"+ep.Role] = append(jobs["kmt-"+ep.Role], hostPort)
 		targets = append(targets, assertions.Target{Role: ep.Role, Gatherer: g, Instance: hostPort})
 	}
+	return jobs, targets
+}
 
-	dir := t.TempDir()
+// writeConfig writes prometheus.yml (one static job per role) into dir and
+// returns its path.
+func writeConfig(t testing.TB, dir string, interval time.Duration, jobs map[string][]string) string {
+	t.Helper()
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "global:\n  scrape_interval: %s\n  scrape_timeout: %s\n  evaluation_interval: %s\nscrape_configs:\n",
-		promDur(o.ScrapeInterval), promDur(o.ScrapeInterval), promDur(o.ScrapeInterval))
+		promDur(interval), promDur(interval), promDur(interval))
 	names := make([]string, 0, len(jobs))
 	for j := range jobs {
 		names = append(names, j)
@@ -185,9 +207,26 @@ func Start(t testing.TB, eps []Endpoint, o Options) *Harness {
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return cfgPath
+}
+
+// prometheusProcess is a started Prometheus server.
+type prometheusProcess struct {
+	url     string
+	logPath string
+	exited  chan struct{} // closed when the process has exited
+}
+
+func (p prometheusProcess) log() string { b, _ := os.ReadFile(p.logPath); return tail(b, 4000) }
+
+// startPrometheus starts Prometheus on a free loopback port, in its own
+// process group, and stops it (SIGTERM, SIGKILL after 10 s) when the test
+// ends.
+func startPrometheus(t testing.TB, bin, cfgPath, dir string) prometheusProcess {
+	t.Helper()
 	port := freePort(t)
-	logPath := filepath.Join(dir, "prometheus.log")
-	logf, err := os.Create(logPath)
+	p := prometheusProcess{url: fmt.Sprintf("http://127.0.0.1:%d", port), logPath: filepath.Join(dir, "prometheus.log"), exited: make(chan struct{})}
+	logf, err := os.Create(p.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,55 +239,59 @@ func Start(t testing.TB, eps []Endpoint, o Options) *Harness {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
+		_ = logf.Close()
 		t.Fatalf("start %s: %v", bin, err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
+	go func() { _ = cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case <-p.exited:
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			<-p.exited
 		}
 		_ = logf.Close()
 	})
-	h := &Harness{PromURL: fmt.Sprintf("http://127.0.0.1:%d", port), interval: o.ScrapeInterval, tol: o.Tolerance, jobs: len(targets)}
-	h.Remote, err = assertions.NewRemote(assertions.RemoteOptions{URL: h.PromURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	promLog := func() string { b, _ := os.ReadFile(logPath); return tail(b, 4000) }
-	// Ready, then every target scraped (the scrape manager picks targets
-	// up within a few seconds of start).
+	return p
+}
+
+// waitTargetsUp waits until Prometheus is ready and reports all n targets
+// up (the scrape manager picks targets up within a few seconds of start).
+func waitTargetsUp(t testing.TB, remote *assertions.Remote, p prometheusProcess, n int) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
-		case <-exited:
-			t.Fatalf("prometheus exited during start-up; its log:\n%s", promLog())
+		case <-p.exited:
+			t.Fatalf("prometheus exited during start-up; its log:\n%s", p.log())
 		default:
 		}
-		ss, err := h.Remote.Instant(context.Background(), `count(up == 1)`, time.Now())
-		if err == nil && len(ss) == 1 && int(ss[0].Value) == len(targets) {
-			break
+		ss, err := remote.Instant(context.Background(), `count(up == 1)`, time.Now())
+		if err == nil && len(ss) == 1 && int(ss[0].Value) == n {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("prometheus at %s did not report %d targets up within 30s (last: %v %v); its log:\n%s", h.PromURL, len(targets), ss, err, promLog())
+			t.Fatalf("prometheus at %s did not report %d targets up within 30s (last: %v %v); its log:\n%s", p.url, n, ss, err, p.log())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
 
-	h.Local, err = assertions.NewLocal(assertions.LocalOptions{Dir: filepath.Join(dir, "local")})
+// startCollector starts the embedded TSDB in dir and the Collector feeding
+// it from the same targets, both stopped when the test ends.
+func (h *Harness) startCollector(t testing.TB, dir string, targets []assertions.Target, interval time.Duration) {
+	t.Helper()
+	var err error
+	h.Local, err = assertions.NewLocal(assertions.LocalOptions{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = h.Local.Close() })
-	h.Collector = assertions.NewCollector(h.Local, targets, assertions.CollectorOptions{Interval: o.ScrapeInterval})
+	h.Collector = assertions.NewCollector(h.Local, targets, assertions.CollectorOptions{Interval: interval})
 	ctx, cancel := context.WithCancel(context.Background())
 	h.Collector.Start(ctx)
 	t.Cleanup(func() { cancel(); _ = h.Collector.Stop() })
-	return h
 }
 
 // Compare stops the embedded collector (final gather), waits until the

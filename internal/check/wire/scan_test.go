@@ -1,0 +1,56 @@
+package wire
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// scanDigitsWant is scanDigits' contract, written the slow way: 1..19
+// digits at b[i:], not followed by a 20th.
+func scanDigitsWant(b []byte, i int) (uint64, int, bool) {
+	j := i
+	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+		j++
+	}
+	if j == i || j-i > 19 {
+		return 0, 0, false
+	}
+	v, err := strconv.ParseUint(string(b[i:j]), 10, 64)
+	return v, j, err == nil
+}
+
+// TestScanDigits checks the word-at-a-time digit reader against the slow
+// one: numbers of 1 to 21 digits, each followed by every byte value
+// (including '/' and ':', next to '0' and '9'), with and without enough
+// bytes after them for a whole word, and a non-digit at every position of
+// a long run of digits.
+func TestScanDigits(t *testing.T) {
+	check := func(b []byte, i int) {
+		t.Helper()
+		v, next, ok := scanDigits(b, i)
+		wv, wnext, wok := scanDigitsWant(b, i)
+		if ok != wok || ok && (v != wv || next != wnext) {
+			t.Fatalf("scanDigits(%q, %d) = %d, %d, %v; want %d, %d, %v", b, i, v, next, ok, wv, wnext, wok)
+		}
+	}
+	digits := "9876543210123456789012"
+	for n := 0; n <= 21; n++ {
+		for c := range 256 {
+			for _, tail := range []string{"", "abcdefghijklmnop"} {
+				b := []byte(digits[:n] + string(rune(0)) + tail)
+				b[n] = byte(c)
+				check(b, 0)
+				check(append([]byte(" t="), b...), 3)
+			}
+		}
+	}
+	long := []byte(strings.Repeat("7", 19) + " n=12|abcdefghijklmnop")
+	for pos := range 19 {
+		for _, c := range []byte{'/', ':', ' ', 'a', 0, 0xff, 0xba} {
+			b := append([]byte(nil), long...)
+			b[pos] = c
+			check(b, 0)
+		}
+	}
+}

@@ -1,0 +1,92 @@
+package apachekafka_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/runner"
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
+)
+
+// TestFailoverFaultsOnRealKafka runs the failover drill's two fault stories
+// on real Apache Kafka with real MirrorMaker 2, short forms: a source broker
+// down longer than the checkpoint and offset-sync intervals (3 brokers, so
+// its partitions move), and the source topic growing from 6 to 12
+// partitions before the failover point. What MirrorMaker 2 must do in both:
+// skip nothing, never move a translated offset back, and give an offset for
+// every partition the group committed on the source (the new ones too).
+// Re-reads are logged per partition (docs/mirrormaker2.md has the numbers)
+// and judged by the drill against offset.lag.max, not asserted here: they
+// are MirrorMaker 2's documented imprecision. Heavy (two JVM clusters and a
+// MirrorMaker 2 JVM per story, 2-4 min each): make test-real only.
+func TestFailoverFaultsOnRealKafka(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real Kafka and MirrorMaker 2; skipped with -short")
+	}
+	if os.Getenv("KMT_REAL_FULL") == "" {
+		t.Skip("the failover drill's fault stories on real Kafka (about 3 min on 2 cores): run by make test-real (KMT_REAL_FULL=1); make test runs the drill itself (TestFailoverDrillOnRealKafka)")
+	}
+	for _, tc := range []struct {
+		story   string
+		brokers int
+	}{
+		{"failover-source-broker-down", 3},
+		{"failover-partitions-added", 1},
+	} {
+		t.Run(tc.story, func(t *testing.T) {
+			runID := runner.NewRunID("real-" + tc.story)
+			dir := t.TempDir()
+			if keep := os.Getenv("KMT_KEEP_REPORTS"); keep != "" {
+				dir = filepath.Join(keep, runID) // to read MirrorMaker 2's and kmt's logs afterwards
+			}
+			o := runner.Options{
+				Scenario: tc.story, Short: true, Brokers: runner.BrokersApache, ClusterSize: tc.brokers,
+				Mirror: scenarios.MirrorMirrorMaker2, RunID: runID, ReportDir: dir,
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+			defer cancel()
+			t0 := time.Now()
+			rep, err := runner.Run(ctx, o)
+			noJVMLeft(t, runID)
+			if err != nil {
+				t.Fatalf("%s on real Kafka with MirrorMaker 2: %v (logs in %s)", tc.story, err, o.ReportDir)
+			}
+			f := rep.Failover
+			if f == nil {
+				t.Fatalf("no failover section; verdict %s, reasons %v", rep.Verdict, rep.Reasons)
+			}
+			t.Logf("%s with MirrorMaker 2 in %v: run verdict %s %v; drill %s: skipped %d reread %d (bound %d, %s) duplicate reads %d backwards %d untranslated %d; acked %d lost %d duplicates %d",
+				tc.story, time.Since(t0).Round(time.Second), rep.Verdict, rep.Reasons, f.Verdict, f.Skipped, f.Reread, f.RereadBound, f.BoundFrom,
+				f.DuplicateReads, f.Backwards, f.Untranslated, rep.Counts.Acked, rep.Counts.Lost, rep.Counts.Duplicate)
+			for _, p := range f.Partitions {
+				t.Logf("  %s[%d] committed %d translated %d (%s) resumed %d; read %d on the source, %d on the target; reread %d skipped %d backwards %d untranslated %v",
+					p.Topic, p.Partition, p.SourceCommitted, p.Translated, p.TranslatedFrom, p.ResumedFrom, p.ReadOnSource, p.ReadOnTarget,
+					p.Reread, p.Skipped, p.Backwards, p.Untranslated)
+			}
+			if f.Error != "" {
+				t.Fatalf("the drill did not finish: %s", f.Error)
+			}
+			if f.Skipped != 0 || f.Backwards != 0 || f.Untranslated != 0 {
+				t.Errorf("skipped %d, backwards %d, untranslated %d: want 0 each (reasons %v)", f.Skipped, f.Backwards, f.Untranslated, f.Reasons)
+			}
+			var src, tgt uint64
+			for _, p := range f.Partitions {
+				src += p.ReadOnSource
+				tgt += p.ReadOnTarget
+			}
+			if src == 0 || tgt == 0 {
+				t.Errorf("the group read %d records on the source and %d on the target: the drill proves nothing", src, tgt)
+			}
+			if f.Verdict == report.Incomplete {
+				t.Errorf("drill verdict incomplete: %v", f.Reasons)
+			}
+			if rep.Counts.Lost != 0 {
+				t.Errorf("lost %d acked records", rep.Counts.Lost)
+			}
+		})
+	}
+}
