@@ -17,6 +17,7 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/check/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/wait"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
@@ -123,14 +124,14 @@ func (d *Drill) Start(ctx context.Context) error {
 func (d *Drill) Run(ctx context.Context, t0 time.Time) {
 	spec := d.cfg.Spec
 	if spec.Lag == scenarios.LagIdle {
-		if !sleepUntil(ctx, t0.Add(spec.IdleAtFor(d.cfg.Load))) {
+		if !wait.Until(ctx, t0.Add(spec.IdleAtFor(d.cfg.Load))) {
 			d.fail("interrupted before the group went idle")
 			return
 		}
 		d.stopSource()
 		d.log.Info("failover drill: group idle on the source")
 	}
-	if !sleepUntil(ctx, t0.Add(spec.AtFor(d.cfg.Load))) {
+	if !wait.Until(ctx, t0.Add(spec.AtFor(d.cfg.Load))) {
 		d.fail("interrupted before the failover point")
 		return
 	}
@@ -141,7 +142,7 @@ func (d *Drill) Run(ctx context.Context, t0 time.Time) {
 		return
 	}
 	d.log.Info("failover drill: group left the source; waiting for the mirror's offsets", "settle", d.cfg.Settle)
-	if !sleepUntil(ctx, time.Now().Add(d.cfg.Settle)) {
+	if !wait.Until(ctx, time.Now().Add(d.cfg.Settle)) {
 		d.fail("interrupted while waiting for the mirror's offsets")
 		return
 	}
@@ -302,17 +303,6 @@ func (d *Drill) Close() {
 		d.tgtStop()
 		<-d.tgtDone
 		d.tgtStop = nil
-	}
-}
-
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	tm := time.NewTimer(time.Until(t))
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-tm.C:
-		return true
 	}
 }
 

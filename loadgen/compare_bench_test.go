@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,55 +22,27 @@ import (
 // records) to see the loadgen's own cost.
 var cpuTime = testkit.ProcessCPU
 
-// bareFranz produces n records of size bytes to topic as fast as the cluster
-// acknowledges, the way a plain performance tool does (Apache Kafka's
-// ProducerPerformance sends one random payload over and over): acks=all, no
-// idempotence, no compression (the loadgen compresses nothing either, so the
-// broker gets as many bytes from both), no linger, keys round-robin over
-// streams. With encode, every value is a kmt record instead (what the
-// loadgen must build per record), which isolates the client's own cost. It
-// returns the wall time from creating the client to the last ack (as the
-// loadgen is timed) and the process CPU time spent.
+// bareFranz produces n records of size bytes to topic with a bare franz-go
+// producer (testkit.FranzProducer). With encode, every value is a kmt record
+// (what the loadgen must build per record), which isolates the client's own
+// cost. It returns the wall time from creating the client to the last ack
+// (as the loadgen is timed) and the process CPU time spent.
 func bareFranz(b *testing.B, bs, topic string, n, size, streams int, encode bool) (time.Duration, time.Duration) {
-	cpu0, start := cpuTime(), time.Now()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(splitAddrs(bs)...), kgo.DefaultProduceTopic(topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.ProducerLinger(0),
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
-		kgo.MaxBufferedRecords(200000))
-	if err != nil {
-		b.Fatal(err)
-	}
 	keys := make([][]byte, streams)
 	for s := range keys {
 		keys[s] = wire.Key(uint32(s))
 	}
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	wg.Add(n)
-	value := make([]byte, size)
-	for i := range value {
-		value[i] = 'a' + byte(i%26)
-	}
-	promise := func(_ *kgo.Record, err error) {
-		if err != nil {
-			failed.Add(1)
-		}
-		wg.Done()
-	}
-	for i := range n {
-		v := value
-		if encode {
+	p := testkit.FranzProducer{Brokers: splitAddrs(bs), Topic: topic, Keys: keys, Size: size}
+	if encode {
+		p.Value = func(i int) []byte {
 			r := wire.Record{RunID: "franz", Topic: topic, Epoch: 1, Stream: uint32(i % streams), Seq: uint64(i / streams), ProducedAt: time.Now()}
 			r.Padding = Padding(size, r)
-			v = wire.Append(make([]byte, 0, size), r)
+			return wire.Append(make([]byte, 0, size), r)
 		}
-		cl.Produce(context.Background(), &kgo.Record{Key: keys[i%streams], Value: v}, promise)
 	}
-	wg.Wait()
-	cl.Close()
-	wall, cpu := time.Since(start), cpuTime()-cpu0
-	if failed.Load() > 0 {
-		b.Fatalf("bare franz-go producer: %d of %d records failed", failed.Load(), n)
+	wall, cpu, err := p.Produce(n)
+	if err != nil {
+		b.Fatal(err)
 	}
 	return wall, cpu
 }

@@ -28,10 +28,8 @@ import (
 type Job struct {
 	SourceBootstrap, TargetBootstrap string
 	Security                         kafkaclient.Security
-	// AgentDial reaches the source for the fault agents' topic (TLS only).
-	AgentDial agent.DialFunc
-	Topics    []TopicPair
-	RunID     string
+	Topics                           []TopicPair
+	RunID                            string
 	// LedgerTopic is where the loadgen publishes its acks (on the source).
 	LedgerTopic string
 	// Scenario (optional) gives phases, faults and assertions.
@@ -97,7 +95,7 @@ func (j Job) Run(ctx context.Context) (*report.Report, error) {
 	if j.FaultsTopic != "" && j.Scenario != nil {
 		// Purges reach the validator as they happen, before it drains.
 		faults = agent.NewCollector(val.NoteTruncation)
-		go agent.Read(lctx, j.SourceBootstrap, j.AgentDial, j.FaultsTopic, j.RunID, faults.Add)
+		go agent.Read(lctx, j.sourceClient(), j.FaultsTopic, j.RunID, faults.Add)
 	}
 	t0, interrupted := j.waitForLoad(ctx, rep, led, val, ledErr)
 	loadEnd := time.Now()
@@ -193,7 +191,7 @@ func (j Job) judgeScenario(ctx context.Context, rep *report.Report, faults *agen
 	s := j.Scenario
 	// The load's real start, as the ledger carries it (the same clock the
 	// fault agents use), over the validator's first sight of it.
-	if st, err := agent.LoadStart(ctx, j.SourceBootstrap, j.AgentDial, j.LedgerTopic, j.RunID, 30*time.Second); err == nil {
+	if st, err := agent.LoadStart(ctx, j.sourceClient(), j.LedgerTopic, j.RunID, 30*time.Second); err == nil {
 		t0 = st
 	}
 	w := assertions.PlannedWindows(s, t0)

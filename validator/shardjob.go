@@ -29,6 +29,12 @@ func (j Job) targetClient() kafkaclient.Config {
 	return kafkaclient.Config{Brokers: bootstrap.Split(j.TargetBootstrap), Security: j.Security}
 }
 
+// sourceClient reaches the source cluster (the ledger and the fault
+// agents' topic).
+func (j Job) sourceClient() kafkaclient.Config {
+	return kafkaclient.Config{Brokers: bootstrap.Split(j.SourceBootstrap), Security: j.Security}
+}
+
 // RunShard is one shard's Job: it judges nothing and returns once its state
 // is published (an error says why it could not be).
 func (j Job) RunShard(ctx context.Context) error {
@@ -52,7 +58,7 @@ func (j Job) RunShard(ctx context.Context) error {
 	if j.FaultsTopic != "" && j.Scenario != nil {
 		// Purges reach the shard as they happen (it keeps its partitions').
 		faults := agent.NewCollector(val.NoteTruncation)
-		go agent.Read(lctx, j.SourceBootstrap, j.AgentDial, j.FaultsTopic, j.RunID, faults.Add)
+		go agent.Read(lctx, j.sourceClient(), j.FaultsTopic, j.RunID, faults.Add)
 	}
 	rep := &report.Report{StartedAt: time.Now()}
 	t0, interrupted := j.waitForLoad(ctx, rep, led, val, ledErr)
@@ -115,7 +121,7 @@ func (j Job) runMerge(ctx context.Context, rep *report.Report) (*report.Report, 
 			faults = agent.NewCollector(nil)
 			fctx, fcancel := context.WithCancel(ctx)
 			defer fcancel()
-			go agent.Read(fctx, j.SourceBootstrap, j.AgentDial, j.FaultsTopic, j.RunID, faults.Add)
+			go agent.Read(fctx, j.sourceClient(), j.FaultsTopic, j.RunID, faults.Add)
 		}
 		j.judgeScenario(ctx, rep, faults, t0, loadEnd)
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report/metrics"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/wait"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
@@ -105,7 +106,7 @@ func (n *Nemesis) Run(ctx context.Context, t0 time.Time) {
 }
 
 func (n *Nemesis) runOne(ctx context.Context, t0 time.Time, f scenarios.Fault) {
-	if !sleepUntil(ctx, t0.Add(f.At.D())) {
+	if !wait.Until(ctx, t0.Add(f.At.D())) {
 		n.note(f.Name, func(r *report.Fault) { r.Error = "not started: run interrupted" })
 		return
 	}
@@ -117,7 +118,7 @@ func (n *Nemesis) runOne(ctx context.Context, t0 time.Time, f scenarios.Fault) {
 		log.Error("fault could not be applied", "err", err)
 		n.note(f.Name, func(r *report.Fault) { r.Error = err.Error() })
 	}
-	sleepUntil(ctx, t0.Add(f.End()))
+	wait.Until(ctx, t0.Add(f.End()))
 	rctx, cancel := context.WithTimeout(context.Background(), RevertTimeout)
 	defer cancel()
 	if revert != nil {
@@ -199,20 +200,4 @@ func (n *Nemesis) Records() []report.Fault {
 		out = append(out, r)
 	}
 	return out
-}
-
-// sleepUntil waits for t; false if ctx ended first.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-tm.C:
-		return true
-	}
 }

@@ -55,7 +55,7 @@ on the source cluster, where kmt validate reads them before judging.`,
 				return runner.Usage(err)
 			}
 			cfg.Scenario, cfg.Role, cfg.Logger = s, mesh.Cluster(role), log
-			if cfg.Dial, err = kafkaDial(kafkaclient.Flags{}); err != nil {
+			if cfg.Security, err = kafkaSecurity(kafkaclient.Flags{}); err != nil { // the chart's KMT_KAFKA_* variables
 				return err
 			}
 			if err := agentKube(&cfg); err != nil {

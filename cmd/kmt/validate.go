@@ -254,11 +254,6 @@ func (f validateFlags) job(log *slog.Logger) (validator.Job, error) {
 	if j.Security, err = kafkaSecurity(f.kafka); err != nil {
 		return j, err
 	}
-	dial, err := kafkaDial(f.kafka) // the fault agents' topic: TLS only so far
-	if err != nil && f.faultsTopic != "" {
-		return j, err
-	}
-	j.AgentDial = dial
 	return j, nil
 }
 

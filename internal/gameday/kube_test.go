@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,53 +35,21 @@ import (
 // into both "clusters", the looks, the halt's removal by label, the abort
 // from the control file, the uninstall.
 
-var (
-	apiOnce sync.Once
-	apiEnv  *testenv.Env
-	apiErr  error
-)
+var api = &testenv.Shared{Options: testenv.Options{CRDs: true, Logger: quietLog()}}
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if apiEnv != nil {
-		_ = apiEnv.Stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { api.Main(m) }
 
-func kubeAPI(t *testing.T) *testenv.Env {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("needs a real kube-apiserver (internal/env/testenv)")
-	}
-	apiOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-		defer cancel()
-		apiEnv, apiErr = testenv.New(ctx, testenv.Options{CRDs: true, Logger: quietLog()})
-	})
-	if apiErr != nil {
-		t.Fatalf("testenv: %v", apiErr)
-	}
-	return apiEnv
-}
-
-var nsCount int
+func kubeAPI(t *testing.T) *testenv.Env { t.Helper(); return api.Get(t) }
 
 // kubeDay makes two namespaces (chaos opted in or not) and a kubeconfig,
 // and returns a run book header for them: everything before steps.
 func kubeDay(t *testing.T, e *testenv.Env, name string, chaosAllowed bool) (header, srcNS, tgtNS string) {
 	t.Helper()
-	nsCount++
-	srcNS, tgtNS = fmt.Sprintf("gd-src-%d", nsCount), fmt.Sprintf("gd-tgt-%d", nsCount)
-	for _, ns := range []string{srcNS, tgtNS} {
-		o := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
-		if chaosAllowed {
-			o.Labels = map[string]string{clusterrun.LabelChaos: clusterrun.ChaosAllowed}
-		}
-		if err := e.Client.Create(context.Background(), o); err != nil {
-			t.Fatal(err)
-		}
+	var labels map[string]string
+	if chaosAllowed {
+		labels = map[string]string{clusterrun.LabelChaos: clusterrun.ChaosAllowed}
 	}
+	srcNS, tgtNS = e.Namespace(t, "gd-src", labels), e.Namespace(t, "gd-tgt", labels)
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := os.WriteFile(kc, e.Kubeconfig, 0o600); err != nil {
 		t.Fatal(err)

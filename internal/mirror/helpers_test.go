@@ -13,6 +13,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 )
 
 // newCluster starts a 3-broker kfake cluster with topics seeded at the given
@@ -93,7 +95,7 @@ func readAll(t *testing.T, bootstrap, topic string) map[int][]rec {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	addrs := strings.Split(bootstrap, ",")
-	n, err := partitionCount(ctx, addrs, topic)
+	n, err := partitionCount(ctx, kafkaclient.Config{Brokers: addrs}, topic)
 	if err != nil {
 		t.Fatalf("partitions of %s: %v", topic, err)
 	}
@@ -164,6 +166,21 @@ func waitTotal(t *testing.T, bootstrap, topic string, want int, timeout time.Dur
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("target %s has %d records after %v, want %d", topic, total(got), timeout, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitDistinct is waitTotal counting distinct values (duplicates do not
+// count); at the deadline it returns what is there, for the caller to say
+// which records are missing.
+func waitDistinct(t *testing.T, bootstrap, topic string, want int, timeout time.Duration) map[int][]rec {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := readAll(t, bootstrap, topic)
+		if len(values(got)) >= want || time.Now().After(deadline) {
+			return got
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

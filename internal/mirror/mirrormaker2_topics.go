@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 )
 
 // MM2Topic is a topic MirrorMaker 2 would create itself.
@@ -37,18 +37,17 @@ func MM2InternalTopics(s MM2Settings) (source, target []MM2Topic) {
 	return source, target
 }
 
-// PrecreateTopics creates topics on the cluster at bootstrap (an existing
+// PrecreateTopics creates topics on the cluster kc reaches (an existing
 // topic is fine). kmt uses it on its embedded (kfake) clusters: kfake
 // answers a CreateTopics request that carries configs with a config source
 // of -1, which Kafka's 4.x admin client rejects ("id should be positive"),
 // so the Connect worker inside MirrorMaker 2 dies creating its compacted
 // topics. Created here, MirrorMaker 2 finds them and goes on.
-func PrecreateTopics(ctx context.Context, bootstrap []string, dial func(ctx context.Context, network, host string) (net.Conn, error), topics []MM2Topic) error {
-	opts := []kgo.Opt{kgo.SeedBrokers(bootstrap...)}
-	if dial != nil {
-		opts = append(opts, kgo.Dialer(dial))
+func PrecreateTopics(ctx context.Context, kc kafkaclient.Config, topics []MM2Topic) error {
+	if kc.ClientID == "" {
+		kc.ClientID = "kmt-mm2-precreate"
 	}
-	cl, err := kgo.NewClient(opts...)
+	cl, err := kc.NewKgo()
 	if err != nil {
 		return fmt.Errorf("mirrormaker2 topics: %w", err)
 	}
@@ -67,12 +66,12 @@ func PrecreateTopics(ctx context.Context, bootstrap []string, dial func(ctx cont
 	}
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		return fmt.Errorf("mirrormaker2 topics: create on %v: %w", bootstrap, err)
+		return fmt.Errorf("mirrormaker2 topics: create on %v: %w", kc.Brokers, err)
 	}
 	var errs []error
 	for _, t := range resp.Topics {
 		if err := kerr.ErrorForCode(t.ErrorCode); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			errs = append(errs, fmt.Errorf("create %s on %v: %w", t.Topic, bootstrap, err))
+			errs = append(errs, fmt.Errorf("create %s on %v: %w", t.Topic, kc.Brokers, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror/checkpoint"
 )
 
@@ -197,9 +198,12 @@ func (r *Reference) Start(ctx context.Context) error {
 		held:      map[tp][]held{},
 		safe:      map[tp]int64{},
 		committed: map[tp]int64{},
-		adminTr:   &kafka.Transport{MetadataTTL: 500 * time.Millisecond},
 	}
 	var err error
+	if run.adminTr, err = r.target(adminID).Transport(); err != nil {
+		return fmt.Errorf("reference mirror: target admin: %w", err)
+	}
+	run.adminTr.MetadataTTL, run.adminTr.DialTimeout = 500*time.Millisecond, kafkaGoDialTimeout
 	if err = r.syncTopics(ctx, run); err != nil {
 		run.adminTr.CloseIdleConnections()
 		return err
@@ -219,8 +223,11 @@ func (r *Reference) Start(ctx context.Context) error {
 			run.adminTr.CloseIdleConnections()
 			return err
 		}
-	} else {
-		run.reader = r.newSourceReader()
+	} else if run.reader, err = r.newSourceReader(); err != nil {
+		run.softCancel()
+		run.hardCancel()
+		run.adminTr.CloseIdleConnections()
+		return err
 	}
 	r.run = run
 	run.wg.Add(3)
@@ -240,9 +247,14 @@ func (r *Reference) Start(ctx context.Context) error {
 // newSourceReader is the source consumer of a non-transactional source:
 // kafka-go's group reader (it neither filters aborted transactions nor skips
 // transaction markers, so a transactional source uses newTxnSourceReader).
-func (r *Reference) newSourceReader() *kafka.Reader {
+func (r *Reference) newSourceReader() (*kafka.Reader, error) {
+	dialer, err := r.source("kmt-reference-mirror").Dialer()
+	if err != nil {
+		return nil, fmt.Errorf("reference mirror: source reader: %w", err)
+	}
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:                r.src,
+		Dialer:                 dialer,
 		GroupID:                r.cfg.Group,
 		GroupTopics:            r.sources,
 		WatchPartitionChanges:  true,
@@ -272,7 +284,7 @@ func (r *Reference) newSourceReader() *kafka.Reader {
 		ErrorLogger: kafka.LoggerFunc(func(msg string, a ...any) {
 			r.log.Info("kafka-go reader error: " + fmt.Sprintf(msg, a...))
 		}),
-	})
+	}), nil
 }
 
 // Stop finishes the in-flight batch, commits it, leaves the group and closes
@@ -453,14 +465,19 @@ type keepPartition struct{}
 
 func (keepPartition) Balance(msg kafka.Message, _ ...int) int { return msg.Partition }
 
-func (r *Reference) newWriter(run *refRun) {
+func (r *Reference) newWriter(run *refRun) error {
 	r.closeWriter(run)
 	run.topo.Lock()
 	run.writerGen = run.topoGen
 	run.topo.Unlock()
 	// A fresh transport per writer: its metadata cache then already knows
 	// partitions just added on the target.
-	run.writerTr = &kafka.Transport{MetadataTTL: time.Second}
+	tr, err := r.target("kmt-reference-mirror").Transport()
+	if err != nil {
+		return fmt.Errorf("reference mirror: target writer: %w", err)
+	}
+	tr.MetadataTTL, tr.DialTimeout = time.Second, kafkaGoDialTimeout
+	run.writerTr = tr
 	run.writer = &kafka.Writer{
 		Addr:            kafka.TCP(r.dst...),
 		Balancer:        keepPartition{},
@@ -476,6 +493,7 @@ func (r *Reference) newWriter(run *refRun) {
 		Transport:       run.writerTr,
 		Completion:      r.recordSyncs, // offset syncs (reference_checkpoints.go)
 	}
+	return nil
 }
 
 func (r *Reference) closeWriter(run *refRun) {
@@ -758,7 +776,7 @@ func (r *Reference) ensureTargetPartitions(run *refRun, msgs []kafka.Message) er
 	stale := run.writer == nil || run.writerGen != run.topoGen
 	run.topo.Unlock()
 	if stale {
-		r.newWriter(run)
+		return r.newWriter(run)
 	}
 	return nil
 }
@@ -776,7 +794,7 @@ func (r *Reference) pollPartitions(run *refRun) {
 		}
 		for _, s := range r.sources {
 			ctx, cancel := context.WithTimeout(run.softCtx, adminTimeout)
-			n, err := partitionCount(ctx, r.src, s)
+			n, err := partitionCount(ctx, r.source(adminID), s)
 			cancel()
 			if err != nil || n == 0 {
 				continue // transient (a WAN fault, a broker down): next tick
@@ -801,7 +819,7 @@ func (r *Reference) pollPartitions(run *refRun) {
 func (r *Reference) syncTopics(ctx context.Context, run *refRun) error {
 	for _, s := range r.sources {
 		cctx, cancel := context.WithTimeout(ctx, adminTimeout)
-		n, err := partitionCount(cctx, r.src, s)
+		n, err := partitionCount(cctx, r.source(adminID), s)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("reference mirror: reading partitions of source topic %q from %s: %w", s, r.cfg.SourceBootstrap, err)
@@ -811,7 +829,7 @@ func (r *Reference) syncTopics(ctx context.Context, run *refRun) error {
 		}
 		d := r.dstOf[s]
 		cctx, cancel = context.WithTimeout(ctx, adminTimeout)
-		have, err := partitionCount(cctx, r.dst, d)
+		have, err := partitionCount(cctx, r.target(adminID), d)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("reference mirror: reading partitions of target topic %q from %s: %w", d, r.cfg.TargetBootstrap, err)
@@ -855,7 +873,7 @@ func (r *Reference) createTarget(ctx context.Context, run *refRun, topic string,
 func (r *Reference) growTarget(run *refRun, topic string, want int) error {
 	ctx, cancel := context.WithTimeout(run.hardCtxOrBackground(), adminTimeout)
 	defer cancel()
-	have, err := partitionCount(ctx, r.dst, topic)
+	have, err := partitionCount(ctx, r.target(adminID), topic)
 	if err != nil {
 		return fmt.Errorf("reading partitions of target topic %q: %w", topic, err)
 	}
@@ -869,7 +887,7 @@ func (r *Reference) growTarget(run *refRun, topic string, want int) error {
 		}
 		if err != nil {
 			// Someone (the poller, a racing call) may have grown it already.
-			if h, e2 := partitionCount(ctx, r.dst, topic); e2 != nil || h < want {
+			if h, e2 := partitionCount(ctx, r.target(adminID), topic); e2 != nil || h < want {
 				return fmt.Errorf("adding partitions to target topic %q (%d -> %d): %w", topic, have, want, err)
 			}
 		}
@@ -894,10 +912,14 @@ func (run *refRun) hardCtxOrBackground() context.Context {
 
 // partitionCount reads a topic's partition count fresh from the cluster (no
 // client-side metadata cache). 0 with a nil error: the topic does not exist.
-func partitionCount(ctx context.Context, addrs []string, topic string) (int, error) {
+func partitionCount(ctx context.Context, kc kafkaclient.Config, topic string) (int, error) {
+	dialer, err := kc.Dialer()
+	if err != nil {
+		return 0, err
+	}
 	var lastErr error
-	for _, a := range addrs {
-		conn, err := kafka.DialContext(ctx, "tcp", a)
+	for _, a := range kc.Brokers {
+		conn, err := dialer.DialContext(ctx, "tcp", a)
 		if err != nil {
 			lastErr = err
 			continue
@@ -922,7 +944,7 @@ func partitionCount(ctx context.Context, addrs []string, topic string) (int, err
 		}
 		return n, nil
 	}
-	return 0, fmt.Errorf("no broker of %v answered: %w", addrs, lastErr)
+	return 0, fmt.Errorf("no broker of %v answered: %w", kc.Brokers, lastErr)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -933,3 +955,21 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	}
 }
+
+// adminID is the client id of the reference mirror's admin requests.
+const adminID = "kmt-reference-mirror-admin"
+
+// source and target are how the reference mirror reaches each side, as
+// kafkaclient configs (the one client factory; the reference mirror runs
+// against kmt's own plaintext clusters, so no security is set).
+func (r *Reference) source(clientID string) kafkaclient.Config {
+	return kafkaclient.Config{Brokers: r.src, ClientID: clientID}
+}
+
+func (r *Reference) target(clientID string) kafkaclient.Config {
+	return kafkaclient.Config{Brokers: r.dst, ClientID: clientID}
+}
+
+// kafkaGoDialTimeout is kafka-go's default Transport dial timeout, kept for
+// the reference mirror's transports (the factory's default is 10 s).
+const kafkaGoDialTimeout = 5 * time.Second

@@ -81,13 +81,13 @@ func (r *Reference) recordSyncs(msgs []kafka.Message, err error) {
 // checkpointLoop runs for one mirror lifetime: a kill stops it too.
 func (r *Reference) checkpointLoop(run *refRun) {
 	c := r.cfg.Checkpoints
-	srcCl, err := kgo.NewClient(kgo.SeedBrokers(r.src...), kgo.ClientID("kmt-reference-checkpoints"))
+	srcCl, err := r.source("kmt-reference-checkpoints").NewKgo()
 	if err != nil {
 		r.log.Warn("reference mirror: no checkpoints (source client)", "err", err)
 		return
 	}
 	defer srcCl.Close()
-	dstCl, err := kgo.NewClient(kgo.SeedBrokers(r.dst...), kgo.ClientID("kmt-reference-checkpoints"),
+	dstCl, err := r.target("kmt-reference-checkpoints").NewKgo(
 		kgo.DefaultProduceTopic(c.Topic), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0))
 	if err != nil {
 		r.log.Warn("reference mirror: no checkpoints (target client)", "err", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
@@ -429,7 +430,7 @@ func TestReferencePartitionGrowth(t *testing.T) {
 	// The poller grows the target before any record of the new partitions.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		n, err := partitionCount(ctx, strings.Split(e.dst, ","), dstTopic)
+		n, err := partitionCount(ctx, kafkaclient.Config{Brokers: strings.Split(e.dst, ",")}, dstTopic)
 		if err == nil && n == 4 {
 			break
 		}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
@@ -47,13 +46,13 @@ func (r *Reference) syncMetadata(run *refRun) {
 		r.log.Warn("defect no-topic-sync: topic configs and new topics are never copied")
 		return
 	}
-	src, err := kgo.NewClient(kgo.SeedBrokers(r.src...), kgo.ClientID("kmt-reference-mirror-admin"))
+	src, err := r.source(adminID).NewKgo()
 	if err != nil {
 		r.log.Warn("topic sync off: source admin client", "err", err)
 		return
 	}
 	defer src.Close()
-	dst, err := kgo.NewClient(kgo.SeedBrokers(r.dst...), kgo.ClientID("kmt-reference-mirror-admin"))
+	dst, err := r.target(adminID).NewKgo()
 	if err != nil {
 		r.log.Warn("topic sync off: target admin client", "err", err)
 		return
@@ -83,11 +82,11 @@ func (r *Reference) createLater(ctx context.Context, run *refRun) []TopicMap {
 		pairs = append(pairs, TopicMap{s, r.dstOf[s]})
 	}
 	for _, l := range r.cfg.Later {
-		n, err := partitionCount(ctx, r.src, l.Source)
+		n, err := partitionCount(ctx, r.source(adminID), l.Source)
 		if err != nil || n == 0 {
 			continue // not there yet, or the source is unreachable: next tick
 		}
-		have, err := partitionCount(ctx, r.dst, l.Target)
+		have, err := partitionCount(ctx, r.target(adminID), l.Target)
 		if err != nil {
 			continue
 		}

@@ -123,10 +123,10 @@ func (r *run) newMirrorMaker2(ctx context.Context, dist *kafkadist.Dist, ends mm
 	}
 	if ends.precreate {
 		src, tgt := mirror.MM2InternalTopics(settings)
-		if err := mirror.PrecreateTopics(ctx, strings.Split(ends.srcBoot, ","), ends.srcDial, src); err != nil {
+		if err := mirror.PrecreateTopics(ctx, kafkaclient.Config{Brokers: strings.Split(ends.srcBoot, ","), Dial: ends.srcDial}, src); err != nil {
 			return nil, Env(err)
 		}
-		if err := mirror.PrecreateTopics(ctx, strings.Split(ends.tgtBoot, ","), nil, tgt); err != nil {
+		if err := mirror.PrecreateTopics(ctx, kafkaclient.Config{Brokers: strings.Split(ends.tgtBoot, ",")}, tgt); err != nil {
 			return nil, Env(err)
 		}
 	}

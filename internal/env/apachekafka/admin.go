@@ -28,11 +28,8 @@ const (
 // across kills and restarts would carry stale connections into the next
 // fault.
 func (c *Cluster) admin() (*kadm.Client, func(), error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(c.direct()...),
-		kgo.Dialer(c.DirectDial),
-		kgo.ClientID("kmt-apache-admin"),
-		kgo.RetryTimeout(30*time.Second),
+	cl, err := kafkaclient.Config{Brokers: c.direct(), Dial: c.DirectDial, ClientID: "kmt-apache-admin"}.NewKgo(
+		kgo.RetryTimeout(30 * time.Second),
 	)
 	if err != nil {
 		return nil, nil, fmt.Errorf("apache kafka %q: admin client: %w", c.o.Name, err)

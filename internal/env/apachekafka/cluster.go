@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/env/kafkadist"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/lifecycle"
 )
 
 // FrontFunc returns the address to advertise for a broker's client
@@ -66,13 +67,12 @@ type Cluster struct {
 	id    string // KRaft cluster id
 	nodes []*node
 
-	opMu sync.Mutex // serialises faults and lifecycle changes
+	ops lifecycle.Ops // serialises faults and lifecycle changes; remembers Close
 
 	mu     sync.Mutex
 	procs  []*kafkadist.Proc // index == node id; nil while down
 	paused map[int32]bool
 	fronts map[string]string // advertised -> real client address
-	closed bool
 }
 
 // Start formats and starts o.Brokers nodes in parallel (none reports ready
@@ -341,18 +341,14 @@ func (c *Cluster) checkIDs(ids []int32) error {
 	return nil
 }
 
-func (c *Cluster) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
-}
+func (c *Cluster) isClosed() bool { return c.ops.Closed() }
 
 // KillBrokers SIGKILLs the nodes' JVMs (no shutdown hooks, no controlled
 // shutdown: leaders move once the controller notices). Killing a dead node
 // is a no-op.
 func (c *Cluster) KillBrokers(ids []int32) error {
-	c.opMu.Lock()
-	defer c.opMu.Unlock()
+	c.ops.Lock()
+	defer c.ops.Unlock()
 	if err := c.checkIDs(ids); err != nil {
 		return err
 	}
@@ -381,8 +377,8 @@ func (c *Cluster) KillBrokers(ids []int32) error {
 // once is refused by the controller until its old session expires
 // (broker.session.timeout.ms, 9 s), so this takes JVM start plus up to 9 s.
 func (c *Cluster) RestoreBrokers(ids []int32) error {
-	c.opMu.Lock()
-	defer c.opMu.Unlock()
+	c.ops.Lock()
+	defer c.ops.Unlock()
 	if err := c.checkIDs(ids); err != nil {
 		return err
 	}
@@ -414,8 +410,8 @@ func (c *Cluster) PauseBrokers(ids []int32) error { return c.setPaused(ids, true
 func (c *Cluster) ResumeBrokers(ids []int32) error { return c.setPaused(ids, false) }
 
 func (c *Cluster) setPaused(ids []int32, pause bool) error {
-	c.opMu.Lock()
-	defer c.opMu.Unlock()
+	c.ops.Lock()
+	defer c.ops.Unlock()
 	if err := c.checkIDs(ids); err != nil {
 		return err
 	}
@@ -444,8 +440,8 @@ func (c *Cluster) setPaused(ids []int32, pause bool) error {
 // Stop takes the whole cluster down (SIGTERM in parallel, SIGKILL after
 // StopGrace); data stays for Restart.
 func (c *Cluster) Stop() error {
-	c.opMu.Lock()
-	defer c.opMu.Unlock()
+	c.ops.Lock()
+	defer c.ops.Unlock()
 	return c.stopLocked(c.o.StopGrace)
 }
 
@@ -465,8 +461,8 @@ func (c *Cluster) stopLocked(grace time.Duration) error {
 // Restart starts every node that is down (all of them after Stop) on the
 // same data and ports and waits until all are registered.
 func (c *Cluster) Restart(ctx context.Context) error {
-	c.opMu.Lock()
-	defer c.opMu.Unlock()
+	c.ops.Lock()
+	defer c.ops.Unlock()
 	if c.isClosed() {
 		return fmt.Errorf("apache kafka %q: restart: cluster is closed", c.o.Name)
 	}
@@ -492,14 +488,5 @@ func (c *Cluster) Restart(ctx context.Context) error {
 // Close stops every JVM for good (SIGTERM, SIGKILL after StopGrace). The
 // data folder stays: the caller owns it.
 func (c *Cluster) Close() error {
-	c.opMu.Lock()
-	defer c.opMu.Unlock()
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	c.closed = true
-	c.mu.Unlock()
-	return c.stopLocked(c.o.CloseGrace)
+	return c.ops.Close(func() error { return c.stopLocked(c.o.CloseGrace) })
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kversion"
 
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/lifecycle"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 )
 
@@ -96,14 +97,13 @@ type Cluster struct {
 	o   Options
 	log *slog.Logger
 
-	opMu sync.Mutex // serialises faults and lifecycle changes
+	ops lifecycle.Ops // serialises faults and lifecycle changes; remembers Close
 
 	mu      sync.Mutex
 	kc      *kfake.Cluster // nil while stopped
 	nodes   []*node        // index == node id
 	fronts  map[string]string
 	pending []int32 // node ids the next listenFn calls are for, in order
-	closed  bool
 	// ctrlLost: the controller broker (kfake fixes it at start: the highest
 	// node id) was killed since the last start. kfake never moves the
 	// controller, so controller-bound requests (CreatePartitions,
@@ -290,7 +290,7 @@ func (c *Cluster) DirectDial(ctx context.Context, network, addr string) (net.Con
 func (c *Cluster) live() (*kfake.Cluster, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.ops.Closed() {
 		return nil, fmt.Errorf("embedded %q: cluster is closed", c.o.Name)
 	}
 	if c.kc == nil {
@@ -484,8 +484,8 @@ func (c *Cluster) node(id int32) (*node, error) {
 // they hold. Killing a dead broker is a no-op; killing every live broker is
 // an error (kfake cannot run with none: use Stop).
 func (c *Cluster) KillBrokers(ids []int32) error {
-	c.opMu.Lock()
-	defer c.opMu.Unlock()
+	c.ops.Lock()
+	defer c.ops.Unlock()
 	kc, err := c.live()
 	if err != nil {
 		return err
@@ -522,8 +522,8 @@ func (c *Cluster) KillBrokers(ids []int32) error {
 // RestoreBrokers brings killed brokers back with the same node ids and
 // ports. Restoring a live broker is a no-op.
 func (c *Cluster) RestoreBrokers(ids []int32) error {
-	c.opMu.Lock()
-	defer c.opMu.Unlock()
+	c.ops.Lock()
+	defer c.ops.Unlock()
 	kc, err := c.live()
 	if err != nil {
 		return err
@@ -580,8 +580,8 @@ func (c *Cluster) setPaused(ids []int32, paused bool) error {
 // every listener and connection closes. Killed brokers and pauses are
 // forgotten: Restart brings every broker back, unpaused.
 func (c *Cluster) Stop() error {
-	c.opMu.Lock()
-	defer c.opMu.Unlock()
+	c.ops.Lock()
+	defer c.ops.Unlock()
 	return c.stopLocked()
 }
 
@@ -611,10 +611,10 @@ func (c *Cluster) stopLocked() error {
 // clients reconnect to the same addresses and find the data acknowledged
 // before Stop.
 func (c *Cluster) Restart(ctx context.Context) error {
-	c.opMu.Lock()
-	defer c.opMu.Unlock()
+	c.ops.Lock()
+	defer c.ops.Unlock()
 	c.mu.Lock()
-	closed, running := c.closed, c.kc != nil
+	closed, running := c.ops.Closed(), c.kc != nil
 	c.mu.Unlock()
 	if closed {
 		return fmt.Errorf("embedded %q: restart: cluster is closed", c.o.Name)
@@ -635,16 +635,7 @@ func (c *Cluster) Restart(ctx context.Context) error {
 // Close stops the cluster for good. The data directory stays (the caller
 // owns it).
 func (c *Cluster) Close() error {
-	c.opMu.Lock()
-	defer c.opMu.Unlock()
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	c.closed = true
-	c.mu.Unlock()
-	return c.stopLocked()
+	return c.ops.Close(c.stopLocked)
 }
 
 // slogAdapter routes kfake's logs to slog. kfake logs every request at info,

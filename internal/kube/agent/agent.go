@@ -12,6 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/mesh"
+	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report/metrics"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
@@ -24,9 +26,10 @@ type Config struct {
 	RunID           string
 	Targets         Targets
 	SourceBootstrap string // the ledger and fault topics live here
-	Dial            DialFunc
-	LedgerTopic     string
-	FaultsTopic     string
+	// Security is how the agent reaches the source (TLS, SASL).
+	Security    kafkaclient.Security
+	LedgerTopic string
+	FaultsTopic string
 	// Inject performs this side's faults; false records each as not done.
 	Inject bool
 	// Kube reads this cluster's Chaos Mesh objects (Workflow in Namespace).
@@ -40,6 +43,12 @@ type Config struct {
 	// Poll is how often Chaos Mesh status is read (default 2s); Linger how
 	// long /metrics stays up after the last record (default 30s).
 	Poll, Linger time.Duration
+}
+
+// source is the source cluster, where the ledger and fault topics live
+// and the topic faults act.
+func (c Config) source() kafkaclient.Config {
+	return kafkaclient.Config{Brokers: bootlist.Split(c.SourceBootstrap), Security: c.Security}
 }
 
 // duty is one fault this agent answers for.
@@ -95,13 +104,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	g := newGauges(cfg.Registerer)
-	w, err := NewWriter(ctx, cfg.SourceBootstrap, cfg.Dial, cfg.FaultsTopic)
+	w, err := NewWriter(ctx, cfg.source(), cfg.FaultsTopic)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
 	log.Info("waiting for the load to start", "run", cfg.RunID, "ledger_topic", cfg.LedgerTopic, "faults", len(duties))
-	start, err := LoadStart(ctx, cfg.SourceBootstrap, cfg.Dial, cfg.LedgerTopic, cfg.RunID, kube.LoadWait(s))
+	start, err := LoadStart(ctx, cfg.source(), cfg.LedgerTopic, cfg.RunID, kube.LoadWait(s))
 	if err != nil {
 		// Every owned fault is reported as not done, then the agent fails.
 		var errs []error
@@ -274,7 +283,7 @@ func (g *gauges) setLocked(name, kind string) {
 // follow mirrors the other cluster's live fault records into the gauges
 // until ctx ends.
 func (g *gauges) follow(ctx context.Context, cfg Config) {
-	_ = Read(ctx, cfg.SourceBootstrap, cfg.Dial, cfg.FaultsTopic, cfg.RunID, func(r Record) {
+	_ = Read(ctx, cfg.source(), cfg.FaultsTopic, cfg.RunID, func(r Record) {
 		if r.Cluster == string(cfg.Role) || r.Done || r.Fault == "" {
 			return
 		}

@@ -9,12 +9,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kmt-dev/kafka-mirror-tester/chaos/mesh"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/env/embedded"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
@@ -190,7 +192,7 @@ func TestKafkaSideOnEmbedded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	kc, err := kafkaClient(boot, nil, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	kc, err := kafkaClient(srcOf(boot), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,18 +216,18 @@ func TestKafkaSideOnEmbedded(t *testing.T) {
 	if err := lw.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, err := LoadStart(ctx, boot, nil, "__kmt_ledger", "r1", 20*time.Second)
+	got, err := LoadStart(ctx, srcOf(boot), "__kmt_ledger", "r1", 20*time.Second)
 	if err != nil || !got.Equal(start) {
 		t.Fatalf("LoadStart = %s, %v; want the start r1's first ledger entry carries, %s", got, err, start)
 	}
 	// Without a start field: the entry's append time less one flush.
 	before := time.Now()
 	produce("__kmt_ledger", "r2", `{"v":1,"run":"r2","stream":0}`, 0)
-	got, err = LoadStart(ctx, boot, nil, "__kmt_ledger", "r2", 20*time.Second)
+	got, err = LoadStart(ctx, srcOf(boot), "__kmt_ledger", "r2", 20*time.Second)
 	if err != nil || got.Before(before.Add(-ledgerFlush-time.Second)) || got.After(time.Now()) {
 		t.Fatalf("LoadStart without a start field = %s, %v", got, err)
 	}
-	if _, err := LoadStart(ctx, boot, nil, "__kmt_ledger", "never", 2*time.Second); err == nil || !strings.Contains(err.Error(), "did the load start") {
+	if _, err := LoadStart(ctx, srcOf(boot), "__kmt_ledger", "never", 2*time.Second); err == nil || !strings.Contains(err.Error(), "did the load start") {
 		t.Fatalf("LoadStart of a run with no entry: %v", err)
 	}
 
@@ -249,7 +251,7 @@ func TestKafkaSideOnEmbedded(t *testing.T) {
 		t.Fatal("shrinking a topic was accepted")
 	}
 
-	w, err := NewWriter(ctx, boot, nil, "")
+	w, err := NewWriter(ctx, srcOf(boot), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +269,7 @@ func TestKafkaSideOnEmbedded(t *testing.T) {
 	var purgedAt map[int]int64
 	col := NewCollector(func(topic string, l map[int]int64) { purgedAt = l })
 	rctx, rcancel := context.WithCancel(ctx)
-	go Read(rctx, boot, nil, "", "r1", col.Add)
+	go Read(rctx, srcOf(boot), "", "r1", col.Add)
 	missing := col.Wait(ctx, 20*time.Second)
 	rcancel()
 	if len(missing) != 0 || purgedAt[0] != 4 {
@@ -350,7 +352,7 @@ func TestRunOnEmbedded(t *testing.T) {
 	col := NewCollector(nil)
 	rctx, rcancel := context.WithCancel(ctx)
 	defer rcancel()
-	go Read(rctx, boot, nil, "", "e2e", col.Add)
+	go Read(rctx, srcOf(boot), "", "e2e", col.Add)
 	errs := make(chan error, 2)
 	for _, role := range mesh.Clusters {
 		go func(role mesh.Cluster) {
@@ -378,5 +380,53 @@ func TestRunOnEmbedded(t *testing.T) {
 	}
 	if d := fs[1].Start.Sub(start); d < time.Second {
 		t.Errorf("purge started %s after the load; want mid-window (2s)", d)
+	}
+}
+
+// srcOf is a plaintext source cluster at bootstrap.
+func srcOf(bootstrap string) kafkaclient.Config {
+	return kafkaclient.Config{Brokers: strings.Split(bootstrap, ",")}
+}
+
+// TestFaultTopicOverSASL: the agent's fault topic works on a cluster that
+// requires SASL (the agent's clients come from internal/kafkaclient, which
+// carries TLS and SASL; before, the agent could only dial, and a SASL
+// cluster was a usage error), and a wrong password is refused.
+func TestFaultTopicOverSASL(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(), kfake.Superuser(kafkaclient.ScramSHA256, "kmt", "s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	src := kafkaclient.Config{Brokers: c.ListenAddrs(), Security: kafkaclient.Security{SASL: &kafkaclient.SASL{Mechanism: kafkaclient.ScramSHA256, Username: "kmt", Password: "s3cret"}}}
+
+	w, err := NewWriter(ctx, src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for _, r := range []Record{{Run: "r1", Cluster: "source", Fault: "p"}, {Run: "r1", Cluster: "source", Done: true}, {Run: "r1", Cluster: "target", Done: true}} {
+		if err := w.Write(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	col := NewCollector(nil)
+	rctx, rcancel := context.WithCancel(ctx)
+	go Read(rctx, src, "", "r1", col.Add)
+	missing := col.Wait(ctx, 20*time.Second)
+	rcancel()
+	if len(missing) != 0 || len(col.recs["p"]) != 1 {
+		t.Fatalf("read back over SASL: missing %v, %d records of fault p, want 1", missing, len(col.recs["p"]))
+	}
+
+	bad := src
+	bad.Security.SASL = &kafkaclient.SASL{Mechanism: kafkaclient.ScramSHA256, Username: "kmt", Password: "wrong"}
+	bctx, bcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer bcancel()
+	if bw, err := NewWriter(bctx, bad, ""); err == nil {
+		bw.Close()
+		t.Fatal("a wrong SASL password was accepted")
 	}
 }

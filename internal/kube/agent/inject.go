@@ -120,7 +120,7 @@ func (cfg Config) purge(ctx context.Context, f scenarios.Fault, t time.Time, g *
 		r.Error = "interrupted before the fault window"
 		return r
 	}
-	cl, err := kafkaClient(cfg.SourceBootstrap, cfg.Dial)
+	cl, err := kafkaClient(cfg.source())
 	if err != nil {
 		r.Error = err.Error()
 		return r
@@ -148,7 +148,7 @@ func (cfg Config) grow(ctx context.Context, f scenarios.Fault, t time.Time, g *g
 		r.Error = "interrupted before the fault window"
 		return r
 	}
-	cl, err := kafkaClient(cfg.SourceBootstrap, cfg.Dial, kgo.RequestTimeoutOverhead(30*time.Second))
+	cl, err := kafkaClient(cfg.source(), kgo.RequestTimeoutOverhead(30*time.Second))
 	if err != nil {
 		r.Error = err.Error()
 		return r

@@ -15,13 +15,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	bootlist "github.com/kmt-dev/kafka-mirror-tester/internal/bootstrap"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 )
 
 // DefaultTopic is the fault topic on the source cluster. Like the ledger
@@ -62,19 +62,17 @@ type Record struct {
 	LoadStart time.Time `json:"loadStart,omitzero"`
 }
 
-// DialFunc dials a broker (TLS/SASL wrappers included); nil: net.Dialer.
-type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
-
-func kafkaClient(bootstrap string, dial DialFunc, opts ...kgo.Opt) (*kgo.Client, error) {
-	addrs := bootlist.Split(bootstrap)
-	if len(addrs) == 0 {
-		return nil, fmt.Errorf("empty bootstrap %q", bootstrap)
+// kafkaClient is a franz-go client of the source cluster, built by the one
+// client factory (TLS and SASL included); client id kmt-agent unless src
+// names one.
+func kafkaClient(src kafkaclient.Config, opts ...kgo.Opt) (*kgo.Client, error) {
+	if len(src.Brokers) == 0 {
+		return nil, errors.New("no source bootstrap address (--source-bootstrap host:port,...)")
 	}
-	o := append([]kgo.Opt{kgo.SeedBrokers(addrs...), kgo.ClientID("kmt-agent")}, opts...)
-	if dial != nil {
-		o = append(o, kgo.Dialer(dial))
+	if src.ClientID == "" {
+		src.ClientID = "kmt-agent"
 	}
-	return kgo.NewClient(o...)
+	return src.NewKgo(opts...)
 }
 
 // Writer publishes Records to the fault topic, keyed by run id (one
@@ -86,13 +84,13 @@ type Writer struct {
 
 // NewWriter connects to the source cluster; the topic is created on first
 // write if the cluster allows it, else by ensureTopic.
-func NewWriter(ctx context.Context, bootstrap string, dial DialFunc, topic string) (*Writer, error) {
+func NewWriter(ctx context.Context, src kafkaclient.Config, topic string) (*Writer, error) {
 	if topic == "" {
 		topic = DefaultTopic
 	}
-	cl, err := kafkaClient(bootstrap, dial, kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation(), kgo.RequiredAcks(kgo.AllISRAcks()))
+	cl, err := kafkaClient(src, kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation(), kgo.RequiredAcks(kgo.AllISRAcks()))
 	if err != nil {
-		return nil, fmt.Errorf("fault topic writer for %s: %w", bootstrap, err)
+		return nil, fmt.Errorf("fault topic writer for %v: %w", src.Brokers, err)
 	}
 	if err := ensureTopic(ctx, cl, topic); err != nil {
 		cl.Close()
@@ -120,13 +118,13 @@ func (w *Writer) Close() { w.cl.Close() }
 
 // Read calls fn for every record of run in the fault topic, from the
 // beginning, until ctx ends. A topic that does not exist yet is waited for.
-func Read(ctx context.Context, bootstrap string, dial DialFunc, topic, run string, fn func(Record)) error {
+func Read(ctx context.Context, src kafkaclient.Config, topic, run string, fn func(Record)) error {
 	if topic == "" {
 		topic = DefaultTopic
 	}
-	cl, err := kafkaClient(bootstrap, dial, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kafkaClient(src, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
-		return fmt.Errorf("fault topic reader for %s: %w", bootstrap, err)
+		return fmt.Errorf("fault topic reader for %v: %w", src.Brokers, err)
 	}
 	defer cl.Close()
 	for {
@@ -151,21 +149,21 @@ func Read(ctx context.Context, bootstrap string, dial DialFunc, topic, run strin
 // that entry's append time minus the ledger's flush interval (entries are
 // flushed about once a second, the first one a flush after the first ack).
 // It waits up to wait for the first entry.
-func LoadStart(ctx context.Context, bootstrap string, dial DialFunc, topic, run string, wait time.Duration) (time.Time, error) {
+func LoadStart(ctx context.Context, src kafkaclient.Config, topic, run string, wait time.Duration) (time.Time, error) {
 	if topic == "" {
 		topic = ledger.DefaultTopic
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	cl, err := kafkaClient(bootstrap, dial, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kafkaClient(src, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
-		return time.Time{}, fmt.Errorf("ledger reader for %s: %w", bootstrap, err)
+		return time.Time{}, fmt.Errorf("ledger reader for %v: %w", src.Brokers, err)
 	}
 	defer cl.Close()
 	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return time.Time{}, fmt.Errorf("no ledger entry of run %s in topic %s on %s within %s: did the load start (kmt loadgen --run-id %s --ledger-topic %s)?", run, topic, bootstrap, wait, run, topic)
+			return time.Time{}, fmt.Errorf("no ledger entry of run %s in topic %s on %s within %s: did the load start (kmt loadgen --run-id %s --ledger-topic %s)?", run, topic, strings.Join(src.Brokers, ","), wait, run, topic)
 		}
 		var start time.Time
 		fs.EachRecord(func(kr *kgo.Record) {

@@ -26,58 +26,24 @@ import (
 
 // One real kube-apiserver (with the Chaos Mesh and prometheus-operator
 // CRDs) for the package; two namespaces stand in for the two clusters.
-var (
-	envOnce sync.Once
-	env     *testenv.Env
-	envErr  error
-)
+var api = &testenv.Shared{Options: testenv.Options{CRDs: true, Logger: quietLogger()}}
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if env != nil {
-		_ = env.Stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { api.Main(m) }
 
-func apiServer(t *testing.T) *testenv.Env {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("needs a real kube-apiserver (internal/env/testenv)")
-	}
-	envOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-		defer cancel()
-		env, envErr = testenv.New(ctx, testenv.Options{CRDs: true, Logger: quietLogger()})
-	})
-	if envErr != nil {
-		t.Fatalf("testenv: %v", envErr)
-	}
-	return env
-}
+func apiServer(t *testing.T) *testenv.Env { t.Helper(); return api.Get(t) }
 
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-var nsSeq int
-var nsMu sync.Mutex
-
 // namespace creates a fresh namespace, opted in to chaos or not.
 func namespace(t *testing.T, e *testenv.Env, prefix string, chaosAllowed bool) string {
 	t.Helper()
-	nsMu.Lock()
-	nsSeq++
-	name := fmt.Sprintf("%s-%d", prefix, nsSeq)
-	nsMu.Unlock()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	var labels map[string]string
 	if chaosAllowed {
-		ns.Labels = map[string]string{LabelChaos: ChaosAllowed}
+		labels = map[string]string{LabelChaos: ChaosAllowed}
 	}
-	if err := e.Client.Create(context.Background(), ns); err != nil {
-		t.Fatal(err)
-	}
-	return name
+	return e.Namespace(t, prefix, labels)
 }
 
 func sides(e *testenv.Env, srcNS, tgtNS string) (Side, Side) {
