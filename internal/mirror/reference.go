@@ -20,13 +20,7 @@ import (
 // mirror's own latency in single-digit milliseconds, so latency seen by the
 // validator is dominated by the faults under test, not by batching.
 const (
-	// maxBatch is the most records per fetch/write/commit round. The mirror
-	// copies one batch at a time (a write and a commit round trip each),
-	// so under a backlog this bounds its rate: with 256 the embedded
-	// baseline failed at 5000-10000 msg/s on 2 busy cores (p99 2-9 s, the
-	// backlog growing), with 2048 it passed 10000 (p99 0.35-0.43 s); a
-	// batch is only this large when that many records are waiting.
-	maxBatch       = 2048
+	maxBatch       = 256                   // records per fetch/write/commit round
 	gatherWindow   = 5 * time.Millisecond  // wait for more records after the first
 	reorderIdle    = time.Second           // write an incomplete reorder group after this much quiet
 	partitionPoll  = 2 * time.Second       // how often source partition counts are checked

@@ -290,9 +290,7 @@ func waitBatch(t *testing.T, ch <-chan []kafka.Message) []kafka.Message {
 }
 
 func TestReferenceKillRestart(t *testing.T) {
-	// More records than one batch holds, so the killed batch is mid-stream.
-	const parts, per = 4, maxBatch / 2
-	const n = parts * per
+	const parts, per, n = 4, 250, 1000
 	cases := []struct {
 		name    string
 		defects []scenarios.Defect
