@@ -4,7 +4,7 @@ TEST_TIMEOUT ?= 45m
 BIN          ?= bin/kmt
 VERSION      ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: help build test test-real deps kafka demo bench charts image lint lint-fix fuzz clean k8s-node-up k8s-node-down test-node
+.PHONY: help build test test-real deps kafka demo bench charts image lint lint-fix fuzz clean k8s-node-up k8s-node-down test-node test-node-baseline
 
 help: ## this list
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ deps: ## install the real third-party peers the tests use (kcat, prometheus, etc
 # The whole catalogue (short forms) on real Apache Kafka clusters at the
 # scenarios' own broker counts, with the reference mirror and MirrorMaker 2.
 test-real: deps kafka ## the whole catalogue on real Apache Kafka with both mirrors (long)
-	KMT_REAL_FULL=1 $(GO) test -p 1 -count=1 -timeout 180m -run 'TestCatalogueSubsetOnRealKafka|TestLoadModesOnRealKafka|TestFailoverDrillOnRealKafka|TestFailoverFaultsOnRealKafka' -v ./internal/env/apachekafka
+	KMT_REAL_FULL=1 $(GO) test -p 1 -count=1 -timeout 180m -run 'TestCatalogueSubsetOnRealKafka|TestLoadModesOnRealKafka|TestLargeRecordsOnRealKafka|TestFailoverDrillOnRealKafka|TestFailoverFaultsOnRealKafka' -v ./internal/env/apachekafka
 
 kafka: ## assemble Apache Kafka's libs/ from Maven Central into the kmt cache (once; needs mvn + java)
 	./scripts/kafka-libs.sh >/dev/null
@@ -62,9 +62,13 @@ k8s-node-down: ## stop that node and remove everything it left (processes, mount
 	$(GO) build -o $(NODE_BIN) ./internal/env/testenv/node/cmd/kmt-node
 	$(NODE_BIN) down
 
-test-node: ## start a real node, run kmt pods on it, tear it down (not part of `make test`)
+test-node: ## start a real node, run every part on it (pods, DNS, Kafka, baseline chart, pod kill), tear it down (not part of `make test`)
 	./scripts/install-node-deps.sh
 	KMT_TEST_NODE=1 $(GO) test -count=1 -v -timeout 60m -run 'TestNode' ./internal/env/testenv/node/
+
+test-node-baseline: ## the node's baseline story only: Kafkas + MirrorMaker 2 + Prometheus in pods, the baseline chart end to end
+	./scripts/install-node-deps.sh
+	KMT_TEST_NODE=1 $(GO) test -count=1 -v -timeout 30m -run 'TestNodeRunsPods/(pair|prometheus|baseline)$$' ./internal/env/testenv/node/
 
 clean: ## remove build output and reports
 	rm -rf bin reports

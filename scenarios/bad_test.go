@@ -46,6 +46,8 @@ var badScenarios = []struct {
 	{"recoverswithin-names-no-fault.bad.yaml", 26, []string{"spec.assertions.recoversWithin.after", "nope"}},
 	{"short-fault-inside-short-warmup.bad.yaml", 0, []string{"short form", "spec.timeline[0].at", "warmup"}},
 	{"streams-zero.bad.yaml", 14, []string{"spec.load.streams", "is 0"}},
+	{"topic-config-unknown.bad.yaml", 12, []string{"spec.topology.topics[0].targetConfig.max.message.byte", "not a Kafka topic config", "max.message.bytes"}},
+	{"topic-config-value.bad.yaml", 12, []string{"spec.topology.topics[0].config.cleanup.policy", `"compcat" must be delete, compact`}},
 	{"two-documents.bad.yaml", 0, []string{"more than one YAML document"}},
 	{"unknown-fault-kind.bad.yaml", 21, []string{"spec.timeline[0].kind", "mirror-explode"}},
 	{"unknown-field.bad.yaml", 12, []string{"spec.load.rat"}},

@@ -122,7 +122,11 @@ func (s *Scenario) validateFailover(b Backend) Errors {
 		es = append(es, s.errAt("spec.failover."+path, format, args...))
 	}
 	if b == BackendKubernetes {
-		es = append(es, s.errAt("spec.failover", "the failover drill runs only where kmt runs the load itself (embedded, --brokers apache, or your clusters); it has no Kubernetes form yet: run it with kmt run"))
+		es = append(es, s.errAt("spec.failover", "the failover drill has no Kubernetes form: at the failover point it moves a consumer group of "+
+			"kmt's own from the source to the target on the load's clock and reads the mirror's checkpoints, which only a kmt that runs the load "+
+			"itself does (no scenario chart runs that group in a pod). Run it with kmt run instead: against your clusters, "+
+			"kmt run %s --source-bootstrap SRC --target-bootstrap TGT --mirror external --target-topic TOPIC (docs/mirrormaker2.md, Failover drill), "+
+			"or on this machine, kmt run %s --brokers apache --mirror mirrormaker2", s.Metadata.Name, s.Metadata.Name))
 	}
 	switch f.Lag {
 	case LagCaughtUp, LagFarBehind, LagIdle:

@@ -323,8 +323,10 @@ func (t *Tracker) fidelityStream(out *report.Fidelity, k ledger.StreamKey, s *le
 }
 
 // stuckLead: how many records before a large one a stream that stopped
-// may stop and still count as stuck at it.
-const stuckLead = 2
+// may stop and still count as stuck at it: records fetched with the large
+// one that the mirror never wrote (MirrorMaker 2 4.3.0, whose task died on
+// RecordTooLargeException, stopped streams up to 3 records before it).
+const stuckLead = 4
 
 // patternCount is how many q in r have q % n == n-1.
 func patternCount(r intervals.Range, n uint64) uint64 {

@@ -163,6 +163,10 @@ func TestCLIBadFlags(t *testing.T) {
 		{[]string{"run", "wan-partition", "--source-bootstrap", "127.0.0.1:1", "--target-bootstrap", "127.0.0.1:2", "--mirror", "external"}, "cannot inject faults"},
 		{[]string{"run", "no-such-scenario"}, "no-such-scenario"},
 		{[]string{"run", "baseline", "--run-id", "bad id!"}, "run id"},
+		// Stories with no Kubernetes form are refused by name, before any
+		// cluster is reached, saying why and what to run instead.
+		{[]string{"cluster", "run", "failover-caught-up"}, "Run it with kmt run instead: against your clusters, kmt run failover-caught-up --source-bootstrap"},
+		{[]string{"render", "failover-partitions-added"}, "no scenario chart runs that group in a pod"},
 		{[]string{"lint"}, "requires at least 1 arg"},
 		{[]string{"lint", "--backend", "mars", "baseline"}, "mars"},
 		{[]string{"list", "extra"}, "unknown command"},

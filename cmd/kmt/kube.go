@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,6 +41,23 @@ func readScenario(path string, short bool, b scenarios.Backend) (*scenarios.Scen
 		return nil, runner.Usage(err)
 	}
 	return s, nil
+}
+
+// kubernetesForm refuses, by name and before any cluster is reached, a
+// catalogue scenario that has no chart because it has no Kubernetes form
+// (the failover drill): the error says why and what to run instead.
+func kubernetesForm(name string) error {
+	if !slices.Contains(scenarios.Catalogue(), name) || slices.Contains(scenarios.KubernetesCatalogue(), name) {
+		return nil
+	}
+	s, err := scenarios.Read(name)
+	if err != nil {
+		return runner.Usage(err)
+	}
+	if err := s.Validate(scenarios.BackendKubernetes); err != nil {
+		return runner.Usage(fmt.Errorf("%s has no chart (charts/ holds the scenarios with a Kubernetes form): %w", name, err))
+	}
+	return nil
 }
 
 func newRenderCmd(g *globals) *cobra.Command {
@@ -183,13 +201,16 @@ kmt.dev/chaos=allowed. kmt abort --run-id ID removes everything of a run.`,
 			if err != nil {
 				return err
 			}
+			name := strings.TrimSuffix(filepath.Base(args[0]), ".yaml")
+			if chart == "" {
+				if err := kubernetesForm(name); err != nil {
+					return err
+				}
+				chart = filepath.Join("charts", name)
+			}
 			src, tgt, err := k.sides()
 			if err != nil {
 				return err
-			}
-			name := strings.TrimSuffix(filepath.Base(args[0]), ".yaml")
-			if chart == "" {
-				chart = filepath.Join("charts", name)
 			}
 			if _, err := os.Stat(chart); err != nil {
 				return runner.Usage(fmt.Errorf("chart %s: %w (give --chart, or run from the repository root; make charts regenerates them)", chart, err))

@@ -8,12 +8,10 @@ import (
 	"path/filepath"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/env/testenv"
 )
@@ -126,58 +124,21 @@ func (n *Node) startDNS(ctx context.Context, bin string) error {
 	}
 	const ns, name = "kube-system", "coredns"
 	labels := map[string]string{"k8s-app": "kube-dns"}
-	cs := n.Clientset
 	meta := metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}
-	objs := []func() error{
-		func() error {
-			_, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: meta}, metav1.CreateOptions{})
-			return err
-		},
-		func() error {
-			_, err := cs.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
-				ObjectMeta: metav1.ObjectMeta{Name: "system:coredns"},
-				Rules: []rbacv1.PolicyRule{
-					{APIGroups: []string{""}, Resources: []string{"endpoints", "services", "pods", "namespaces"}, Verbs: []string{"list", "watch"}},
-					{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"list", "watch"}},
-				},
-			}, metav1.CreateOptions{})
-			return err
-		},
-		func() error {
-			_, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-				ObjectMeta: metav1.ObjectMeta{Name: "system:coredns"},
-				RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "system:coredns"},
-				Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: ns}},
-			}, metav1.CreateOptions{})
-			return err
-		},
-		func() error {
-			_, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: meta, Data: map[string]string{"Corefile": corefile}}, metav1.CreateOptions{})
-			return err
-		},
-		func() error {
-			_, err := cs.AppsV1().Deployments(ns).Create(ctx, coreDNSDeployment(meta), metav1.CreateOptions{})
-			return err
-		},
-		func() error {
-			_, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
-				ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: ns, Labels: labels},
-				Spec: corev1.ServiceSpec{
-					Selector:  labels,
-					ClusterIP: DNSServiceIP,
-					Ports: []corev1.ServicePort{
-						{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromInt32(coreDNSPort)},
-						{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(coreDNSPort)},
-					},
-				},
-			}, metav1.CreateOptions{})
-			return err
-		},
-	}
-	for _, create := range objs {
-		if err := create(); err != nil {
-			return fmt.Errorf("creating the cluster DNS objects: %w", err)
-		}
+	objs := clusterRoleFor(meta, "system:coredns", []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"endpoints", "services", "pods", "namespaces"}, Verbs: []string{"list", "watch"}},
+		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"list", "watch"}},
+	})
+	svc := service(metav1.ObjectMeta{Name: "kube-dns", Namespace: ns, Labels: labels}, labels,
+		corev1.ServicePort{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromInt32(coreDNSPort)},
+		corev1.ServicePort{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(coreDNSPort)})
+	svc.Spec.ClusterIP = DNSServiceIP
+	objs = append(objs,
+		&corev1.ConfigMap{ObjectMeta: meta, Data: map[string]string{"Corefile": corefile}},
+		deployment(meta, coreDNSPod(meta.Name)),
+		svc)
+	if err := createObjects(ctx, n.Clientset, "cluster DNS", objs...); err != nil {
+		return err
 	}
 	if err := n.WaitDeploymentReady(ctx, ns, name, 3*time.Minute); err != nil {
 		return fmt.Errorf("cluster DNS (CoreDNS): %w", err)
@@ -203,34 +164,21 @@ func (n *Node) WaitDeploymentReady(ctx context.Context, ns, name string, timeout
 	return nil
 }
 
-func coreDNSDeployment(meta metav1.ObjectMeta) *appsv1.Deployment {
-	return &appsv1.Deployment{
-		ObjectMeta: meta,
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](1),
-			Selector: &metav1.LabelSelector{MatchLabels: meta.Labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: meta.Labels},
-				Spec: corev1.PodSpec{
-					ServiceAccountName: meta.Name,
-					// Default: the node's (empty) resolver, not itself.
-					DNSPolicy: corev1.DNSDefault,
-					Containers: []corev1.Container{{
-						Name:            "coredns",
-						Image:           CoreDNSImage,
-						ImagePullPolicy: corev1.PullNever,
-						Args:            []string{"-conf", "/etc/coredns/Corefile"},
-						VolumeMounts:    []corev1.VolumeMount{{Name: "config", MountPath: "/etc/coredns"}},
-						ReadinessProbe: &corev1.Probe{
-							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(coreDNSReadyPort)}},
-							PeriodSeconds: 2,
-						},
-					}},
-					Volumes: []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{
-						ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: meta.Name}},
-					}}},
-				},
-			},
-		},
+// coreDNSPod runs CoreDNS with the Corefile of ConfigMap name under
+// ServiceAccount name.
+func coreDNSPod(name string) corev1.PodSpec {
+	return corev1.PodSpec{
+		ServiceAccountName: name,
+		// Default: the node's (empty) resolver, not itself.
+		DNSPolicy: corev1.DNSDefault,
+		Containers: []corev1.Container{{
+			Name:            "coredns",
+			Image:           CoreDNSImage,
+			ImagePullPolicy: corev1.PullNever,
+			Args:            []string{"-conf", "/etc/coredns/Corefile"},
+			VolumeMounts:    []corev1.VolumeMount{{Name: "config", MountPath: "/etc/coredns"}},
+			ReadinessProbe:  httpReadiness("/ready", coreDNSReadyPort),
+		}},
+		Volumes: []corev1.Volume{configMapVolume("config", name)},
 	}
 }

@@ -8,8 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/kmt-dev/kafka-mirror-tester/internal/env/kafkadist"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // testKafkaBroker runs a KRaft broker from the Kafka image (DeployKafka),
@@ -18,20 +17,17 @@ import (
 func testKafkaBroker(t *testing.T, n *Node) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	dist, err := kafkadist.Ensure(ctx, kafkadist.Version, nil)
-	if err != nil {
-		t.Fatalf("Kafka libs: %v", err)
-	}
-	spec, err := KafkaImageSpec(DebianJRE, dist.Libs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.ImportImage(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
+	importKafkaImage(t, n)
 	if err := DeployKafka(ctx, n.Clientset, "default", "smoke"); err != nil {
 		t.Fatal(err)
 	}
+	// The smoke broker's JVM would otherwise share the machine with the
+	// parts that follow.
+	t.Cleanup(func() {
+		if err := n.Clientset.AppsV1().StatefulSets("default").Delete(context.Background(), "smoke-kafka", metav1.DeleteOptions{}); err != nil {
+			t.Errorf("deleting the smoke broker: %v", err)
+		}
+	})
 	start := time.Now()
 	pod, err := n.WaitPodReady(ctx, "default", KafkaPod("smoke"), 5*time.Minute)
 	if err != nil {

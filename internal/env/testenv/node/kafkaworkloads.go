@@ -91,10 +91,12 @@ func DeployKafka(ctx context.Context, cs kubernetes.Interface, ns, cluster strin
 	labels := map[string]string{"app.kubernetes.io/name": "kafka", "kmt.dev/kafka-cluster": cluster}
 	meta := metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}
 	props := kafkaConfDir + "/server.properties"
-	cm := &corev1.ConfigMap{ObjectMeta: meta, Data: map[string]string{"server.properties": brokerProperties, "log4j2.properties": log4j2Properties}}
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: KafkaBootstrapService(cluster), Namespace: ns, Labels: labels},
-		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "kafka", Port: 9092, TargetPort: intstr.FromInt32(9092)}}},
+	broker := kafkaContainer("broker", kafkaJava("kafka.Kafka", props))
+	broker.ReadinessProbe = tcpReadiness(9092)
+	pod := corev1.PodSpec{
+		InitContainers: []corev1.Container{kafkaContainer("format", kafkaJava("kafka.tools.StorageTool", "format", "--cluster-id=MkU3OEVBNTcwNTJENDM2Qg", "-c", props))},
+		Containers:     []corev1.Container{broker},
+		Volumes:        []corev1.Volume{configMapVolume("config", name), emptyDirVolume("data")},
 	}
 	sts := &appsv1.StatefulSet{
 		ObjectMeta: meta,
@@ -102,37 +104,13 @@ func DeployKafka(ctx context.Context, cs kubernetes.Interface, ns, cluster strin
 			Replicas:    ptr.To[int32](1),
 			ServiceName: KafkaBootstrapService(cluster),
 			Selector:    &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					InitContainers: []corev1.Container{kafkaContainer("format", kafkaJava("kafka.tools.StorageTool", "format", "--cluster-id=MkU3OEVBNTcwNTJENDM2Qg", "-c", props))},
-					Containers:     []corev1.Container{withTCPReadiness(kafkaContainer("broker", kafkaJava("kafka.Kafka", props)), 9092)},
-					Volumes: []corev1.Volume{
-						{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: name}}}},
-						{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-					},
-				},
-			},
+			Template:    podTemplate(meta, pod),
 		},
 	}
-	if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("kafka %s: %w", cluster, err)
-	}
-	if _, err := cs.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("kafka %s: %w", cluster, err)
-	}
-	if _, err := cs.AppsV1().StatefulSets(ns).Create(ctx, sts, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("kafka %s: %w", cluster, err)
-	}
-	return nil
-}
-
-func withTCPReadiness(c corev1.Container, port int32) corev1.Container {
-	c.ReadinessProbe = &corev1.Probe{
-		ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(port)}},
-		PeriodSeconds: 2,
-	}
-	return c
+	return createObjects(ctx, cs, "kafka "+cluster,
+		&corev1.ConfigMap{ObjectMeta: meta, Data: map[string]string{"server.properties": brokerProperties, "log4j2.properties": log4j2Properties}},
+		service(metav1.ObjectMeta{Name: KafkaBootstrapService(cluster), Namespace: ns, Labels: labels}, labels, tcpPort("kafka", 9092, intstr.FromInt32(9092))),
+		sts)
 }
 
 // WaitPodReady waits until pod ns/name is Ready and returns it, failing
@@ -174,30 +152,11 @@ var MirrorMaker2Labels = map[string]string{"app.kubernetes.io/name": MirrorMaker
 // by the Deployment, as a mirror in production would be.
 func DeployMirrorMaker2(ctx context.Context, cs kubernetes.Interface, ns, properties string) error {
 	meta := metav1.ObjectMeta{Name: MirrorMaker2Name, Namespace: ns, Labels: MirrorMaker2Labels}
-	cm := &corev1.ConfigMap{ObjectMeta: meta, Data: map[string]string{"mm2.properties": properties, "log4j2.properties": log4j2Properties}}
-	c := kafkaContainer(MirrorMaker2Name, kafkaJava("org.apache.kafka.connect.mirror.MirrorMaker", kafkaConfDir+"/mm2.properties"))
-	dep := &appsv1.Deployment{
-		ObjectMeta: meta,
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](1),
-			Selector: &metav1.LabelSelector{MatchLabels: MirrorMaker2Labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: MirrorMaker2Labels},
-				Spec: corev1.PodSpec{
-					Containers: []corev1.Container{c},
-					Volumes: []corev1.Volume{
-						{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: MirrorMaker2Name}}}},
-						{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-					},
-				},
-			},
-		},
+	pod := corev1.PodSpec{
+		Containers: []corev1.Container{kafkaContainer(MirrorMaker2Name, kafkaJava("org.apache.kafka.connect.mirror.MirrorMaker", kafkaConfDir+"/mm2.properties"))},
+		Volumes:    []corev1.Volume{configMapVolume("config", MirrorMaker2Name), emptyDirVolume("data")},
 	}
-	if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("mirrormaker2: %w", err)
-	}
-	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("mirrormaker2: %w", err)
-	}
-	return nil
+	return createObjects(ctx, cs, "mirrormaker2",
+		&corev1.ConfigMap{ObjectMeta: meta, Data: map[string]string{"mm2.properties": properties, "log4j2.properties": log4j2Properties}},
+		deployment(meta, pod))
 }

@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
 // EnvNodeTest turns on the tests that start a real node (minutes on a cold
@@ -26,21 +28,81 @@ func needNode(t *testing.T) {
 	}
 }
 
-// TestNodeRunsPods starts the node, runs the kmt image twice to
-// completion — `kmt list` (exit 0, the scenario catalogue in its log, read
-// through the API server) and `kmt no-such-command` (exit 2, kmt's bad-usage
-// code, as the pod's terminated state) — and a Kafka broker from the Kafka
-// image, then tears the node down and checks that nothing is left.
+// TestNodeRunsPods starts the node and runs, in order (each part a
+// subtest; iterate on one with e.g. -run 'TestNodeRunsPods/(pair|prometheus|baseline)'
+// since a part needs the parts it builds on):
+//
+//  1. the kmt image twice to completion: `kmt list` (exit 0, the scenario
+//     catalogue in its log, read through the API server) and
+//     `kmt no-such-command` (exit 2, kmt's bad-usage code);
+//  2. dns: Services and the cluster DNS;
+//  3. broker: a Kafka broker pod produced to and consumed from;
+//  4. pair, prometheus, baseline: both Kafkas and MirrorMaker 2, the
+//     Prometheus in the cluster, and the baseline chart end to end,
+//     compared with the same scenario run locally;
+//  5. wan: the WAN stories, refused with this node's reasons;
+//     podkill: the mirror-hard-kill chart, Chaos Mesh killing the mirror.
+//
+// Then it tears the node down and checks that nothing is left, also when
+// a part failed (the check runs in the test's cleanup).
 func TestNodeRunsPods(t *testing.T) {
 	needNode(t)
+	suite := time.Now()
 	n, err := Start(context.Background(), Options{})
 	if err != nil {
 		t.Fatalf("starting the node: %v", err)
 	}
 	dir := n.Dir
-	t.Cleanup(func() { _ = n.Stop() })
+	t.Cleanup(func() {
+		stop := time.Now()
+		if err := n.Stop(); err != nil {
+			t.Errorf("tearing down: %v", err)
+		}
+		if left := Leftovers(dir); len(left) > 0 {
+			t.Errorf("the node left behind:\n%s", strings.Join(left, "\n"))
+		}
+		t.Logf("teardown %s; suite %s", time.Since(stop).Round(time.Millisecond), time.Since(suite).Round(time.Second))
+	})
 	t.Logf("node start: %s", n.Took.Round(time.Millisecond))
+	testKmtPods(t, n)
 
+	part := func(name string, f func(t *testing.T)) {
+		start, ran := time.Now(), false
+		ok := t.Run(name, func(t *testing.T) { ran = true; f(t) })
+		if ran {
+			t.Logf("part %s: %s (passed: %t)", name, time.Since(start).Round(time.Second), ok)
+		}
+	}
+	part("dns", testServicesAndDNS)
+	part("broker", func(t *testing.T) { testKafkaBroker(t, n) })
+	var pair *mirrorPair
+	part("pair", func(t *testing.T) {
+		p := startMirrorPair(t, n)
+		pair = &p
+	})
+	promURL := ""
+	part("prometheus", func(t *testing.T) { promURL = startPrometheus(t, n) })
+	if pair != nil && promURL != "" {
+		part("baseline", func(t *testing.T) { testBaseline(t, n, *pair, promURL) })
+	}
+	part("wan", testWANRefused)
+	if pair != nil && promURL != "" {
+		part("podkill", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+			defer cancel()
+			if err := n.StartChaosMesh(ctx); err != nil {
+				t.Fatalf("chaos mesh: %v", err)
+			}
+			testMirrorPodKill(t, n, *pair, promURL)
+		})
+	}
+}
+
+// testKmtPods runs the kmt image to completion twice: `kmt list` (exit 0,
+// the scenario catalogue in its log, read through the API server) and
+// `kmt no-such-command` (exit 2, kmt's bad-usage code, as the pod's
+// terminated state).
+func testKmtPods(t *testing.T, n *Node) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	podStart := time.Now()
@@ -63,36 +125,24 @@ func TestNodeRunsPods(t *testing.T) {
 	if bad.Status.Phase != corev1.PodFailed || exitCode(bad) != 2 {
 		t.Errorf("pod kmt-bad-usage ended %s with exit code %d, want Failed with 2 (bad usage): %s", bad.Status.Phase, exitCode(bad), describe(bad))
 	}
+}
 
-	t.Run("services and dns", testServicesAndDNS)
-	t.Run("kafka broker", func(t *testing.T) { testKafkaBroker(t, n) })
-	var pair *mirrorPair
-	t.Run("kafka pair and mirrormaker2", func(t *testing.T) {
-		p := startMirrorPair(t, n)
-		pair = &p
-	})
-	if pair != nil {
-		t.Run("baseline chart", func(t *testing.T) { testBaseline(t, n, *pair) })
-		promURL := ""
-		t.Run("prometheus", func(t *testing.T) { promURL = startPrometheus(t, n) })
-		if promURL != "" {
-			t.Run("baseline chart with prometheus", func(t *testing.T) { testBaselineWithPrometheus(t, n, *pair, promURL) })
+// testWANRefused: each WAN story is refused on this node with the reason
+// (Refusal), which the test log shows; the stories that do run here are
+// not.
+func testWANRefused(t *testing.T) {
+	netem := ProbeNetem()
+	for _, name := range []string{"wan-latency", "wan-bandwidth", "wan-partition"} {
+		sc, err := scenarios.Read(name)
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Run("mirror pod kill", func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
-			defer cancel()
-			if err := n.StartChaosMesh(ctx); err != nil {
-				t.Fatalf("chaos mesh: %v", err)
-			}
-			testMirrorPodKill(t, n, *pair, promURL)
-		})
-	}
-
-	if err := n.Stop(); err != nil {
-		t.Errorf("tearing down: %v", err)
-	}
-	if left := Leftovers(dir); len(left) > 0 {
-		t.Errorf("the node left behind:\n%s", strings.Join(left, "\n"))
+		err = Refusal(sc, netem)
+		if err == nil {
+			t.Errorf("%s would run on this node, which has no chaos-daemon to shape traffic", name)
+			continue
+		}
+		t.Logf("refused: %v", err)
 	}
 }
 

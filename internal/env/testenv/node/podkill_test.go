@@ -15,18 +15,30 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube/clusterrun"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 )
 
 // testMirrorPodKill runs the mirror-hard-kill chart: its Workflow, executed
-// by Chaos Mesh's controller-manager, kills the MirrorMaker 2 pod mid-load;
-// the Deployment starts a new one, which copies again from the source
-// offsets last committed. The story: nothing lost, duplicates counted, and
-// the duplicates recounted by an independent consumer (kcat reading the
-// target topic, counting repeated (epoch, stream, seq) of the run) equal
-// the validator's. With promURL the chart's PromQL assertions are
+// by Chaos Mesh's controller-manager, kills the MirrorMaker 2 pod mid-load
+// (PodChaos pod-kill); the Deployment starts a new one, which copies on
+// from the source offsets last committed. The story: nothing lost, and
+// every record on the target recounted by an independent consumer (kcat
+// reading the target topic, counting the run's records and repeated
+// (epoch, topic, stream, seq)) equal to the validator's received and
+// duplicate counts. With promURL the chart's PromQL assertions are
 // evaluated by that Prometheus.
+//
+// Duplicates are counted, not required: PodChaos pod-kill deletes the pod
+// object at once (grace period 0), and the kubelet stops the container
+// with SIGTERM and SIGKILL 2 s later (containerd's log: "StopContainer ...
+// with timeout 2 (s)", then "Kill container"). MirrorMaker 2 commits its
+// source offsets in those 2 s, so the new pod copied nothing twice in both
+// real runs (90000 and 89988 acked, as many received, 0 duplicates, kcat
+// agreeing). Only a SIGKILL without the SIGTERM (Chaos Mesh
+// container-kill, which needs the chaos-daemon) would leave an
+// uncommitted tail to be copied again.
 func testMirrorPodKill(t *testing.T, n *Node, p mirrorPair, promURL string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
@@ -64,9 +76,7 @@ func testMirrorPodKill(t *testing.T, n *Node, p mirrorPair, promURL string) {
 	if c.Lost != 0 || c.SourceLost != 0 || c.Corrupt != 0 {
 		t.Errorf("lost %d, source_lost %d, corrupt %d: an at-least-once mirror killed mid-load must lose nothing", c.Lost, c.SourceLost, c.Corrupt)
 	}
-	if c.Duplicate == 0 {
-		t.Errorf("no duplicates: MirrorMaker 2 killed without committing its source offsets must copy some records again")
-	}
+	t.Logf("duplicates after the pod kill: %d (SIGTERM first: MirrorMaker 2 commits its source offsets, see above)", c.Duplicate)
 	total, distinct := kcatRecount(ctx, t, p, scenarioTopic, run)
 	t.Logf("kcat recount of %s on the target: %d records of run %s, %d distinct, %d duplicates; validator: received %d, duplicate %d",
 		scenarioTopic, total, run, distinct, total-distinct, c.Received, c.Duplicate)
@@ -98,8 +108,9 @@ func mirrorPodUIDs(ctx context.Context, t *testing.T, n *Node) map[types.UID]boo
 }
 
 // recordIdentity finds a kmt record's run, epoch, topic, stream and
-// sequence in its value (the wire format's text header).
-var recordIdentity = regexp.MustCompile(`^kmu2 c=[0-9a-f]+ r=(\S+) e=(\d+) o=(\S+) s=(\d+) q=(\d+) `)
+// sequence in its value (the text header of wire format v3, which the
+// loadgen writes: "kmt3 c=<crc> r=<run> e=<epoch> o=<topic> s=<stream> q=<seq> ...").
+var recordIdentity = regexp.MustCompile(`^kmt3 c=[0-9a-f]{8} r=(\S+) e=(\d+) o=(\S+) s=(\d+) q=(\d+) `)
 
 // kcatRecount reads every record of topic on the target with kcat (an
 // independent consumer: librdkafka, not kmt's readers) and counts the
@@ -146,5 +157,20 @@ func checkAssertionsEvaluated(t *testing.T, r *report.Report) {
 		if len(a.Observed) == 0 {
 			t.Errorf("assertion %s has no observed value (%s): Prometheus did not evaluate it", a.Name, a.Reason)
 		}
+	}
+}
+
+// TestRecordIdentityReadsTheWireFormat: the kcat recount's pattern finds
+// run, epoch, topic, stream and sequence in what the loadgen writes
+// (wire.Append, the current version), so a format change cannot make the
+// recount silently count nothing.
+func TestRecordIdentityReadsTheWireFormat(t *testing.T) {
+	v := wire.Append(nil, wire.Record{RunID: "node-kill-1", Topic: "orders", Epoch: 3, Stream: 7, Seq: 1234, ProducedAt: time.Unix(1764049200, 0), Padding: 20})
+	m := recordIdentity.FindStringSubmatch(string(v))
+	if m == nil {
+		t.Fatalf("no match in %q", v)
+	}
+	if got := strings.Join(m[1:], " "); got != "node-kill-1 3 orders 7 1234" {
+		t.Errorf("read %q from %q, want run, epoch, topic, stream, seq = node-kill-1 3 orders 7 1234", got, v)
 	}
 }

@@ -6,13 +6,10 @@ import (
 	"os/exec"
 	"path/filepath"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 )
 
 // PrometheusImage runs Debian's prometheus binary (the one kmt's
@@ -53,116 +50,99 @@ func PrometheusImageSpec() (ImageSpec, error) {
 // kube-proxy).
 func PrometheusURL(ns string) string { return "http://prometheus." + ns + ".svc:9090" }
 
-// prometheusConfig scrapes every pod container port named "metrics" in
-// namespaces (the scenario charts' loadgen, validator and agent), found
-// through the API server (kubernetes_sd with the pod's service account):
-// the node has no prometheus-operator, so the charts' ServiceMonitors are
-// off and this does their job.
+// MetricsService is the headless Service DeployPrometheus puts in each
+// namespace it scrapes: it selects every pod of the scenario charts
+// (app.kubernetes.io/part-of=kmt) and names their container port
+// "metrics", so the cluster DNS answers one SRV record per pod
+// (_metrics._tcp.<MetricsService>.<ns>.svc) with the pod's address and
+// metrics port. Debian's prometheus 2.42 is built without Kubernetes
+// service discovery (kubernetes_sd_configs is "field not found"), and the
+// node has no prometheus-operator, so DNS discovery of this Service does
+// what the charts' ServiceMonitors do on a full cluster.
+const MetricsService = "kmt-metrics"
+
+// chartPodLabels select the pods of every scenario chart.
+var chartPodLabels = map[string]string{"app.kubernetes.io/part-of": "kmt"}
+
+// metricsService is MetricsService in ns. Not-ready pods are published
+// too: a validator is scraped from its start, not from its readiness.
+func metricsService(ns string) *corev1.Service {
+	svc := service(metav1.ObjectMeta{Name: MetricsService, Namespace: ns}, chartPodLabels, tcpPort("metrics", 9090, intstr.FromString("metrics")))
+	svc.Spec.ClusterIP = corev1.ClusterIPNone
+	svc.Spec.PublishNotReadyAddresses = true
+	return svc
+}
+
+// HostMetricsAddr is where a kmt process on this machine (not in a pod)
+// serves its metrics for the Prometheus in the cluster to scrape: the
+// bridge address, which pods reach. A validator run locally beside the
+// cluster's (kmt validate --metrics-addr HostMetricsAddr) gets its PromQL
+// assertions evaluated by the same Prometheus as the in-cluster one.
+const HostMetricsAddr = BridgeIP + ":19090"
+
+// prometheusConfig scrapes the pods MetricsService finds in namespaces
+// (every 2 s, asking the cluster DNS again every 2 s, so a pod that
+// lives for seconds is scraped), labelling each series with its
+// namespace as a ServiceMonitor would, and HostMetricsAddr (down unless
+// a local kmt process serves it).
 func prometheusConfig(namespaces []string) string {
-	list := ""
+	names := ""
 	for _, ns := range namespaces {
-		list += fmt.Sprintf("%q, ", ns)
+		names += fmt.Sprintf("%q, ", "_metrics._tcp."+MetricsService+"."+ns+".svc."+ClusterDomain)
 	}
 	return fmt.Sprintf(`global:
   scrape_interval: 2s
   evaluation_interval: 2s
 scrape_configs:
   - job_name: kmt-pods
-    kubernetes_sd_configs:
-      - role: pod
-        namespaces:
-          names: [%s]
+    dns_sd_configs:
+      - type: SRV
+        refresh_interval: 2s
+        names: [%s]
     relabel_configs:
-      - source_labels: [__meta_kubernetes_pod_container_port_name]
-        action: keep
-        regex: metrics
-      - source_labels: [__meta_kubernetes_namespace]
+      - source_labels: [__meta_dns_name]
+        regex: '_metrics\._tcp\.%s\.([^.]+)\.svc\..*'
         target_label: namespace
-      - source_labels: [__meta_kubernetes_pod_name]
-        target_label: pod
-`, list[:len(list)-2])
+  - job_name: kmt-host
+    static_configs:
+      - targets: [%q]
+        labels:
+          namespace: host
+`, names[:len(names)-2], MetricsService, HostMetricsAddr)
 }
 
 // DeployPrometheus runs Prometheus (PrometheusImage, imported first) in
 // namespace ns as a one-replica Deployment with a Service, scraping the
-// pods of scrapeNamespaces, and returns once the Deployment exists; use
-// WaitPodReady on its pod or poll PrometheusURL.
+// chart pods of scrapeNamespaces (MetricsService in each), and returns
+// once the objects exist; use WaitDeploymentReady or poll PrometheusURL.
 func DeployPrometheus(ctx context.Context, cs kubernetes.Interface, ns string, scrapeNamespaces []string) error {
 	const name = "prometheus"
 	labels := map[string]string{"app.kubernetes.io/name": name}
 	meta := metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}
-	creates := []func() error{
-		func() error {
-			_, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: meta}, metav1.CreateOptions{})
-			return err
-		},
-		func() error {
-			_, err := cs.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
-				ObjectMeta: metav1.ObjectMeta{Name: "kmt-prometheus"},
-				Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}}},
-			}, metav1.CreateOptions{})
-			return err
-		},
-		func() error {
-			_, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-				ObjectMeta: metav1.ObjectMeta{Name: "kmt-prometheus"},
-				RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "kmt-prometheus"},
-				Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: ns}},
-			}, metav1.CreateOptions{})
-			return err
-		},
-		func() error {
-			_, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: meta, Data: map[string]string{"prometheus.yml": prometheusConfig(scrapeNamespaces)}}, metav1.CreateOptions{})
-			return err
-		},
-		func() error {
-			_, err := cs.AppsV1().Deployments(ns).Create(ctx, prometheusDeployment(meta), metav1.CreateOptions{})
-			return err
-		},
-		func() error {
-			_, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
-				ObjectMeta: meta,
-				Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Name: "web", Port: 9090, TargetPort: intstr.FromInt32(9090)}}},
-			}, metav1.CreateOptions{})
-			return err
-		},
+	objs := []metav1.Object{
+		&corev1.ConfigMap{ObjectMeta: meta, Data: map[string]string{"prometheus.yml": prometheusConfig(scrapeNamespaces)}},
+		deployment(meta, prometheusPod(name)),
+		service(meta, labels, tcpPort("web", 9090, intstr.FromInt32(9090))),
 	}
-	for _, create := range creates {
-		if err := create(); err != nil {
-			return fmt.Errorf("prometheus: %w", err)
-		}
+	for _, sns := range scrapeNamespaces {
+		objs = append(objs, metricsService(sns))
 	}
-	return nil
+	return createObjects(ctx, cs, "prometheus", objs...)
 }
 
-func prometheusDeployment(meta metav1.ObjectMeta) *appsv1.Deployment {
-	return &appsv1.Deployment{
-		ObjectMeta: meta,
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](1),
-			Selector: &metav1.LabelSelector{MatchLabels: meta.Labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: meta.Labels},
-				Spec: corev1.PodSpec{
-					ServiceAccountName: meta.Name,
-					Containers: []corev1.Container{{
-						Name: "prometheus", Image: PrometheusImage, ImagePullPolicy: corev1.PullNever,
-						Args: []string{"--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus/data", "--web.listen-address=:9090"},
-						VolumeMounts: []corev1.VolumeMount{
-							{Name: "config", MountPath: "/etc/prometheus"},
-							{Name: "data", MountPath: "/prometheus"},
-						},
-						ReadinessProbe: &corev1.Probe{
-							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/-/ready", Port: intstr.FromInt32(9090)}},
-							PeriodSeconds: 2,
-						},
-					}},
-					Volumes: []corev1.Volume{
-						{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: meta.Name}}}},
-						{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-					},
-				},
+// prometheusPod runs Prometheus with the configuration of ConfigMap name
+// and its data in a scratch volume.
+func prometheusPod(name string) corev1.PodSpec {
+	return corev1.PodSpec{
+		Containers: []corev1.Container{{
+			Name: "prometheus", Image: PrometheusImage, ImagePullPolicy: corev1.PullNever,
+			Args: []string{"--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus/data", "--web.listen-address=:9090"},
+			VolumeMounts: []corev1.VolumeMount{
+				{Name: "config", MountPath: "/etc/prometheus"},
+				{Name: "data", MountPath: "/prometheus"},
 			},
-		},
+			ReadinessProbe: httpReadiness("/-/ready", 9090),
+		}},
+		Volumes: []corev1.Volume{configMapVolume("config", name), emptyDirVolume("data")},
 	}
 }

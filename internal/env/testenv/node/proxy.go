@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"strings"
-
-	"github.com/kmt-dev/kafka-mirror-tester/internal/env/testenv"
 )
 
 // startKubeProxy starts kube-proxy in iptables mode, so pods reach
@@ -55,32 +52,4 @@ func cleanupKubeProxy(bins string) error {
 		return fmt.Errorf("%s --cleanup: %w: %s", bin, err, out)
 	}
 	return nil
-}
-
-// kubeProxyChains lists the KUBE-* chains left in the nat and filter
-// tables (empty once kube-proxy cleaned up).
-func kubeProxyChains() []string {
-	var left []string
-	for _, tool := range []string{"iptables-save", "ip6tables-save"} {
-		out, err := exec.Command(tool).Output()
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(line, ":KUBE-") {
-				left = append(left, tool+": chain "+strings.Fields(line)[0][1:])
-			}
-		}
-	}
-	return left
-}
-
-// cleanupStaleKubeProxy is cleanupKubeProxy with the cached kube-proxy, for
-// a sweep after a harness died.
-func cleanupStaleKubeProxy() error {
-	dir, err := testenv.VersionDir(KubernetesVersion)
-	if err != nil {
-		return err
-	}
-	return cleanupKubeProxy(dir)
 }

@@ -143,9 +143,10 @@ func removeAllPods(ctx context.Context, socket string) error {
 // died (and is a no-op after a clean Stop): runc containers in the node's
 // runc root, processes whose command line names dir (the daemons, the
 // containerd shims), mounts under dir (overlay roots, pod network
-// namespaces, kubelet volumes), the pod bridge, kube-proxy's iptables
-// chains (one node runs per machine, so every KUBE-* chain is a node's),
-// and dir itself.
+// namespaces, kubelet volumes), the pod bridge, the KUBE-* iptables
+// chains of kube-proxy and the kubelet and the jumps to them, in both
+// address families (one node runs per machine, so every KUBE-* chain is
+// a node's), and dir itself.
 func Sweep(dir string) error { return sweep(dir, BridgeName) }
 
 // sweep is Sweep with the bridge to delete named ("" for none).
@@ -169,8 +170,8 @@ func sweep(dir, bridge string) error {
 	if err := deleteBridge(bridge); err != nil {
 		errs = append(errs, err)
 	}
-	if len(kubeProxyChains()) > 0 {
-		if err := cleanupStaleKubeProxy(); err != nil {
+	if bridge != "" {
+		if err := removeKubeIPTables(""); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -267,7 +268,8 @@ func deleteBridge(bridge string) error {
 }
 
 // Leftovers lists what of a node rooted at dir still exists (processes,
-// mounts, the bridge, the folder): empty after a complete teardown.
+// mounts, the bridge, KUBE-* iptables chains and the jumps to them in
+// either address family, the folder): empty after a complete teardown.
 func Leftovers(dir string) []string { return leftovers(dir, BridgeName) }
 
 func leftovers(dir, bridge string) []string {
@@ -283,7 +285,9 @@ func leftovers(dir, bridge string) []string {
 		left = append(left, "network interface "+bridge)
 	}
 	if bridge != "" {
-		left = append(left, kubeProxyChains()...)
+		for _, r := range kubeIPTables("") {
+			left = append(left, r.String())
+		}
 	}
 	if _, err := os.Stat(dir); err == nil {
 		left = append(left, "folder "+dir)
