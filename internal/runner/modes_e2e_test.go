@@ -47,7 +47,7 @@ const (
 `
 	txnEOSMode = `    transactions: {size: 10, abort: 0.2, exactlyOnce: true}
 `
-	fidelityMode = `    fidelity: {headers: true, timestamps: true, tombstoneEvery: 10, compacted: true, largeEvery: 40, largeBytes: 300000, compression: lz4}
+	fidelityMode = `    fidelity: {headers: true, timestamps: true, tombstoneEvery: 10, compacted: true, largeEvery: 79, largeBytes: 300000, compression: lz4}
 `
 )
 
