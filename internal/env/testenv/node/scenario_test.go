@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/env/kafkadist"
@@ -279,28 +280,43 @@ func runClusterScenario(t *testing.T, n *Node, p mirrorPair, scenario, run strin
 	return r
 }
 
-// watchReport polls ns for a ConfigMap holding a report until ctx ends,
-// and returns the last report it read (nil if none).
+// watchReport watches ns for ConfigMaps holding a report until ctx ends,
+// and returns the last report it saw (nil if none). A watch, not a poll:
+// on a quiet machine the report ConfigMap lived less than a second between
+// the validator writing it and kmt uninstalling the run (a 1 s poll missed
+// it while kmt printed its verdict).
 func watchReport(ctx context.Context, n *Node, ns string) *report.Report {
 	var last *report.Report
-	for {
-		cms, err := n.Clientset.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
-		if err == nil {
-			for _, cm := range cms.Items {
-				if data, ok := cm.Data[reportKey]; ok {
-					var r report.Report
-					if json.Unmarshal([]byte(data), &r) == nil && r.Verdict != "" {
-						last = &r
-					}
-				}
+	read := func(cm *corev1.ConfigMap) {
+		if data, ok := cm.Data[reportKey]; ok {
+			var r report.Report
+			if json.Unmarshal([]byte(data), &r) == nil && r.Verdict != "" {
+				last = &r
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return last
-		case <-time.After(time.Second):
-		}
 	}
+	for ctx.Err() == nil {
+		cms, err := n.Clientset.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			time.Sleep(time.Second)
+			continue
+		}
+		for i := range cms.Items {
+			read(&cms.Items[i])
+		}
+		w, err := n.Clientset.CoreV1().ConfigMaps(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: cms.ResourceVersion})
+		if err != nil {
+			time.Sleep(time.Second)
+			continue
+		}
+		for ev := range w.ResultChan() {
+			if cm, ok := ev.Object.(*corev1.ConfigMap); ok && (ev.Type == watch.Added || ev.Type == watch.Modified) {
+				read(cm)
+			}
+		}
+		w.Stop()
+	}
+	return last
 }
 
 // checkRunRemoved fails unless every object of run is gone within two
