@@ -18,7 +18,7 @@ deps: ## install the real third-party peers the tests use (kcat, prometheus, etc
 # The whole catalogue (short forms) on real Apache Kafka clusters at the
 # scenarios' own broker counts, with the reference mirror and MirrorMaker 2.
 test-real: deps kafka ## the whole catalogue on real Apache Kafka with both mirrors (long)
-	KMT_REAL_FULL=1 $(GO) test -p 1 -count=1 -timeout 180m -run 'TestCatalogueSubsetOnRealKafka|TestLoadModesOnRealKafka|TestFailoverDrillOnRealKafka|TestFailoverFaultsOnRealKafka' -v ./internal/env/apachekafka
+	KMT_REAL_FULL=1 $(GO) test -p 1 -count=1 -timeout 180m -run 'TestCatalogueSubsetOnRealKafka|TestLoadModesOnRealKafka|TestLargeRecordsOnRealKafka|TestFailoverDrillOnRealKafka|TestFailoverFaultsOnRealKafka' -v ./internal/env/apachekafka
 
 kafka: ## assemble Apache Kafka's libs/ from Maven Central into the kmt cache (once; needs mvn + java)
 	./scripts/kafka-libs.sh >/dev/null

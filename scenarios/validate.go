@@ -114,7 +114,7 @@ func (s *Scenario) Validate(b Backend) error {
 		s.validateTopology,
 		s.validateMirror,
 		s.validateLoad,
-		s.validateLoadModes, // loadmodes.go
+		s.validateLoadModes,    // loadmodes.go
 		s.validateTopicConfigs, // topicconfigs.go
 		s.validateValidation,
 		func() Errors { return s.validateTimelines(b) },

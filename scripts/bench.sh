@@ -14,12 +14,14 @@ bench() { "$@" | tee -a "$out" >&2 || failed+=("$*"); }
 # same run (ratio, CPU ns per record, rate accuracy at half the ceiling): b.N
 # is the records per run, so it needs a large fixed N.
 bench go test -run '^$' -bench 'LoadgenVsFranz' -benchtime "${LOADGEN_N:-300000}x" -count 1 ./loadgen
-# The validator's CPU cost of one checked record without Kafka (decode,
-# checksum, padding, tracker): ns/op needs many records, not one.
-bench go test -run '^$' -bench 'VerifyRecord' -benchmem -benchtime "${VERIFY_N:-300000}x" -count 1 ./validator
+# The validator's CPU cost of one checked record without Kafka: decode,
+# checksum, padding, tracker (VerifyRecord), and the whole per-record path a
+# poll's records take, metrics included (ObserveTarget): ns/op needs many
+# records, not one.
+bench go test -run '^$' -bench 'VerifyRecord|ObserveTarget' -benchmem -benchtime "${VERIFY_N:-300000}x" -count 1 ./validator
 pkgs=(./loadgen ./validator ./internal/env/wan ./internal/check/intervals ./internal/check/wire)
 for p in "${pkgs[@]}"; do
-  bench go test -run '^$' -bench . -skip 'LoadgenVsFranz|VerifyRecord' -benchmem -benchtime "${BENCHTIME:-1x}" -count 1 "$p"
+  bench go test -run '^$' -bench . -skip 'LoadgenVsFranz|VerifyRecord|ObserveTarget' -benchmem -benchtime "${BENCHTIME:-1x}" -count 1 "$p"
 done
 # The highest rate the whole embedded setup passes baseline at (minutes).
 if [ -z "${SKIP_CEILING:-}" ]; then
@@ -32,6 +34,8 @@ if [ -z "${SKIP_APACHE:-}" ]; then
   go test -run '^$' -bench 'VsApacheTools' -benchtime 1x -count 1 -timeout 30m ./internal/env/apachekafka | tee -a "$out" >&2
 fi
 echo
+# Wall-clock ratios on a shared machine mean little without its load.
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 printf '%-48s %16s  %s\n' "benchmark" "value" "unit"
 printf '%-48s %16s  %s\n' "---------" "-----" "----"
 # Each benchmark line: Name-N iterations v1 unit1 v2 unit2 ...

@@ -187,6 +187,10 @@ func TestShardedValidatorsEqualOneOnDefects(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			// Each case has its own clusters, mirror and validators, and
+			// its checks are counts: two at a time (go test's -parallel),
+			// since the lossy cases spend their 8 s drain waiting.
+			t.Parallel()
 			o := shardRun{loadgens: 3, shards: 3, partitions: 6, rate: 1500, load: 3 * time.Second, defect: tc.defect, isolation: tc.isolation}.run(t)
 			s, m := o.single, o.merged
 			t.Logf("acked %d; single %+v truncated %d; mirror's defect count %d; shard drains %v/%v/%v",

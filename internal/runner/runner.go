@@ -371,6 +371,7 @@ func (r *run) execute(ctx context.Context) (rep *report.Report, err error) {
 		{"check the run id is unused", r.checkRunID},
 		{"start validator", r.startValidator}, // before the mirror, so it sees the first record
 		{"start mirror", r.startMirror},
+		{"watch topic configs arrive", r.noteTopicConfigs}, // once the mirror runs: its start is not its sync time
 		{"start the failover drill", r.startFailover},
 		{"collect assertion metrics", r.startCollector},
 		{"plan faults", r.planFaults},

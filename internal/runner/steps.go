@@ -201,7 +201,6 @@ func (r *run) startValidator(ctx context.Context) error {
 		return Env(fmt.Errorf("start the validator: %w", err))
 	}
 	r.val = val
-	r.noteTopicConfigs()
 	return nil
 }
 

@@ -63,9 +63,11 @@ const createdConfigsFault = "spec.topology.topics.config"
 // noteTopicConfigs asks the validator to watch the source topics' configs
 // arrive on their target topics (the mirror carries them over: MirrorMaker
 // 2 syncs topic configs, the reference mirror copies them), timed from
-// now, within spec.validation.syncWithin. A config the target topic was
-// given on purpose (targetConfig) is the target's own and not watched.
-func (r *run) noteTopicConfigs() {
+// now (the mirror is up: MirrorMaker 2's JVM took 85 s to start on a
+// loaded 2-core machine, which is not its config sync), within
+// spec.validation.syncWithin. A config the target topic was given on
+// purpose (targetConfig) is the target's own and not watched.
+func (r *run) noteTopicConfigs(context.Context) error {
 	now := time.Now()
 	for _, t := range r.s.Spec.Topology.Topics {
 		want := map[string]string{}
@@ -78,4 +80,5 @@ func (r *run) noteTopicConfigs() {
 			r.val.NoteConfigChange(createdConfigsFault, t.Name, want, now)
 		}
 	}
+	return nil
 }

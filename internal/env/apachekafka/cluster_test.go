@@ -189,6 +189,7 @@ func TestSingleNode(t *testing.T) {
 // cluster: nothing acknowledged with acks=all is lost across a SIGKILL and
 // restart of a leader, a SIGSTOP/SIGCONT, and a whole-cluster restart.
 func TestThreeNodeFaults(t *testing.T) {
+	t.Parallel() // two at a time with the other count-checked real-Kafka tests (suite_test.go, above ciSubset)
 	c := start(t, Options{Name: "trio", Brokers: 3, LogDir: os.Getenv("KMT_TEST_LOGDIR"), ReadyTimeout: 90 * time.Second})
 	ctx := context.Background()
 	if err := c.CreateTopic(ctx, "t", 3); err != nil {

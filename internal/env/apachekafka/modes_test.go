@@ -32,6 +32,7 @@ func TestLoadModesOnRealKafka(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real Kafka runs take about a minute each; skipped with -short")
 	}
+	t.Parallel() // two at a time with the other count-checked real-Kafka tests (suite_test.go, above ciSubset)
 	t.Run("mirrormaker2/transactions", func(t *testing.T) {
 		// make test keeps the exactly-once run below (the family's CI
 		// proof); this one (about 2.5 min on 2 cores) is in make test-real.
