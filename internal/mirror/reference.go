@@ -969,7 +969,8 @@ const adminID = "kmt-reference-mirror-admin"
 
 // source and target are how the reference mirror reaches each side, as
 // kafkaclient configs (the one client factory; the reference mirror runs
-// against kmt's own plaintext clusters, so no security is set).
+// against kmt's own plaintext clusters, so no security is set). Every
+// client of the reference mirror, the transactional ones too, starts here.
 func (r *Reference) source(clientID string) kafkaclient.Config {
 	return kafkaclient.Config{Brokers: r.src, ClientID: clientID}
 }
