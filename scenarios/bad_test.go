@@ -33,6 +33,7 @@ var badScenarios = []struct {
 	{"fault-in-warmup.bad.yaml", 22, []string{"spec.timeline[0].at", "warmup"}},
 	{"fault-the-local-backend-cannot-do.bad.yaml", 21, []string{"spec.timeline[0].kind", "cpu-stress", "local"}},
 	{"internal-topic-name.bad.yaml", 9, []string{"spec.topology.topics[0].name", "internal"}},
+	{"large-records-all-tombstones.bad.yaml", 18, []string{"spec.load.fidelity.largeEvery", "multiple of tombstoneEvery 10", "largeEvery 49"}},
 	{"message-size-zero.bad.yaml", 13, []string{"spec.load.messageSize", "is 0"}},
 	{"message-too-small.bad.yaml", 13, []string{"spec.load.messageSize"}},
 	{"missing-required-param.bad.yaml", 0, []string{"spec.timeline[0].params", "latency"}},

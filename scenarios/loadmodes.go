@@ -68,9 +68,13 @@ func (f *Fidelity) IsTombstone(seq uint64) bool {
 	return f != nil && f.TombstoneEvery > 0 && seq%uint64(f.TombstoneEvery) == uint64(f.TombstoneEvery-1)
 }
 
-// IsLarge reports whether sequence seq is a large record.
+// IsLarge reports whether sequence seq is a large record. A tombstone is
+// never large: its value is null, so a sequence that both rules pick stays a
+// tombstone and is not counted as a large record (with largeEvery 50 and
+// tombstoneEvery 10 every large record would otherwise have been a null
+// value counted as a large one delivered).
 func (f *Fidelity) IsLarge(seq uint64) bool {
-	return f != nil && f.LargeEvery > 0 && f.LargeBytes > 0 && seq%uint64(f.LargeEvery) == uint64(f.LargeEvery-1)
+	return f != nil && f.LargeEvery > 0 && f.LargeBytes > 0 && seq%uint64(f.LargeEvery) == uint64(f.LargeEvery-1) && !f.IsTombstone(seq)
 }
 
 // validateLoadModes checks spec.load.transactions and spec.load.fidelity.
@@ -97,6 +101,9 @@ func (s *Scenario) validateLoadModes() Errors {
 	}
 	if (f.LargeEvery > 0) != (f.LargeBytes > 0) || f.LargeEvery < 0 || f.LargeEvery == 1 || f.LargeBytes < 0 || f.LargeBytes > 16<<20 {
 		es = append(es, s.errAt("spec.load.fidelity.largeEvery", "largeEvery (>= 2) and largeBytes (1..16 MiB) go together, got %d and %d", f.LargeEvery, f.LargeBytes))
+	}
+	if f.LargeEvery > 1 && f.TombstoneEvery > 1 && f.LargeEvery%f.TombstoneEvery == 0 {
+		es = append(es, s.errAt("spec.load.fidelity.largeEvery", "largeEvery %d is a multiple of tombstoneEvery %d: every large record would be a tombstone (a null value), so no large record would be written; pick numbers with no common factor, e.g. largeEvery %d", f.LargeEvery, f.TombstoneEvery, f.LargeEvery-1))
 	}
 	if f.Compression != "" {
 		known := false

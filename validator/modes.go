@@ -258,7 +258,7 @@ func (t *Tracker) FidelityVerdict(l *ledger.Ledger) *report.Fidelity {
 	if f.TombstoneEvery > 0 {
 		out.Tombstones = &report.Tombstones{Delivered: m.tombs}
 	}
-	if f.IsLarge(uint64(f.LargeEvery - 1)) {
+	if f.LargeEvery > 0 && f.LargeBytes > 0 {
 		out.Large = &report.Large{Bytes: f.LargeBytes, Delivered: m.large}
 	}
 	if l != nil {
@@ -296,7 +296,9 @@ func (t *Tracker) fidelityStream(out *report.Fidelity, k ledger.StreamKey, s *le
 	if out.Large == nil {
 		return
 	}
-	out.Large.Acked += sumRanges(&s.Acked, every(f.LargeEvery))
+	// A sequence both rules pick is a tombstone (Fidelity.IsLarge), and
+	// those are exactly the multiples of lcm(largeEvery, tombstoneEvery).
+	out.Large.Acked += sumRanges(&s.Acked, every(f.LargeEvery)) - sumRanges(&s.Acked, every(bothEvery(f)))
 	first, ok := missing.Min()
 	if !ok {
 		return
@@ -306,6 +308,9 @@ func (t *Tracker) fidelityStream(out *report.Fidelity, k ledger.StreamKey, s *le
 	// stuckLead records before it (fetched with the large one in the
 	// mirror's batch, which it could not write past).
 	large := first + (uint64(f.LargeEvery)-1-first%uint64(f.LargeEvery))%uint64(f.LargeEvery)
+	for i := 0; i < f.TombstoneEvery && f.IsTombstone(large); i++ {
+		large += uint64(f.LargeEvery) // that one is a tombstone, not large
+	}
 	last, _ := s.Acked.Max()
 	if large-first > stuckLead || !s.Acked.Contains(large) || missing.CountIn(first, last) != s.Acked.CountIn(first, last) {
 		return
@@ -329,6 +334,20 @@ func (t *Tracker) fidelityStream(out *report.Fidelity, k ledger.StreamKey, s *le
 const stuckLead = 4
 
 // patternCount is how many q in r have q % n == n-1.
+// bothEvery is the period of the sequences that are picked as large and as
+// tombstones (lcm of the two; 0 when either is off).
+func bothEvery(f *scenarios.Fidelity) int {
+	a, b := f.LargeEvery, f.TombstoneEvery
+	if a <= 0 || b <= 0 {
+		return 0
+	}
+	g, h := a, b
+	for h != 0 {
+		g, h = h, g%h
+	}
+	return a / g * b
+}
+
 func patternCount(r intervals.Range, n uint64) uint64 {
 	if n == 0 {
 		return 0

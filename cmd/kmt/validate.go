@@ -146,13 +146,11 @@ func runValidate(ctx context.Context, g *globals, f validateFlags, shardFlagged 
 	log, closeLog := history.OpenLog(dir, log)
 	defer closeLog()
 	job.Logger = log
-	reg := prometheus.NewRegistry()
-	stop, err := serveMetrics(f.metricsAddr, reg)
+	reg, stop, err := f.serveValidatorMetrics(&job)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	job.Registerer = metrics.Wrap(reg, job.Name(), f.runID, "validator")
 	var cm *kube.ReportWriter
 	if f.configMap != "" {
 		if cm, err = kube.NewReportWriter(f.configMap, f.runID, job.Name()); err != nil {
@@ -309,16 +307,26 @@ func (f validateFlags) finish(ctx context.Context, g *globals, rep *report.Repor
 	return &exitError{runner.ExitEnv}
 }
 
+// serveValidatorMetrics serves a new registry on --metrics-addr and gives
+// the job its wrapped registerer (role validator); stop ends the server.
+func (f validateFlags) serveValidatorMetrics(job *validator.Job) (*prometheus.Registry, func(), error) {
+	reg := prometheus.NewRegistry()
+	stop, err := serveMetrics(f.metricsAddr, reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	job.Registerer = metrics.Wrap(reg, job.Name(), f.runID, "validator")
+	return reg, stop, nil
+}
+
 // runShard runs one validator shard: its state goes to the states topic,
 // the merge (kmt validate --merge) writes the report.
 func runShard(ctx context.Context, g *globals, f validateFlags, job validator.Job) error {
-	reg := prometheus.NewRegistry()
-	stop, err := serveMetrics(f.metricsAddr, reg)
+	_, stop, err := f.serveValidatorMetrics(&job)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	job.Registerer = metrics.Wrap(reg, job.Name(), f.runID, "validator")
 	err = job.RunShard(ctx)
 	var ce *validator.ConfigError
 	if errors.As(err, &ce) {

@@ -784,14 +784,7 @@ func (r *Reference) ensureTargetPartitions(run *refRun, msgs []kafka.Message) er
 // pollPartitions watches the source's partition counts and grows the target
 // to match, so new partitions exist on the target before their first record.
 func (r *Reference) pollPartitions(run *refRun) {
-	t := time.NewTicker(partitionPoll)
-	defer t.Stop()
-	for {
-		select {
-		case <-run.softCtx.Done():
-			return
-		case <-t.C:
-		}
+	run.every(partitionPoll, func() {
 		for _, s := range r.sources {
 			ctx, cancel := context.WithTimeout(run.softCtx, adminTimeout)
 			n, err := partitionCount(ctx, r.source(adminID), s)
@@ -811,6 +804,21 @@ func (r *Reference) pollPartitions(run *refRun) {
 				}
 			}
 		}
+	})
+}
+
+// every calls fn every d until the mirror stops (softCtx ends: Stop, Kill
+// or Close); the first call is d after the start.
+func (run *refRun) every(d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-run.softCtx.Done():
+			return
+		case <-t.C:
+		}
+		fn()
 	}
 }
 
@@ -961,7 +969,8 @@ const adminID = "kmt-reference-mirror-admin"
 
 // source and target are how the reference mirror reaches each side, as
 // kafkaclient configs (the one client factory; the reference mirror runs
-// against kmt's own plaintext clusters, so no security is set).
+// against kmt's own plaintext clusters, so no security is set). Every
+// client of the reference mirror, the transactional ones too, starts here.
 func (r *Reference) source(clientID string) kafkaclient.Config {
 	return kafkaclient.Config{Brokers: r.src, ClientID: clientID}
 }

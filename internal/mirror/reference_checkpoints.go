@@ -96,14 +96,7 @@ func (r *Reference) checkpointLoop(run *refRun) {
 	defer dstCl.Close()
 	src, dst := kadm.NewClient(srcCl), kadm.NewClient(dstCl)
 	first := true // the first round of this lifetime (checkpoint-rewind)
-	t := time.NewTicker(c.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-run.softCtx.Done():
-			return
-		case <-t.C:
-		}
+	run.every(c.Interval, func() {
 		for _, g := range c.Groups {
 			if err := r.checkpointGroup(run.softCtx, src, dst, dstCl, g, first); err != nil && run.softCtx.Err() == nil {
 				r.met.errors.WithLabelValues("").Inc()
@@ -111,7 +104,7 @@ func (r *Reference) checkpointLoop(run *refRun) {
 			}
 		}
 		first = false
-	}
+	})
 }
 
 // checkpointGroup translates group's committed source offsets, writes the

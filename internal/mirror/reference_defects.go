@@ -274,9 +274,7 @@ func (r *Reference) writeTxn(run *refRun, msgs []kafka.Message) error {
 }
 
 func (r *Reference) newTxnClient() (*kgo.Client, error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(r.dst...),
-		kgo.ClientID("kmt-reference-mirror"),
+	cl, err := r.target("kmt-reference-mirror").NewKgo(
 		kgo.TransactionalID("kmt-reference-"+r.cfg.Group),
 		kgo.TransactionTimeout(10*time.Second),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),

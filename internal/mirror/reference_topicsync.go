@@ -4,7 +4,6 @@ import (
 	"context"
 	"maps"
 	"slices"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -59,19 +58,11 @@ func (r *Reference) syncMetadata(run *refRun) {
 	}
 	defer dst.Close()
 	sa, da := kadm.NewClient(src), kadm.NewClient(dst)
-	t := time.NewTicker(topicSyncEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-run.softCtx.Done():
-			return
-		case <-t.C:
-		}
+	run.every(topicSyncEvery, func() {
 		ctx, cancel := context.WithTimeout(run.softCtx, adminTimeout)
-		pairs := r.createLater(ctx, run)
-		r.copyConfigs(ctx, sa, da, pairs)
-		cancel()
-	}
+		defer cancel()
+		r.copyConfigs(ctx, sa, da, r.createLater(ctx, run))
+	})
 }
 
 // createLater creates on the target the Later topics that now exist on the

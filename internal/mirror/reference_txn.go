@@ -40,9 +40,7 @@ func (r *Reference) newTxnSourceReader() (*txnSourceReader, error) {
 	if r.def.copyAborted {
 		iso = kgo.ReadUncommitted()
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(r.src...),
-		kgo.ClientID("kmt-reference-mirror"),
+	cl, err := r.source("kmt-reference-mirror").NewKgo(
 		kgo.ConsumerGroup(r.cfg.Group),
 		kgo.ConsumeTopics(r.sources...),
 		kgo.DisableAutoCommit(),

@@ -1,8 +1,6 @@
 package runner
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/testkit"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
@@ -34,7 +33,6 @@ func defectRecords(t *testing.T, reg *prometheus.Registry, name string) uint64 {
 // twoTopics writes a baseline-like scenario with two topics (topic-swap).
 func twoTopics(t *testing.T) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "two-topics.yaml")
 	y := `apiVersion: kmt.dev/v1
 kind: Scenario
 metadata:
@@ -49,10 +47,7 @@ spec:
   load: {rate: 1000, messageSize: 200, streams: 16, duration: 6s}
   drain: 10s
 `
-	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testkit.WriteTemp(t, "two-topics.yaml", y)
 }
 
 func TestDefectsProveEachRule(t *testing.T) {

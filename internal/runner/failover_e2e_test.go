@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/testkit"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
@@ -40,11 +41,7 @@ func withLines(t *testing.T, name, after, lines string) string {
 		t.Fatalf("scenario %s has no line %q", name, after)
 	}
 	y := strings.Replace(string(b), after, after+lines, 1)
-	p := filepath.Join(t.TempDir(), s.Metadata.Name+".yaml")
-	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testkit.WriteTemp(t, s.Metadata.Name+".yaml", y)
 }
 
 // TestFailoverDrillOnEmbedded runs the failover drill on embedded clusters

@@ -1,8 +1,6 @@
 package runner
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/testkit"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
@@ -23,7 +22,6 @@ import (
 // (indented under spec.load).
 func modeScenario(t *testing.T, name, mode string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), name+".yaml")
 	y := `apiVersion: kmt.dev/v1
 kind: Scenario
 metadata:
@@ -41,10 +39,7 @@ spec:
 ` + mode + `
   drain: 15s
 `
-	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testkit.WriteTemp(t, name+".yaml", y)
 }
 
 const (
@@ -52,7 +47,7 @@ const (
 `
 	txnEOSMode = `    transactions: {size: 10, abort: 0.2, exactlyOnce: true}
 `
-	fidelityMode = `    fidelity: {headers: true, timestamps: true, tombstoneEvery: 10, compacted: true, largeEvery: 40, largeBytes: 300000, compression: lz4}
+	fidelityMode = `    fidelity: {headers: true, timestamps: true, tombstoneEvery: 10, compacted: true, largeEvery: 79, largeBytes: 300000, compression: lz4}
 `
 )
 

@@ -1,8 +1,6 @@
 package runner
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -100,7 +98,6 @@ func TestTopicMetadataSync(t *testing.T) {
 // stallScenario is a short healthy load with the watchdog at 2 s.
 func stallScenario(t *testing.T) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "stall.yaml")
 	y := `apiVersion: kmt.dev/v1
 kind: Scenario
 metadata:
@@ -114,10 +111,7 @@ spec:
   drain: 5s
   validation: {stallAfter: 2s}
 `
-	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testkit.WriteTemp(t, "stall.yaml", y)
 }
 
 // The partition-stall defect stops copying partition 0 after 100 records

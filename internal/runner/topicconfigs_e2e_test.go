@@ -1,8 +1,6 @@
 package runner
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/testkit"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
 
@@ -22,7 +21,6 @@ import (
 // block lines (indented under the topic) and load mode.
 func topicConfigScenario(t *testing.T, topic, load string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "topic-configs.yaml")
 	y := `apiVersion: kmt.dev/v1
 kind: Scenario
 metadata:
@@ -40,10 +38,7 @@ spec:
   validation:
     stallAfter: 3s
 `
-	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return testkit.WriteTemp(t, "topic-configs.yaml", y)
 }
 
 const (

@@ -1,11 +1,13 @@
 // Package testkit holds the helpers kmt's tests share, so each exists once
-// with one behaviour: reading metric values from a registry, and a buffer
-// that goroutines may write while a test reads it, and the process's CPU
-// time for benchmarks.
+// with one behaviour: reading metric values from a registry, a buffer
+// that goroutines may write while a test reads it, a file written into the
+// test's temporary folder, and the process's CPU time for benchmarks.
 package testkit
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -115,4 +117,16 @@ func ProcessCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// WriteTemp writes content to a file called name in t's temporary folder
+// (removed when the test ends) and returns its path: a scenario or run
+// book a test made up.
+func WriteTemp(t testing.TB, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatalf("writing %s: %v", p, err)
+	}
+	return p
 }
