@@ -187,19 +187,25 @@ func (d *Drill) consumeSource(ctx context.Context) {
 	cl := d.src
 	next := map[string]map[int32]kgo.EpochOffset{}
 	var queue []*kgo.Record
-	commit := func(cctx context.Context) {
+	commit := func(cctx context.Context) error {
 		if len(next) == 0 {
-			return
+			return nil
 		}
 		var cerr error
 		cl.CommitOffsetsSync(cctx, next, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) { cerr = err })
-		if cerr != nil && cctx.Err() == nil {
-			d.log.Warn("failover drill: commit on the source failed; the next round commits again", "err", cerr)
-		}
+		return cerr
 	}
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		commit(cctx)
+		// The last commit is where the group fails over from: with the
+		// group's coordinator on a broker just killed it waits as long as
+		// the failover point's reads (sourceWait) for Kafka to move it.
+		// If it still fails, the translation starts from an older commit
+		// and the target re-reads more: logged, so those re-reads are not
+		// read as the mirror's.
+		cctx, cancel := context.WithTimeout(context.Background(), d.sourceWait)
+		if err := commit(cctx); err != nil {
+			d.log.Warn("failover drill: the group's last commit on the source failed; it fails over from its previous commit (extra re-reads are kmt's, not the mirror's)", "err", err, "waited", d.sourceWait)
+		}
 		cancel()
 		cl.Close() // leaves the group
 	}()
@@ -228,7 +234,9 @@ func (d *Drill) consumeSource(ctx context.Context) {
 		}
 		queue = queue[n:]
 		if n > 0 {
-			commit(ctx)
+			if err := commit(ctx); err != nil && ctx.Err() == nil {
+				d.log.Warn("failover drill: commit on the source failed; the next round commits again", "err", err)
+			}
 		}
 	}
 }
