@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -65,6 +64,10 @@ type Drill struct {
 	tgtPos   map[TP]int64 // next target offset the group reads
 	parts    map[TP]*Partition
 	out      report.Failover
+
+	// sourceWait bounds how long the failover point retries the source
+	// (sourceWaitDefault; tests shorten it).
+	sourceWait time.Duration
 }
 
 // New checks cfg and returns a drill that has not started.
@@ -75,7 +78,7 @@ func New(cfg Config) (*Drill, error) {
 	if cfg.Spec.Group == "" {
 		return nil, errors.New("failover drill: no consumer group (spec.failover.group)")
 	}
-	d := &Drill{cfg: cfg, log: cfg.Logger, srcTopic: map[string]string{}, tgtPos: map[TP]int64{}, parts: map[TP]*Partition{}}
+	d := &Drill{cfg: cfg, log: cfg.Logger, srcTopic: map[string]string{}, tgtPos: map[TP]int64{}, parts: map[TP]*Partition{}, sourceWait: sourceWaitDefault}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -184,19 +187,25 @@ func (d *Drill) consumeSource(ctx context.Context) {
 	cl := d.src
 	next := map[string]map[int32]kgo.EpochOffset{}
 	var queue []*kgo.Record
-	commit := func(cctx context.Context) {
+	commit := func(cctx context.Context) error {
 		if len(next) == 0 {
-			return
+			return nil
 		}
 		var cerr error
 		cl.CommitOffsetsSync(cctx, next, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) { cerr = err })
-		if cerr != nil && cctx.Err() == nil {
-			d.log.Warn("failover drill: commit on the source failed; the next round commits again", "err", cerr)
-		}
+		return cerr
 	}
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		commit(cctx)
+		// The last commit is where the group fails over from: with the
+		// group's coordinator on a broker just killed it waits as long as
+		// the failover point's reads (sourceWait) for Kafka to move it.
+		// If it still fails, the translation starts from an older commit
+		// and the target re-reads more: logged, so those re-reads are not
+		// read as the mirror's.
+		cctx, cancel := context.WithTimeout(context.Background(), d.sourceWait)
+		if err := commit(cctx); err != nil {
+			d.log.Warn("failover drill: the group's last commit on the source failed; it fails over from its previous commit (extra re-reads are kmt's, not the mirror's)", "err", err, "waited", d.sourceWait)
+		}
 		cancel()
 		cl.Close() // leaves the group
 	}()
@@ -225,7 +234,9 @@ func (d *Drill) consumeSource(ctx context.Context) {
 		}
 		queue = queue[n:]
 		if n > 0 {
-			commit(ctx)
+			if err := commit(ctx); err != nil && ctx.Err() == nil {
+				d.log.Warn("failover drill: commit on the source failed; the next round commits again", "err", err)
+			}
 		}
 	}
 }
@@ -244,43 +255,6 @@ func (d *Drill) identify(r *kgo.Record) (ID, bool) {
 		}
 	}
 	return ID{Key: ledger.StreamKey{Topic: topic, Stream: w.Stream, Epoch: w.Epoch}, Seq: w.Seq}, true
-}
-
-// readSourceCommitted records the group's committed offsets on the source,
-// and every partition the source topics have.
-func (d *Drill) readSourceCommitted(ctx context.Context) error {
-	cl, err := d.cfg.Source.NewKgo()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	var sources []string
-	tgtOf := map[string]string{}
-	for _, p := range d.cfg.Topics {
-		sources = append(sources, p.Source)
-		tgtOf[p.Source] = p.Target
-	}
-	ends, err := adm.ListEndOffsets(cctx, sources...)
-	if err != nil {
-		return fmt.Errorf("listing the source topics' partitions: %w", err)
-	}
-	committed, err := adm.FetchOffsets(cctx, d.cfg.Spec.Group)
-	if err != nil {
-		return fmt.Errorf("reading group %s's offsets on the source: %w", d.cfg.Spec.Group, err)
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	ends.Each(func(o kadm.ListedOffset) {
-		tp := TP{o.Topic, o.Partition}
-		p := d.partition(tp, tgtOf[o.Topic])
-		if c, ok := committed.Lookup(o.Topic, o.Partition); ok && c.Err == nil {
-			p.SourceCommitted = c.At
-		}
-	})
-	return nil
 }
 
 // partition is the state of tp, created on first use (callers hold mu).
