@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -188,7 +189,7 @@ func (m *mm2Metrics) writeLast() error {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# MirrorMaker 2's metrics as last scraped from its JMX exporter at %s\n", m.lastAt.UTC().Format(time.RFC3339))
-	for _, name := range sortedKeys(m.last) {
+	for _, name := range slices.Sorted(maps.Keys(m.last)) {
 		if _, err := expfmt.MetricFamilyToText(&b, m.last[name]); err != nil {
 			return err
 		}
@@ -234,7 +235,7 @@ func (m *mm2Metrics) Collect(ch chan<- prometheus.Metric) {
 	if fams == nil || time.Since(at) > mm2Stale {
 		return
 	}
-	for _, name := range sortedKeys(fams) {
+	for _, name := range slices.Sorted(maps.Keys(fams)) {
 		f := fams[name]
 		vt := prometheus.UntypedValue
 		switch f.GetType() {
@@ -270,13 +271,4 @@ func sampleValue(x *dto.Metric) float64 {
 		return x.Untyped.GetValue()
 	}
 	return 0
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

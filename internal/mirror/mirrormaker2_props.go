@@ -3,8 +3,8 @@ package mirror
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -270,11 +270,7 @@ func (s MM2Settings) replicationFactors() []prop {
 }
 
 func clientProps(alias string, m map[string]string, why string) []prop {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(m))
 	var ps []prop
 	for i, k := range keys {
 		p := prop{key: alias + "." + k, value: m[k]}

@@ -4,9 +4,10 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -50,12 +51,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 	if f := r.Failover; f != nil {
 		p("%s\n", f.summaryLine())
 	}
-	cats := make([]string, 0, len(r.Examples))
-	for k := range r.Examples {
-		cats = append(cats, k)
-	}
-	sort.Strings(cats)
-	for _, k := range cats {
+	for _, k := range slices.Sorted(maps.Keys(r.Examples)) {
 		for _, e := range r.Examples[k] {
 			seq := fmt.Sprint(e.Seq)
 			if e.SeqEnd > e.Seq {

@@ -2,8 +2,9 @@ package apachekafka
 
 import (
 	"fmt"
+	"maps"
 	"net"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -98,14 +99,9 @@ func serverProperties(n *node, nodes []*node, extra map[string]string) string {
 	for k, v := range extra {
 		p[k] = v
 	}
-	keys := make([]string, 0, len(p))
-	for k := range p {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var b strings.Builder
 	b.WriteString("# written by kmt (internal/env/apachekafka)\n")
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(p)) {
 		fmt.Fprintf(&b, "%s=%s\n", k, p[k])
 	}
 	return b.String()

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -76,12 +78,7 @@ type Progress struct {
 func (p Progress) Line() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[%6s] phase=%s", p.Elapsed.Round(time.Second), orDash(p.Phase))
-	keys := make([]string, 0, len(p.Counts))
-	for k := range p.Counts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(p.Counts)) {
 		fmt.Fprintf(&b, " %s=%g", k, p.Counts[k])
 	}
 	var active []string

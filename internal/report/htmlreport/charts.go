@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"html"
 	"image/color"
+	"maps"
 	"math"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -216,7 +217,7 @@ func rows(r *report.Report, a axisSpan) []*row {
 			cats[c] = append(cats[c], plotter.XY{X: mid(s), Y: float64(n)})
 		}
 	}
-	for _, c := range sortedKeys(cats) {
+	for _, c := range slices.Sorted(maps.Keys(cats)) {
 		st, ok := anomalyStyle[c]
 		if !ok {
 			st.c, st.g = grey, draw.PlusGlyph{}
@@ -259,7 +260,7 @@ func extraRows(ss []report.Series, a axisSpan) []*row {
 		byUnit[s.Unit] = append(byUnit[s.Unit], s)
 	}
 	var out []*row
-	for i, unit := range sortedKeys(byUnit) {
+	for i, unit := range slices.Sorted(maps.Keys(byUnit)) {
 		names := []string{}
 		for _, s := range byUnit[unit] {
 			names = append(names, s.Name)
@@ -279,15 +280,6 @@ func extraRows(ss []report.Series, a axisSpan) []*row {
 		out = append(out, rw)
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 // secondTicks labels the time axis at a round step (1, 2, 5, 10, 15, 30 s,

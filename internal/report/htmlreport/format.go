@@ -3,7 +3,9 @@ package htmlreport
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -97,7 +99,7 @@ var colTitle = map[string]string{"partition": "target partition", "offset": "tar
 
 func evidenceTables(r *report.Report, t0 time.Time) []evidence {
 	var out []evidence
-	for _, cat := range sortedKeys(r.Examples) {
+	for _, cat := range slices.Sorted(maps.Keys(r.Examples)) {
 		exs := r.Examples[cat]
 		if len(exs) == 0 {
 			continue
@@ -122,7 +124,7 @@ func evidenceTables(r *report.Report, t0 time.Time) []evidence {
 		}
 		hasDetail := present["detail"]
 		delete(present, "detail")
-		cols = append(cols, sortedKeys(present)...)
+		cols = append(cols, slices.Sorted(maps.Keys(present))...)
 		if hasDetail {
 			cols = append(cols, "detail")
 		}

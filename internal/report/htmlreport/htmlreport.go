@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -81,7 +83,7 @@ func Render(w io.Writer, r *report.Report, o Options) error {
 	}{{"p50", l.P50}, {"p95", l.P95}, {"p99", l.P99}, {"max", l.Max}} {
 		v.Latency = append(v.Latency, countRow{Name: q.n, Value: num(q.v, "s")})
 	}
-	for _, k := range sortedKeys(r.MirrorMetrics) {
+	for _, k := range slices.Sorted(maps.Keys(r.MirrorMetrics)) {
 		v.Mirror = append(v.Mirror, countRow{Name: k, Value: sig(r.MirrorMetrics[k])})
 	}
 	for _, as := range r.Assertions {

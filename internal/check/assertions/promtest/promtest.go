@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -195,12 +196,7 @@ func writeConfig(t testing.TB, dir string, interval time.Duration, jobs map[stri
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "global:\n  scrape_interval: %s\n  scrape_timeout: %s\n  evaluation_interval: %s\nscrape_configs:\n",
 		promDur(interval), promDur(interval), promDur(interval))
-	names := make([]string, 0, len(jobs))
-	for j := range jobs {
-		names = append(names, j)
-	}
-	sort.Strings(names)
-	for _, j := range names {
+	for _, j := range slices.Sorted(maps.Keys(jobs)) {
 		fmt.Fprintf(&cfg, "  - job_name: %q\n    static_configs:\n      - targets: [%s]\n", j, quoteAll(jobs[j]))
 	}
 	cfgPath := filepath.Join(dir, "prometheus.yml")
