@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -162,12 +163,7 @@ const maxProblems = 5
 // the ledger does not add up (nothing when it does).
 func (a *account) check(into *Ledger) []string {
 	var out []string
-	epochs := make([]uint32, 0, len(a.epochs))
-	for e := range a.epochs {
-		epochs = append(epochs, e)
-	}
-	slices.Sort(epochs)
-	for _, ep := range epochs {
+	for _, ep := range slices.Sorted(maps.Keys(a.epochs)) {
 		ea := a.epochs[ep]
 		if ea.legacy {
 			continue

@@ -26,6 +26,7 @@ import (
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/env/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/env/lifecycle"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/loopback"
 )
 
 // FrontFunc returns the address to advertise for a broker's client
@@ -269,16 +270,12 @@ func (c *Cluster) DirectDial(ctx context.Context, network, addr string) (net.Con
 	c.mu.Unlock()
 	if !ok {
 		target = addr
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, fmt.Errorf("apache kafka %q: direct dial %q: %w", c.o.Name, addr, err)
-		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return nil, fmt.Errorf("apache kafka %q: direct dial %q refused: only loopback addresses are dialled", c.o.Name, addr)
-		}
 	}
-	var d net.Dialer
-	return d.DialContext(ctx, network, target)
+	conn, err := loopback.Dial(ctx, network, target)
+	if err != nil {
+		return nil, fmt.Errorf("apache kafka %q: direct dial %q: %w", c.o.Name, addr, err)
+	}
+	return conn, nil
 }
 
 // Nodes returns every node id, down ones included.

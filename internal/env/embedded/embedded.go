@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/kmt-dev/kafka-mirror-tester/internal/env/lifecycle"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/loopback"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kafkaclient"
 )
 
@@ -274,17 +275,12 @@ func (c *Cluster) DirectDial(ctx context.Context, network, addr string) (net.Con
 	c.mu.Unlock()
 	if !ok {
 		target = addr
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, fmt.Errorf("embedded %q: direct dial %q: %w", c.o.Name, addr, err)
-		}
-		ip := net.ParseIP(host)
-		if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return nil, fmt.Errorf("embedded %q: direct dial %q refused: only loopback addresses are dialled", c.o.Name, addr)
-		}
 	}
-	var d net.Dialer
-	return d.DialContext(ctx, network, target)
+	conn, err := loopback.Dial(ctx, network, target)
+	if err != nil {
+		return nil, fmt.Errorf("embedded %q: direct dial %q: %w", c.o.Name, addr, err)
+	}
+	return conn, nil
 }
 
 func (c *Cluster) live() (*kfake.Cluster, error) {

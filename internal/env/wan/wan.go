@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/kmt-dev/kafka-mirror-tester/internal/env/loopback"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report/metrics"
 )
 
@@ -110,12 +111,8 @@ func NewLink(logger *slog.Logger, reg prometheus.Registerer) *Link {
 // returns the same front, so a broker restarted on its old port keeps its
 // advertised address. It is an embedded.FrontFunc.
 func (l *Link) Front(realAddr string) (string, error) {
-	host, _, err := net.SplitHostPort(realAddr)
-	if err != nil {
-		return "", fmt.Errorf("wan: front for %q: %w", realAddr, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return "", fmt.Errorf("wan: front for %q refused: the local WAN only proxies loopback addresses", realAddr)
+	if err := loopback.Check(realAddr); err != nil {
+		return "", fmt.Errorf("wan: front for %q refused: %w", realAddr, err)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
