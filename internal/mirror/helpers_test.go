@@ -56,7 +56,13 @@ func srcValue(partition, i int) string {
 	return fmt.Sprintf("kmt|p=%d|seq=%06d|payload abc xyz", partition, i)
 }
 
-var baseTime = time.UnixMilli(1_700_000_000_000)
+// baseTime is the CreateTime of the test records: an hour ago, in whole
+// milliseconds. It was a fixed day in 2023, which a broker applying
+// retention (7 days by default) deletes on its first pass: since the
+// embedded clusters run kfake's cleaner every 2 s (for compacted topics),
+// every record produced here was gone before MirrorMaker 2 could copy it
+// (TestMirrorMaker2CopiesBetweenEmbeddedClusters: 0 of 150 at the target).
+var baseTime = time.UnixMilli(time.Now().Add(-time.Hour).UnixMilli())
 
 // produce writes count records per listed partition with explicit
 // partitions, keys "k<p>-<i%3>", a header and a distinct timestamp.
