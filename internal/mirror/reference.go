@@ -697,8 +697,47 @@ func (r *Reference) write(run *refRun, msgs []kafka.Message) error {
 		return nil
 	}
 	if r.def.transactional() || r.cfg.Transactional {
-		return r.writeTxn(run, msgs)
+		return r.writeTxn(run, msgs) // kgo splits its batches by bytes itself
 	}
+	for len(msgs) > 0 {
+		n := chunkLen(msgs)
+		if err := r.writeChunk(run, msgs[:n]); err != nil {
+			return err
+		}
+		msgs = msgs[n:]
+	}
+	return nil
+}
+
+// writeChunkBytes bounds the bytes of one write: a broker refuses a batch
+// above the topic's max.message.bytes (1 MiB by default) whole, so two
+// 512 KiB records written together failed MESSAGE_TOO_LARGE on every retry
+// and the mirror stood still (record-fidelity, 31 partitions stuck). A
+// record larger than this goes alone, as a Java producer sends a record
+// above batch.size in a batch of its own; whether it fits is then the
+// target topic's max.message.bytes to decide.
+const writeChunkBytes = 768 << 10
+
+// chunkLen is how many of msgs, from the first, fit in one write of at most
+// writeChunkBytes (at least one).
+func chunkLen(msgs []kafka.Message) int {
+	total := 0
+	for i, m := range msgs {
+		size := len(m.Key) + len(m.Value) + 64 // record overhead, generously
+		for _, h := range m.Headers {
+			size += len(h.Key) + len(h.Value) + 8
+		}
+		if i > 0 && total+size > writeChunkBytes {
+			return i
+		}
+		total += size
+	}
+	return len(msgs)
+}
+
+// writeChunk is write for one chunk of at most writeChunkBytes (or one
+// record).
+func (r *Reference) writeChunk(run *refRun, msgs []kafka.Message) error {
 	ctx := run.hardCtx
 	backoff := retryBackoffLo
 	pending := msgs
