@@ -186,7 +186,19 @@ func (d *Dist) Command(j JVM) (*exec.Cmd, error) {
 		// Kafka's own defaults (kafka-run-class.sh).
 		args = append(args, "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20")
 	}
-	args = append(args, "-XX:+ExitOnOutOfMemoryError", "-XX:MaxDirectMemorySize=256m", "-Djava.awt.headless=true")
+	args = append(args, "-XX:+ExitOnOutOfMemoryError", "-XX:MaxDirectMemorySize=256m", "-Djava.awt.headless=true",
+		// No /tmp/hsperfdata_<user>/<pid> file per JVM (jps/jstat then do
+		// not see kmt's JVMs; jcmd <pid> still works).
+		"-XX:-UsePerfData")
+	if tmp := jvmTmpDir(j); tmp != "" {
+		// snappy-java and others unpack native libraries into
+		// java.io.tmpdir and never delete them: keep them in the JVM's own
+		// folder, which the caller removes, instead of /tmp.
+		if err := os.MkdirAll(tmp, 0o755); err != nil {
+			return nil, fmt.Errorf("kafkadist: create the JVM's temp folder %s: %w", tmp, err)
+		}
+		args = append(args, "-Djava.io.tmpdir="+tmp)
+	}
 	if j.LogFile != "" {
 		conf, err := writeLog4j2(j)
 		if err != nil {
@@ -200,6 +212,19 @@ func (d *Dist) Command(j JVM) (*exec.Cmd, error) {
 	cmd := exec.Command("java", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	return cmd, nil
+}
+
+// jvmTmpDir is the JVM's java.io.tmpdir: "tmp" in its config or log
+// folder, or "" (the JVM's default) when it has neither.
+func jvmTmpDir(j JVM) string {
+	dir := j.ConfDir
+	if dir == "" && j.LogFile != "" {
+		dir = filepath.Dir(j.LogFile)
+	}
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, "tmp")
 }
 
 // writeLog4j2 writes a properties-format log4j2 config (the YAML format needs

@@ -128,7 +128,10 @@ func TestBrowserShowsTheRun(t *testing.T) {
 	}
 
 	alloc, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.WindowSize(1200, 900))...)
+		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.WindowSize(1200, 900),
+		// Chromium puts its singleton socket folder
+		// (org.chromium.Chromium.*) in $TMPDIR and leaves it there.
+		chromedp.Env("TMPDIR="+t.TempDir()))...)
 	defer acancel()
 	bctx, bcancel := chromedp.NewContext(alloc)
 	defer bcancel()
