@@ -1,7 +1,6 @@
 package apachekafka_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -50,20 +49,13 @@ func TestFailoverFaultsOnRealKafka(t *testing.T) {
 				Scenario: tc.story, Short: true, Brokers: runner.BrokersApache, ClusterSize: tc.brokers,
 				Mirror: scenarios.MirrorMirrorMaker2, RunID: runID, ReportDir: dir,
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-			defer cancel()
-			t0 := time.Now()
-			rep, err := runner.Run(ctx, o)
-			noJVMLeft(t, runID)
-			if err != nil {
-				t.Fatalf("%s on real Kafka with MirrorMaker 2: %v (logs in %s)", tc.story, err, o.ReportDir)
-			}
+			rep, took := runStoryReal(t, o, tc.story+" with MirrorMaker 2", 15*time.Minute)
 			f := rep.Failover
 			if f == nil {
 				t.Fatalf("no failover section; verdict %s, reasons %v", rep.Verdict, rep.Reasons)
 			}
 			t.Logf("%s with MirrorMaker 2 in %v: run verdict %s %v; drill %s: skipped %d reread %d (bound %d, %s) duplicate reads %d backwards %d untranslated %d; acked %d lost %d duplicates %d",
-				tc.story, time.Since(t0).Round(time.Second), rep.Verdict, rep.Reasons, f.Verdict, f.Skipped, f.Reread, f.RereadBound, f.BoundFrom,
+				tc.story, took.Round(time.Second), rep.Verdict, rep.Reasons, f.Verdict, f.Skipped, f.Reread, f.RereadBound, f.BoundFrom,
 				f.DuplicateReads, f.Backwards, f.Untranslated, rep.Counts.Acked, rep.Counts.Lost, rep.Counts.Duplicate)
 			for _, p := range f.Partitions {
 				t.Logf("  %s[%d] committed %d translated %d (%s) resumed %d; read %d on the source, %d on the target; reread %d skipped %d backwards %d untranslated %v",

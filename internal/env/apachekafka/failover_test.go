@@ -1,7 +1,6 @@
 package apachekafka_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -27,20 +26,13 @@ func TestFailoverDrillOnRealKafka(t *testing.T) {
 		Scenario: "failover-caught-up", Short: true, Brokers: runner.BrokersApache, ClusterSize: 1,
 		Mirror: scenarios.MirrorMirrorMaker2, RunID: runID, ReportDir: t.TempDir(),
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	t0 := time.Now()
-	rep, err := runner.Run(ctx, o)
-	noJVMLeft(t, runID)
-	if err != nil {
-		t.Fatalf("failover-caught-up on real Kafka with MirrorMaker 2: %v (logs in %s)", err, o.ReportDir)
-	}
+	rep, took := runStoryReal(t, o, "failover-caught-up with MirrorMaker 2", 10*time.Minute)
 	f := rep.Failover
 	if f == nil {
 		t.Fatalf("no failover section; verdict %s, reasons %v", rep.Verdict, rep.Reasons)
 	}
 	t.Logf("MirrorMaker 2 failover drill in %v: verdict %s; skipped %d reread %d (bound %d, %s) duplicate reads %d backwards %d untranslated %d; run acked %d duplicates %d",
-		time.Since(t0).Round(time.Second), f.Verdict, f.Skipped, f.Reread, f.RereadBound, f.BoundFrom, f.DuplicateReads, f.Backwards, f.Untranslated, rep.Counts.Acked, rep.Counts.Duplicate)
+		took.Round(time.Second), f.Verdict, f.Skipped, f.Reread, f.RereadBound, f.BoundFrom, f.DuplicateReads, f.Backwards, f.Untranslated, rep.Counts.Acked, rep.Counts.Duplicate)
 	for _, p := range f.Partitions {
 		t.Logf("  %s[%d] committed %d translated %d (%s) resumed %d; read %d on the source, %d on the target; reread %d skipped %d",
 			p.Topic, p.Partition, p.SourceCommitted, p.Translated, p.TranslatedFrom, p.ResumedFrom, p.ReadOnSource, p.ReadOnTarget, p.Reread, p.Skipped)

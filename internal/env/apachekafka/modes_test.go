@@ -1,7 +1,6 @@
 package apachekafka_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,17 +87,10 @@ func runMode(t *testing.T, scenario, mirror string) *report.Report {
 		// minute after a hard kill before its new task copies again
 		// (docs/mirrormaker2.md); the drain ends as soon as all arrived.
 		Drain: 180 * time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	t0 := time.Now()
-	rep, err := runner.Run(ctx, o)
-	noJVMLeft(t, runID)
-	if err != nil {
-		t.Fatalf("%s on real Kafka: %v (logs in %s)", scenario, err, o.ReportDir)
-	}
+	rep, took := runStoryReal(t, o, scenario, 10*time.Minute)
 	c := rep.Counts
 	t.Logf("%s: verdict %s in %v; acked %d received %d duplicate %d lost %d unseen %d aborted_copied %d; reasons %v",
-		name, rep.Verdict, time.Since(t0).Round(time.Second), c.Acked, c.Received, c.Duplicate, c.Lost, c.Unseen, c.AbortedCopied, rep.Reasons)
+		name, rep.Verdict, took.Round(time.Second), c.Acked, c.Received, c.Duplicate, c.Lost, c.Unseen, c.AbortedCopied, rep.Reasons)
 	if tx := rep.Transactions; tx != nil {
 		t.Logf("transactions %+v", *tx)
 	}

@@ -255,6 +255,23 @@ func countTarget(kcat, bootstrap, topic string) kcatCount {
 
 // noJVMLeft fails when any process still carries the run id (every JVM's
 // command line names the run's temporary folder, which holds it).
+// runStoryReal runs o (a story on real Kafka) within timeout, checks that no JVM
+// of the run survives it, and fails the test naming what and where the logs
+// are if the run could not be judged. It returns the report and the wall
+// time of the run.
+func runStoryReal(t *testing.T, o runner.Options, what string, timeout time.Duration) (*report.Report, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	t0 := time.Now()
+	rep, err := runner.Run(ctx, o)
+	noJVMLeft(t, o.RunID)
+	if err != nil {
+		t.Fatalf("%s on real Kafka: %v (logs in %s)", what, err, o.ReportDir)
+	}
+	return rep, time.Since(t0)
+}
+
 func noJVMLeft(t *testing.T, runID string) {
 	t.Helper()
 	out, err := exec.Command("pgrep", "-af", runID).Output()

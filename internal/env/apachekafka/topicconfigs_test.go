@@ -126,16 +126,9 @@ func runStory(t *testing.T, story string, drain time.Duration) *report.Report {
 	runID := runner.NewRunID("real-" + story)
 	o := runner.Options{Scenario: story, Short: true, Brokers: runner.BrokersApache, ClusterSize: 1,
 		Mirror: scenarios.MirrorMirrorMaker2, RunID: runID, ReportDir: t.TempDir(), Drain: drain}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	t0 := time.Now()
-	rep, err := runner.Run(ctx, o)
-	noJVMLeft(t, runID)
-	if err != nil {
-		t.Fatalf("%s on real Kafka: %v (logs in %s)", story, err, o.ReportDir)
-	}
+	rep, took := runStoryReal(t, o, story, 10*time.Minute)
 	c := rep.Counts
-	t.Logf("%s: verdict %s in %v; acked %d received %d lost %d unseen %d truncated %d; reasons %v", story, rep.Verdict, time.Since(t0).Round(time.Second),
+	t.Logf("%s: verdict %s in %v; acked %d received %d lost %d unseen %d truncated %d; reasons %v", story, rep.Verdict, took.Round(time.Second),
 		c.Acked, c.Received, c.Lost, c.Unseen, rep.ExtraCounts.Truncated, rep.Reasons)
 	if f := rep.Fidelity; f != nil {
 		t.Logf("fidelity tombstones %+v compaction %+v large %+v", f.Tombstones, f.Compaction, f.Large)
