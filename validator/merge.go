@@ -93,6 +93,7 @@ func Merge(states []*ShardState) (*Result, error) {
 		}
 	}
 	t.absorbModes(byShard)
+	t.SetCompacted(first.Compacted) // every shard runs with the same topics
 	led := first.Ledger.ledger()
 	j := t.Judge(led, true, res.SourceChecked)
 	txns, fid := t.TransactionsVerdict(led, j.Total), t.FidelityVerdict(led) // before resultOf copies the evidence
