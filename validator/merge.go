@@ -100,6 +100,7 @@ func Merge(states []*ShardState) (*Result, error) {
 	out := t.resultOf(j)
 	out.Transactions, out.Fidelity = txns, fid
 	out.Stalls, out.MetadataSync = mergeStalls(byShard), first.MetadataSync
+	attributeStalls(out.Stalls, j.MissingBySource)
 	out.DrainComplete, out.DrainSeconds, out.TargetUnread, out.TargetMissing = res.DrainComplete, res.DrainSeconds, res.TargetUnread, res.TargetMissing
 	out.SourceChecked, out.SourceNote, out.Isolation = res.SourceChecked, res.SourceNote, res.Isolation
 	out.LedgerProblems = append(led.Problems(), problems...)
