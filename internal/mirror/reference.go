@@ -16,11 +16,20 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror/checkpoint"
 )
 
-// Tuning of the copy loop. Small batches and a short gather window keep the
-// mirror's own latency in single-digit milliseconds, so latency seen by the
-// validator is dominated by the faults under test, not by batching.
+// Tuning of the copy loop. A short gather window keeps the mirror's own
+// latency in single-digit milliseconds, so latency seen by the validator is
+// dominated by the faults under test, not by batching: a batch is what
+// arrived within the window, so at low rates batches stay small.
+//
+// maxBatch matters only under a backlog, where every round costs a write
+// and a commit round trip whatever its size: with 256 the mirror bounded the
+// embedded baseline ceiling on 2 cores (5000-10000 msgs/s with the process
+// using under half a core); 2048 lifts it (docs/bench.md). A round's bytes
+// are bounded too (maxBatchBytes), so a backlog of large records does not
+// gather gigabytes, and each write is cut at writeChunkBytes.
 const (
-	maxBatch       = 256                   // records per fetch/write/commit round
+	maxBatch       = 2048                  // records per fetch/write/commit round
+	maxBatchBytes  = 16 << 20              // bytes per round (estimated by msgSize); one record may exceed it
 	gatherWindow   = 5 * time.Millisecond  // wait for more records after the first
 	reorderIdle    = time.Second           // write an incomplete reorder group after this much quiet
 	partitionPoll  = 2 * time.Second       // how often source partition counts are checked
@@ -459,6 +468,16 @@ func (g *gate) wait(soft, hard context.Context) {
 	}
 }
 
+// writerBatchSize caps the records of one partition in one produce request.
+// kafka-go allocates (and zeroes) room for that many messages for every
+// partition batch of every write, however few records it carries: at
+// 2*maxBatch+1 (4097) that was about 600 KiB per partition per round, and at
+// 2000 msgs/s on the embedded baseline, where a round holds a handful of
+// records, the copy loop took 0.39 s of CPU in 11 s (0.11 s with 512). A
+// round of maxBatch records spread over the partitions fits in one request
+// each; a partition with more in one round gets several requests, in order.
+const writerBatchSize = 512
+
 // keepPartition routes each record to the partition number it had on the
 // source (Message.Partition), which the Writer otherwise ignores.
 type keepPartition struct{}
@@ -482,7 +501,7 @@ func (r *Reference) newWriter(run *refRun) error {
 		Addr:            kafka.TCP(r.dst...),
 		Balancer:        keepPartition{},
 		RequiredAcks:    kafka.RequireAll,
-		BatchSize:       2*maxBatch + 1,
+		BatchSize:       writerBatchSize,
 		BatchBytes:      64 << 20,
 		BatchTimeout:    time.Millisecond,
 		MaxAttempts:     3,
@@ -544,7 +563,7 @@ func (r *Reference) copyLoop(run *refRun) {
 	}
 }
 
-// fetch gathers up to maxBatch records: it waits for the first (up to
+// fetch gathers up to maxBatch records (or maxBatchBytes): it waits for the first (up to
 // reorderIdle while reorder holds records, reporting idle on timeout), then
 // takes whatever else arrives within gatherWindow.
 func (r *Reference) fetch(run *refRun) (batch []kafka.Message, idle bool) {
@@ -570,14 +589,16 @@ func (r *Reference) fetch(run *refRun) (batch []kafka.Message, idle bool) {
 		return nil, false
 	}
 	batch = append(batch, m)
+	size := msgSize(m)
 	gctx, cancel := context.WithTimeout(fctx, gatherWindow)
 	defer cancel()
-	for len(batch) < maxBatch {
+	for len(batch) < maxBatch && size < maxBatchBytes {
 		m, err := run.reader.FetchMessage(gctx)
 		if err != nil {
 			break // window over or stopping: process what we have
 		}
 		batch = append(batch, m)
+		size += msgSize(m)
 	}
 	return batch, false
 }
@@ -723,16 +744,23 @@ const writeChunkBytes = 768 << 10
 func chunkLen(msgs []kafka.Message) int {
 	total := 0
 	for i, m := range msgs {
-		size := len(m.Key) + len(m.Value) + 64 // record overhead, generously
-		for _, h := range m.Headers {
-			size += len(h.Key) + len(h.Value) + 8
-		}
+		size := msgSize(m)
 		if i > 0 && total+size > writeChunkBytes {
 			return i
 		}
 		total += size
 	}
 	return len(msgs)
+}
+
+// msgSize estimates a record's bytes on the wire: key, value, headers and
+// the record overhead, generously.
+func msgSize(m kafka.Message) int {
+	size := len(m.Key) + len(m.Value) + 64
+	for _, h := range m.Headers {
+		size += len(h.Key) + len(h.Value) + 8
+	}
+	return size
 }
 
 // writeChunk is write for one chunk of at most writeChunkBytes (or one

@@ -290,7 +290,10 @@ func waitBatch(t *testing.T, ch <-chan []kafka.Message) []kafka.Message {
 }
 
 func TestReferenceKillRestart(t *testing.T) {
-	const parts, per, n = 4, 250, 1000
+	// Twice maxBatch records, so the first batch (the one killed) cannot
+	// hold them all.
+	const parts, per = 4, maxBatch / 2
+	const n = parts * per
 	cases := []struct {
 		name    string
 		defects []scenarios.Defect
