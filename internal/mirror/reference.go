@@ -176,6 +176,11 @@ type refRun struct {
 	txn       *kgo.Client   // transactional producer (txn-abort defects), copy loop only
 	safe      map[tp]int64  // highest offset written or dropped
 	committed map[tp]int64  // highest offset committed
+	// commitDone is closed when the commit running in the background ends
+	// (nil when none runs); commitErr is then its result. Only the copy
+	// loop starts and awaits it, so at most one commit is in flight.
+	commitDone chan struct{}
+	commitErr  error
 }
 
 // held is one source record waiting in a reorder group, with what it
@@ -449,11 +454,23 @@ func (g *gate) resume() {
 
 // wait returns at once unless paused; then it returns on resume or when
 // either context ends (Stop finishes a paused batch; Kill abandons it).
-func (g *gate) wait(soft, hard context.Context) {
+// settle (if not nil) finishes the step still in flight (a background
+// commit) before the loop counts as parked, so nothing is committed while
+// paused.
+func (g *gate) wait(soft, hard context.Context, settle func()) {
 	g.mu.Lock()
 	if !g.paused {
 		g.mu.Unlock()
 		return
+	}
+	if settle != nil {
+		g.mu.Unlock()
+		settle()
+		g.mu.Lock()
+		if !g.paused { // resumed meanwhile
+			g.mu.Unlock()
+			return
+		}
 	}
 	rc := g.resumeCh
 	if !g.isParked {
@@ -523,8 +540,12 @@ func (r *Reference) closeWriter(run *refRun) {
 	}
 }
 
-// copyLoop is the mirror: gate, fetch a batch, write/commit it, repeat.
+// copyLoop is the mirror: gate, fetch a batch, write it, commit it in the
+// background while the next batch is fetched and written, repeat.
 func (r *Reference) copyLoop(run *refRun) {
+	// Last of all: the reader closes after the loop, so no commit may
+	// still be running then.
+	defer r.awaitCommit(run)
 	defer func() {
 		// Graceful stop: write what reorder still holds, then commit it.
 		if run.softCtx.Err() != nil && run.hardCtx.Err() == nil {
@@ -536,7 +557,7 @@ func (r *Reference) copyLoop(run *refRun) {
 		}
 	}()
 	for {
-		run.gate.wait(run.softCtx, run.hardCtx)
+		r.gateStep(run)
 		if run.softCtx.Err() != nil {
 			return
 		}
@@ -605,7 +626,10 @@ func (r *Reference) fetch(run *refRun) (batch []kafka.Message, idle bool) {
 
 // process applies the defects, then writes and commits one batch in the
 // order that gives at-least-once (or, with commit-before-produce, the
-// order that loses records on a kill).
+// order that loses records on a kill). The commit runs in the background
+// (commitSafeAsync), so its round trip overlaps the next batch's fetch and
+// write: the offsets it commits were computed after this batch's write was
+// acknowledged, so a commit still never runs ahead of the target.
 func (r *Reference) process(run *refRun, batch []kafka.Message) error {
 	out := r.plan(run, batch)
 	ctx := run.hardCtx
@@ -620,12 +644,15 @@ func (r *Reference) process(run *refRun, batch []kafka.Message) error {
 		r.hook(ctx, stageWrittenBeforeCommit, batch)
 	}
 	r.gateStep(run)
-	return r.commitSafe(run)
+	return r.commitSafeAsync(run)
 }
 
 // gateStep parks between steps of a batch while paused, so Pause takes
-// effect within one network round trip.
-func (r *Reference) gateStep(run *refRun) { run.gate.wait(run.softCtx, run.hardCtx) }
+// effect within one network round trip. A background commit finishes
+// before the loop parks.
+func (r *Reference) gateStep(run *refRun) {
+	run.gate.wait(run.softCtx, run.hardCtx, func() { _ = r.awaitCommit(run) })
+}
 
 func (r *Reference) markSafe(run *refRun, k tp, off int64) {
 	if cur, ok := run.safe[k]; !ok || off > cur {
@@ -634,9 +661,53 @@ func (r *Reference) markSafe(run *refRun, k tp, off int64) {
 }
 
 // commitSafe commits, per partition, the highest offset below which every
-// record was written or dropped. A held (reorder) record caps it, so a
-// dropped record after a held one does not commit the held one away.
+// record was written or dropped, and returns when the commit is done.
 func (r *Reference) commitSafe(run *refRun) error {
+	if err := r.awaitCommit(run); err != nil {
+		return err
+	}
+	return r.commitOffsets(run, r.safeOffsets(run))
+}
+
+// commitSafeAsync is commitSafe in the background: it waits for the
+// previous background commit (commits stay in order, one at a time), takes
+// the offsets now, and returns while they are committed. It returns the
+// previous commit's error (only when killed).
+func (r *Reference) commitSafeAsync(run *refRun) error {
+	if err := r.awaitCommit(run); err != nil {
+		return err
+	}
+	want := r.safeOffsets(run)
+	if len(want) == 0 {
+		return nil
+	}
+	done := make(chan struct{})
+	run.commitDone = done
+	go func() {
+		defer close(done)
+		run.commitErr = r.commitOffsets(run, want)
+	}()
+	return nil
+}
+
+// awaitCommit waits for the background commit, if one runs, and returns its
+// error. Only the copy loop calls it.
+func (r *Reference) awaitCommit(run *refRun) error {
+	if run.commitDone == nil {
+		return nil
+	}
+	<-run.commitDone
+	err := run.commitErr
+	run.commitDone, run.commitErr = nil, nil
+	return err
+}
+
+// safeOffsets is, per partition, the highest offset below which every
+// record was written or dropped and that is not committed yet. A held
+// (reorder) record caps it, so a dropped record after a held one does not
+// commit the held one away. The background commit updates run.committed,
+// so call it only with none running (after awaitCommit).
+func (r *Reference) safeOffsets(run *refRun) map[tp]int64 {
 	want := map[tp]int64{}
 	for k, off := range run.safe {
 		if h := run.held[k]; len(h) > 0 && off >= h[0].src.Offset {
@@ -649,7 +720,7 @@ func (r *Reference) commitSafe(run *refRun) error {
 			want[k] = off
 		}
 	}
-	return r.commitOffsets(run, want)
+	return want
 }
 
 func maxOffsets(batch []kafka.Message) map[tp]int64 {
