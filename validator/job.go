@@ -222,7 +222,14 @@ func (j Job) judgeScenario(ctx context.Context, rep *report.Report, faults *agen
 	case <-time.After(35 * time.Second):
 	case <-actx.Done():
 	}
-	rep.Assertions = assertions.ToReport(j.Assertions, assertions.EvaluateAll(actx, j.Remote, j.Assertions, w))
+	// One Prometheus may hold other runs' series too: judge this run's only.
+	as, err := assertions.ScopeToRun(j.Assertions, j.RunID)
+	if err != nil {
+		rep.Error = "evaluating the assertions: " + err.Error()
+		rep.Verdict = report.Incomplete
+		return
+	}
+	rep.Assertions = assertions.ToReport(as, assertions.EvaluateAll(actx, j.Remote, as, w))
 }
 
 // actualFaultWindows replaces each planned fault:<name> window with the

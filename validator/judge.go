@@ -22,6 +22,16 @@ type Judgement struct {
 	// AllArrived: every acked sequence arrived (or was truncated): nothing
 	// is still missing, in any partition.
 	AllArrived bool
+	// MissingBySource counts the lost and unseen records per source
+	// partition the source reader read them in; set only by a final
+	// judgement with the source checked (nil otherwise: unknown).
+	MissingBySource map[SourcePartition]uint64
+}
+
+// SourcePartition names a source topic's partition.
+type SourcePartition struct {
+	Topic     string
+	Partition int
 }
 
 // Judge classifies the ledger's acked sequences against the target. With
@@ -32,6 +42,9 @@ type Judgement struct {
 func (t *Tracker) Judge(l *ledger.Ledger, final, sourceChecked bool) Judgement {
 	t.resolveOrder(final)
 	j := Judgement{PerTopic: map[string]Counts{}, OtherRuns: t.other, AllReachedLast: true, AllArrived: true}
+	if final && sourceChecked {
+		j.MissingBySource = map[SourcePartition]uint64{}
+	}
 	for topic, c := range t.counts {
 		j.PerTopic[topic] = *c
 	}
@@ -117,6 +130,11 @@ func (t *Tracker) judgeStream(j *Judgement, pc *Counts, k ledger.StreamKey, s *l
 			for _, sp := range cut(part.r, &srcAll) {
 				if sp.in {
 					t.missing(pc, k, st, sp.r, anySeen, maxSeen, final)
+					for p, set := range st.src {
+						if n := set.CountIn(sp.r.Lo, sp.r.Hi); n > 0 {
+							j.MissingBySource[SourcePartition{k.Topic, p}] += n
+						}
+					}
 					continue
 				}
 				pc.SourceLost += sp.r.Len()

@@ -93,12 +93,14 @@ func Merge(states []*ShardState) (*Result, error) {
 		}
 	}
 	t.absorbModes(byShard)
+	t.SetCompacted(first.Compacted) // every shard runs with the same topics
 	led := first.Ledger.ledger()
 	j := t.Judge(led, true, res.SourceChecked)
 	txns, fid := t.TransactionsVerdict(led, j.Total), t.FidelityVerdict(led) // before resultOf copies the evidence
 	out := t.resultOf(j)
 	out.Transactions, out.Fidelity = txns, fid
 	out.Stalls, out.MetadataSync = mergeStalls(byShard), first.MetadataSync
+	attributeStalls(out.Stalls, j.MissingBySource)
 	out.DrainComplete, out.DrainSeconds, out.TargetUnread, out.TargetMissing = res.DrainComplete, res.DrainSeconds, res.TargetUnread, res.TargetMissing
 	out.SourceChecked, out.SourceNote, out.Isolation = res.SourceChecked, res.SourceNote, res.Isolation
 	out.LedgerProblems = append(led.Problems(), problems...)

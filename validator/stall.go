@@ -143,3 +143,20 @@ func (w *Watchdog) Report(now time.Time) *report.Stalls {
 	sort.SliceStable(out.Events, func(i, j int) bool { return out.Events[i].Start.Before(out.Events[j].Start) })
 	return out
 }
+
+// attributeStalls sets each open stall's MissingHere from a final
+// judgement's per-source-partition missing counts (a judgement that did
+// not check the source leaves them unknown).
+func attributeStalls(st *report.Stalls, missing map[SourcePartition]uint64) {
+	if st == nil || missing == nil {
+		return
+	}
+	for i := range st.Events {
+		e := &st.Events[i]
+		if e.Kind != report.StallKind || e.Recovered {
+			continue
+		}
+		n := missing[SourcePartition{Topic: e.SourceTopic, Partition: int(e.Partition)}]
+		e.MissingHere = &n
+	}
+}

@@ -1,9 +1,13 @@
 package validator
 
 import (
+	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/wire"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 	"github.com/kmt-dev/kafka-mirror-tester/scenarios"
 )
@@ -135,5 +139,63 @@ func TestJobStallWatchdogOff(t *testing.T) {
 	}
 	if got := (Job{}).stallAfter(); got != scenarios.DefaultStallAfter {
 		t.Errorf("no scenario: threshold %s, want the default %s", got, scenarios.DefaultStallAfter)
+	}
+}
+
+// TestStallsAttributedToSourcePartitions: a run where stream 0 (source
+// partition 0) lost seq 2 and never delivered 5..9 while stream 1 (source
+// partition 1) arrived whole. The final judgement counts the 6 missing
+// records in partition 0 and none in 1, and each open stall carries its
+// partition's count: the stall of partition 1 (its source gained only,
+// say, a commit marker) explains none of the loss and is not blamed. A
+// recovered stall carries no count. Attributing by stream instead of by
+// the partition the source reader read them in, or skipping unseen
+// records, changes the counts.
+func TestStallsAttributedToSourcePartitions(t *testing.T) {
+	l := ledger.New()
+	for s := uint32(0); s < 2; s++ {
+		for q := uint64(0); q <= 9; q++ {
+			l.Ack(ledger.StreamKey{Topic: "t", Stream: s}, q)
+		}
+	}
+	tr := NewTracker(testRun, 10, t0)
+	off := int64(0)
+	for s := uint32(0); s < 2; s++ {
+		for q := uint64(0); q <= 9; q++ {
+			tr.ObserveSourceRecord("t", int(s), int64(q), wire.Key(s), rec(testRun, s, q), nil)
+			if s == 0 && (q == 2 || q > 4) {
+				continue
+			}
+			tr.Observe(Observation{Topic: "t", Partition: int(s), Offset: off, Key: wire.Key(s), Value: rec(testRun, s, q), ReadAt: t0.Add(time.Second), Timestamp: t0})
+			off++
+		}
+	}
+	j := tr.Judge(l, true, true)
+	if j.Total.Lost != 1 || j.Total.Unseen != 5 {
+		t.Fatalf("lost %d unseen %d, want 1 and 5", j.Total.Lost, j.Total.Unseen)
+	}
+	if want := map[SourcePartition]uint64{{"t", 0}: 6}; !reflect.DeepEqual(j.MissingBySource, want) {
+		t.Errorf("missing by source partition %v, want %v", j.MissingBySource, want)
+	}
+	st := &report.Stalls{Events: []report.StallEvent{
+		{Kind: report.StallKind, Topic: "t", SourceTopic: "t", Partition: 0},
+		{Kind: report.StallKind, Topic: "t", SourceTopic: "t", Partition: 1},
+		{Kind: report.StallKind, Topic: "t", SourceTopic: "t", Partition: 1, Recovered: true},
+	}}
+	attributeStalls(st, j.MissingBySource)
+	var got []string
+	for _, e := range st.Events {
+		if e.MissingHere == nil {
+			got = append(got, "unknown")
+			continue
+		}
+		got = append(got, fmt.Sprint(*e.MissingHere))
+	}
+	if want := []string{"6", "0", "unknown"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("missing_here per stall %v, want %v", got, want)
+	}
+	// Without the source checked nothing is known.
+	if j := tr.Judge(l, true, false); j.MissingBySource != nil {
+		t.Errorf("source not checked: missing by source partition %v, want unknown (nil)", j.MissingBySource)
 	}
 }

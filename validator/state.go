@@ -69,12 +69,37 @@ type ShardState struct {
 	Modes        *ModesState          `json:"modes,omitempty"`
 	Stalls       *report.Stalls       `json:"stalls,omitempty"`
 	MetadataSync *report.MetadataSync `json:"metadata_sync,omitempty"`
+	// SourceFinal is shard 0's scan, after its drain, of what each
+	// compacted source topic still holds of the run (Drain's
+	// scanCompacted): one snapshot of the whole topic, so the merged
+	// judge tells records the source's cleaner removed from records the
+	// mirror failed to copy, as a single validator does.
+	SourceFinal *SourceFinalState `json:"source_final,omitempty"`
+	// Compacted names the compacted source topics (Tracker.SetCompacted):
+	// without them the merged judge would excuse nothing their cleaner
+	// removed.
+	Compacted []string `json:"compacted,omitempty"`
 
 	// Set by a shard Job (RunShard): when it first saw the load and when
 	// the load ended, and why its drain was cut short, if it was.
 	LoadSeen  time.Time `json:"load_seen,omitzero"`
 	LoadEnded time.Time `json:"load_ended,omitzero"`
 	Error     string    `json:"error,omitempty"`
+}
+
+// SourceFinalState is a compacted-topic scan (Tracker.SetSourceFinal):
+// the topics scanned, and per stream the sequences the source log held.
+type SourceFinalState struct {
+	Topics  []string     `json:"topics"`
+	Streams []HeldStream `json:"streams,omitempty"`
+}
+
+// HeldStream is what the source log of a compacted topic held of one stream.
+type HeldStream struct {
+	Topic  string            `json:"topic"`
+	Stream uint32            `json:"stream"`
+	Epoch  uint32            `json:"epoch"`
+	Held   []intervals.Range `json:"held"`
 }
 
 // StreamState is one stream's streamState.
@@ -278,7 +303,51 @@ func (t *Tracker) exportState() *ShardState {
 	for pk, pos := range t.unc.pos {
 		s.UncPos = append(s.UncPos, PartPos{Topic: pk.topic, Partition: pk.partition, Offset: pos})
 	}
+	s.SourceFinal = t.exportSourceFinal()
+	for topic := range t.compacted {
+		s.Compacted = append(s.Compacted, topic)
+	}
+	sort.Strings(s.Compacted)
 	return s
+}
+
+// exportSourceFinal is the compacted-topic scan, nil when none was made.
+func (t *Tracker) exportSourceFinal() *SourceFinalState {
+	if len(t.finalScanned) == 0 {
+		return nil
+	}
+	sf := &SourceFinalState{}
+	for topic := range t.finalScanned {
+		sf.Topics = append(sf.Topics, topic)
+	}
+	sort.Strings(sf.Topics)
+	for k, set := range t.finalSrc {
+		sf.Streams = append(sf.Streams, HeldStream{Topic: k.Topic, Stream: k.Stream, Epoch: k.Epoch, Held: set.Ranges()})
+	}
+	sort.Slice(sf.Streams, func(i, j int) bool {
+		a, b := sf.Streams[i], sf.Streams[j]
+		return a.Topic < b.Topic || a.Topic == b.Topic && (a.Stream < b.Stream || a.Stream == b.Stream && a.Epoch < b.Epoch)
+	})
+	return sf
+}
+
+// absorbSourceFinal takes a shard's compacted-topic scan.
+func (t *Tracker) absorbSourceFinal(sf *SourceFinalState) {
+	if sf == nil {
+		return
+	}
+	byTopic := map[string]map[streamKey]*intervals.Set{}
+	for _, topic := range sf.Topics {
+		byTopic[topic] = map[streamKey]*intervals.Set{}
+	}
+	for _, h := range sf.Streams {
+		if m := byTopic[h.Topic]; m != nil {
+			m[streamKey{Topic: h.Topic, Stream: h.Stream, Epoch: h.Epoch}] = setFrom(h.Held)
+		}
+	}
+	for topic, held := range byTopic {
+		t.SetSourceFinal(topic, held)
+	}
 }
 
 // absorb adds a shard's state to the tracker. Partitions are owned by one
@@ -292,6 +361,7 @@ func (t *Tracker) absorb(s *ShardState) error {
 		t.topicCounts(topic).Add(c)
 	}
 	t.other += s.Other
+	t.absorbSourceFinal(s.SourceFinal)
 	for _, ss := range s.Streams {
 		k := streamKey{Topic: ss.Topic, Stream: ss.Stream, Epoch: ss.Epoch}
 		st := t.stream(k)

@@ -524,6 +524,7 @@ func (v *Validator) Drain(ctx context.Context, deadline time.Duration) (*Result,
 	res.SourceChecked, res.SourceNote = sourceChecked, v.sourceNote(d)
 	res.Isolation = v.cfg.Isolation
 	res.Transactions, res.Fidelity = txns, fid
+	attributeStalls(stalls, j.MissingBySource)
 	res.Stalls, res.MetadataSync = stalls, msync
 	res.LedgerProblems = v.led.Problems()
 	v.mu.Unlock()

@@ -78,6 +78,13 @@ type StallEvent struct {
 	SourceGained int64     `json:"source_gained"` // records the source partition gained meanwhile
 	TargetOffset int64     `json:"target_offset"` // the target's end offset while stalled (rewind: the new one)
 	Fault        string    `json:"fault,omitempty"`
+	// MissingHere (open stalls, when the source reader read every
+	// partition) counts the lost and unseen records the source reader read
+	// in this stall's source partition. 0: what the source gained here
+	// after the target stopped holds no missing record (a transaction's
+	// commit marker, records of an aborted transaction), so the stall
+	// explains none of the run's losses. Absent: unknown.
+	MissingHere *uint64 `json:"missing_here,omitempty"`
 }
 
 // syncReasons are the verdict reasons of the metadata_sync and stalls
@@ -97,13 +104,17 @@ func (r *Report) syncReasons() []string {
 				c.What, c.Kind, c.SourceTopic, why, c.TargetTopic, ms.WithinSeconds, c.Fault))
 		}
 	}
-	// An open stall fails the run only while acked records are missing. When
-	// every acked record arrived, what the source gained after the target
-	// stopped is what a correct mirror never copies (the records and marker
-	// of an aborted last transaction, control records): the stall stays in
-	// the section, reported, but blames nobody.
+	// An open stall fails the run only while acked records are missing
+	// (of its own source partition, when that is known: MissingHere). When
+	// none are, what the source gained after the target stopped is what a
+	// correct mirror never copies (the records and marker of an aborted
+	// last transaction, control records): the stall stays in the section,
+	// reported, but blames nobody.
 	if st := r.Stalls; st != nil && r.Counts.Lost+r.Counts.Unseen > 0 {
 		for _, e := range st.Events {
+			if e.MissingHere != nil && *e.MissingHere == 0 {
+				continue
+			}
 			if e.Kind == StallKind && !e.Recovered {
 				out = append(out, fmt.Sprintf("stalled: target %s partition %d stopped at offset %d from %s while its source gained %d records, and never moved again",
 					e.Topic, e.Partition, e.TargetOffset, relTime(r.StartedAt, e.Start), e.SourceGained))

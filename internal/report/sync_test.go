@@ -28,6 +28,14 @@ func TestJudgeSyncAndStalls(t *testing.T) {
 		{"an open stall fails, a rewind does not", nil,
 			&Stalls{Events: []StallEvent{{Kind: StallKind, Topic: "t", Partition: 0, Start: t0, SourceGained: 7}, {Kind: RewindKind, Start: t0, Recovered: true}}},
 			[]string{"lost", "stalled: target t partition 0"}},
+		// A run that lost 7 records in partition 0: an open stall of
+		// partition 1, whose source gained only a commit marker (no
+		// missing record was read there), is reported, not blamed; the
+		// stall holding the 7 is.
+		{"an open stall fails, one holding none of the missing records does not", nil,
+			&Stalls{Events: []StallEvent{{Kind: StallKind, Topic: "t", Partition: 0, Start: t0, SourceGained: 7, MissingHere: ptrU(7)},
+				{Kind: StallKind, Topic: "t", Partition: 1, Start: t0, SourceGained: 1, MissingHere: ptrU(0)}}},
+			[]string{"lost", "stalled: target t partition 0"}},
 		// The source gained only what a correct mirror never copies (an
 		// aborted last transaction): every acked record arrived.
 		{"an open stall with nothing missing is reported, not judged", nil,
@@ -37,7 +45,8 @@ func TestJudgeSyncAndStalls(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := &Report{StartedAt: t0, MetadataSync: c.ms, Stalls: c.st}
 			if strings.HasPrefix(c.name, "an open stall fails") {
-				r.Counts = Counts{Acked: 20, Received: 13, Lost: 7} // the 7 records the stall withheld
+				// the 7 records the stall withheld
+				r.Counts = Counts{Acked: 20, Received: 13, Lost: 7}
 			}
 			r.Judge()
 			if len(r.Reasons) != len(c.reasons) {
@@ -54,3 +63,5 @@ func TestJudgeSyncAndStalls(t *testing.T) {
 		})
 	}
 }
+
+func ptrU(n uint64) *uint64 { return &n }

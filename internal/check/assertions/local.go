@@ -197,6 +197,11 @@ type Collector struct {
 
 	mu   sync.Mutex
 	last []map[string]labels.Labels // per target: series of the previous scrape
+	// lastTS is the previous scrape's timestamp (ms). A scrape in the same
+	// millisecond (Stop's final gather right after a tick) is stamped 1 ms
+	// later: the TSDB refuses a second value at one timestamp, and the
+	// final values of a run are the ones the verdict needs.
+	lastTS int64
 
 	startOnce, stopOnce sync.Once
 	cancel              context.CancelFunc
@@ -254,12 +259,17 @@ func (c *Collector) Stop() error {
 	return c.stopErr
 }
 
-// GatherAt scrapes every target once, stamping the samples with t. Times
-// must not go backwards (the TSDB rejects out-of-order samples).
+// GatherAt scrapes every target once, stamping the samples with t (or 1 ms
+// after the previous scrape when t is not later). Times must not go
+// backwards by more than that (the TSDB rejects out-of-order samples).
 func (c *Collector) GatherAt(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ts := t.UnixMilli()
+	if ts <= c.lastTS {
+		ts = c.lastTS + 1
+	}
+	c.lastTS = ts
 	app := c.local.Appender(context.Background())
 	var errs []error
 	for i, tg := range c.targets {

@@ -253,10 +253,10 @@ func (n *Node) startControlPlane(ctx context.Context, bins string) error {
 
 // Built are the programs the node runs that are built from Go modules and
 // cached: the Kubernetes binaries' folder, CoreDNS, and Chaos Mesh's
-// controller-manager (when asked for: StartChaosMesh builds it on first
-// use, `kmt-node build` ahead of time).
+// controller-manager and chaos-daemon (when asked for: StartChaosMesh
+// builds them on first use, `kmt-node build` ahead of time).
 type Built struct {
-	Kubernetes, CoreDNS, ChaosMesh string
+	Kubernetes, CoreDNS, ChaosMesh, ChaosDaemon string
 }
 
 // EnsureBuilt builds what the node runs and is missing from the cache.
@@ -272,6 +272,9 @@ func EnsureBuilt(ctx context.Context, logger *slog.Logger, chaosMesh bool) (Buil
 	}
 	if chaosMesh {
 		if b.ChaosMesh, err = EnsureChaosMesh(ctx, logger); err != nil {
+			return b, err
+		}
+		if b.ChaosDaemon, err = EnsureChaosDaemon(ctx, logger); err != nil {
 			return b, err
 		}
 	}
