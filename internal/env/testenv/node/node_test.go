@@ -41,7 +41,8 @@ func needNode(t *testing.T) {
 //     Prometheus in the cluster, and the baseline chart end to end,
 //     compared with the same scenario run locally;
 //  5. wan: the WAN stories, refused with this node's reasons;
-//     podkill: the mirror-hard-kill chart, Chaos Mesh killing the mirror.
+//     podkill: the mirror-hard-kill chart, Chaos Mesh's chaos-daemon
+//     killing the mirror's container with SIGKILL.
 //
 // Then it tears the node down and checks that nothing is left, also when
 // a part failed (the check runs in the test's cleanup).
@@ -139,7 +140,7 @@ func testWANRefused(t *testing.T) {
 		}
 		err = Refusal(sc, netem)
 		if err == nil {
-			t.Errorf("%s would run on this node, which has no chaos-daemon to shape traffic", name)
+			t.Errorf("%s would run on this node, whose chaos-daemon image has no tc or iptables to shape traffic", name)
 			continue
 		}
 		t.Logf("refused: %v", err)
