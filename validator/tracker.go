@@ -404,11 +404,16 @@ func (t *Tracker) ObserveDecoded(o *Observation, rec *wire.Record, err error) (o
 	}
 	t.observeModes(o, sk, rec) // modes.go
 	t.lat.record(t.start, o.ReadAt, lat)
-	if t.first.IsZero() || o.ReadAt.Before(t.first) {
-		t.first = o.ReadAt
-	}
-	if o.ReadAt.After(t.last) {
-		t.last = o.ReadAt
+	// The records of a poll share one read time: once t.last is it, and
+	// t.first (the least read time, so not after t.last) is set, neither
+	// can change.
+	if o.ReadAt != t.last || t.first.IsZero() {
+		if t.first.IsZero() || o.ReadAt.Before(t.first) {
+			t.first = o.ReadAt
+		}
+		if o.ReadAt.After(t.last) {
+			t.last = o.ReadAt
+		}
 	}
 	return t.order(sk, st, o, rec), lat, true
 }
