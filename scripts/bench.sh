@@ -23,6 +23,9 @@ pkgs=(./loadgen ./validator ./internal/env/wan ./internal/check/intervals ./inte
 for p in "${pkgs[@]}"; do
   bench go test -run '^$' -bench . -skip 'LoadgenVsFranz|VerifyRecord|ObserveTarget' -benchmem -benchtime "${BENCHTIME:-1x}" -count 1 "$p"
 done
+# The reference mirror copying a backlog (seconds): what one fetch/write/
+# commit round costs, which bounded the ceiling below.
+bench go test -run '^$' -bench 'ReferenceBacklog' -benchtime 1x -count 1 ./internal/mirror
 # The highest rate the whole embedded setup passes baseline at (minutes).
 if [ -z "${SKIP_CEILING:-}" ]; then
   bench go test -run '^$' -bench 'EmbeddedBaselineCeiling' -benchtime 1x -count 1 -timeout 30m ./internal/runner

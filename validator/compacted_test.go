@@ -1,7 +1,6 @@
 package validator
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -116,25 +115,7 @@ func TestCompactedAwayRuleSharded(t *testing.T) {
 		// Only shard 0 scans, after its drain, every partition.
 		trs = append(trs, compactedTracker(fid, true, held, func(p int) bool { return p%2 == shard }, shard == 0))
 	}
-	var states []*ShardState
-	for i, tr := range trs {
-		s := tr.exportState()
-		s.Shard, s.Shards, s.SourceChecked, s.DrainComplete = i, len(trs), true, true
-		s.Ledger = ledgerState(compactedLedger())
-		b, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var back ShardState
-		if err := json.Unmarshal(b, &back); err != nil {
-			t.Fatal(err)
-		}
-		states = append(states, &back)
-	}
-	res, err := Merge(states)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := mergeTrackers(t, trs, compactedLedger(), true)
 	if res.Truncated != 12 || res.Counts.Lost != 1 || res.Counts.Unseen != 2 || res.Counts.SourceLost != 0 {
 		t.Errorf("merged: truncated %d lost %d unseen %d source_lost %d, want 12, 1, 2, 0 (as one validator)", res.Truncated, res.Counts.Lost, res.Counts.Unseen, res.Counts.SourceLost)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/ledger"
 )
 
 // runShardSteps feeds a case's steps to shards trackers the way a sharded
@@ -43,11 +45,17 @@ func runShardSteps(trs []*Tracker, steps []step) {
 // --shard` writes it) and merges them.
 func mergeShards(t *testing.T, trs []*Tracker, tc ruleCase, sourceChecked bool) *Result {
 	t.Helper()
+	return mergeTrackers(t, trs, tc.ledger(), sourceChecked)
+}
+
+// mergeTrackers is mergeShards with the ledger given.
+func mergeTrackers(t *testing.T, trs []*Tracker, led *ledger.Ledger, sourceChecked bool) *Result {
+	t.Helper()
 	var states []*ShardState
 	for i, tr := range trs {
 		s := tr.exportState()
 		s.Shard, s.Shards, s.SourceChecked, s.DrainComplete = i, len(trs), sourceChecked, true
-		s.Ledger = ledgerState(tc.ledger())
+		s.Ledger = ledgerState(led)
 		b, err := json.Marshal(s)
 		if err != nil {
 			t.Fatal(err)

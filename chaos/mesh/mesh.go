@@ -11,12 +11,23 @@
 //	                 pod-kill would be undone by Strimzi within seconds).
 //	cluster-restart  PodChaos pod-failure on every broker pod of the cluster;
 //	                 they restart on their persistent volumes at window end.
-//	mirror-kill      PodChaos pod-kill, gracePeriod 0: a hard kill with no final
-//	                 offset commit. Kubernetes restarts the pod at once; the
-//	                 window only bounds the step.
+//	mirror-kill      PodChaos container-kill on the mirror container: the
+//	                 chaos-daemon kills the container's task with SIGKILL
+//	                 (containerd/CRI-O/docker kill), so the mirror gets no
+//	                 SIGTERM, makes no final offset commit, and re-copies
+//	                 from its last committed offsets. The kubelet restarts
+//	                 the container in the same pod at once; the window only
+//	                 bounds the step. Not pod-kill: that deletes the pod and
+//	                 the kubelet stops the container with SIGTERM first (at
+//	                 least 2 s before SIGKILL, even with gracePeriod 0), time
+//	                 in which MirrorMaker 2 commits its offsets (seen on a
+//	                 real node: 0 duplicates in two runs). Needs the mirror's
+//	                 container name (Params.MirrorContainers); without it
+//	                 Render fails rather than fall back to a graceful kill.
 //	mirror-restart   PodChaos pod-kill with a grace period (SIGTERM, clean stop).
 //	pod-failure      PodChaos pod-failure on the mirror pods.
-//	container-kill   PodChaos container-kill on the mirror container.
+//	container-kill   PodChaos container-kill on the mirror container (the
+//	                 same SIGKILL as mirror-kill).
 //	wan-latency      NetworkChaos delay in BOTH clusters, as the local WAN
 //	                 adds the one-way latency in each direction: on the mirror
 //	                 pods towards the source brokers (PeerAddresses) and on the
@@ -113,8 +124,8 @@ type Params struct {
 	MirrorCluster   Cluster
 	MirrorNamespace string
 	MirrorLabels    map[string]string
-	// MirrorContainers name the mirror container (container-kill, stress,
-	// clock skew).
+	// MirrorContainers name the mirror container (mirror-kill and
+	// container-kill, stress, clock skew).
 	MirrorContainers []string
 	// PeerAddresses are the IPs or CIDRs of the brokers on the far side of
 	// the WAN (the source cluster's, seen from the mirror). Never assumed:
@@ -501,17 +512,15 @@ func chaosTemplate(f scenarios.Fault, p Params, c Cluster) (v1alpha1.Template, e
 		pod(v1alpha1.PodFailureAction, p.brokers(c, f, false), nil, 0)
 	case scenarios.ClusterRestart:
 		pod(v1alpha1.PodFailureAction, p.brokers(c, f, true), nil, 0)
-	case scenarios.MirrorKill:
-		pod(v1alpha1.PodKillAction, p.mirrorPods(), nil, 0)
+	case scenarios.MirrorKill, scenarios.ContainerKill:
+		if len(p.MirrorContainers) == 0 {
+			return t, fmt.Errorf("fault %q (%s) is a SIGKILL of the mirror's container (PodChaos container-kill) and needs its name: set Params.MirrorContainers (the charts' value targets.mirror.container); a pod-kill would stop the mirror with SIGTERM first, not a hard kill", f.Name, f.Kind)
+		}
+		pod(v1alpha1.ContainerKillAction, p.mirrorPods(), append([]string(nil), p.MirrorContainers...), 0)
 	case scenarios.MirrorRestart:
 		pod(v1alpha1.PodKillAction, p.mirrorPods(), nil, int64(p.GracefulStop/time.Second))
 	case scenarios.PodFailure:
 		pod(v1alpha1.PodFailureAction, p.mirrorPods(), nil, 0)
-	case scenarios.ContainerKill:
-		if len(p.MirrorContainers) == 0 {
-			return t, fmt.Errorf("fault %q (container-kill) needs the mirror's container name (Params.MirrorContainers)", f.Name)
-		}
-		pod(v1alpha1.ContainerKillAction, p.mirrorPods(), append([]string(nil), p.MirrorContainers...), 0)
 	case scenarios.WANLatency, scenarios.WANLoss, scenarios.WANDuplicate, scenarios.WANCorrupt, scenarios.WANBandwidth, scenarios.WANPartition:
 		s, err := p.wan(f, c, netAction[f.Kind])
 		if err != nil {

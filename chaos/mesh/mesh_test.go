@@ -174,8 +174,10 @@ func TestEveryKubernetesKindRenders(t *testing.T) {
 			return ""
 		}},
 		scenarios.MirrorKill: {Target, v1alpha1.TypePodChaos, func(e *v1alpha1.EmbedChaos) string {
-			if e.PodChaos.Action != v1alpha1.PodKillAction || e.PodChaos.GracePeriod != 0 || e.PodChaos.Selector.LabelSelectors["strimzi.io/kind"] != "KafkaMirrorMaker2" {
-				return "want an immediate pod-kill of the mirror"
+			// A SIGKILL of the container (chaos-daemon), not a pod-kill: the
+			// kubelet stops a deleted pod with SIGTERM first.
+			if e.PodChaos.Action != v1alpha1.ContainerKillAction || len(e.PodChaos.ContainerNames) != 1 || e.PodChaos.ContainerNames[0] != "mirror-mirrormaker2" || e.PodChaos.Selector.LabelSelectors["strimzi.io/kind"] != "KafkaMirrorMaker2" {
+				return "want a container-kill (SIGKILL) of the mirror container mirror-mirrormaker2"
 			}
 			return ""
 		}},
@@ -415,7 +417,9 @@ func TestValidateRejects(t *testing.T) {
 		want string
 	}{
 		{"bad memory size", fault("m", scenarios.MemoryStress, 0, time.Second, scenarios.FaultParams{Memory: "lots"}), nil, "size"},
-		{"no container for container-kill", fault("c", scenarios.ContainerKill, 0, time.Second, scenarios.FaultParams{}), func(p *Params) { p.MirrorContainers = nil }, "container"},
+		{"no container for container-kill", fault("c", scenarios.ContainerKill, 0, time.Second, scenarios.FaultParams{}), func(p *Params) { p.MirrorContainers = nil }, "Params.MirrorContainers"},
+		// No silent fallback to a graceful pod-kill: the error names the value to set.
+		{"no container for mirror-kill", fault("k", scenarios.MirrorKill, 0, time.Second, scenarios.FaultParams{}), func(p *Params) { p.MirrorContainers = nil }, "targets.mirror.container"},
 		{"no peers", fault("w", scenarios.WANPartition, 0, time.Second, scenarios.FaultParams{}), func(p *Params) { p.PeerAddresses = nil }, "PeerAddresses"},
 		{"broker fault without cluster", fault("b", scenarios.BrokerKill, 0, time.Second, scenarios.FaultParams{}), nil, "source or target"},
 	} {

@@ -19,7 +19,7 @@ import (
 
 // newCluster starts a 3-broker kfake cluster with topics seeded at the given
 // partition count and returns its bootstrap string.
-func newCluster(t *testing.T, partitions int32, topics ...string) (*kfake.Cluster, string) {
+func newCluster(t testing.TB, partitions int32, topics ...string) (*kfake.Cluster, string) {
 	t.Helper()
 	opts := []kfake.Opt{kfake.NumBrokers(3)}
 	if len(topics) > 0 {
@@ -33,7 +33,7 @@ func newCluster(t *testing.T, partitions int32, topics ...string) (*kfake.Cluste
 	return c, strings.Join(c.ListenAddrs(), ",")
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("test", t.Name())
 	}
@@ -67,7 +67,7 @@ var baseTime = time.UnixMilli(time.Now().Add(-time.Hour).UnixMilli())
 // produce writes count records per listed partition with explicit
 // partitions, keys "k<p>-<i%3>", a header and a distinct timestamp.
 // from numbers the records (so a second call continues the sequence).
-func produce(t *testing.T, bootstrap, topic string, partitions []int, from, count int) {
+func produce(t testing.TB, bootstrap, topic string, partitions []int, from, count int) {
 	t.Helper()
 	w := &kafka.Writer{
 		Addr: kafka.TCP(strings.Split(bootstrap, ",")...), Balancer: keepPartition{},

@@ -16,11 +16,20 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror/checkpoint"
 )
 
-// Tuning of the copy loop. Small batches and a short gather window keep the
-// mirror's own latency in single-digit milliseconds, so latency seen by the
-// validator is dominated by the faults under test, not by batching.
+// Tuning of the copy loop. A short gather window keeps the mirror's own
+// latency in single-digit milliseconds, so latency seen by the validator is
+// dominated by the faults under test, not by batching: a batch is what
+// arrived within the window, so at low rates batches stay small.
+//
+// maxBatch matters only under a backlog, where every round costs a write
+// and a commit round trip whatever its size: with 256 the mirror bounded the
+// embedded baseline ceiling on 2 cores (5000-10000 msgs/s with the process
+// using under half a core); 2048 lifts it (docs/bench.md). A round's bytes
+// are bounded too (maxBatchBytes), so a backlog of large records does not
+// gather gigabytes, and each write is cut at writeChunkBytes.
 const (
-	maxBatch       = 256                   // records per fetch/write/commit round
+	maxBatch       = 2048                  // records per fetch/write/commit round
+	maxBatchBytes  = 16 << 20              // bytes per round (estimated by msgSize); one record may exceed it
 	gatherWindow   = 5 * time.Millisecond  // wait for more records after the first
 	reorderIdle    = time.Second           // write an incomplete reorder group after this much quiet
 	partitionPoll  = 2 * time.Second       // how often source partition counts are checked
@@ -167,6 +176,11 @@ type refRun struct {
 	txn       *kgo.Client   // transactional producer (txn-abort defects), copy loop only
 	safe      map[tp]int64  // highest offset written or dropped
 	committed map[tp]int64  // highest offset committed
+	// commitDone is closed when the commit running in the background ends
+	// (nil when none runs); commitErr is then its result. Only the copy
+	// loop starts and awaits it, so at most one commit is in flight.
+	commitDone chan struct{}
+	commitErr  error
 }
 
 // held is one source record waiting in a reorder group, with what it
@@ -440,11 +454,23 @@ func (g *gate) resume() {
 
 // wait returns at once unless paused; then it returns on resume or when
 // either context ends (Stop finishes a paused batch; Kill abandons it).
-func (g *gate) wait(soft, hard context.Context) {
+// settle (if not nil) finishes the step still in flight (a background
+// commit) before the loop counts as parked, so nothing is committed while
+// paused.
+func (g *gate) wait(soft, hard context.Context, settle func()) {
 	g.mu.Lock()
 	if !g.paused {
 		g.mu.Unlock()
 		return
+	}
+	if settle != nil {
+		g.mu.Unlock()
+		settle()
+		g.mu.Lock()
+		if !g.paused { // resumed meanwhile
+			g.mu.Unlock()
+			return
+		}
 	}
 	rc := g.resumeCh
 	if !g.isParked {
@@ -458,6 +484,16 @@ func (g *gate) wait(soft, hard context.Context) {
 	case <-hard.Done():
 	}
 }
+
+// writerBatchSize caps the records of one partition in one produce request.
+// kafka-go allocates (and zeroes) room for that many messages for every
+// partition batch of every write, however few records it carries: at
+// 2*maxBatch+1 (4097) that was about 600 KiB per partition per round, and at
+// 2000 msgs/s on the embedded baseline, where a round holds a handful of
+// records, the copy loop took 0.39 s of CPU in 11 s (0.11 s with 512). A
+// round of maxBatch records spread over the partitions fits in one request
+// each; a partition with more in one round gets several requests, in order.
+const writerBatchSize = 512
 
 // keepPartition routes each record to the partition number it had on the
 // source (Message.Partition), which the Writer otherwise ignores.
@@ -482,7 +518,7 @@ func (r *Reference) newWriter(run *refRun) error {
 		Addr:            kafka.TCP(r.dst...),
 		Balancer:        keepPartition{},
 		RequiredAcks:    kafka.RequireAll,
-		BatchSize:       2*maxBatch + 1,
+		BatchSize:       writerBatchSize,
 		BatchBytes:      64 << 20,
 		BatchTimeout:    time.Millisecond,
 		MaxAttempts:     3,
@@ -504,8 +540,12 @@ func (r *Reference) closeWriter(run *refRun) {
 	}
 }
 
-// copyLoop is the mirror: gate, fetch a batch, write/commit it, repeat.
+// copyLoop is the mirror: gate, fetch a batch, write it, commit it in the
+// background while the next batch is fetched and written, repeat.
 func (r *Reference) copyLoop(run *refRun) {
+	// Last of all: the reader closes after the loop, so no commit may
+	// still be running then.
+	defer r.awaitCommit(run)
 	defer func() {
 		// Graceful stop: write what reorder still holds, then commit it.
 		if run.softCtx.Err() != nil && run.hardCtx.Err() == nil {
@@ -517,7 +557,7 @@ func (r *Reference) copyLoop(run *refRun) {
 		}
 	}()
 	for {
-		run.gate.wait(run.softCtx, run.hardCtx)
+		r.gateStep(run)
 		if run.softCtx.Err() != nil {
 			return
 		}
@@ -544,7 +584,7 @@ func (r *Reference) copyLoop(run *refRun) {
 	}
 }
 
-// fetch gathers up to maxBatch records: it waits for the first (up to
+// fetch gathers up to maxBatch records (or maxBatchBytes): it waits for the first (up to
 // reorderIdle while reorder holds records, reporting idle on timeout), then
 // takes whatever else arrives within gatherWindow.
 func (r *Reference) fetch(run *refRun) (batch []kafka.Message, idle bool) {
@@ -570,21 +610,26 @@ func (r *Reference) fetch(run *refRun) (batch []kafka.Message, idle bool) {
 		return nil, false
 	}
 	batch = append(batch, m)
+	size := msgSize(m)
 	gctx, cancel := context.WithTimeout(fctx, gatherWindow)
 	defer cancel()
-	for len(batch) < maxBatch {
+	for len(batch) < maxBatch && size < maxBatchBytes {
 		m, err := run.reader.FetchMessage(gctx)
 		if err != nil {
 			break // window over or stopping: process what we have
 		}
 		batch = append(batch, m)
+		size += msgSize(m)
 	}
 	return batch, false
 }
 
 // process applies the defects, then writes and commits one batch in the
 // order that gives at-least-once (or, with commit-before-produce, the
-// order that loses records on a kill).
+// order that loses records on a kill). The commit runs in the background
+// (commitSafeAsync), so its round trip overlaps the next batch's fetch and
+// write: the offsets it commits were computed after this batch's write was
+// acknowledged, so a commit still never runs ahead of the target.
 func (r *Reference) process(run *refRun, batch []kafka.Message) error {
 	out := r.plan(run, batch)
 	ctx := run.hardCtx
@@ -599,12 +644,15 @@ func (r *Reference) process(run *refRun, batch []kafka.Message) error {
 		r.hook(ctx, stageWrittenBeforeCommit, batch)
 	}
 	r.gateStep(run)
-	return r.commitSafe(run)
+	return r.commitSafeAsync(run)
 }
 
 // gateStep parks between steps of a batch while paused, so Pause takes
-// effect within one network round trip.
-func (r *Reference) gateStep(run *refRun) { run.gate.wait(run.softCtx, run.hardCtx) }
+// effect within one network round trip. A background commit finishes
+// before the loop parks.
+func (r *Reference) gateStep(run *refRun) {
+	run.gate.wait(run.softCtx, run.hardCtx, func() { _ = r.awaitCommit(run) })
+}
 
 func (r *Reference) markSafe(run *refRun, k tp, off int64) {
 	if cur, ok := run.safe[k]; !ok || off > cur {
@@ -613,9 +661,53 @@ func (r *Reference) markSafe(run *refRun, k tp, off int64) {
 }
 
 // commitSafe commits, per partition, the highest offset below which every
-// record was written or dropped. A held (reorder) record caps it, so a
-// dropped record after a held one does not commit the held one away.
+// record was written or dropped, and returns when the commit is done.
 func (r *Reference) commitSafe(run *refRun) error {
+	if err := r.awaitCommit(run); err != nil {
+		return err
+	}
+	return r.commitOffsets(run, r.safeOffsets(run))
+}
+
+// commitSafeAsync is commitSafe in the background: it waits for the
+// previous background commit (commits stay in order, one at a time), takes
+// the offsets now, and returns while they are committed. It returns the
+// previous commit's error (only when killed).
+func (r *Reference) commitSafeAsync(run *refRun) error {
+	if err := r.awaitCommit(run); err != nil {
+		return err
+	}
+	want := r.safeOffsets(run)
+	if len(want) == 0 {
+		return nil
+	}
+	done := make(chan struct{})
+	run.commitDone = done
+	go func() {
+		defer close(done)
+		run.commitErr = r.commitOffsets(run, want)
+	}()
+	return nil
+}
+
+// awaitCommit waits for the background commit, if one runs, and returns its
+// error. Only the copy loop calls it.
+func (r *Reference) awaitCommit(run *refRun) error {
+	if run.commitDone == nil {
+		return nil
+	}
+	<-run.commitDone
+	err := run.commitErr
+	run.commitDone, run.commitErr = nil, nil
+	return err
+}
+
+// safeOffsets is, per partition, the highest offset below which every
+// record was written or dropped and that is not committed yet. A held
+// (reorder) record caps it, so a dropped record after a held one does not
+// commit the held one away. The background commit updates run.committed,
+// so call it only with none running (after awaitCommit).
+func (r *Reference) safeOffsets(run *refRun) map[tp]int64 {
 	want := map[tp]int64{}
 	for k, off := range run.safe {
 		if h := run.held[k]; len(h) > 0 && off >= h[0].src.Offset {
@@ -628,7 +720,7 @@ func (r *Reference) commitSafe(run *refRun) error {
 			want[k] = off
 		}
 	}
-	return r.commitOffsets(run, want)
+	return want
 }
 
 func maxOffsets(batch []kafka.Message) map[tp]int64 {
@@ -723,16 +815,23 @@ const writeChunkBytes = 768 << 10
 func chunkLen(msgs []kafka.Message) int {
 	total := 0
 	for i, m := range msgs {
-		size := len(m.Key) + len(m.Value) + 64 // record overhead, generously
-		for _, h := range m.Headers {
-			size += len(h.Key) + len(h.Value) + 8
-		}
+		size := msgSize(m)
 		if i > 0 && total+size > writeChunkBytes {
 			return i
 		}
 		total += size
 	}
 	return len(msgs)
+}
+
+// msgSize estimates a record's bytes on the wire: key, value, headers and
+// the record overhead, generously.
+func msgSize(m kafka.Message) int {
+	size := len(m.Key) + len(m.Value) + 64
+	for _, h := range m.Headers {
+		size += len(h.Key) + len(h.Value) + 8
+	}
+	return size
 }
 
 // writeChunk is write for one chunk of at most writeChunkBytes (or one

@@ -27,13 +27,13 @@ type env struct {
 	reg      *prometheus.Registry
 }
 
-func newEnv(t *testing.T, partitions int32) env {
+func newEnv(t testing.TB, partitions int32) env {
 	_, src := newCluster(t, partitions, srcTopic)
 	_, dst := newCluster(t, 0)
 	return env{src: src, dst: dst, reg: prometheus.NewRegistry()}
 }
 
-func (e env) mirror(t *testing.T, d ...scenarios.Defect) *Reference {
+func (e env) mirror(t testing.TB, d ...scenarios.Defect) *Reference {
 	t.Helper()
 	m, err := NewReference(Config{
 		SourceBootstrap: e.src, TargetBootstrap: e.dst,
@@ -48,7 +48,7 @@ func (e env) mirror(t *testing.T, d ...scenarios.Defect) *Reference {
 	return m
 }
 
-func start(t *testing.T, m *Reference) {
+func start(t testing.TB, m *Reference) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -57,7 +57,7 @@ func start(t *testing.T, m *Reference) {
 	}
 }
 
-func stop(t *testing.T, m *Reference) {
+func stop(t testing.TB, m *Reference) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -66,7 +66,7 @@ func stop(t *testing.T, m *Reference) {
 	}
 }
 
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+func counter(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -290,7 +290,10 @@ func waitBatch(t *testing.T, ch <-chan []kafka.Message) []kafka.Message {
 }
 
 func TestReferenceKillRestart(t *testing.T) {
-	const parts, per, n = 4, 250, 1000
+	// Twice maxBatch records, so the first batch (the one killed) cannot
+	// hold them all.
+	const parts, per = 4, maxBatch / 2
+	const n = parts * per
 	cases := []struct {
 		name    string
 		defects []scenarios.Defect

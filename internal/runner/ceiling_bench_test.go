@@ -3,6 +3,9 @@ package runner
 import (
 	"context"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,11 +23,25 @@ import (
 // printing why and what kmt said about itself (the harness section).
 //
 //	go test -run '^$' -bench EmbeddedBaselineCeiling -benchtime 1x ./internal/runner
+//
+// CEILING_RATES (comma-separated msgs/s) replaces the rates tried, so one
+// rate can be profiled alone: CEILING_RATES=20000 with -cpuprofile.
 func BenchmarkEmbeddedBaselineCeiling(b *testing.B) {
 	quiet := slog.New(slog.DiscardHandler)
+	rates := []float64{2000, 5000, 10000, 20000, 30000, scenarios.MaxLocalRate}
+	if env := os.Getenv("CEILING_RATES"); env != "" {
+		rates = rates[:0]
+		for _, f := range strings.Split(env, ",") {
+			r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+			if err != nil || r <= 0 {
+				b.Fatalf("CEILING_RATES=%q: %q is not a positive rate; give msgs/s separated by commas, e.g. 20000,30000", env, f)
+			}
+			rates = append(rates, r)
+		}
+	}
 	var best float64
 	var bestP99 float64
-	for _, rate := range []float64{2000, 5000, 10000, 20000, 30000, scenarios.MaxLocalRate} {
+	for _, rate := range rates {
 		rep, err := Run(context.Background(), Options{
 			Scenario: "baseline", Short: true, Rate: rate, Duration: 10 * time.Second,
 			ReportDir: b.TempDir(), Logger: quiet, Registry: prometheus.NewRegistry(),

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -94,5 +95,33 @@ func TestMirrorThatExitsMidRun(t *testing.T) {
 		if !strings.Contains(sum.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, sum.String())
 		}
+	}
+}
+
+// TestRelativeReportDir: with --report-dir given as a relative path, a
+// mirror process (which runs inside the report folder) still finds the
+// files kmt put there: {{.ReportDir}} is absolute. Before, MirrorMaker 2
+// died at start ("rep/jmx-exporter.yaml (No such file or directory)");
+// here the command exits 9 at once in that case, or 7 after 2 s when it
+// found the folder.
+func TestRelativeReportDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run; skipped with -short")
+	}
+	t.Chdir(t.TempDir())
+	o := Options{
+		Scenario: "baseline", Short: true, Duration: 3 * time.Second, Drain: time.Second, ReportDir: filepath.Join("rel", "rep"),
+		MirrorCommand: `test -f {{.ReportDir}}/scenario.yaml || { echo "no {{.ReportDir}}/scenario.yaml from $PWD" >&2; exit 9; }; sleep 2; exit 7`,
+		Logger:        testLogger(t), Registry: prometheus.NewRegistry(),
+	}
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatalf("Run with a relative report folder: %v", err)
+	}
+	if len(rep.MirrorExits) != 1 || rep.MirrorExits[0].Status != "exit status 7" {
+		t.Errorf("mirror exits %+v, want exactly one, with status 7 (the mirror found the report folder)", rep.MirrorExits)
+	}
+	if _, err := os.Stat(filepath.Join("rel", "rep", "report.json")); err != nil {
+		t.Errorf("report.json not in the relative folder: %v", err)
 	}
 }

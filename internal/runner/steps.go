@@ -50,6 +50,14 @@ func (r *run) begin() (closeLog func(), err error) {
 	if r.dir == "" {
 		r.dir = filepath.Join("reports", r.runID)
 	}
+	// Absolute: mirror processes run inside the report folder (their logs
+	// and MirrorMaker 2's properties live there), so a relative path
+	// handed to them (--report-dir rep) would point at rep/rep/...
+	abs, err := filepath.Abs(r.dir)
+	if err != nil {
+		return nil, Usage(fmt.Errorf("report folder %q: %w", r.dir, err))
+	}
+	r.dir = abs
 	if err := CheckReportDir(r.dir); err != nil {
 		return nil, err
 	}

@@ -524,14 +524,7 @@ func TestHistogramQuantileAndLabelClash(t *testing.T) {
 // TestCollectorStartStop uses the wall clock: Stop's final gather must
 // catch a value set just before it.
 func TestCollectorStartStop(t *testing.T) {
-	l, err := NewLocal(LocalOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	reg := prometheus.NewRegistry()
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: metrics.LoadgenAcked, Help: "h"})
-	reg.MustRegister(c)
+	l, reg, c := newAckedLocal(t)
 	coll := NewCollector(l, []Target{{Role: "loadgen", Gatherer: reg}}, CollectorOptions{Interval: 20 * time.Millisecond})
 	coll.Start(context.Background())
 	time.Sleep(50 * time.Millisecond)
@@ -594,14 +587,7 @@ func TestNewRemoteOptions(t *testing.T) {
 // sample. Breaking the rule (stamping t as is) fails with "duplicate sample
 // for timestamp" and the query sees 1, not 2.
 func TestGatherInTheSameMillisecond(t *testing.T) {
-	l, err := NewLocal(LocalOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	reg := prometheus.NewRegistry()
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: metrics.LoadgenAcked, Help: "h"})
-	reg.MustRegister(c)
+	l, reg, c := newAckedLocal(t)
 	t0 := time.Date(2030, 1, 2, 3, 4, 0, 0, time.UTC)
 	coll := NewCollector(l, []Target{{Role: "loadgen", Gatherer: reg}}, CollectorOptions{})
 	c.Add(1)
@@ -616,4 +602,19 @@ func TestGatherInTheSameMillisecond(t *testing.T) {
 	if err != nil || len(ss) != 1 || ss[0].Value != 2 {
 		t.Fatalf("after two scrapes in one millisecond: %v %v, want exactly 2", ss, err)
 	}
+}
+
+// newAckedLocal is an embedded Prometheus and a registry holding the
+// loadgen's acked counter, for the Collector tests.
+func newAckedLocal(t *testing.T) (*Local, *prometheus.Registry, prometheus.Counter) {
+	t.Helper()
+	l, err := NewLocal(LocalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: metrics.LoadgenAcked, Help: "h"})
+	reg.MustRegister(c)
+	return l, reg, c
 }

@@ -417,6 +417,24 @@ func BuildStatic(ctx context.Context, moduleDir, pkg, out string) error {
 // the result into place, so a killed build never leaves a half-written
 // binary under out's name.
 func BuildModule(ctx context.Context, files map[string]string, pkg, out string) error {
+	return buildModule(ctx, files, pkg, out, []string{"CGO_ENABLED=0"})
+}
+
+// BuildModuleCgo is BuildModule for a program with C code in it (cgo:
+// Chaos Mesh's chaos-daemon includes chaos-driver's client.c), still
+// linked statically so it runs in an image with nothing else in it: gcc
+// links glibc's libc.a (libc6-dev), and the netgo and osusergo tags keep
+// name and user lookups in Go, the parts of glibc a static binary cannot
+// load.
+func BuildModuleCgo(ctx context.Context, files map[string]string, pkg, out string) error {
+	if _, err := exec.LookPath("gcc"); err != nil {
+		return fmt.Errorf("building %s needs a C compiler (cgo): %w (scripts/install-node-deps.sh installs Debian's gcc and libc6-dev)", pkg, err)
+	}
+	return buildModule(ctx, files, pkg, out, []string{"CGO_ENABLED=1"},
+		"-tags=netgo,osusergo", "-ldflags=-linkmode=external -extldflags=-static")
+}
+
+func buildModule(ctx context.Context, files map[string]string, pkg, out string, env []string, flags ...string) error {
 	work, err := os.MkdirTemp(filepath.Dir(out), "build-")
 	if err != nil {
 		return err
@@ -428,10 +446,10 @@ func BuildModule(ctx context.Context, files map[string]string, pkg, out string) 
 		}
 	}
 	partial := filepath.Join(work, filepath.Base(out))
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-trimpath", "-o", partial, pkg)
+	cmd := goCommand(ctx, append(append([]string{"build", "-trimpath"}, flags...), "-o", partial, pkg)...)
 	cmd.Dir = work
 	// -mod=mod lets the go command write go.sum for the throwaway module.
-	cmd.Env = goEnv("GOFLAGS=-mod=mod", "CGO_ENABLED=0", "GOOS=linux")
+	cmd.Env = goEnv(append([]string{"GOFLAGS=-mod=mod", "GOOS=linux"}, env...)...)
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("building %s in %s failed: %w\n%s", filepath.Base(out), work, err, tail(string(output), 4000))
 	}

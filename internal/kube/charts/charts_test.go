@@ -264,6 +264,10 @@ func TestValuesSchemaRejects(t *testing.T) {
 		{"no run id", map[string]any{"role": "target", "run": ""}, "run is empty"},
 		{"selector not key=value", map[string]any{"role": "source", "run": "r1", "chaos": map[string]any{"peerAddresses": []any{testPeer}}, "targets": map[string]any{"source": map[string]any{"brokerSelector": "app in (kafka)"}}}, "brokerSelector"},
 		{"typo key", map[string]any{"role": "target", "run": "r1", "chaoss": true}, "chaoss"},
+		// bad-day's mirror-kill is a container-kill: without the container's
+		// name the install is refused, naming the value (no graceful pod-kill
+		// in its place).
+		{"no mirror container", map[string]any{"role": "target", "run": "r1", "chaos": map[string]any{"peerAddresses": []any{testPeer}}, "targets": map[string]any{"mirror": map[string]any{"container": ""}}}, "/targets/mirror/container"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := renderChart(loadChart(t, "bad-day"), tc.vals)
@@ -286,6 +290,8 @@ func TestChaosValuesReachTheWorkflow(t *testing.T) {
 		{"wan-bandwidth", "source", []string{"- 10.1.2.3\n", "- kafka-src\n", "app: my-brokers\n"}},
 		{"source-broker-kill", "source", []string{"- kafka-src\n", "app: my-brokers\n"}},
 		{"bad-day", "target", []string{"- kafka-x\n", "app: my-mirror\n"}},
+		// mirror-kill: a SIGKILL of the named container, not a pod-kill.
+		{"mirror-hard-kill", "target", []string{"- kafka-x\n", "app: my-mirror\n", "action: container-kill\n", "- replicator\n"}},
 	} {
 		vals := values(tc.role, "r1")
 		vals["chaos"] = map[string]any{"peerAddresses": []any{"10.1.2.3", "10.9.0.0/16"}}

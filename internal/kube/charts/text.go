@@ -69,8 +69,9 @@ targets:
     brokerPodPrefix: target-dual-
   mirror:
     # Where the mirror's pods run (in the target cluster) and how to find
-    # them; container: the mirror's container (pause, container-kill,
-    # stress, clock skew).
+    # them; container: the mirror's container (mirror-kill and
+    # container-kill SIGKILL it through Chaos Mesh's chaos-daemon; pause,
+    # stress, clock skew act on it).
     namespace: kafka
     selector: strimzi.io/kind=KafkaMirrorMaker2,strimzi.io/name=mirror-mirrormaker2
     container: mirror-mirrormaker2
@@ -279,6 +280,10 @@ func faultTable(s *scenarios.Scenario, omitted []scenarios.Fault) string {
 			how = "**not performed**: no Kubernetes form (the report says so)"
 		case mesh.InCluster(f.Kind):
 			how = "kmt's fault agent (in-cluster)"
+		case f.Kind == scenarios.MirrorKill || f.Kind == scenarios.ContainerKill:
+			how = "Chaos Mesh Workflow: PodChaos container-kill of `targets.mirror.container` (SIGKILL through the chaos-daemon, no SIGTERM first)"
+		case f.Kind == scenarios.MirrorRestart:
+			how = "Chaos Mesh Workflow: PodChaos pod-kill with a grace period (SIGTERM, clean stop)"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", f.Name, f.Kind, f.At, f.Duration, how)
 	}

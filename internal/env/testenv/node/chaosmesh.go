@@ -21,17 +21,17 @@ import (
 // Chaos Mesh's controller-manager, built from its Go module at the version
 // whose CRDs testenv installs (testenv.ChaosMeshVersion), runs on this
 // machine beside the kubelet and executes the scenario charts' Workflows
-// (PodChaos pod-kill deletes pods through the API server; no chaos-daemon is
-// needed for it). kind/ pins Chaos Mesh 2.8.3, but the Go module proxy
+// (PodChaos pod-kill deletes pods through the API server; container-kill
+// asks the chaos-daemon on the node, chaosdaemon.go, to SIGKILL the
+// container's task). kind/ pins Chaos Mesh 2.8.3, but the Go module proxy
 // refuses that tag's commit (60ec97f1fd5d, pseudo-version
 // v0.0.0-20260610033653-60ec97f1fd5d: 403 "This module version is not
 // available") and serves only a later master commit, the one testenv's CRDs
 // come from.
 //
-// What cannot run here: NetworkChaos (latency, loss, bandwidth, partition)
-// needs the chaos-daemon to run tc netem inside the pods' network
-// namespaces, and this kernel has no sch_netem (only tbf), so network faults
-// cannot be injected for real on this machine.
+// What cannot run here: NetworkChaos latency and loss are tc netem inside
+// the pods' network namespaces, and this kernel has no sch_netem (only
+// tbf), so they cannot be injected for real on this machine (faults.go).
 
 // chaosMeshReplaceRE matches a module replacement line of a go.mod (inside
 // or outside a replace block).
@@ -74,7 +74,15 @@ func chaosMeshGoMod(upstream []byte, version string) (string, error) {
 // EnsureChaosMesh returns the cached chaos-controller-manager, building it
 // when missing (many minutes when cold: it pulls most of Chaos Mesh).
 func EnsureChaosMesh(ctx context.Context, logger *slog.Logger) (string, error) {
-	return ensureCached(ctx, logger, "chaos-controller-manager", testenv.ChaosMeshVersion, func(out string) error {
+	return ensureChaosMeshProgram(ctx, logger, "chaos-controller-manager", testenv.BuildModule)
+}
+
+// ensureChaosMeshProgram returns the cached program cmd/<name> of Chaos
+// Mesh at testenv.ChaosMeshVersion, building it with build (a static
+// binary, testenv.BuildModule or BuildModuleCgo) from the throwaway module
+// chaosMeshGoMod writes when it is missing.
+func ensureChaosMeshProgram(ctx context.Context, logger *slog.Logger, name string, build func(ctx context.Context, files map[string]string, pkg, out string) error) (string, error) {
+	return ensureCached(ctx, logger, name, testenv.ChaosMeshVersion, func(out string) error {
 		mi, err := testenv.DownloadModule(ctx, testenv.ChaosMeshModule, testenv.ChaosMeshVersion)
 		if err != nil {
 			return err
@@ -87,17 +95,23 @@ func EnsureChaosMesh(ctx context.Context, logger *slog.Logger) (string, error) {
 		if err != nil {
 			return err
 		}
-		return testenv.BuildModule(ctx, map[string]string{"go.mod": goMod}, testenv.ChaosMeshModule+"/cmd/chaos-controller-manager", out)
+		return build(ctx, map[string]string{"go.mod": goMod}, testenv.ChaosMeshModule+"/cmd/"+name, out)
 	})
 }
 
 // StartChaosMesh installs the Chaos Mesh and prometheus-operator CRDs
-// (testenv.CRDDirs: the versions testenv's schema tests use) and starts
-// Chaos Mesh's controller-manager, building it first when it is not cached
-// (many minutes when cold), so charts with Workflows perform their faults.
-// Stop stops it.
+// (testenv.CRDDirs: the versions testenv's schema tests use), runs Chaos
+// Mesh's chaos-daemon on the node (chaosdaemon.go) and starts its
+// controller-manager, building both first when they are not cached (many
+// minutes when cold), so charts with Workflows perform their faults:
+// pod-kill through the API server, container-kill through the daemon.
+// Stop stops them.
 func (n *Node) StartChaosMesh(ctx context.Context) error {
 	bin, err := EnsureChaosMesh(ctx, n.logger)
+	if err != nil {
+		return err
+	}
+	daemonBin, err := EnsureChaosDaemon(ctx, n.logger)
 	if err != nil {
 		return err
 	}
@@ -108,7 +122,11 @@ func (n *Node) StartChaosMesh(ctx context.Context) error {
 	if _, err := envtest.InstallCRDs(n.Env.Config, envtest.CRDInstallOptions{Paths: dirs, ErrorIfPathMissing: true, MaxTime: 3 * time.Minute}); err != nil {
 		return fmt.Errorf("installing the Chaos Mesh and prometheus-operator CRDs from %v: %w", dirs, err)
 	}
-	return n.startChaosMesh(bin)
+	daemonEnv, err := n.startChaosDaemon(ctx, daemonBin)
+	if err != nil {
+		return err
+	}
+	return n.startChaosMesh(bin, daemonEnv)
 }
 
 // startChaosMesh starts the controller-manager against the node's API
@@ -117,8 +135,9 @@ func (n *Node) StartChaosMesh(ctx context.Context) error {
 // machine; the charts' objects are complete without them), security mode
 // off (it would ask the API server whether the requesting user may chaos
 // each namespace through a webhook too), metrics and the unused webhook
-// listener on loopback.
-func (n *Node) startChaosMesh(bin string) error {
+// listener on loopback, and daemonEnv: where the chaos-daemon is and the
+// client certificate it accepts.
+func (n *Node) startChaosMesh(bin string, daemonEnv []string) error {
 	certs := n.l.path("chaos-mesh", "certs")
 	if err := os.MkdirAll(certs, 0o700); err != nil {
 		return err
@@ -138,7 +157,7 @@ func (n *Node) startChaosMesh(bin string) error {
 	if err != nil {
 		return err
 	}
-	d, err := startDaemonIn("chaos-controller-manager", n.l.logs(), n.l.path("chaos-mesh"), []string{
+	d, err := startDaemonIn("chaos-controller-manager", n.l.logs(), n.l.path("chaos-mesh"), append([]string{
 		"KUBECONFIG=" + n.KubeconfigPath,
 		"CLUSTER_SCOPED=true",
 		"ENABLE_LEADER_ELECTION=false",
@@ -151,7 +170,7 @@ func (n *Node) startChaosMesh(bin string) error {
 		"METRICS_HOST=127.0.0.1",
 		fmt.Sprintf("METRICS_PORT=%d", metrics),
 		"PPROF_ADDR=0",
-	}, bin)
+	}, daemonEnv...), bin)
 	if err != nil {
 		return err
 	}

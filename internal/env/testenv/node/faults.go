@@ -12,24 +12,29 @@ import (
 )
 
 // Which scenario faults this node can perform. Chaos Mesh's
-// controller-manager runs here, so PodChaos pod-kill (mirror-kill) is
-// real: it deletes the pod through the API server. Everything that needs
-// Chaos Mesh's chaos-daemon (a privileged DaemonSet that enters the pods'
-// namespaces: NetworkChaos, container-kill, stress, time) is not run, and
-// the traffic-shaping kinds could not run even with it: they are tc netem
-// in the pod's network namespace, and this machine's kernel is built
-// without netem (ProbeNetem says so when it is the case).
+// controller-manager and chaos-daemon run here (chaosmesh.go,
+// chaosdaemon.go): PodChaos pod-kill (mirror-restart) deletes the pod
+// through the API server, and container-kill (mirror-kill, container-kill)
+// is the daemon's SIGKILL of the container's task through containerd. The
+// daemon's other chaos runs programs its upstream image carries and the
+// node's image (the chaos-daemon binary alone) does not: tc for bandwidth
+// (tbf), iptables and ipset for partitions, stress-ng for stress, and
+// Chaos Mesh's own helpers (nsexec, toda) to enter the pods' namespaces
+// and skew clocks; those stories are refused. The traffic-shaping kinds
+// could not run even with those tools: they are tc netem in the pod's
+// network namespace, and this machine's kernel is built without netem
+// (ProbeNetem says so when it is the case).
 
 // netemKinds are the kinds Chaos Mesh carries out with tc netem.
 var netemKinds = map[scenarios.FaultKind]bool{
 	scenarios.WANLatency: true, scenarios.WANLoss: true, scenarios.WANDuplicate: true, scenarios.WANCorrupt: true,
 }
 
-// daemonKinds are the other kinds that need the chaos-daemon: bandwidth
-// (tc tbf) and partition (iptables) shaping, container kills, stress and
-// clock skew.
-var daemonKinds = map[scenarios.FaultKind]bool{
-	scenarios.WANBandwidth: true, scenarios.WANPartition: true, scenarios.ContainerKill: true,
+// daemonToolKinds are the other kinds whose chaos-daemon work needs the
+// tools the node's daemon image lacks: bandwidth (tc tbf), partition
+// (iptables, ipset), stress (stress-ng) and clock skew (toda).
+var daemonToolKinds = map[scenarios.FaultKind]bool{
+	scenarios.WANBandwidth: true, scenarios.WANPartition: true,
 	scenarios.CPUStress: true, scenarios.MemoryStress: true, scenarios.ClockSkew: true,
 }
 
@@ -78,8 +83,8 @@ func Refusal(sc *scenarios.Scenario, netem string) error {
 		switch {
 		case netemKinds[f.Kind] && netem != "":
 			return fmt.Errorf("scenario %s cannot run on this node: fault %q (%s) is Chaos Mesh NetworkChaos shaping traffic with tc netem in the pods' network namespaces, and %s", sc.Metadata.Name, f.Name, f.Kind, netem)
-		case netemKinds[f.Kind] || daemonKinds[f.Kind]:
-			return fmt.Errorf("scenario %s cannot run on this node: fault %q (%s) needs Chaos Mesh's chaos-daemon (a privileged DaemonSet entering the pods' namespaces), which this node does not run; only the controller-manager runs here (PodChaos pod-kill)", sc.Metadata.Name, f.Name, f.Kind)
+		case netemKinds[f.Kind] || daemonToolKinds[f.Kind]:
+			return fmt.Errorf("scenario %s cannot run on this node: fault %q (%s) needs programs Chaos Mesh's chaos-daemon image carries (tc, iptables, ipset, stress-ng, nsexec, toda) and this node's chaos-daemon image, the daemon binary alone, does not; the daemon here performs container-kill (SIGKILL through containerd) only", sc.Metadata.Name, f.Name, f.Kind)
 		}
 	}
 	return nil

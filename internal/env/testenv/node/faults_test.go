@@ -11,8 +11,9 @@ import (
 // TestRefusalNamesWhatThisNodeCannotDo: on this machine the wan-latency
 // story is refused with the kernel's own reason (ProbeNetem, which adds a
 // real netem qdisc in a scratch network namespace), the other WAN stories
-// because no chaos-daemon runs, and the stories whose faults the node
-// performs (no fault; a PodChaos pod-kill) are accepted.
+// because the node's chaos-daemon image lacks tc and iptables, and the
+// stories whose faults the node performs (no fault; mirror-kill, a
+// container-kill by the chaos-daemon) are accepted.
 func TestRefusalNamesWhatThisNodeCannotDo(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("probing netem needs a network namespace (root)")
@@ -34,7 +35,7 @@ func TestRefusalNamesWhatThisNodeCannotDo(t *testing.T) {
 	lat := Refusal(read("wan-latency"), netem)
 	switch {
 	case lat == nil:
-		t.Error("wan-latency accepted, but this node runs no chaos-daemon to add its latency")
+		t.Error("wan-latency accepted, but this node's chaos-daemon has no tc to add its latency")
 	case netem != "" && !strings.Contains(lat.Error(), netem):
 		t.Errorf("wan-latency refused without the kernel's reason %q: %v", netem, lat)
 	}
@@ -43,8 +44,8 @@ func TestRefusalNamesWhatThisNodeCannotDo(t *testing.T) {
 	}
 	for _, name := range []string{"wan-bandwidth", "wan-partition"} {
 		err := Refusal(read(name), netem)
-		if err == nil || !strings.Contains(err.Error(), "chaos-daemon") {
-			t.Errorf("%s: %v, want a refusal naming the missing chaos-daemon", name, err)
+		if err == nil || !strings.Contains(err.Error(), "chaos-daemon image") || !strings.Contains(err.Error(), "iptables") {
+			t.Errorf("%s: %v, want a refusal naming the tools the chaos-daemon image lacks", name, err)
 		}
 	}
 }

@@ -29,12 +29,15 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/env/testenv"
 )
 
-// KubernetesVersion of every Kubernetes binary on the node. Debian's
-// containerd is 1.6 and Kubernetes 1.36 dropped containerd 1.x, so the
-// kubelet is at most 1.35; a kubelet must not be newer than its API server,
-// so the whole control plane is built at the kubelet's version (testenv's
-// own API server, for schema tests, stays at testenv.KubernetesVersion).
-const KubernetesVersion = "v1.34.2"
+// KubernetesVersion of every Kubernetes binary on the node: testenv's, so
+// the node's kube-apiserver is the one `make test` already builds and the
+// other binaries compile on top of the same packages (520 more packages
+// instead of 2190 for a separate version; a cold machine builds the
+// Kubernetes parts once). Debian's containerd is 1.6, which lacks the CRI
+// RuntimeConfig call: a kubelet up to 1.37 falls back to its configured
+// cgroupDriver (the fallback goes in 1.38, cmd/kubelet/app/server.go),
+// so a newer KubernetesVersion needs containerd 2.x.
+const KubernetesVersion = testenv.KubernetesVersion
 
 // NodeName is the registered node's name.
 const NodeName = "kmt-node"
@@ -68,8 +71,10 @@ type Node struct {
 	Clientset kubernetes.Interface
 	// KubeconfigPath is an admin kubeconfig for kubectl and helm.
 	KubeconfigPath string
-	// Took is how long Start took (builds included when they ran).
-	Took time.Duration
+	// Took is how long Start took (builds included when they ran), and
+	// LockWait the part of it spent waiting for another process's node
+	// (the machine runs one at a time).
+	Took, LockWait time.Duration
 
 	l       layout
 	bins    string // the Kubernetes binaries' folder
@@ -107,10 +112,12 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return nil, err
 	}
+	lockStart := time.Now()
 	unlock, err := testenv.LockFile(ctx, filepath.Join(cache, "node.lock"))
 	if err != nil {
 		return nil, fmt.Errorf("waiting for the node another process runs on this machine: %w", err)
 	}
+	lockWait := time.Since(lockStart)
 	sweepStale(o.Logger, os.TempDir(), BridgeName)
 	built, err := EnsureBuilt(ctx, o.Logger, false)
 	if err != nil {
@@ -124,7 +131,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			return nil, err
 		}
 	}
-	n = &Node{Dir: o.Dir, l: layout{root: o.Dir}, bins: bins, logger: o.Logger, unlock: unlock}
+	n = &Node{Dir: o.Dir, l: layout{root: o.Dir}, bins: bins, logger: o.Logger, unlock: unlock, LockWait: lockWait}
 	n.ipForward, _ = os.ReadFile(ipForwardFile)
 	defer func() {
 		if err != nil {
@@ -161,7 +168,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return n, err
 	}
 	n.Took = time.Since(start)
-	n.logger.Info("node ready", "node", NodeName, "version", KubernetesVersion, "dir", n.Dir, "took", n.Took.Round(time.Millisecond))
+	n.logger.Info("node ready", "node", NodeName, "version", KubernetesVersion, "dir", n.Dir, "took", n.Took.Round(time.Millisecond), "lock_wait", n.LockWait.Round(time.Millisecond))
 	return n, nil
 }
 
@@ -253,10 +260,10 @@ func (n *Node) startControlPlane(ctx context.Context, bins string) error {
 
 // Built are the programs the node runs that are built from Go modules and
 // cached: the Kubernetes binaries' folder, CoreDNS, and Chaos Mesh's
-// controller-manager (when asked for: StartChaosMesh builds it on first
-// use, `kmt-node build` ahead of time).
+// controller-manager and chaos-daemon (when asked for: StartChaosMesh
+// builds them on first use, `kmt-node build` ahead of time).
 type Built struct {
-	Kubernetes, CoreDNS, ChaosMesh string
+	Kubernetes, CoreDNS, ChaosMesh, ChaosDaemon string
 }
 
 // EnsureBuilt builds what the node runs and is missing from the cache.
@@ -272,6 +279,9 @@ func EnsureBuilt(ctx context.Context, logger *slog.Logger, chaosMesh bool) (Buil
 	}
 	if chaosMesh {
 		if b.ChaosMesh, err = EnsureChaosMesh(ctx, logger); err != nil {
+			return b, err
+		}
+		if b.ChaosDaemon, err = EnsureChaosDaemon(ctx, logger); err != nil {
 			return b, err
 		}
 	}

@@ -41,7 +41,8 @@ func needNode(t *testing.T) {
 //     Prometheus in the cluster, and the baseline chart end to end,
 //     compared with the same scenario run locally;
 //  5. wan: the WAN stories, refused with this node's reasons;
-//     podkill: the mirror-hard-kill chart, Chaos Mesh killing the mirror.
+//     podkill: the mirror-hard-kill chart, Chaos Mesh's chaos-daemon
+//     killing the mirror's container with SIGKILL.
 //
 // Then it tears the node down and checks that nothing is left, also when
 // a part failed (the check runs in the test's cleanup).
@@ -63,7 +64,7 @@ func TestNodeRunsPods(t *testing.T) {
 		}
 		t.Logf("teardown %s; suite %s", time.Since(stop).Round(time.Millisecond), time.Since(suite).Round(time.Second))
 	})
-	t.Logf("node start: %s", n.Took.Round(time.Millisecond))
+	t.Logf("node start: %s (of which waiting for another node: %s)", n.Took.Round(time.Millisecond), n.LockWait.Round(time.Millisecond))
 	testKmtPods(t, n)
 
 	part := func(name string, f func(t *testing.T)) {
@@ -139,7 +140,7 @@ func testWANRefused(t *testing.T) {
 		}
 		err = Refusal(sc, netem)
 		if err == nil {
-			t.Errorf("%s would run on this node, which has no chaos-daemon to shape traffic", name)
+			t.Errorf("%s would run on this node, whose chaos-daemon image has no tc or iptables to shape traffic", name)
 			continue
 		}
 		t.Logf("refused: %v", err)

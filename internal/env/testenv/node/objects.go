@@ -24,6 +24,10 @@ func createObjects(ctx context.Context, cs kubernetes.Interface, what string, ob
 		var err error
 		ns := o.GetNamespace()
 		switch o := o.(type) {
+		case *corev1.Namespace:
+			_, err = cs.CoreV1().Namespaces().Create(ctx, o, metav1.CreateOptions{})
+		case *corev1.Secret:
+			_, err = cs.CoreV1().Secrets(ns).Create(ctx, o, metav1.CreateOptions{})
 		case *corev1.ConfigMap:
 			_, err = cs.CoreV1().ConfigMaps(ns).Create(ctx, o, metav1.CreateOptions{})
 		case *corev1.Service:
@@ -32,6 +36,8 @@ func createObjects(ctx context.Context, cs kubernetes.Interface, what string, ob
 			_, err = cs.CoreV1().ServiceAccounts(ns).Create(ctx, o, metav1.CreateOptions{})
 		case *appsv1.Deployment:
 			_, err = cs.AppsV1().Deployments(ns).Create(ctx, o, metav1.CreateOptions{})
+		case *appsv1.DaemonSet:
+			_, err = cs.AppsV1().DaemonSets(ns).Create(ctx, o, metav1.CreateOptions{})
 		case *appsv1.StatefulSet:
 			_, err = cs.AppsV1().StatefulSets(ns).Create(ctx, o, metav1.CreateOptions{})
 		case *rbacv1.ClusterRole:

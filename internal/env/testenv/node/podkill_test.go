@@ -20,25 +20,27 @@ import (
 	"github.com/kmt-dev/kafka-mirror-tester/internal/report"
 )
 
-// testMirrorPodKill runs the mirror-hard-kill chart: its Workflow, executed
-// by Chaos Mesh's controller-manager, kills the MirrorMaker 2 pod mid-load
-// (PodChaos pod-kill); the Deployment starts a new one, which copies on
-// from the source offsets last committed. The story: nothing lost, and
-// every record on the target recounted by an independent consumer (kcat
-// reading the target topic, counting the run's records and repeated
-// (epoch, topic, stream, seq)) equal to the validator's received and
-// duplicate counts. With promURL the chart's PromQL assertions are
-// evaluated by that Prometheus.
+// testMirrorPodKill runs the mirror-hard-kill chart: its Workflow,
+// executed by Chaos Mesh's controller-manager, has the chaos-daemon kill
+// the MirrorMaker 2 container mid-load with SIGKILL (PodChaos
+// container-kill: a containerd task kill, no SIGTERM first); the kubelet
+// restarts the container in the same pod, and MirrorMaker 2 copies on
+// from the source offsets it last committed, so what it copied after that
+// commit is copied twice. The story: the container ended by SIGKILL (exit
+// 137), nothing lost, duplicates (the at-least-once tail), and every
+// record on the target recounted by an independent consumer (kcat reading
+// the target topic, counting the run's records and repeated (epoch,
+// topic, stream, seq)) equal to the validator's received and duplicate
+// counts. With promURL the chart's PromQL assertions are evaluated by
+// that Prometheus.
 //
-// Duplicates are counted, not required: PodChaos pod-kill deletes the pod
-// object at once (grace period 0), and the kubelet stops the container
-// with SIGTERM and SIGKILL 2 s later (containerd's log: "StopContainer ...
-// with timeout 2 (s)", then "Kill container"). MirrorMaker 2 commits its
-// source offsets in those 2 s, so the new pod copied nothing twice in both
-// real runs (90000 and 89988 acked, as many received, 0 duplicates, kcat
-// agreeing). Only a SIGKILL without the SIGTERM (Chaos Mesh
-// container-kill, which needs the chaos-daemon) would leave an
-// uncommitted tail to be copied again.
+// Why container-kill: the chart used to map mirror-kill to PodChaos
+// pod-kill with grace period 0, and on a real node the kubelet stops a
+// deleted pod's container with SIGTERM and SIGKILL only 2 s later
+// (containerd's log: "StopContainer ... with timeout 2 (s)"); MirrorMaker
+// 2 committed its source offsets in those 2 s, and two real runs copied
+// nothing twice (90000 and 89988 acked, as many received, 0 duplicates):
+// not the hard kill the story names.
 func testMirrorPodKill(t *testing.T, n *Node, p mirrorPair, promURL string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
@@ -48,7 +50,10 @@ func testMirrorPodKill(t *testing.T, n *Node, p mirrorPair, promURL string) {
 			t.Fatal(err)
 		}
 	}
-	before := mirrorPodUIDs(ctx, t, n)
+	before := mirrorContainers(ctx, t, n)
+	if len(before) != 1 {
+		t.Fatalf("%d running MirrorMaker 2 pods before the run, want 1: %v", len(before), before)
+	}
 	run := "node-kill-" + time.Now().UTC().Format("150405")
 	res := runClusterScenario(t, n, p, "mirror-hard-kill", run, chartValues(promURL)...)
 	if res.report == nil {
@@ -56,12 +61,7 @@ func testMirrorPodKill(t *testing.T, n *Node, p mirrorPair, promURL string) {
 	}
 	r := res.report
 	checkRunRemoved(t, n, run)
-	after := mirrorPodUIDs(ctx, t, n)
-	for uid := range before {
-		if after[uid] {
-			t.Errorf("MirrorMaker 2 pod %s survived the pod-kill fault", uid)
-		}
-	}
+	checkKilledBySIGKILL(t, before, mirrorContainers(ctx, t, n))
 	var killed bool
 	for _, f := range r.Faults {
 		t.Logf("fault %s (%s): %s .. %s actions %v error %q", f.Name, f.Kind, f.Start, f.End, f.Actions, f.Error)
@@ -73,10 +73,13 @@ func testMirrorPodKill(t *testing.T, n *Node, p mirrorPair, promURL string) {
 		t.Errorf("the report records no performed kill-mirror fault: %+v", r.Faults)
 	}
 	c := r.Counts
+	t.Logf("acked %d, received %d, duplicates %d, lost %d after the SIGKILL", c.Acked, c.Received, c.Duplicate, c.Lost)
 	if c.Lost != 0 || c.SourceLost != 0 || c.Corrupt != 0 {
 		t.Errorf("lost %d, source_lost %d, corrupt %d: an at-least-once mirror killed mid-load must lose nothing", c.Lost, c.SourceLost, c.Corrupt)
 	}
-	t.Logf("duplicates after the pod kill: %d (SIGTERM first: MirrorMaker 2 commits its source offsets, see above)", c.Duplicate)
+	if c.Duplicate == 0 {
+		t.Errorf("no duplicates after a SIGKILL with %d records acked: MirrorMaker 2 re-copies from its last committed offsets, so a hard kill mid-load leaves a tail to copy twice (was the kill graceful after all?)", c.Acked)
+	}
 	total, distinct := kcatRecount(ctx, t, p, scenarioTopic, run)
 	t.Logf("kcat recount of %s on the target: %d records of run %s, %d distinct, %d duplicates; validator: received %d, duplicate %d",
 		scenarioTopic, total, run, distinct, total-distinct, c.Received, c.Duplicate)
@@ -91,20 +94,55 @@ func testMirrorPodKill(t *testing.T, n *Node, p mirrorPair, promURL string) {
 	}
 }
 
-// mirrorPodUIDs are the UIDs of the MirrorMaker 2 pods now.
-func mirrorPodUIDs(ctx context.Context, t *testing.T, n *Node) map[types.UID]bool {
+// mirrorContainer is the MirrorMaker 2 container of a running pod.
+type mirrorContainer struct {
+	restarts int32
+	last     *corev1.ContainerStateTerminated
+}
+
+// mirrorContainers are the MirrorMaker 2 containers of the running pods
+// now, by pod UID.
+func mirrorContainers(ctx context.Context, t *testing.T, n *Node) map[types.UID]mirrorContainer {
 	t.Helper()
 	pods, err := n.Clientset.CoreV1().Pods(kafkaNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + MirrorMaker2Name})
 	if err != nil {
 		t.Fatal(err)
 	}
-	uids := map[types.UID]bool{}
+	out := map[types.UID]mirrorContainer{}
 	for _, p := range pods.Items {
-		if p.Status.Phase == corev1.PodRunning {
-			uids[p.UID] = true
+		if p.Status.Phase != corev1.PodRunning {
+			continue
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.Name == MirrorMaker2Name {
+				out[p.UID] = mirrorContainer{restarts: cs.RestartCount, last: cs.LastTerminationState.Terminated}
+			}
 		}
 	}
-	return uids
+	return out
+}
+
+// checkKilledBySIGKILL: the pod is the same (container-kill kills the
+// container, not the pod), its MirrorMaker 2 container restarted once,
+// and the run it ended exited 137 (128 + SIGKILL) and not OOMKilled; a
+// JVM stopped by SIGTERM exits 143.
+func checkKilledBySIGKILL(t *testing.T, before, after map[types.UID]mirrorContainer) {
+	t.Helper()
+	for uid, b := range before {
+		a, ok := after[uid]
+		if !ok {
+			t.Errorf("MirrorMaker 2 pod %s is gone: the fault replaced the pod instead of killing its container (%v)", uid, after)
+			continue
+		}
+		if a.restarts != b.restarts+1 || a.last == nil {
+			t.Errorf("MirrorMaker 2 container of pod %s restarted %d times during the run (last termination %+v), want once", uid, a.restarts-b.restarts, a.last)
+			continue
+		}
+		t.Logf("MirrorMaker 2 container of pod %s: exit code %d, reason %s, at %s", uid, a.last.ExitCode, a.last.Reason, a.last.FinishedAt.UTC().Format(time.RFC3339))
+		if a.last.ExitCode != 137 || a.last.Reason == "OOMKilled" {
+			t.Errorf("MirrorMaker 2 container ended with exit code %d (%s), want 137: killed by SIGKILL, not stopped with SIGTERM (143) or out of memory", a.last.ExitCode, a.last.Reason)
+		}
+	}
 }
 
 // recordIdentity finds a kmt record's run, epoch, topic, stream and

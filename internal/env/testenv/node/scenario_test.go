@@ -23,7 +23,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
 
+	"github.com/kmt-dev/kafka-mirror-tester/internal/check/health"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/env/kafkadist"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/kube/clusterrun"
 	"github.com/kmt-dev/kafka-mirror-tester/internal/mirror"
@@ -394,17 +396,21 @@ func names(list runtime.Object, err error) []string {
 
 // runLocally runs the same scenario with kmt's own processes on this
 // machine against the same Kafkas and mirror (loadgen and validate, as the
-// chart's pods run them), and returns the report. The validator serves
-// its metrics at HostMetricsAddr, where the Prometheus in the cluster
-// scrapes them, and evaluates the scenario's PromQL assertions there, as
-// the in-cluster validator does.
+// chart's pods run them), and returns the report. Each process runs in a
+// HostCgroup weighted as the chart weighs its pod, so it waits for a CPU
+// as the pod does (as plain host processes they measured a p99 latency
+// 4-5 times the pods' on this shared machine: see HostCgroup). The
+// validator serves its metrics at HostMetricsAddr, where the Prometheus in
+// the cluster scrapes them, and evaluates the scenario's PromQL assertions
+// there, as the in-cluster validator does.
 func runLocally(t *testing.T, n *Node, p mirrorPair, scenario, run string) *report.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
+	loadCG, validateCG := hostCgroups(t, scenario, run)
 	dir := t.TempDir()
 	reportDir := filepath.Join(dir, "report")
-	validate := exec.CommandContext(ctx, n.KmtBinary(), "validate", "--scenario", scenario,
+	validate := validateCG.Command(ctx, n.KmtBinary(), "validate", "--scenario", scenario,
 		"--source-bootstrap", p.sourceBootstrap(), "--target-bootstrap", p.targetBootstrap(),
 		"--run-id", run, "--ledger-topic", "__kmt_ledger", "--report-dir", reportDir,
 		"--metrics-addr", HostMetricsAddr, "--prometheus-url", prometheusFromHost(t, n))
@@ -414,7 +420,7 @@ func runLocally(t *testing.T, n *Node, p mirrorPair, scenario, run string) *repo
 	if err := validate.Start(); err != nil {
 		t.Fatal(err)
 	}
-	loadErr := runLocalLoad(ctx, t, n, p, scenario, run, dir)
+	loadErr := runLocalLoad(ctx, t, n, p, scenario, run, dir, loadCG)
 	if loadErr != nil {
 		// Nothing to judge: the validator writes an incomplete report at
 		// once instead of waiting for a load that will not come.
@@ -436,52 +442,192 @@ func runLocally(t *testing.T, n *Node, p mirrorPair, scenario, run string) *repo
 	return &r
 }
 
+// inClusterLatencyRatio bounds the one difference between the two runs
+// that remains with the local processes weighted as the pods (HostCgroup):
+// the in-cluster run's latency is the higher, by up to this factor. On
+// this shared 2-core machine (load average 10-70) the steady p99 measured
+// 0.58, 0.67, 0.67, 0.73, 1.13 and 1.24 s in the cluster and 0.21, 0.27,
+// 0.31 and 0.33 s locally, minutes apart on the same Kafkas and mirror
+// (pairs of one run: 0.58/0.27, 0.67/0.21); per second the in-cluster
+// p50 was 0.3-0.96 s for the first 13 s (its four kmt pods starting beside
+// the load) and 0.01-0.5 s after, the local one 0.006-0.12 s throughout.
+// As plain host processes the local p99 was 2.0-3.2 s, above the
+// cluster's: that the direction alone refuses.
+const inClusterLatencyRatio = 4.0
+
 // compareVerdicts fails unless the in-cluster and local reports judge
-// alike: the same verdict, or verdicts that differ only by latency
-// assertions (histogram_quantile) while every other assertion agrees.
-// Latency is what the placement of kmt's processes changes on this shared
-// 2-core machine, not what the mirror did: the local loadgen and validator
-// compete with the other processes on the host, the pods do not compete
-// the same way (measured p99 in the cluster 0.49, 0.76, 0.89 s; locally
-// 2.9, 2.75, 2.06 s, on the same Kafkas and mirror minutes apart). The
-// anomaly counts are compared exactly by the caller.
+// alike: the same assertions with the same outcomes, so the same verdict.
+// The one exception is a latency assertion (histogram_quantile) judged
+// differently where the in-cluster value is the higher by at most
+// inClusterLatencyRatio; every other assertion must still agree, and
+// neither run may be incomplete. The anomaly counts are compared exactly
+// by the caller.
 func compareVerdicts(in, local *report.Report, logf func(string, ...any)) error {
-	if in.Verdict == local.Verdict {
-		return nil
+	mismatch := func(reason string) error {
+		return fmt.Errorf("in-cluster verdict %s (%v), local verdict %s (%v): %s; the same scenario on the same Kafka must be judged alike", in.Verdict, in.Reasons, local.Verdict, local.Reasons, reason)
 	}
-	isLatency := func(a report.Assertion) bool { return strings.Contains(a.Expr, "histogram_quantile") }
+	inVerdict, localVerdict := comparableVerdict(in), comparableVerdict(local)
+	if inVerdict == report.Incomplete || localVerdict == report.Incomplete {
+		return mismatch("a run is incomplete")
+	}
+	if len(in.Assertions) != len(local.Assertions) {
+		return mismatch(fmt.Sprintf("%d assertions in the cluster, %d locally", len(in.Assertions), len(local.Assertions)))
+	}
 	localByName := map[string]report.Assertion{}
 	for _, a := range local.Assertions {
 		localByName[a.Name] = a
 	}
-	onlyLatency := len(in.Assertions) == len(local.Assertions) && in.Verdict != report.Incomplete && local.Verdict != report.Incomplete
 	for _, a := range in.Assertions {
 		l, ok := localByName[a.Name]
 		switch {
 		case !ok:
-			onlyLatency = false
-		case a.Pass != l.Pass && isLatency(a):
-			logf("assertion %s: in the cluster %v (pass %t), locally %v (pass %t)", a.Name, a.Observed, a.Pass, l.Observed, l.Pass)
-		case a.Pass != l.Pass:
-			onlyLatency = false
+			return mismatch("assertion " + a.Name + " was not evaluated locally")
+		case a.Pass == l.Pass:
+		case inClusterSlower(a, l):
+			logf("latency assertion %s judged differently, the in-cluster run the slower within %gx: in the cluster %v (pass %t), locally %v (pass %t)", a.Name, inClusterLatencyRatio, a.Observed, a.Pass, l.Observed, l.Pass)
+		default:
+			return mismatch(fmt.Sprintf("assertion %s: in the cluster %v (pass %t), locally %v (pass %t)", a.Name, a.Observed, a.Pass, l.Observed, l.Pass))
 		}
 	}
-	if !onlyLatency {
-		return fmt.Errorf("in-cluster verdict %s (%v), local verdict %s (%v): the same scenario on the same Kafka must be judged alike", in.Verdict, in.Reasons, local.Verdict, local.Reasons)
+	if inVerdict != localVerdict {
+		logf("verdicts differ only by a latency assertion the in-cluster run missed within %gx of the local value: in the cluster %s, locally %s", inClusterLatencyRatio, in.Verdict, local.Verdict)
 	}
-	logf("verdicts differ only by latency assertions: in the cluster %s, locally %s", in.Verdict, local.Verdict)
 	return nil
+}
+
+// saturatedPrefix starts the reason of a failed timing assertion that kmt
+// marked incomplete because kmt itself was saturated (internal/runner's
+// judgeHarness), and saturatedWhy the reason it adds to the report.
+const (
+	saturatedPrefix = "incomplete (kmt itself was saturated"
+	saturatedWhy    = "kmt itself was saturated: "
+)
+
+// comparableVerdict is r's verdict for the comparison. A run that failed
+// only on timing assertions while kmt itself was saturated is reported
+// incomplete (judgeHarness: its latency measured kmt's queueing too); it
+// is compared as the failure it was, assertion by assertion. Any other
+// incomplete run (a load that did not finish, a drain cut short, an
+// assertion not evaluated) stays incomplete and cannot be compared.
+func comparableVerdict(r *report.Report) string {
+	if r.Verdict != report.Incomplete || r.Harness == nil || !r.Harness.Saturated {
+		return r.Verdict
+	}
+	saturated := map[string]bool{}
+	for _, a := range r.Assertions {
+		if !a.Pass && strings.HasPrefix(a.Reason, saturatedPrefix) {
+			saturated["assertion "+a.Name+" failed: "] = true
+		}
+	}
+	if len(saturated) == 0 {
+		return r.Verdict
+	}
+	for _, why := range r.Reasons {
+		name, _, found := strings.Cut(why, "failed: ")
+		if !strings.HasPrefix(why, saturatedWhy) && !(found && saturated[name+"failed: "]) {
+			return r.Verdict
+		}
+	}
+	return report.Fail
+}
+
+// inClusterSlower says in and local are one latency assertion whose
+// in-cluster value is at least the local one and at most
+// inClusterLatencyRatio times it.
+func inClusterSlower(in, local report.Assertion) bool {
+	if !strings.Contains(in.Expr, "histogram_quantile") || len(in.Observed) != 1 || len(local.Observed) != 1 || local.Observed[0] <= 0 {
+		return false
+	}
+	return in.Observed[0] >= local.Observed[0] && in.Observed[0] <= inClusterLatencyRatio*local.Observed[0]
+}
+
+// hostCgroups creates the HostCgroups of a local run of scenario: one for
+// the loadgen and one for the validator, each with the CPU request the
+// scenario's chart gives that pod (chartCPURequests), removed when the
+// test ends.
+func hostCgroups(t *testing.T, scenario, run string) (loadgen, validator *HostCgroup) {
+	t.Helper()
+	req, err := chartCPURequests(scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cgroup := func(component string) *HostCgroup {
+		cg, err := NewHostCgroup("kmt-local-"+run+"-"+component, req[component])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := cg.Remove(); err != nil {
+				t.Error(err)
+			}
+		})
+		return cg
+	}
+	return cgroup("loadgen"), cgroup("validator")
+}
+
+// chartCPURequests reads the CPU requests (millicores) of the loadgen and
+// validator pods from the scenario chart's values.yaml
+// (<component>.resources.requests.cpu).
+func chartCPURequests(scenario string) (map[string]int64, error) {
+	root, err := moduleRoot(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(root, "charts", scenario, "values.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	type pod struct {
+		Resources corev1.ResourceRequirements `json:"resources"`
+	}
+	var values struct {
+		Loadgen   pod `json:"loadgen"`
+		Validator pod `json:"validator"`
+	}
+	if err := yaml.Unmarshal(data, &values); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	out := map[string]int64{}
+	for component, p := range map[string]pod{"loadgen": values.Loadgen, "validator": values.Validator} {
+		cpu, ok := p.Resources.Requests[corev1.ResourceCPU]
+		if !ok {
+			return nil, fmt.Errorf("%s gives %s no CPU request (%s.resources.requests.cpu)", path, component, component)
+		}
+		out[component] = cpu.MilliValue()
+	}
+	return out, nil
+}
+
+// TestChartCPURequests: the baseline chart's loadgen and validator request
+// 100m each (values.yaml), which a local run's HostCgroups get as
+// cpu.shares 102, as the kubelet gives their pods.
+func TestChartCPURequests(t *testing.T) {
+	req, err := chartCPURequests("baseline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req["loadgen"] != 100 || req["validator"] != 100 {
+		t.Errorf("CPU requests %v, want loadgen 100 and validator 100 millicores", req)
+	}
+	if s := milliCPUToShares(req["validator"]); s != 102 {
+		t.Errorf("100m gives cpu.shares %d, want 102 (the kubelet's MilliCPUToShares)", s)
+	}
+	if w := sharesToWeight(102); w != 4 {
+		t.Errorf("cpu.shares 102 gives cpu.weight %d, want 4 (runc's conversion)", w)
+	}
 }
 
 // runLocalLoad runs `kmt loadgen` for run on this machine, again (up to
 // three times) when it could not start (exit 3 before producing: on this
 // shared 2-core machine its 10 s metadata deadline to the source was
 // missed once while the validator beside it had connected).
-func runLocalLoad(ctx context.Context, t *testing.T, n *Node, p mirrorPair, scenario, run, dir string) error {
+func runLocalLoad(ctx context.Context, t *testing.T, n *Node, p mirrorPair, scenario, run, dir string, cg *HostCgroup) error {
 	t.Helper()
 	var err error
 	for attempt := 1; attempt <= 3; attempt++ {
-		load := exec.CommandContext(ctx, n.KmtBinary(), "loadgen", "--scenario", scenario,
+		load := cg.Command(ctx, n.KmtBinary(), "loadgen", "--scenario", scenario,
 			"--bootstrap", p.sourceBootstrap(), "--run-id", run, "--ledger-topic", "__kmt_ledger", "--create-topics")
 		var out bytes.Buffer
 		load.Stdout, load.Stderr, load.Dir = &out, &out, dir
@@ -533,6 +679,8 @@ func testBaseline(t *testing.T, n *Node, p mirrorPair, promURL string) {
 	local := runLocally(t, n, p, "baseline", run+"-local")
 	t.Logf("baseline run locally: %s", time.Since(start).Round(time.Second))
 	t.Logf("verdicts: in-cluster %s %+v; local %s %+v", in.Verdict, in.Counts, local.Verdict, local.Counts)
+	logLatency(t, "in-cluster", in)
+	logLatency(t, "local", local)
 	if err := compareVerdicts(in, local, t.Logf); err != nil {
 		t.Error(err)
 	}
@@ -563,26 +711,71 @@ func testBaseline(t *testing.T, n *Node, p mirrorPair, promURL string) {
 	}
 }
 
-// TestCompareVerdicts: reports that differ only by a latency assertion
-// are judged alike; a difference in any other assertion, or an incomplete
-// run, is not.
+// logLatency logs what a run's latency was made of: the validator's own
+// quantiles, its harness health, and per second the arrivals, latency,
+// produced and acked records and the lag, so two runs' latencies can be
+// compared second by second.
+func logLatency(t *testing.T, side string, r *report.Report) {
+	t.Helper()
+	l := r.LatencySeconds
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s latency: p50 %.3f p95 %.3f p99 %.3f max %.3f (%d records); load %+v\n", side, l.P50, l.P95, l.P99, l.Max, l.Count, r.Load)
+	if r.Harness != nil {
+		fmt.Fprintf(&b, "  harness: %+v\n", *r.Harness)
+	}
+	for _, a := range r.Assertions {
+		fmt.Fprintf(&b, "  assertion %s: observed %v pass %t\n", a.Name, a.Observed, a.Pass)
+	}
+	for _, s := range r.Timeline {
+		fmt.Fprintf(&b, "  t=%3d arr %5d p50 %.3f p99 %.3f max %.3f prod %5d acked %5d lag %6d\n", s.T, s.Arrivals, s.LatencyP50, s.LatencyP99, s.LatencyMax, s.Produced, s.Acked, s.Lag)
+	}
+	t.Log(b.String())
+}
+
+// TestCompareVerdicts: reports that judge every assertion alike are
+// alike; a latency assertion judged differently is accepted only where the
+// in-cluster value is the higher within inClusterLatencyRatio (measured
+// 1.24 s against 0.31 s), not where the local one is (the 3.02 s plain
+// host processes measured against 0.49 s) nor beyond the ratio; any other
+// assertion judged differently, or an incomplete run, is a mismatch.
 func TestCompareVerdicts(t *testing.T) {
-	rep := func(verdict string, latencyPass, lossPass bool) *report.Report {
+	rep := func(verdict string, p99 float64, lossPass bool) *report.Report {
 		return &report.Report{Verdict: verdict, Assertions: []report.Assertion{
-			{Name: "no-loss", Expr: `sum(kmt_validator_missing_records{category="lost"})`, Pass: lossPass},
-			{Name: "p99-latency-steady", Expr: `histogram_quantile(0.99, sum by (le) (increase(kmt_validator_latency_seconds_bucket[55s])))`, Pass: latencyPass},
+			{Name: "no-loss", Expr: `sum(kmt_validator_missing_records{category="lost"})`, Threshold: []float64{0}, Observed: []float64{0}, Pass: lossPass},
+			{Name: "p99-latency-steady", Expr: `histogram_quantile(0.99, sum by (le) (increase(kmt_validator_latency_seconds_bucket[55s])))`,
+				Threshold: []float64{0.5}, Observed: []float64{p99}, Pass: p99 < 0.5},
 		}}
+	}
+	// saturated is judgeHarness's relabelling of a run that failed only on
+	// its latency assertion while kmt itself was saturated.
+	saturated := func(r *report.Report) *report.Report {
+		a := &r.Assertions[1]
+		r.Reasons = []string{"assertion " + a.Name + " failed: observed 0.67, expected < 0.5", saturatedWhy + "kmt's validator fell 5.3 s behind the target log (limit 1.0 s)"}
+		a.Reason = saturatedPrefix + ": ...): observed 0.67, expected < 0.5"
+		r.Verdict, r.Harness = report.Incomplete, &health.Report{Assessment: health.Assessment{Saturated: true}}
+		return r
+	}
+	withReason := func(r *report.Report, why string) *report.Report {
+		r.Reasons = append(r.Reasons, why)
+		return r
 	}
 	for _, tc := range []struct {
 		name      string
 		in, local *report.Report
 		alike     bool
 	}{
-		{"same verdict", rep(report.Pass, true, true), rep(report.Pass, true, true), true},
-		{"latency only", rep(report.Pass, true, true), rep(report.Fail, false, true), true},
-		{"loss differs", rep(report.Pass, true, true), rep(report.Fail, true, false), false},
-		{"loss and latency differ", rep(report.Pass, true, true), rep(report.Fail, false, false), false},
-		{"local incomplete", rep(report.Pass, true, true), rep(report.Incomplete, false, true), false},
+		{"same verdict", rep(report.Pass, 0.3, true), rep(report.Pass, 0.4, true), true},
+		{"both fail on latency far apart", rep(report.Fail, 0.73, true), rep(report.Fail, 3.17, true), true},
+		{"in-cluster latency higher within the ratio", rep(report.Fail, 1.24, true), rep(report.Pass, 0.31, true), true},
+		{"in-cluster latency higher beyond the ratio", rep(report.Fail, 1.3, true), rep(report.Pass, 0.3, true), false},
+		{"local latency higher", rep(report.Pass, 0.49, true), rep(report.Fail, 3.02, true), false},
+		{"local latency slightly higher", rep(report.Pass, 0.45, true), rep(report.Fail, 0.55, true), false},
+		{"loss differs", rep(report.Pass, 0.3, true), rep(report.Fail, 0.3, false), false},
+		{"loss and latency differ", rep(report.Pass, 0.3, true), rep(report.Fail, 0.6, false), false},
+		{"local incomplete", rep(report.Pass, 0.3, true), rep(report.Incomplete, 0.3, true), false},
+		{"in-cluster incomplete only by kmt's saturation", saturated(rep(report.Fail, 0.67, true)), rep(report.Pass, 0.21, true), true},
+		{"in-cluster incomplete by saturation and more", withReason(saturated(rep(report.Fail, 0.67, true)), "the load did not finish"), rep(report.Pass, 0.21, true), false},
+		{"in-cluster saturated, local latency higher", saturated(rep(report.Fail, 0.67, true)), rep(report.Fail, 3.0, true), true},
 	} {
 		err := compareVerdicts(tc.in, tc.local, t.Logf)
 		if (err == nil) != tc.alike {

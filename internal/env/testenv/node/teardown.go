@@ -146,7 +146,7 @@ func removeAllPods(ctx context.Context, socket string) error {
 // namespaces, kubelet volumes), the pod bridge, the KUBE-* iptables
 // chains of kube-proxy and the kubelet and the jumps to them, in both
 // address families (one node runs per machine, so every KUBE-* chain is
-// a node's), and dir itself.
+// a node's), the pods' cgroup folders (PodCgroupParent), and dir itself.
 func Sweep(dir string) error { return sweep(dir, BridgeName) }
 
 // sweep is Sweep with the bridge to delete named ("" for none).
@@ -172,6 +172,9 @@ func sweep(dir, bridge string) error {
 	}
 	if bridge != "" {
 		if err := removeKubeIPTables(""); err != nil {
+			errs = append(errs, err)
+		}
+		if err := removeNodeCgroups(CgroupRoot); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -269,7 +272,8 @@ func deleteBridge(bridge string) error {
 
 // Leftovers lists what of a node rooted at dir still exists (processes,
 // mounts, the bridge, KUBE-* iptables chains and the jumps to them in
-// either address family, the folder): empty after a complete teardown.
+// either address family, the pods' cgroup folders, the folder): empty
+// after a complete teardown.
 func Leftovers(dir string) []string { return leftovers(dir, BridgeName) }
 
 func leftovers(dir, bridge string) []string {
@@ -287,6 +291,9 @@ func leftovers(dir, bridge string) []string {
 	if bridge != "" {
 		for _, r := range kubeIPTables("") {
 			left = append(left, r.String())
+		}
+		for _, c := range nodeCgroups(CgroupRoot) {
+			left = append(left, "cgroup "+c)
 		}
 	}
 	if _, err := os.Stat(dir); err == nil {
