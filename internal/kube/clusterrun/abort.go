@@ -156,15 +156,28 @@ func (a *aborter) rest(ctx context.Context) error {
 	if err := a.discover(); err != nil {
 		return err
 	}
+	return a.sweepUntilGone(ctx, log)
+}
+
+// sweepUntilGone sweeps until a whole sweep finds nothing of the run, or
+// ctx ends. Only a whole sweep may say "nothing left": one cut short by
+// the timeout saw only the kinds it listed before, so the objects the last
+// whole sweep found (a fault held by its finalizer) are reported as left.
+func (a *aborter) sweepUntilGone(ctx context.Context, log *slog.Logger) error {
+	var last []*unstructured.Unstructured // what the last whole sweep found
 	for {
 		left, err := a.sweep(ctx)
 		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+				return a.stuck(unionByUID(last, left))
+			}
 			return err
 		}
 		if len(left) == 0 {
 			log.Info("abort complete: nothing of the run is left")
 			return nil
 		}
+		last = left
 		select {
 		case <-ctx.Done():
 			return a.stuck(left)
@@ -193,6 +206,11 @@ func remainingTime(ctx context.Context) time.Duration {
 }
 
 func (a *aborter) stuck(left []*unstructured.Unstructured) error {
+	left = a.recheck(left)
+	if len(left) == 0 {
+		return fmt.Errorf("%s cluster: abort of run %s timed out after %s before a whole search found nothing of the run; run `kmt abort --run %s` again",
+			a.s.Name(), a.runID, a.o.Timeout, a.runID)
+	}
 	var lines []string
 	for _, u := range left {
 		ref := refOf(a.s.Role, u, "")
@@ -207,6 +225,29 @@ func (a *aborter) stuck(left []*unstructured.Unstructured) error {
 	sort.Strings(lines)
 	return fmt.Errorf("%s cluster: abort of run %s timed out after %s with %d object(s) left:\n  %s\nrun `kmt abort --run %s` again once they are released",
 		a.s.Name(), a.runID, a.o.Timeout, len(left), strings.Join(lines, "\n  "), a.runID)
+}
+
+// recheck reads each object again (the sweep lists what it deletes, and
+// an object without finalizers is gone right after) and keeps those still
+// there, as they are now (deleting, held by finalizers). A read that fails
+// keeps the object as listed: never report less than may be left.
+func (a *aborter) recheck(left []*unstructured.Unstructured) []*unstructured.Unstructured {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []*unstructured.Unstructured
+	for _, u := range left {
+		now := &unstructured.Unstructured{}
+		now.SetGroupVersionKind(u.GroupVersionKind())
+		err := a.s.c.Get(ctx, client.ObjectKeyFromObject(u), now)
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			out = append(out, u)
+		default:
+			out = append(out, now)
+		}
+	}
+	return out
 }
 
 func contextFlag(ctx string) string {
@@ -429,14 +470,39 @@ func (a *aborter) discover() error {
 	return nil
 }
 
-// sweep deletes every object of the run and returns those still present.
+// isDeadlineWait: client-go's rate limiter refused to wait because the
+// request could not be sent before ctx's deadline (golang.org/x/time/rate
+// says so in words; it does not wrap context.DeadlineExceeded).
+func isDeadlineWait(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "would exceed context deadline")
+}
+
+// unionByUID is a, then the objects of b not in a.
+func unionByUID(a, b []*unstructured.Unstructured) []*unstructured.Unstructured {
+	out := append([]*unstructured.Unstructured(nil), a...)
+	seen := sets.New[types.UID]()
+	for _, u := range a {
+		seen.Insert(u.GetUID())
+	}
+	for _, u := range b {
+		if !seen.Has(u.GetUID()) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// sweep deletes every object of the run and returns those still present;
+// when ctx ends before every kind was listed it returns what it found so
+// far with ctx's error.
 func (a *aborter) sweep(ctx context.Context) ([]*unstructured.Unstructured, error) {
 	var left []*unstructured.Unstructured
 	for _, gvk := range a.resources {
 		objs, _, err := a.list(ctx, gvk, a.sel, "")
 		if err != nil {
-			if ctx.Err() != nil {
-				return left, nil
+			if ctx.Err() != nil || isDeadlineWait(err) {
+				// Cut short: the caller must not read this as complete.
+				return left, context.DeadlineExceeded
 			}
 			return nil, err
 		}

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -144,11 +145,18 @@ func connect(s Side) (*sideState, error) {
 	if s.Namespace == "" {
 		return nil, fmt.Errorf("%s cluster: no namespace given", s.Name())
 	}
-	c, err := client.New(s.Config, client.Options{Scheme: Scheme()})
+	cfg := rest.CopyConfig(s.Config)
+	if cfg.QPS == 0 && cfg.RateLimiter == nil {
+		// client-go's default (5 requests/s, bursts of 10) makes one abort
+		// sweep, a list per served kind (60 and more), take over 10 s;
+		// kubectl's own limits are these.
+		cfg.QPS, cfg.Burst = 50, 300
+	}
+	c, err := client.New(cfg, client.Options{Scheme: Scheme()})
 	if err != nil {
 		return nil, fmt.Errorf("%s cluster: client for %s: %w", s.Name(), s.Config.Host, err)
 	}
-	g, err := newRESTGetter(s.Config, s.Namespace)
+	g, err := newRESTGetter(cfg, s.Namespace)
 	if err != nil {
 		return nil, fmt.Errorf("%s cluster: %w", s.Name(), err)
 	}

@@ -71,8 +71,10 @@ type Node struct {
 	Clientset kubernetes.Interface
 	// KubeconfigPath is an admin kubeconfig for kubectl and helm.
 	KubeconfigPath string
-	// Took is how long Start took (builds included when they ran).
-	Took time.Duration
+	// Took is how long Start took (builds included when they ran), and
+	// LockWait the part of it spent waiting for another process's node
+	// (the machine runs one at a time).
+	Took, LockWait time.Duration
 
 	l       layout
 	bins    string // the Kubernetes binaries' folder
@@ -110,10 +112,12 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return nil, err
 	}
+	lockStart := time.Now()
 	unlock, err := testenv.LockFile(ctx, filepath.Join(cache, "node.lock"))
 	if err != nil {
 		return nil, fmt.Errorf("waiting for the node another process runs on this machine: %w", err)
 	}
+	lockWait := time.Since(lockStart)
 	sweepStale(o.Logger, os.TempDir(), BridgeName)
 	built, err := EnsureBuilt(ctx, o.Logger, false)
 	if err != nil {
@@ -127,7 +131,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 			return nil, err
 		}
 	}
-	n = &Node{Dir: o.Dir, l: layout{root: o.Dir}, bins: bins, logger: o.Logger, unlock: unlock}
+	n = &Node{Dir: o.Dir, l: layout{root: o.Dir}, bins: bins, logger: o.Logger, unlock: unlock, LockWait: lockWait}
 	n.ipForward, _ = os.ReadFile(ipForwardFile)
 	defer func() {
 		if err != nil {
@@ -164,7 +168,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return n, err
 	}
 	n.Took = time.Since(start)
-	n.logger.Info("node ready", "node", NodeName, "version", KubernetesVersion, "dir", n.Dir, "took", n.Took.Round(time.Millisecond))
+	n.logger.Info("node ready", "node", NodeName, "version", KubernetesVersion, "dir", n.Dir, "took", n.Took.Round(time.Millisecond), "lock_wait", n.LockWait.Round(time.Millisecond))
 	return n, nil
 }
 

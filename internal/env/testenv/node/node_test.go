@@ -64,7 +64,7 @@ func TestNodeRunsPods(t *testing.T) {
 		}
 		t.Logf("teardown %s; suite %s", time.Since(stop).Round(time.Millisecond), time.Since(suite).Round(time.Second))
 	})
-	t.Logf("node start: %s", n.Took.Round(time.Millisecond))
+	t.Logf("node start: %s (of which waiting for another node: %s)", n.Took.Round(time.Millisecond), n.LockWait.Round(time.Millisecond))
 	testKmtPods(t, n)
 
 	part := func(name string, f func(t *testing.T)) {
