@@ -270,7 +270,7 @@ func BenchmarkVerifyRecord(b *testing.B) {
 		}
 		o := Observation{Topic: "t", Partition: 0, Offset: int64(i), Key: keys[k%streams], Value: vals[k], ReadAt: base}
 		rec, err := dec.Decode(o.Value)
-		tr.ObserveDecoded(o, rec, err)
+		tr.ObserveDecoded(&o, &rec, err)
 	}
 }
 

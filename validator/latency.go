@@ -54,6 +54,15 @@ type latencies struct {
 	secHist *hdrhistogram.Histogram
 	secCur  int64
 	secPts  []LatencyPoint
+
+	// since caches at - start of the last record (clamped at 0): every
+	// record of a poll has the same read time, so it is computed once a
+	// poll, not twice a record.
+	since struct {
+		start, at time.Time
+		d         time.Duration
+		ok        bool
+	}
 }
 
 func newLatencies() latencies {
@@ -80,7 +89,8 @@ func (l *latencies) redelivered(lat time.Duration) {
 }
 
 func (l *latencies) record(start, at time.Time, lat time.Duration) {
-	l.arrive(start, at)
+	since := l.sinceStart(start, at)
+	l.arrive(since)
 	if lat < 0 {
 		l.negative++
 		l.minNeg = min(l.minNeg, lat)
@@ -88,7 +98,7 @@ func (l *latencies) record(start, at time.Time, lat time.Duration) {
 	}
 	us := micros(lat)
 	_ = l.hist.RecordValue(us)
-	sec := int64(max(at.Sub(start), 0) / time.Second)
+	sec := int64(since / time.Second)
 	if sec != l.secCur {
 		l.flushSecond()
 		l.secCur = sec
@@ -96,8 +106,20 @@ func (l *latencies) record(start, at time.Time, lat time.Duration) {
 	_ = l.secHist.RecordValue(us)
 }
 
-func (l *latencies) arrive(start, at time.Time) {
-	slot := max(int64(max(at.Sub(start), 0)/arrivalSlot), l.arrBase)
+// sinceStart is max(at - start, 0), from the cache when at and start are
+// the very values of the last call (== on time.Time: the same wall clock,
+// monotonic reading and location, so the same difference).
+func (l *latencies) sinceStart(start, at time.Time) time.Duration {
+	c := &l.since
+	if !c.ok || at != c.at || start != c.start {
+		c.start, c.at, c.d, c.ok = start, at, max(at.Sub(start), 0), true
+	}
+	return c.d
+}
+
+// arrive counts a first arrival since (>= 0) after the tracker's start.
+func (l *latencies) arrive(since time.Duration) {
+	slot := max(int64(since/arrivalSlot), l.arrBase)
 	for slot-l.arrBase >= int64(len(l.arr)) {
 		if len(l.arr) >= maxArrivalSlots {
 			// Keep the newest 30 minutes: drop the oldest half at once

@@ -114,7 +114,7 @@ func DecodeObservation(dec *wire.Decoder, o *Observation) (wire.Record, error) {
 }
 
 // observeModes judges a first intact arrival for the load modes.
-func (t *Tracker) observeModes(o Observation, sk streamKey, rec wire.Record) {
+func (t *Tracker) observeModes(o *Observation, sk streamKey, rec *wire.Record) {
 	m := &t.modes
 	if m.txn != nil && o.Txn != nil {
 		t.observeTxn(o, sk, rec)
@@ -151,7 +151,7 @@ func (t *Tracker) observeModes(o Observation, sk streamKey, rec wire.Record) {
 	}
 }
 
-func (t *Tracker) observeTxn(o Observation, sk streamKey, rec wire.Record) {
+func (t *Tracker) observeTxn(o *Observation, sk streamKey, rec *wire.Record) {
 	m := &t.modes
 	id, size, err := wire.ParseTxnHeader(o.Txn)
 	if err != nil {
@@ -170,7 +170,7 @@ func (t *Tracker) observeTxn(o Observation, sk streamKey, rec wire.Record) {
 }
 
 // lastValue keeps the last value of every key of the target (Compacted).
-func (t *Tracker) lastValue(o Observation, rec wire.Record) {
+func (t *Tracker) lastValue(o *Observation, rec *wire.Record) {
 	if f := t.modes.fid; f != nil && f.Compacted {
 		setLast(t.modes.dst, compKey{o.Topic, string(o.Key)}, compVal{o.Offset, rec.Epoch, rec.Seq, o.Tombstone})
 	}

@@ -352,7 +352,7 @@ func (v *Validator) observeTarget(p kgo.FetchTopicPartition, block []decoded, de
 				v.tr.ObserveControl(source, d.o.Partition, d.o.Offset)
 				continue
 			}
-			d.out, d.lat, d.first = v.tr.ObserveDecoded(d.o, d.rec, d.err)
+			d.out, d.lat, d.first = v.tr.ObserveDecoded(&d.o, &d.rec, d.err)
 		}
 		v.mu.Unlock()
 		for i := range batch {

@@ -856,6 +856,14 @@ func TestTrackerLatencyAndTimelines(t *testing.T) {
 	if tl[0].P99 > 0.0101 || tl[0].Max < 0.0099 || tl[0].Max > 0.0101 || tl[1].P99 < 0.499 || tl[1].Max < 0.499 || tl[1].Max > 0.501 {
 		t.Fatalf("latency timeline p99/max %+v, want 10ms in second 0 and 500ms in second 2", tl)
 	}
+	// First and last arrival: first intact arrivals only (not the
+	// duplicate read at 5.5 s), whatever order their read times come in:
+	// one read again at the last read time, then one read before the first.
+	tr.Observe(mk(5, 2200*time.Millisecond, 2300*time.Millisecond))
+	tr.Observe(mk(6, 0, 5*time.Millisecond))
+	if first, last := tr.Arrival(); !first.Equal(t0.Add(5*time.Millisecond)) || !last.Equal(t0.Add(2300*time.Millisecond)) {
+		t.Fatalf("arrivals from %v to %v after t0, want 5ms to 2.3s", first.Sub(t0), last.Sub(t0))
+	}
 }
 
 // Class 7: lag is acked and not yet delivered, nothing else: arrivals of

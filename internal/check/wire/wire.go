@@ -297,12 +297,16 @@ func intern(slot *string, b []byte) string {
 
 func decode(b []byte, d *Decoder) (Record, error) {
 	var r Record
-	version, damaged := framing(b)
-	if version == 0 {
-		return r, &DecodeError{Err: ErrForeign, Reason: "no kmt framing (magic, checksum, run id)"}
+	// The common case, intact v3 framing, parses the checksum digits once.
+	want, framedV3 := framedSum(b)
+	version, damaged, hexOK := 3, 0, framedV3
+	if !framedV3 {
+		if version, damaged = framing(b); version == 0 {
+			return r, &DecodeError{Err: ErrForeign, Reason: "no kmt framing (magic, checksum, run id)"}
+		}
+		want, hexOK = parseHex32(b[crcStart:crcEnd])
 	}
 	hdr, pad, herr := parseHeaderFast(b[crcEnd+1:], version, d)
-	want, hexOK := parseHex32(b[crcStart:crcEnd])
 	if damaged > 0 || !hexOK || b[crcEnd] != ' ' {
 		de := &DecodeError{Err: ErrChecksum, Reason: fmt.Sprintf("%d byte(s) of the kmt framing damaged", max(damaged, 1)), Partial: hdr, HeaderOK: herr == nil}
 		de.RunToken = runToken(b[crcEnd+1:])
@@ -329,14 +333,14 @@ func decode(b []byte, d *Decoder) (Record, error) {
 // checked apart), "c=", 8 hex digits (h), " r=".
 const frameTemplate = "kmt? c=hhhhhhhh r="
 
-// framed reports whether b starts with intact framing of version 3, the
-// common case framing's byte-by-byte comparison is for.
-func framed(b []byte) bool {
+// framedSum reports whether b starts with intact framing of version 3, the
+// common case framing's byte-by-byte comparison is for, and returns the
+// checksum its digits say.
+func framedSum(b []byte) (uint32, bool) {
 	if len(b) < len(frameTemplate) || string(b[:crcStart]) != magic+crcPrefix || string(b[crcEnd:len(frameTemplate)]) != " r=" {
-		return false
+		return 0, false
 	}
-	_, ok := parseHex32(b[crcStart:crcEnd])
-	return ok
+	return parseHex32(b[crcStart:crcEnd])
 }
 
 // framing returns the record's version (0: not kmt framing) and how many
@@ -344,7 +348,7 @@ func framed(b []byte) bool {
 // record of that version whatever follows; otherwise up to two damaged
 // framing bytes are tolerated and the version is guessed from the header.
 func framing(b []byte) (version, damaged int) {
-	if framed(b) {
+	if _, ok := framedSum(b); ok {
 		return 3, 0
 	}
 	if len(b) < len(frameTemplate) {
