@@ -140,7 +140,7 @@ func startSecureBroker(t *testing.T, libs string) secureBroker {
 	rand.Read(id)
 	cp := filepath.Join(libs, "*")
 	scramUser := "[name=" + secUser + ",password=" + secPassword + "]"
-	format := exec.Command("java", "-Xmx256m", "-cp", cp, "kafka.tools.StorageTool", "format",
+	format := exec.Command("java", "-Xmx256m", "-XX:-UsePerfData", "-cp", cp, "kafka.tools.StorageTool", "format",
 		"--cluster-id="+base64.RawURLEncoding.EncodeToString(id), "-c", conf,
 		"--add-scram", "SCRAM-SHA-256="+scramUser, "--add-scram", "SCRAM-SHA-512="+scramUser)
 	if out, err := format.CombinedOutput(); err != nil {
@@ -150,7 +150,7 @@ func startSecureBroker(t *testing.T, libs string) secureBroker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	broker := exec.Command("java", "-Xmx384m", "-cp", cp, "kafka.Kafka", conf)
+	broker := exec.Command("java", "-Xmx384m", "-XX:-UsePerfData", "-cp", cp, "kafka.Kafka", conf)
 	broker.Stdout, broker.Stderr = logf, logf
 	broker.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := broker.Start(); err != nil {
