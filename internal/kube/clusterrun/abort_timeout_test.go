@@ -43,13 +43,15 @@ func TestAbortNeverClaimsCleanWhenCutShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &aborter{s: st, sel: sel, runID: run, o: AbortOptions{Timeout: 2 * time.Second, Logger: quietLogger()}, res: &AbortResult{}, seen: sets.New[string]()}
+	a := &aborter{s: st, sel: sel, runID: run, o: AbortOptions{Timeout: 10 * time.Second, Logger: quietLogger()}, res: &AbortResult{}, seen: sets.New[string]()}
 	if err := a.discover(); err != nil {
 		t.Fatal(err)
 	}
 	// A whole sweep finds it, deletes it, and it stays (the finalizer):
-	// the abort times out naming it.
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	// the abort times out naming it. 10 s, not less: at least one whole
+	// sweep (a list per served kind) must fit on a loaded machine, or the
+	// message could not name the object; the test waits the whole time.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err = a.sweepUntilGone(wctx, quietLogger())
 	cancel()
 	if err == nil || !strings.Contains(err.Error(), "ConfigMap/held") || !strings.Contains(err.Error(), "held by finalizers") {
