@@ -121,17 +121,11 @@ func (v *Validator) TargetRead() int64 {
 }
 
 func (v *Validator) startReaders() error {
-	var targets, sources []string
+	var targets []string
 	for t := range v.toSource {
 		targets = append(targets, t)
 	}
-	seen := map[string]bool{}
-	for _, p := range v.cfg.Topics {
-		if !seen[p.Source] {
-			seen[p.Source] = true
-			sources = append(sources, p.Source)
-		}
-	}
+	sources := v.sourceTopics()
 	add := func(rl role, c *cluster, topics []string) error {
 		rd, err := newReader(rl, c, topics)
 		if err != nil {
@@ -340,10 +334,8 @@ func (v *Validator) observeTarget(p kgo.FetchTopicPartition, block []decoded, de
 					received++
 				}
 			}
-			if d.first {
-				tm.latency.Observe(d.lat.Seconds())
-			}
 		}
+		v.m.latency.observeBlock(source, batch)
 		clear(batch) // drop the references to the poll's records
 	}
 	if received > 0 {
