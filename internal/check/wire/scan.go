@@ -212,8 +212,9 @@ type headCache struct {
 	epoch      uint32
 }
 
-// sameHead reports whether header b starts with the cached head and " s=".
+// sameHead reports whether header b starts with the cached head (scanTail
+// then checks that " s=" follows, which ends the topic where it ended).
 func (d *Decoder) sameHead(b []byte) bool {
 	h := d.head.b
-	return len(h) > 0 && len(b) > len(h)+3 && string(b[:len(h)]) == string(h) && b[len(h)] == ' ' && b[len(h)+1] == 's' && b[len(h)+2] == '='
+	return len(h) > 0 && len(b) > len(h) && string(b[:len(h)]) == string(h)
 }
