@@ -53,6 +53,9 @@ func scanNum(b []byte, i int, letter byte) (v uint64, next int, ok bool) {
 // (nonDigits) and gives their value (parse8), so a header's numbers cost a
 // few word operations each instead of a multiply-add per digit.
 func scanDigits(b []byte, i int) (v uint64, next int, ok bool) {
+	if len(b)-i >= 24 {
+		return scanDigits24(b, i)
+	}
 	start := i
 	for len(b)-i >= 8 {
 		x := binary.LittleEndian.Uint64(b[i:])
@@ -88,6 +91,41 @@ func scanDigits(b []byte, i int) (v uint64, next int, ok bool) {
 		return 0, 0, false
 	}
 	return v, i, true
+}
+
+// scanDigits24 is scanDigits when at least 24 bytes follow b[i] (the
+// common case inside a header: the padding follows): at most three words
+// hold the 19 digits a number may have and the byte after them, so the
+// words are read unrolled, without scanDigits' loop and end checks.
+func scanDigits24(b []byte, i int) (v uint64, next int, ok bool) {
+	b = b[i : i+24 : i+24]
+	x := binary.LittleEndian.Uint64(b)
+	if z := nonDigits(x); z != 0 {
+		n := bits.TrailingZeros64(z) >> 3
+		if n == 0 {
+			return 0, 0, false
+		}
+		return parse8(x << (64 - 8*n)), i + n, true
+	}
+	y := binary.LittleEndian.Uint64(b[8:])
+	if z := nonDigits(y); z != 0 {
+		n := bits.TrailingZeros64(z) >> 3
+		v = parse8(x)
+		if n > 0 {
+			v = v*pow10[n] + parse8(y<<(64-8*n))
+		}
+		return v, i + 8 + n, true
+	}
+	w := binary.LittleEndian.Uint64(b[16:])
+	n := bits.TrailingZeros64(nonDigits(w)) >> 3 // 8 when all are digits
+	if n > 3 {                                   // a 20th digit
+		return 0, 0, false
+	}
+	v = parse8(x)*1e8 + parse8(y)
+	if n > 0 {
+		v = v*pow10[n] + parse8(w<<(64-8*n))
+	}
+	return v, i + 16 + n, true
 }
 
 var pow10 = [8]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7}

@@ -23,8 +23,9 @@ func scanDigitsWant(b []byte, i int) (uint64, int, bool) {
 // TestScanDigits checks the word-at-a-time digit reader against the slow
 // one: numbers of 1 to 21 digits, each followed by every byte value
 // (including '/' and ':', next to '0' and '9'), with and without enough
-// bytes after them for a whole word, and a non-digit at every position of
-// a long run of digits.
+// bytes after them for a whole word or for three (scanDigits24; digits
+// after the end must not count), and a non-digit at every position of a
+// long run of digits.
 func TestScanDigits(t *testing.T) {
 	check := func(b []byte, i int) {
 		t.Helper()
@@ -37,7 +38,7 @@ func TestScanDigits(t *testing.T) {
 	digits := "9876543210123456789012"
 	for n := 0; n <= 21; n++ {
 		for c := range 256 {
-			for _, tail := range []string{"", "abcdefghijklmnop"} {
+			for _, tail := range []string{"", "abcdefghijklmnop", "abcdefghijklmnop0123456789012345"} {
 				b := []byte(digits[:n] + string(rune(0)) + tail)
 				b[n] = byte(c)
 				check(b, 0)
