@@ -77,10 +77,9 @@ func (tp *targetPipe) close() {
 
 func (tp *targetPipe) verify(q <-chan pipeItem) {
 	defer tp.wg.Done()
-	block := make([]decoded, 0, targetBlock)
 	var dec wire.Decoder
 	for it := range q {
-		tp.v.observeTarget(it.p, block, &dec, it.now)
+		tp.v.observeTarget(it.p, &dec, it.now)
 		tp.rd.advance(it.p)
 	}
 }
