@@ -34,7 +34,8 @@ func sameDecodeErr(a, b error) bool {
 	return x.Err == y.Err && x.Reason == y.Reason && sameRecord(x.Partial, y.Partial) && x.HeaderOK == y.HeaderOK && x.RunToken == y.RunToken
 }
 
-// TestHeadCacheAgrees: the Decoder's header cache (headCache) against a
+// TestHeadCacheAgrees: the Decoder's header cache (headCache) and
+// checksum cache (v3Start; streams sharing a slot included) against a
 // fresh Decode, after a record of the same run, epoch and topic (the cache
 // hit) and after other records: on intact records of v2 and v3, on every
 // one-byte change, insertion and deletion in the header, and on random
@@ -88,7 +89,7 @@ func TestHeadCacheAgrees(t *testing.T) {
 	pick := func(alts ...string) string { return alts[rng.IntN(len(alts))] }
 	random := func() []byte {
 		r := Record{RunID: pick("a", "ab", "a.b", "b"), Topic: pick("", "t", "tt", "t1"), Epoch: uint32(rng.IntN(3) * 10),
-			Stream: uint32(rng.IntN(12)), Seq: rng.Uint64() >> rng.IntN(64), ProducedAt: time.Unix(0, rng.Int64()-rng.Int64()), Padding: rng.IntN(40)}
+			Stream: []uint32{0, 1, 2, 3, 7, 9, 11, 64, 65, 129, 1<<32 - 1}[rng.IntN(11)], Seq: rng.Uint64() >> rng.IntN(64), ProducedAt: time.Unix(0, rng.Int64()-rng.Int64()), Padding: rng.IntN(40)}
 		b := Encode(r)
 		if rng.IntN(3) == 0 {
 			b = encodeV2(r)

@@ -13,12 +13,17 @@ import (
 // goes to parseHeader, which gives the precise error. FuzzDecode and
 // TestScanHeaderAgrees check that both return the same record.
 
-// parseHeaderFast is parseHeader, taking the fast path when it can.
-func parseHeaderFast(b []byte, version int, d *Decoder) (Record, []byte, error) {
-	if r, pad, ok := scanHeader(b, version, d); ok {
-		return r, pad, nil
+// parseHeaderFast is parseHeader into *r, taking the fast path when it can
+// (the record is filled in place: it is about 80 bytes, copied at every
+// return otherwise).
+func parseHeaderFast(b []byte, version int, d *Decoder, r *Record) ([]byte, error) {
+	if pad, ok := scanHeader(b, version, d, r); ok {
+		return pad, nil
 	}
-	return parseHeader(b, version, d)
+	var pad []byte
+	var err error
+	*r, pad, err = parseHeader(b, version, d)
+	return pad, err
 }
 
 // nameChar: the bytes ValidRunID and ValidTopic allow.
@@ -152,7 +157,10 @@ func parse8(x uint64) uint64 {
 
 // scanHeader parses a well-formed header (see parseHeader); ok false means
 // "not sure", never "invalid".
-func scanHeader(b []byte, version int, d *Decoder) (r Record, pad []byte, ok bool) {
+//
+// It fills *r (a record the caller has zeroed; on false, what it left there
+// is garbage).
+func scanHeader(b []byte, version int, d *Decoder, r *Record) (pad []byte, ok bool) {
 	if d != nil && version >= 2 && d.sameHead(b) {
 		// The run id, epoch and topic of the last header read here, byte
 		// for byte (see headCache): a record of the same loadgen instance
@@ -161,31 +169,31 @@ func scanHeader(b []byte, version int, d *Decoder) (r Record, pad []byte, ok boo
 		return scanTail(b, len(d.head.b), r)
 	}
 	if len(b) < 2 || b[0] != 'r' || b[1] != '=' {
-		return r, nil, false
+		return nil, false
 	}
 	j := nameEnd(b, 2)
 	if j == 2 || j-2 > MaxRunIDLen || j >= len(b) || b[j] != ' ' {
-		return r, nil, false
+		return nil, false
 	}
 	run, i := b[2:j], j
 	var topic []byte
 	if version >= 2 {
 		var e uint64
 		if e, i, ok = scanNum(b, i, 'e'); !ok || e > 1<<32-1 {
-			return r, nil, false
+			return nil, false
 		}
 		r.Epoch = uint32(e)
 		if len(b)-i < 3 || string(b[i:i+3]) != " o=" {
-			return r, nil, false
+			return nil, false
 		}
 		j = nameEnd(b, i+3)
 		if j-(i+3) > MaxTopicLen || j >= len(b) || b[j] != ' ' {
-			return r, nil, false
+			return nil, false
 		}
 		topic, i = b[i+3:j], j
 	}
-	if r, pad, ok = scanTail(b, i, r); !ok {
-		return r, nil, false
+	if pad, ok = scanTail(b, i, r); !ok {
+		return nil, false
 	}
 	var runSlot, topicSlot *string
 	if d != nil {
@@ -198,36 +206,36 @@ func scanHeader(b []byte, version int, d *Decoder) (r Record, pad []byte, ok boo
 			d.head = headCache{b: append(d.head.b[:0], b[:i]...), run: r.RunID, epoch: r.Epoch, topic: r.Topic}
 		}
 	}
-	return r, pad, true
+	return pad, true
 }
 
 // scanTail reads the fields every version shares, " s=.. q=.. t=.. n=..|",
 // at b[i:], then the padding, into r.
-func scanTail(b []byte, i int, r Record) (_ Record, pad []byte, ok bool) {
+func scanTail(b []byte, i int, r *Record) (pad []byte, ok bool) {
 	var s, ts, n uint64
 	if s, i, ok = scanNum(b, i, 's'); !ok || s > 1<<32-1 {
-		return r, nil, false
+		return nil, false
 	}
 	if r.Seq, i, ok = scanNum(b, i, 'q'); !ok {
-		return r, nil, false
+		return nil, false
 	}
 	// t= is signed: "-" then the magnitude, at most 2^63.
 	if len(b)-i < 4 || b[i] != ' ' || b[i+1] != 't' || b[i+2] != '=' {
-		return r, nil, false
+		return nil, false
 	}
 	neg, at, limit := b[i+3] == '-', i+3, uint64(1<<63-1)
 	if neg {
 		at, limit = i+4, 1<<63
 	}
 	if ts, i, ok = scanDigits(b, at); !ok || ts > limit {
-		return r, nil, false
+		return nil, false
 	}
 	if n, i, ok = scanNum(b, i, 'n'); !ok || i >= len(b) || b[i] != '|' {
-		return r, nil, false
+		return nil, false
 	}
 	pad = b[i+1:]
 	if n > MaxPadding || uint64(len(pad)) != n {
-		return r, nil, false
+		return nil, false
 	}
 	r.Stream = uint32(s)
 	if neg {
@@ -235,7 +243,7 @@ func scanTail(b []byte, i int, r Record) (_ Record, pad []byte, ok bool) {
 	}
 	r.ProducedAt = time.Unix(0, int64(ts))
 	r.Padding = int(n)
-	return r, pad, true
+	return pad, true
 }
 
 // headCache is the start of the last v2/v3 header scanHeader read in full,
