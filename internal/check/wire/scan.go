@@ -50,6 +50,9 @@ func scanNum(b []byte, i int, letter byte) (v uint64, next int, ok bool) {
 	if len(b)-i < 3 || b[i] != ' ' || b[i+1] != letter || b[i+2] != '=' {
 		return 0, 0, false
 	}
+	if len(b)-i >= 3+24 {
+		return scanDigits24(b, i+3)
+	}
 	return scanDigits(b, i+3)
 }
 

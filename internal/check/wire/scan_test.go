@@ -55,3 +55,22 @@ func TestScanDigits(t *testing.T) {
 		}
 	}
 }
+
+// TestParseHex32: the table-driven hex reader against strconv on every
+// byte value at every digit position (upper-case hex is not a checksum's).
+func TestParseHex32(t *testing.T) {
+	for _, base := range []string{"0123abcd", "ffffffff", "00000000", "9a8b7c6d"} {
+		for pos := range 8 {
+			for c := range 256 {
+				b := []byte(base)
+				b[pos] = byte(c)
+				v, ok := parseHex32(b)
+				w, err := strconv.ParseUint(string(b), 16, 32)
+				wok := err == nil && strings.ToLower(string(b)) == string(b)
+				if ok != wok || ok && uint64(v) != w || !ok && v != 0 {
+					t.Fatalf("parseHex32(%q) = %x, %v; want %x, %v", b, v, ok, w, wok)
+				}
+			}
+		}
+	}
+}

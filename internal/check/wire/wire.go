@@ -572,20 +572,15 @@ func parseHeader(b []byte, version int, d *Decoder) (Record, []byte, error) {
 	return r, b, valueErr
 }
 
-// parseHex32 reads lower-case hex digits (ok false: another byte among
-// them), through a table and without a branch per digit.
+// parseHex32 reads the 8 lower-case hex digits of b (ok false: another
+// byte among them), through a table, unrolled, without a branch per digit.
 func parseHex32(b []byte) (uint32, bool) {
-	var v uint32
-	var bad byte
-	for _, c := range b {
-		h := hexVal[c]
-		bad |= h
-		v = v<<4 | uint32(h&0xf)
-	}
-	if bad > 0xf {
+	b = b[:crcDigits:crcDigits]
+	h0, h1, h2, h3, h4, h5, h6, h7 := hexVal[b[0]], hexVal[b[1]], hexVal[b[2]], hexVal[b[3]], hexVal[b[4]], hexVal[b[5]], hexVal[b[6]], hexVal[b[7]]
+	if h0|h1|h2|h3|h4|h5|h6|h7 > 0xf {
 		return 0, false
 	}
-	return v, true
+	return uint32(h0)<<28 | uint32(h1)<<24 | uint32(h2)<<20 | uint32(h3)<<16 | uint32(h4)<<12 | uint32(h5)<<8 | uint32(h6)<<4 | uint32(h7), true
 }
 
 // hexVal is the value of a lower-case hex digit, 0xff for any other byte.
