@@ -31,7 +31,7 @@ func sameDecodeErr(a, b error) bool {
 	if !errors.As(a, &x) || !errors.As(b, &y) {
 		return false
 	}
-	return x.Err == y.Err && x.Reason == y.Reason && sameRecord(x.Partial, y.Partial) && x.HeaderOK == y.HeaderOK && x.RunToken == y.RunToken
+	return errors.Is(x.Err, y.Err) && x.Reason == y.Reason && sameRecord(x.Partial, y.Partial) && x.HeaderOK == y.HeaderOK && x.RunToken == y.RunToken
 }
 
 // TestHeadCacheAgrees: the Decoder's header cache (headCache) and
