@@ -63,6 +63,7 @@ type producer struct {
 	m         []perTopic               // by topic index
 	keys      [][]byte                 // by stream
 	encs      [][]*wire.Encoder        // by topic index, stream
+	streams   [][]*ledger.Handle       // by topic index, stream
 	seqs      [][]uint64               // next sequence by topic index, stream
 	ti, si    int                      // next (topic, stream), round-robin
 	sentBatch []int                    // per topic, records of the current send not yet in the metrics
@@ -125,6 +126,11 @@ func newProducer(ctx context.Context, cfg Config, log *slog.Logger) (*producer, 
 			encs[s] = wire.NewEncoder(cfg.RunID, t, cfg.Epoch, cfg.firstStream()+uint32(s))
 		}
 		p.encs = append(p.encs, encs)
+		hs := make([]*ledger.Handle, cfg.Streams)
+		for s := range hs {
+			hs[s] = cfg.Ledger.Handle(ledger.StreamKey{Topic: t, Stream: cfg.firstStream() + uint32(s), Epoch: cfg.Epoch})
+		}
+		p.streams = append(p.streams, hs)
 	}
 	for s := range cfg.Streams {
 		p.keys = append(p.keys, wire.Key(cfg.firstStream()+uint32(s)))
@@ -317,14 +323,14 @@ func (p *producer) complete(ti int, stream uint32, seq uint64, size int, err err
 		p.cmu.Unlock()
 		return
 	}
-	k := ledger.StreamKey{Topic: p.cfg.Topics[ti], Stream: stream, Epoch: p.cfg.Epoch}
+	h := p.streams[ti][stream-p.first]
 	if err == nil {
-		p.cfg.Ledger.Ack(k, seq)
+		h.Ack(seq)
 		p.acked.Add(1)
 		p.m[ti].acked.Inc()
 		p.m[ti].bytes.Add(float64(size))
 	} else {
-		p.cfg.Ledger.Fail(k, seq)
+		h.Fail(seq)
 		p.failed.Add(1)
 		p.m[ti].failed.Inc()
 	}
