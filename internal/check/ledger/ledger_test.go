@@ -180,7 +180,9 @@ func TestHandleRecordsLikeTheLedger(t *testing.T) {
 	wg.Wait()
 	_ = unused
 	var got string
-	l.View(func(k StreamKey, s *Stream) { got += fmt.Sprintf("%s/%d/%d %s %s; ", k.Topic, k.Stream, k.Epoch, s.Acked.String(), s.Failed.String()) })
+	l.View(func(k StreamKey, s *Stream) {
+		got += fmt.Sprintf("%s/%d/%d %s %s; ", k.Topic, k.Stream, k.Epoch, s.Acked.String(), s.Failed.String())
+	})
 	// Per stream: 3 workers × 400 sequences, 0-1199; every tenth failed.
 	acked, failed := l.Totals()
 	if acked != 2*1200*9/10 || failed != 2*1200/10 {
