@@ -51,7 +51,7 @@ type CPUMeter struct {
 	wait0   time.Duration
 	slices0 uint64
 	thr0    map[string]Throttling // cgroup cpu.stat counters at the start
-	rqPeak  float64 // worst interval's run-queue wait per timeslice (loop-owned)
+	rqPeak  float64               // worst interval's run-queue wait per timeslice (loop-owned)
 	peak    float64
 	stop    chan struct{}
 	done    chan struct{}

@@ -74,7 +74,7 @@ func TestWorstThrottling(t *testing.T) {
 	after := map[string]Throttling{
 		"a": {Periods: 110, Throttled: 4, Seconds: 0.4, Cgroup: "a"},
 		"b": {Periods: 110, Throttled: 9, Seconds: 0.9, Cgroup: "b"},
-		"c": {Periods: 5, Throttled: 1, Seconds: 1, Cgroup: "c"}, // reset
+		"c": {Periods: 5, Throttled: 1, Seconds: 1, Cgroup: "c"},    // reset
 		"d": {Periods: 100, Throttled: 90, Seconds: 5, Cgroup: "d"}, // new
 	}
 	got := worstThrottling(before, after)
