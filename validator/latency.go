@@ -80,6 +80,21 @@ func micros(lat time.Duration) int64 {
 	return min(max(lat.Microseconds(), latLowest), latHighest)
 }
 
+// latencyOf is at.Sub(produced) without its cost on the common path (a
+// record's produce time has no monotonic clock reading, so Sub takes the
+// wall clock difference, then checks for overflow with an Add and an
+// Equal): the same wall clock difference, computed directly when it
+// cannot overflow (less than 9e9 s apart); Sub itself otherwise, and when
+// both times carry monotonic readings (Sub then uses those).
+func latencyOf(at, produced time.Time) time.Duration {
+	if produced == produced.Round(0) { // no monotonic reading
+		if s := at.Unix() - produced.Unix(); s > -9e9 && s < 9e9 {
+			return time.Duration(s)*time.Second + time.Duration(at.Nanosecond()-produced.Nanosecond())
+		}
+	}
+	return at.Sub(produced)
+}
+
 func (l *latencies) redelivered(lat time.Duration) {
 	if lat < 0 {
 		l.negRedeli++

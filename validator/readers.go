@@ -121,17 +121,11 @@ func (v *Validator) TargetRead() int64 {
 }
 
 func (v *Validator) startReaders() error {
-	var targets, sources []string
+	var targets []string
 	for t := range v.toSource {
 		targets = append(targets, t)
 	}
-	seen := map[string]bool{}
-	for _, p := range v.cfg.Topics {
-		if !seen[p.Source] {
-			seen[p.Source] = true
-			sources = append(sources, p.Source)
-		}
-	}
+	sources := v.sourceTopics()
 	add := func(rl role, c *cluster, topics []string) error {
 		rd, err := newReader(rl, c, topics)
 		if err != nil {
@@ -210,16 +204,23 @@ type decoded struct {
 	first bool
 }
 
-// readLoop polls one reader until the validator stops.
+// readLoop polls one reader until the validator stops. The target reader's
+// polls are verified by a targetPipe beside the polling; the source and
+// read_uncommitted readers observe each poll before the next.
 func (v *Validator) readLoop(rd *reader) {
 	defer v.wg.Done()
 	var lastWarn time.Time
-	var td targetDecoding
+	var pipe *targetPipe
+	if rd.role == roleTarget {
+		pipe = newTargetPipe(v, rd)
+		defer pipe.close()
+	}
 	for {
 		fs := rd.cl.PollFetches(v.ctx)
 		if v.ctx.Err() != nil {
 			return
 		}
+		now := time.Now()
 		fs.EachError(func(topic string, p int32, err error) {
 			if errors.Is(err, context.Canceled) || time.Since(lastWarn) < 5*time.Second {
 				return
@@ -234,8 +235,9 @@ func (v *Validator) readLoop(rd *reader) {
 			}
 		})
 		parts = v.ownedParts(rd, parts)
-		if rd.role == roleTarget {
-			td.observe(v, parts)
+		if pipe != nil {
+			pipe.send(parts, now)
+			continue
 		}
 		for _, p := range parts {
 			switch rd.role {
@@ -244,10 +246,7 @@ func (v *Validator) readLoop(rd *reader) {
 			case roleUncommitted:
 				v.observeUncommitted(p)
 			}
-			last := p.Records[len(p.Records)-1].Offset
-			rd.mu.Lock()
-			rd.pos[partKey{p.Topic, int(p.Partition)}] = last + 1
-			rd.mu.Unlock()
+			rd.advance(p)
 		}
 	}
 }
@@ -258,36 +257,6 @@ func (v *Validator) readLoop(rd *reader) {
 // 1 MiB of a partition, about 5,000 records of 200 bytes), large enough
 // that the lock is taken rarely.
 const targetBlock = 256
-
-// targetDecoding feeds the partitions of one poll to the tracker, each in
-// its own goroutine with its own Decoder, in blocks: a block is decoded
-// (checksums and padding are pure work) outside the tracker's lock, then
-// observed under it, so one partition decodes while another is observed.
-type targetDecoding struct {
-	blocks [][]decoded
-	decs   []wire.Decoder
-}
-
-func (td *targetDecoding) observe(v *Validator, parts []kgo.FetchTopicPartition) {
-	for len(td.blocks) < len(parts) {
-		td.blocks = append(td.blocks, make([]decoded, 0, targetBlock))
-		td.decs = append(td.decs, wire.Decoder{})
-	}
-	now := time.Now()
-	if len(parts) == 1 {
-		v.observeTarget(parts[0], td.blocks[0], &td.decs[0], now)
-		return
-	}
-	var wg sync.WaitGroup
-	for i := range parts {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			v.observeTarget(parts[i], td.blocks[i], &td.decs[i], now)
-		}(i)
-	}
-	wg.Wait()
-}
 
 func (v *Validator) observeSource(p kgo.FetchTopicPartition) {
 	v.mu.Lock()
@@ -336,7 +305,9 @@ func decodeRecords(partition int32, recs []*kgo.Record, batch []decoded, dec *wi
 }
 
 // observeTarget feeds a partition's records to the tracker block by block
-// (targetDecoding), then counts them in the metrics. block is the reused
+// (a block is decoded outside the tracker's lock, then observed under it, so
+// one partition decodes while another is observed; see targetPipe), then
+// counts them in the metrics. block is the reused
 // memory of one block.
 func (v *Validator) observeTarget(p kgo.FetchTopicPartition, block []decoded, dec *wire.Decoder, now time.Time) {
 	source := v.toSource[p.Topic]
@@ -363,10 +334,8 @@ func (v *Validator) observeTarget(p kgo.FetchTopicPartition, block []decoded, de
 					received++
 				}
 			}
-			if d.first {
-				tm.latency.Observe(d.lat.Seconds())
-			}
 		}
+		v.m.latency.observeBlock(source, batch)
 		clear(batch) // drop the references to the poll's records
 	}
 	if received > 0 {

@@ -177,6 +177,10 @@ type streamState struct {
 	// below it).
 	topPart int
 	topOff  int64
+	// lastTP is tparts[lastTPart], the target partition the stream's last
+	// delivery arrived in (its deliveries come in runs per partition).
+	lastTP    *intervals.Set
+	lastTPart int
 }
 
 func newStreamState() *streamState {
@@ -269,6 +273,14 @@ type Tracker struct {
 		offs   *intervals.Set
 		counts *Counts
 	}
+	// recent caches streams entries by stream id (direct-mapped): a
+	// partition's records come from a few streams at a time, and a hit
+	// spares hashing the key's topic on every record. Entries of streams
+	// are never replaced, so a cached pointer stays valid.
+	recent [64]struct {
+		k  streamKey
+		st *streamState
+	}
 
 	first, last time.Time
 }
@@ -307,11 +319,16 @@ func (t *Tracker) SetCompacted(topics []string) {
 func (t *Tracker) JudgeOrderBySequence() { t.sourceOrder = false }
 
 func (t *Tracker) stream(k streamKey) *streamState {
+	e := &t.recent[k.Stream%uint32(len(t.recent))]
+	if e.st != nil && e.k == k {
+		return e.st
+	}
 	st := t.streams[k]
 	if st == nil {
 		st = newStreamState()
 		t.streams[k] = st
 	}
+	e.k, e.st = k, st
 	return st
 }
 
@@ -386,7 +403,7 @@ func (t *Tracker) ObserveDecoded(o *Observation, rec *wire.Record, err error) (o
 		return OutcomeIdentity, 0, false
 	}
 
-	lat = o.ReadAt.Sub(rec.ProducedAt)
+	lat = latencyOf(o.ReadAt, rec.ProducedAt)
 	c.Received++
 	st := t.stream(sk)
 	t.lastValue(o, rec) // modes.go: the compacted map, duplicates included
@@ -422,19 +439,21 @@ func (t *Tracker) ObserveDecoded(o *Observation, rec *wire.Record, err error) (o
 // evidence for gaps, an arrival behind a higher sequence is an order
 // candidate judged against the source's order.
 func (t *Tracker) order(sk streamKey, st *streamState, o *Observation, rec *wire.Record) Outcome {
-	tp := setOf(st.tparts, o.Partition)
-	defer tp.Add(rec.Seq)
+	tp := st.lastTP
+	if tp == nil || st.lastTPart != o.Partition {
+		tp = setOf(st.tparts, o.Partition)
+		st.lastTP, st.lastTPart = tp, o.Partition
+	}
 	top, any := tp.Max()
-	if !any {
-		return OutcomeOK
-	}
-	if rec.Seq > top+1 && len(t.jumps) < maxJumps {
-		t.jumps = append(t.jumps, gapJump{k: sk, from: top, to: rec.Seq, partition: o.Partition, offset: o.Offset})
-	}
-	if rec.Seq > top {
+	if !any || rec.Seq > top {
+		if any && rec.Seq > top+1 && len(t.jumps) < maxJumps {
+			t.jumps = append(t.jumps, gapJump{k: sk, from: top, to: rec.Seq, partition: o.Partition, offset: o.Offset})
+		}
+		tp.Add(rec.Seq)
 		return OutcomeOK
 	}
 	next, _ := tp.Next(rec.Seq)
+	tp.Add(rec.Seq)
 	cand := orderCand{k: sk, seq: rec.Seq, next: next, partition: o.Partition, offset: o.Offset, produced: rec.ProducedAt}
 	switch t.judgeOrder(st, cand, false) {
 	case orderBroken:

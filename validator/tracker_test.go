@@ -934,3 +934,41 @@ func keyed(o Observation) Observation {
 	o.Key = keyOf(o.Value)
 	return o
 }
+
+// TestTrackerStreamsApartByTopicAndEpoch: streams with the same id in two
+// topics and two epochs (and ids 1 and 65, which share a slot of the
+// tracker's stream cache) interleave record by record in one target
+// partition per topic; each is its own stream: 80 deliveries, then one
+// real duplicate, nothing reordered, lost or split. A stream lookup that
+// confused any two of them would count duplicates (and gaps) instead.
+func TestTrackerStreamsApartByTopicAndEpoch(t *testing.T) {
+	tr := NewTracker(testRun, 5, t0)
+	tr.JudgeOrderBySequence()
+	l := ledger.New()
+	offs := map[string]int64{}
+	observe := func(topic string, stream, epoch uint32, seq uint64) {
+		v := wire.Encode(wire.Record{RunID: testRun, Topic: topic, Epoch: epoch, Stream: stream, Seq: seq, ProducedAt: t0, Padding: 8})
+		tr.Observe(Observation{Topic: topic, Partition: 0, Offset: offs[topic], Key: wire.Key(stream), Value: v, ReadAt: t0.Add(time.Second)})
+		offs[topic]++
+	}
+	for q := range uint64(10) {
+		for _, topic := range []string{"a", "b"} {
+			for _, stream := range []uint32{1, 65} {
+				for _, epoch := range []uint32{0, 1} {
+					l.Ack(ledger.StreamKey{Topic: topic, Stream: stream, Epoch: epoch}, q)
+					observe(topic, stream, epoch, q)
+				}
+			}
+		}
+	}
+	observe("b", 65, 1, 4) // the one duplicate
+	l.MarkDone()
+	j := tr.Judge(l, true, false)
+	want := Counts{Produced: 80, Acked: 80, Received: 81, Duplicate: 1}
+	if j.Total != want {
+		t.Errorf("counts %+v, want %+v", j.Total, want)
+	}
+	if j.Streams != 8 {
+		t.Errorf("%d streams, want 8", j.Streams)
+	}
+}

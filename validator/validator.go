@@ -152,7 +152,7 @@ type vmetrics struct {
 	received    *prometheus.CounterVec
 	anomaly     *prometheus.CounterVec
 	missing     *prometheus.GaugeVec
-	latency     *prometheus.HistogramVec
+	latency     *latencyHist // latmetric.go
 	lag         *prometheus.GaugeVec
 	lastArrival prometheus.Gauge
 }
@@ -161,7 +161,6 @@ type vmetrics struct {
 // lookups.
 type topicMetrics struct {
 	received prometheus.Counter
-	latency  prometheus.Observer
 	// anomalies already added to the counters, per category: the counters
 	// follow the tracker's counts (some categories are decided late).
 	added map[string]uint64
@@ -300,6 +299,19 @@ func New(cfg Config) (*Validator, error) {
 	return v, nil
 }
 
+// sourceTopics are the configured source topics, each once.
+func (v *Validator) sourceTopics() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range v.cfg.Topics {
+		if !seen[p.Source] {
+			seen[p.Source] = true
+			out = append(out, p.Source)
+		}
+	}
+	return out
+}
+
 func (v *Validator) register(reg prometheus.Registerer) error {
 	v.m = vmetrics{
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metrics.ValidatorReceived,
@@ -308,8 +320,8 @@ func (v *Validator) register(reg prometheus.Registerer) error {
 			Help: "Anomalous target records by category."}, []string{metrics.LabelTopic, metrics.LabelCategory}),
 		missing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metrics.ValidatorMissing,
 			Help: "Acked sequences missing at the target by category (live; final after the drain)."}, []string{metrics.LabelTopic, metrics.LabelCategory}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: metrics.ValidatorLatency,
-			Help: "Target read time minus produce time of each record's first arrival.", Buckets: metrics.LatencyBuckets}, []string{metrics.LabelTopic}),
+		latency: newLatencyHist(metrics.ValidatorLatency, "Target read time minus produce time of each record's first arrival.",
+			metrics.LabelTopic, metrics.LatencyBuckets, v.sourceTopics()),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metrics.ValidatorLag,
 			Help: "Acked records not yet delivered (records purged from the source excluded)."}, []string{metrics.LabelTopic}),
 		lastArrival: prometheus.NewGauge(prometheus.GaugeOpts{Name: metrics.ValidatorLastArrival,
@@ -325,7 +337,7 @@ func (v *Validator) register(reg prometheus.Registerer) error {
 		if v.tm[t] != nil {
 			continue
 		}
-		v.tm[t] = &topicMetrics{received: v.m.received.WithLabelValues(t), latency: v.m.latency.WithLabelValues(t), added: map[string]uint64{}}
+		v.tm[t] = &topicMetrics{received: v.m.received.WithLabelValues(t), added: map[string]uint64{}}
 		for _, c := range anomalyCats {
 			v.m.anomaly.WithLabelValues(t, c).Add(0)
 		}
@@ -553,18 +565,12 @@ type drainState struct {
 
 // drainLoop polls until the target and the source are done or end passes.
 func (v *Validator) drainLoop(ctx context.Context, end time.Time) drainState {
-	var targets, sources []string
+	var targets []string
 	for t := range v.toSource {
 		targets = append(targets, t)
 	}
 	sort.Strings(targets)
-	seen := map[string]bool{}
-	for _, p := range v.cfg.Topics {
-		if !seen[p.Source] {
-			seen[p.Source] = true
-			sources = append(sources, p.Source)
-		}
-	}
+	sources := v.sourceTopics()
 	d := drainState{sourceDone: v.source == nil}
 	var settleFrom time.Time
 	var settleArrivals uint64

@@ -37,6 +37,21 @@ func (s *Set) search(v uint64) int {
 
 // Add inserts v and reports whether it was absent before.
 func (s *Set) Add(v uint64) bool {
+	// Fast path, small enough to be inlined: v extends the last range by
+	// one, how sequences and offsets mostly arrive (v != 0 rules out the
+	// wrap-around of Hi+1, so the last range's Hi < v and v is new).
+	if k := len(s.rs) - 1; k >= 0 && v != 0 {
+		if r := &s.rs[k]; r.Hi+1 == v {
+			r.Hi = v
+			s.n++
+			return true
+		}
+	}
+	return s.add(v)
+}
+
+// add is Add's general case.
+func (s *Set) add(v uint64) bool {
 	i := s.search(v)
 	if i < len(s.rs) && s.rs[i].Lo <= v {
 		return false // inside rs[i]

@@ -279,6 +279,7 @@ func Decode(b []byte) (Record, error) { return decode(b, nil) }
 // records allocates nothing per record. Not safe for concurrent use.
 type Decoder struct {
 	run, topic string
+	head       headCache // scan.go
 }
 
 // Decode is Decode with string reuse.
