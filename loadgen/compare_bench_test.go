@@ -34,10 +34,14 @@ func bareFranz(b *testing.B, bs, topic string, n, size, streams int, encode bool
 	}
 	p := testkit.FranzProducer{Brokers: splitAddrs(bs), Topic: topic, Keys: keys, Size: size}
 	if encode {
+		// Built the loadgen's way (one wire.Encoder per stream), into a
+		// fresh slice per record as a bare producer would.
+		encs := make([]*wire.Encoder, streams)
+		for s := range encs {
+			encs[s] = wire.NewEncoder("franz", topic, 1, uint32(s))
+		}
 		p.Value = func(i int) []byte {
-			r := wire.Record{RunID: "franz", Topic: topic, Epoch: 1, Stream: uint32(i % streams), Seq: uint64(i / streams), ProducedAt: time.Now()}
-			r.Padding = Padding(size, r)
-			return wire.Append(make([]byte, 0, size), r)
+			return encs[i%streams].AppendSized(make([]byte, 0, size), uint64(i/streams), time.Now(), size)
 		}
 	}
 	wall, cpu, err := p.Produce(n)

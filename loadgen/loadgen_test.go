@@ -448,44 +448,6 @@ func TestLedgerTopicMatchesInMemoryLedger(t *testing.T) {
 	})
 }
 
-func TestPaddingHitsTheSize(t *testing.T) {
-	recs := []wire.Record{
-		{RunID: "r", Stream: 0, Seq: 0, ProducedAt: time.Unix(0, 0)},
-		{RunID: "run-with-a-longer-id", Stream: 123456, Seq: 9999999999, ProducedAt: time.Unix(1764049200, 123)},
-		{RunID: "x", Stream: 4294967295, Seq: 18446744073709551615, ProducedAt: time.Unix(0, -5)},
-	}
-	for _, r := range recs {
-		hs := wire.HeaderSize(r)
-		var sizes []int
-		for _, around := range []int{0, hs, hs + 10, hs + 100, hs + 1000, hs + 10000} {
-			for d := -15; d <= 15; d++ {
-				sizes = append(sizes, max(around+d, 0))
-			}
-		}
-		for _, size := range sizes {
-			r.Padding = Padding(size, r)
-			got := len(wire.Encode(r))
-			exact := false // does any padding give exactly size?
-			for p := max(size-hs-8, 0); p <= size; p++ {
-				q := r
-				q.Padding = p
-				if len(wire.Encode(q)) == size {
-					exact = true
-					break
-				}
-			}
-			switch {
-			case size < hs && (r.Padding != 0 || got != hs):
-				t.Fatalf("size %d below header %d: padding %d, encoded %d", size, hs, r.Padding, got)
-			case size >= hs && exact && got != size:
-				t.Fatalf("%+v size %d: encoded %d bytes, an exact padding exists", r, size, got)
-			case size >= hs && !exact && got != size-1:
-				t.Fatalf("%+v size %d: encoded %d bytes, want %d (closest below)", r, size, got, size-1)
-			}
-		}
-	}
-}
-
 func TestCancelledBeforeStart(t *testing.T) {
 	// A cancelled context before start stops the preflight promptly and
 	// names the cluster.

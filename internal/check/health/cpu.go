@@ -33,6 +33,9 @@ type CPU struct {
 	// RunQueuePeakSeconds: the same in the worst sampling interval (a
 	// burst of contention shows in the latency tail, not in the average).
 	RunQueuePeakSeconds float64 `json:"run_queue_peak_seconds"`
+	// Throttling: how often a cgroup CPU quota stopped the process (the
+	// worst of its own cgroup and its ancestors; zero without a quota).
+	Throttling Throttling `json:"throttling"`
 }
 
 // CPUMeter samples this process's CPU time (user + system) at a fixed
@@ -47,7 +50,8 @@ type CPUMeter struct {
 	sched0  *metrics.Float64Histogram
 	wait0   time.Duration
 	slices0 uint64
-	rqPeak  float64 // worst interval's run-queue wait per timeslice (loop-owned)
+	thr0    map[string]Throttling // cgroup cpu.stat counters at the start
+	rqPeak  float64               // worst interval's run-queue wait per timeslice (loop-owned)
 	peak    float64
 	stop    chan struct{}
 	done    chan struct{}
@@ -68,6 +72,7 @@ func startCPU(every time.Duration, cores int, read func() time.Duration) *CPUMet
 	m := &CPUMeter{every: every, cores: cores, read: read, start: time.Now(), cpu0: read(),
 		sched0: schedLatencies(), stop: make(chan struct{}), done: make(chan struct{})}
 	m.wait0, m.slices0 = runQueue()
+	m.thr0 = throttleCounters()
 	go m.loop()
 	return m
 }
@@ -107,6 +112,7 @@ func (m *CPUMeter) Stop() CPU {
 			m.result.RunQueueWaitSeconds = (wait - m.wait0).Seconds() / float64(slices-m.slices0)
 		}
 		m.result.RunQueuePeakSeconds = max(m.rqPeak, m.result.RunQueueWaitSeconds)
+		m.result.Throttling = worstThrottling(m.thr0, throttleCounters())
 	})
 	return m.result
 }

@@ -30,6 +30,9 @@ type Limits struct {
 	MaxRunQueue     float64 // seconds a thread waits in the kernel's run queue, on average
 	MaxRunQueuePeak float64 // the same in the worst second
 	MaxReadLagSecs  float64 // the validator's own read lag
+	// MaxThrottled: share of its cgroup's CPU quota periods in which the
+	// process ran out of quota and was stopped.
+	MaxThrottled float64
 }
 
 // DefaultLimits: 2% rate slack is the loadgen's accuracy at half its
@@ -47,7 +50,13 @@ type Limits struct {
 // crosses several threads, and the average hides a long tail) already adds
 // more than the single-digit milliseconds a healthy embedded mirror takes;
 // 5 ms in the worst second is a burst that reaches the 99th percentile.
-var DefaultLimits = Limits{MinRateRatio: 0.98, MaxCPUAvg: 0.90, MaxCPUPeak: 0.98, MaxSchedP99: 0.020, MaxRunQueue: 0.002, MaxRunQueuePeak: 0.005, MaxReadLagSecs: 1}
+//
+// A cgroup CPU quota stops the whole process until the period ends (up to
+// 100 ms by default) each time it runs out: when 1% of the periods ran out,
+// about 1% of the records waited for such a stop, which is the 99th
+// percentile of the latency kmt reports.
+var DefaultLimits = Limits{MinRateRatio: 0.98, MaxCPUAvg: 0.90, MaxCPUPeak: 0.98, MaxSchedP99: 0.020, MaxRunQueue: 0.002, MaxRunQueuePeak: 0.005, MaxReadLagSecs: 1,
+	MaxThrottled: 0.01}
 
 // Assessment is the verdict on kmt itself.
 type Assessment struct {
@@ -81,6 +90,10 @@ func Assess(s Sample, l Limits) Assessment {
 		} else if c.RunQueuePeakSeconds >= l.MaxRunQueuePeak {
 			add("kmt's threads waited %.1f ms per run in the kernel's run queue in the worst second (limit %.1f ms): a burst of contention for CPU shows in the latency tail",
 				1000*c.RunQueuePeakSeconds, 1000*l.MaxRunQueuePeak)
+		}
+		if th := c.Throttling; th.Periods > 0 && float64(th.Throttled) >= l.MaxThrottled*float64(th.Periods) {
+			add("kmt's process ran out of its CPU quota (cgroup %s) in %d of %d periods and was stopped for %.2f s in all (limit %.0f%% of the periods): raise its CPU limit, or lower the rate",
+				th.Cgroup, th.Throttled, th.Periods, th.Seconds, 100*l.MaxThrottled)
 		}
 		if c.SchedP99Seconds >= l.MaxSchedP99 {
 			add("kmt's goroutines waited up to %.0f ms for a CPU (99th percentile, limit %.0f ms): the machine (kmt or other processes) was too busy for kmt to measure latency",

@@ -65,6 +65,42 @@ func (l *Ledger) Ack(k StreamKey, seq uint64) {
 	l.mu.Unlock()
 }
 
+// Handle is one stream of a Ledger, for a writer that records every
+// sequence of it: Ack and Fail through a Handle skip hashing the stream's
+// key (its topic name included), which the loadgen would otherwise do for
+// every record it sends. The stream enters the ledger at its first record,
+// as with Ledger.Ack. Safe for concurrent use.
+type Handle struct {
+	l *Ledger
+	k StreamKey
+	s *Stream // nil until the first record; guarded by l.mu
+}
+
+// Handle returns the Handle of stream k.
+func (l *Ledger) Handle(k StreamKey) *Handle { return &Handle{l: l, k: k} }
+
+// Ack is Ledger.Ack of the handle's stream.
+func (h *Handle) Ack(seq uint64) {
+	h.l.mu.Lock()
+	h.stream().Acked.Add(seq)
+	h.l.mu.Unlock()
+}
+
+// Fail is Ledger.Fail of the handle's stream.
+func (h *Handle) Fail(seq uint64) {
+	h.l.mu.Lock()
+	h.stream().Failed.Add(seq)
+	h.l.mu.Unlock()
+}
+
+// stream is the handle's Stream; the caller holds h.l.mu.
+func (h *Handle) stream() *Stream {
+	if h.s == nil {
+		h.s = h.l.stream(h.k)
+	}
+	return h.s
+}
+
 // Fail records that the send of seq of k failed. Should both ever be
 // recorded for one sequence (ledger topics merged from several writers),
 // Acked wins when judging.

@@ -148,3 +148,49 @@ func TestFailUnanswered(t *testing.T) {
 		t.Fatalf("nothing sent: added %d", n)
 	}
 }
+
+// TestHandleRecordsLikeTheLedger: acks and fails through Handles, from many
+// goroutines and beside direct Ledger calls on the same streams, land in
+// the same streams as Ledger.Ack/Fail; a handle that never recorded adds no
+// stream.
+func TestHandleRecordsLikeTheLedger(t *testing.T) {
+	l := New()
+	const workers, per = 6, 400
+	handles := []*Handle{l.Handle(StreamKey{Topic: "t", Stream: 0}), l.Handle(StreamKey{Topic: "t", Stream: 1, Epoch: 2})}
+	unused := l.Handle(StreamKey{Topic: "never", Stream: 9})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := handles[w%2]
+			for i := range per {
+				seq := uint64(w/2*per + i)
+				switch {
+				case i%10 == 0:
+					h.Fail(seq)
+				case i%7 == 0:
+					l.Ack(h.k, seq) // the same stream, by key
+				default:
+					h.Ack(seq)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	_ = unused
+	var got string
+	l.View(func(k StreamKey, s *Stream) {
+		got += fmt.Sprintf("%s/%d/%d %s %s; ", k.Topic, k.Stream, k.Epoch, s.Acked.String(), s.Failed.String())
+	})
+	// Per stream: 3 workers × 400 sequences, 0-1199; every tenth failed.
+	acked, failed := l.Totals()
+	if acked != 2*1200*9/10 || failed != 2*1200/10 {
+		t.Fatalf("totals %d/%d, want %d/%d: %s", acked, failed, 2*1200*9/10, 2*1200/10, got)
+	}
+	n := 0
+	l.View(func(StreamKey, *Stream) { n++ })
+	if n != 2 {
+		t.Fatalf("%d streams in the ledger, want 2 (an unused handle adds none): %s", n, got)
+	}
+}
