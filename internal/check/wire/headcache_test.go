@@ -21,6 +21,11 @@ func decodeAgrees(t *testing.T, prime, b []byte) {
 	if !sameRecord(got, want) || !sameDecodeErr(gerr, werr) {
 		t.Fatalf("after %q, Decoder.Decode(%q) = %+v, %v; Decode says %+v, %v", prime, b, got, gerr, want, werr)
 	}
+	// DecodeInto overwrites a record that held another one entirely.
+	into := Record{RunID: "stale", Topic: "stale", Epoch: 9, Stream: 9, Seq: 9, ProducedAt: time.Unix(9, 9), Padding: 9}
+	if ierr := d.DecodeInto(b, &into); !sameRecord(into, want) || !sameDecodeErr(ierr, werr) {
+		t.Fatalf("DecodeInto(%q) over a stale record = %+v, %v; Decode says %+v, %v", b, into, ierr, want, werr)
+	}
 }
 
 func sameDecodeErr(a, b error) bool {
