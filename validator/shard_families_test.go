@@ -81,7 +81,7 @@ func (r familyRun) run(t *testing.T) familyOutcome {
 	}
 	reg := prometheus.NewRegistry()
 	m, err := mirror.NewReference(mirror.Config{SourceBootstrap: src.Bootstrap(), TargetBootstrap: dst.Bootstrap(),
-		Topics: []mirror.TopicMap{{Source: "orders", Target: "orders"}}, Defects: r.defects, FranzSource: true, Registerer: reg, Logger: quietLog()})
+		Topics: []mirror.TopicMap{{Source: "orders", Target: "orders"}}, Defects: r.defects, Registerer: reg, Logger: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,7 @@
 // source and a target Kafka cluster. Two kinds sit behind one Controller so
 // the fault timeline can restart, kill or freeze either the same way:
 //
-//   - Reference: an in-process MirrorMaker-like mirror on kafka-go, with
+//   - Reference: an in-process MirrorMaker-like mirror on franz-go, with
 //     opt-in defects that prove the checker catches what it claims to;
 //   - Process: any user-supplied command (MirrorMaker 2, a kcat pipe, ...)
 //     run as a child process group and controlled with signals.
@@ -43,18 +43,13 @@ type Config struct {
 	Later   []TopicMap
 	Group   string // consumer group on the source; default "kmt-mirror"
 	Defects []scenarios.Defect
-	// FranzSource: the reference mirror reads the source with franz-go
-	// (reference_txn.go) instead of kafka-go: needed for a source written
-	// in transactions (read_committed) and for records whose every part
-	// must survive (kafka-go reads an empty header value as null).
-	FranzSource bool
 	// Checkpoints turns on consumer-group offset translation
 	// (reference_checkpoints.go); reference mirror only.
 	Checkpoints *Checkpoints
 	// Transactional: the reference mirror writes every batch to the target
 	// in one transaction (reference_defects.go writeTxn), as MirrorMaker 2
-	// does with exactly-once source support; use it with FranzSource, which
-	// reads the source read_committed. A downstream read_committed reader
+	// does with exactly-once source support; the mirror reads the source
+	// read_committed (reference_source.go). A downstream read_committed reader
 	// then never sees part of a batch. It is not exactly-once across a kill:
 	// the source offsets are committed after the target transaction (on
 	// the source cluster, outside it), so a kill between the two copies the

@@ -162,7 +162,7 @@ type refRun struct {
 	done       chan struct{} // copy loop and poller exited
 	wg         sync.WaitGroup
 
-	reader  sourceReader
+	reader  *sourceReader
 	adminTr *kafka.Transport
 	gate    gate
 
@@ -233,14 +233,7 @@ func (r *Reference) Start(ctx context.Context) error {
 	}
 	run.softCtx, run.softCancel = context.WithCancel(context.Background())
 	run.hardCtx, run.hardCancel = context.WithCancel(context.Background())
-	if r.cfg.FranzSource {
-		if run.reader, err = r.newTxnSourceReader(); err != nil { // reference_txn.go
-			run.softCancel()
-			run.hardCancel()
-			run.adminTr.CloseIdleConnections()
-			return err
-		}
-	} else if run.reader, err = r.newSourceReader(); err != nil {
+	if run.reader, err = r.newSourceReader(); err != nil { // reference_source.go
 		run.softCancel()
 		run.hardCancel()
 		run.adminTr.CloseIdleConnections()
@@ -259,49 +252,6 @@ func (r *Reference) Start(ctx context.Context) error {
 	r.log.Info("reference mirror started", "source", r.cfg.SourceBootstrap, "target", r.cfg.TargetBootstrap,
 		"topics", r.sources, "group", r.cfg.Group)
 	return nil
-}
-
-// newSourceReader is the source consumer of a non-transactional source:
-// kafka-go's group reader (it neither filters aborted transactions nor skips
-// transaction markers, so a transactional source uses newTxnSourceReader).
-func (r *Reference) newSourceReader() (*kafka.Reader, error) {
-	dialer, err := r.source("kmt-reference-mirror").Dialer()
-	if err != nil {
-		return nil, fmt.Errorf("reference mirror: source reader: %w", err)
-	}
-	return kafka.NewReader(kafka.ReaderConfig{
-		Brokers:                r.src,
-		Dialer:                 dialer,
-		GroupID:                r.cfg.Group,
-		GroupTopics:            r.sources,
-		WatchPartitionChanges:  true,
-		PartitionWatchInterval: time.Second,
-		StartOffset:            kafka.FirstOffset,
-		CommitInterval:         0, // synchronous, explicit commits only
-		MinBytes:               1,
-		MaxBytes:               16 << 20,
-		// MaxWait bounds the whole fetch round trip, not just the broker's
-		// long poll: kafka-go sets the read deadline to now+MaxWait and asks
-		// the broker to wait MaxWait minus an RTT allowance (1s, or a quarter
-		// of MaxWait when MaxWait is shorter). With 250ms, a WAN round trip
-		// above ~250ms made every fetch time out and the mirror stalled
-		// completely (seen at 300ms one way). 2s leaves a 1s RTT budget;
-		// latency is unaffected (the broker answers as soon as data exists)
-		// and Pause/Stop cancel a fetch in progress.
-		MaxWait:           2 * time.Second,
-		HeartbeatInterval: time.Second,
-		SessionTimeout:    10 * time.Second,
-		RebalanceTimeout:  5 * time.Second,
-		JoinGroupBackoff:  500 * time.Millisecond,
-		ReadBackoffMin:    50 * time.Millisecond,
-		ReadBackoffMax:    500 * time.Millisecond,
-		Logger: kafka.LoggerFunc(func(msg string, a ...any) {
-			r.log.Debug("kafka-go reader: " + fmt.Sprintf(msg, a...))
-		}),
-		ErrorLogger: kafka.LoggerFunc(func(msg string, a ...any) {
-			r.log.Info("kafka-go reader error: " + fmt.Sprintf(msg, a...))
-		}),
-	}), nil
 }
 
 // Stop finishes the in-flight batch, commits it, leaves the group and closes
@@ -350,7 +300,7 @@ func (r *Reference) Kill() error {
 }
 
 func (r *Reference) teardown(run *refRun) {
-	// With CommitInterval 0 the reader holds no pending commits, so Close
+	// Autocommit is off, so the reader holds no pending commits: Close
 	// only leaves the group and closes its connections.
 	_ = run.reader.Close()
 	run.closeProducers()
@@ -363,7 +313,7 @@ func (r *Reference) teardown(run *refRun) {
 
 // Pause freezes the copy loop: nothing is consumed, produced or committed
 // until Resume. Connections stay open and the group member keeps its
-// heartbeat (kafka-go heartbeats in the background), so no rebalance
+// heartbeat (franz-go heartbeats in the background), so no rebalance
 // happens. Pause waits briefly for the in-flight step to finish.
 func (r *Reference) Pause() error {
 	r.op.Lock()
@@ -713,7 +663,7 @@ func maxOffsets(batch []kafka.Message) map[tp]int64 {
 	return out
 }
 
-// commitOffsets commits offset+1 for each partition (kafka-go adds the 1).
+// commitOffsets commits offset+1 for each partition (the reader adds the 1).
 // A failed commit is retried a few times and then left to the next batch:
 // the records are on the target already, so the worst case is duplicates.
 // It returns an error only when the run is killed.
@@ -729,8 +679,8 @@ func (r *Reference) commitOffsets(run *refRun, offs map[tp]int64) error {
 	}
 	backoff := retryBackoffLo
 	for attempt := 1; ; attempt++ {
-		// kafka-go picks at random between a ready channel and a done
-		// context, so a killed run must not even try.
+		// A killed run must not even try: Kill promises no commit after
+		// it, and a request may still go out on a context that just ended.
 		if err := run.hardCtx.Err(); err != nil {
 			return err
 		}

@@ -17,7 +17,7 @@ package mirror
 // records are all buffered before any is sent, so when one fails kgo fails
 // every later record of its partition too (failAllRecords): what failed is
 // always a suffix of a partition's records in the batch. The transactional
-// path (writeTxn) and the transactional source reader already used kgo.
+// path (writeTxn) and the source reader (reference_source.go) use kgo too.
 //
 // The rules the pipeline keeps:
 //   - At most one batch is in flight (startRound after finishRound). The

@@ -234,7 +234,6 @@ func (r *run) startMirror(ctx context.Context) error {
 		ref, err := mirror.NewReference(mirror.Config{
 			SourceBootstrap: r.clusters.srcBoot, TargetBootstrap: r.clusters.tgtBoot, Topics: tm, Later: later,
 			Group: m.Group, Defects: m.Defects, Checkpoints: r.refCheckpoints(),
-			FranzSource: r.s.Spec.Load.Transactions != nil || r.s.Spec.Load.Fidelity != nil,
 			// A run that claims exactly-once gets the reference mirror's
 			// transactional writes (MirrorMaker 2's exactlyOnce analogue).
 			Transactional: r.s.Spec.Load.Transactions != nil && r.s.Spec.Load.Transactions.ExactlyOnce,
