@@ -306,13 +306,12 @@ func BenchmarkObserveTarget(b *testing.B) {
 			Headers: []kgo.RecordHeader{{Key: wire.HeaderKey, Value: wire.HeaderValue(val)}}}
 		ptrs[i] = &recs[i]
 	}
-	block := make([]decoded, 0, targetBlock)
 	var dec wire.Decoder
 	now := base.Add(time.Millisecond)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for from := 0; from < b.N; from += poll {
-		v.observeTarget(kgo.FetchTopicPartition{Topic: "t", FetchPartition: kgo.FetchPartition{Partition: 0, Records: ptrs[from:min(from+poll, b.N)]}}, block, &dec, now)
+		v.observeTarget(kgo.FetchTopicPartition{Topic: "t", FetchPartition: kgo.FetchPartition{Partition: 0, Records: ptrs[from:min(from+poll, b.N)]}}, &dec, now)
 	}
 	b.StopTimer()
 	if got := v.tr.Judge(l, false, false).Total.Received; got != uint64(b.N) {

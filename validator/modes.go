@@ -95,6 +95,13 @@ func (c Config) withLoadModes(s *scenarios.Scenario) Config {
 // identity that header gives (o.Tombstone is set and the header taken out of
 // o.Extra).
 func DecodeObservation(dec *wire.Decoder, o *Observation) (wire.Record, error) {
+	var r wire.Record
+	err := decodeObservationInto(dec, o, &r)
+	return r, err
+}
+
+// decodeObservationInto is DecodeObservation into *rec (overwritten).
+func decodeObservationInto(dec *wire.Decoder, o *Observation, rec *wire.Record) error {
 	if o.Value == nil {
 		for i, h := range o.Extra {
 			if h.Key != wire.TombHeaderKey {
@@ -107,10 +114,11 @@ func DecodeObservation(dec *wire.Decoder, o *Observation) (wire.Record, error) {
 			}
 			o.Tombstone = true
 			o.Extra = append(o.Extra[:i:i], o.Extra[i+1:]...)
-			return wire.Record{RunID: run, Epoch: epoch, Stream: stream, Seq: seq, ProducedAt: o.Timestamp}, nil
+			*rec = wire.Record{RunID: run, Epoch: epoch, Stream: stream, Seq: seq, ProducedAt: o.Timestamp}
+			return nil
 		}
 	}
-	return dec.Decode(o.Value)
+	return dec.DecodeInto(o.Value, rec)
 }
 
 // observeModes judges a first intact arrival for the load modes.

@@ -204,23 +204,23 @@ type decoded struct {
 	first bool
 }
 
-// readLoop polls one reader until the validator stops. The target reader's
-// polls are verified by a targetPipe beside the polling; the source and
-// read_uncommitted readers observe each poll before the next.
+// readLoop polls one reader until the validator stops.
+//
+// The target reader verifies a poll before it polls again. franz-go keeps
+// fetching meanwhile (one fetch per broker is buffered), so fetching and
+// verifying already overlap; a pipeline that kept polling while verifier
+// goroutines worked through the queued polls measured no faster
+// (BenchmarkValidator ratio 0.58-0.64 against 0.62-0.64, interleaved, load
+// 1.7-1.9; docs/bench.md) and was dropped.
 func (v *Validator) readLoop(rd *reader) {
 	defer v.wg.Done()
 	var lastWarn time.Time
-	var pipe *targetPipe
-	if rd.role == roleTarget {
-		pipe = newTargetPipe(v, rd)
-		defer pipe.close()
-	}
+	var td targetDecoding
 	for {
 		fs := rd.cl.PollFetches(v.ctx)
 		if v.ctx.Err() != nil {
 			return
 		}
-		now := time.Now()
 		fs.EachError(func(topic string, p int32, err error) {
 			if errors.Is(err, context.Canceled) || time.Since(lastWarn) < 5*time.Second {
 				return
@@ -235,9 +235,8 @@ func (v *Validator) readLoop(rd *reader) {
 			}
 		})
 		parts = v.ownedParts(rd, parts)
-		if pipe != nil {
-			pipe.send(parts, now)
-			continue
+		if rd.role == roleTarget {
+			td.observe(v, parts)
 		}
 		for _, p := range parts {
 			switch rd.role {
@@ -246,7 +245,10 @@ func (v *Validator) readLoop(rd *reader) {
 			case roleUncommitted:
 				v.observeUncommitted(p)
 			}
-			rd.advance(p)
+			last := p.Records[len(p.Records)-1].Offset
+			rd.mu.Lock()
+			rd.pos[partKey{p.Topic, int(p.Partition)}] = last + 1
+			rd.mu.Unlock()
 		}
 	}
 }
@@ -257,6 +259,34 @@ func (v *Validator) readLoop(rd *reader) {
 // 1 MiB of a partition, about 5,000 records of 200 bytes), large enough
 // that the lock is taken rarely.
 const targetBlock = 256
+
+// targetDecoding feeds the partitions of one poll to the tracker, each in
+// its own goroutine with its own Decoder, in blocks: a block is decoded
+// (checksums and padding are pure work) outside the tracker's lock, then
+// observed under it, so one partition decodes while another is observed.
+type targetDecoding struct {
+	decs []wire.Decoder
+}
+
+func (td *targetDecoding) observe(v *Validator, parts []kgo.FetchTopicPartition) {
+	for len(td.decs) < len(parts) {
+		td.decs = append(td.decs, wire.Decoder{})
+	}
+	now := time.Now()
+	if len(parts) == 1 {
+		v.observeTarget(parts[0], &td.decs[0], now)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range parts {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			v.observeTarget(parts[i], &td.decs[i], now)
+		}(i)
+	}
+	wg.Wait()
+}
 
 func (v *Validator) observeSource(p kgo.FetchTopicPartition) {
 	v.mu.Lock()
@@ -282,10 +312,12 @@ func (v *Validator) observeUncommitted(p kgo.FetchTopicPartition) {
 // decodeRecords decodes records of partition outside the tracker's lock.
 func decodeRecords(partition int32, recs []*kgo.Record, batch []decoded, dec *wire.Decoder, now time.Time) []decoded {
 	for _, r := range recs {
-		batch = append(batch, decoded{o: Observation{Partition: int(partition), Offset: r.Offset, Key: r.Key, Value: r.Value, ReadAt: now},
-			ctl: r.Attrs.IsControl()})
+		// Filled in place: a composite literal appended would be built
+		// aside and copied (about 350 bytes a record).
+		batch = append(batch, decoded{})
 		d := &batch[len(batch)-1]
-		if d.ctl {
+		d.o.Partition, d.o.Offset, d.o.Key, d.o.Value, d.o.ReadAt = int(partition), r.Offset, r.Key, r.Value, now
+		if d.ctl = r.Attrs.IsControl(); d.ctl {
 			continue
 		}
 		for _, h := range r.Headers {
@@ -299,17 +331,20 @@ func decodeRecords(partition int32, recs []*kgo.Record, batch []decoded, dec *wi
 			}
 		}
 		d.o.Timestamp, d.o.LogAppendTime, d.o.Codec = r.Timestamp, r.Attrs.TimestampType() == 1, r.Attrs.CompressionType()
-		d.rec, d.err = DecodeObservation(dec, &d.o) // modes.go: tombstones have no value to decode
+		d.err = decodeObservationInto(dec, &d.o, &d.rec) // modes.go: tombstones have no value to decode
 	}
 	return batch
 }
 
 // observeTarget feeds a partition's records to the tracker block by block
-// (a block is decoded outside the tracker's lock, then observed under it, so
-// one partition decodes while another is observed; see targetPipe), then
-// counts them in the metrics. block is the reused
-// memory of one block.
-func (v *Validator) observeTarget(p kgo.FetchTopicPartition, block []decoded, dec *wire.Decoder, now time.Time) {
+// (targetDecoding), then counts them in the metrics.
+func (v *Validator) observeTarget(p kgo.FetchTopicPartition, dec *wire.Decoder, now time.Time) {
+	// The block lives on this goroutine's stack: writing a decoded record
+	// (about 350 bytes, a dozen pointers) there needs no GC write barriers,
+	// which a heap block pays on every pointer while the collector marks
+	// (often, with franz-go allocating every fetch), and nothing has to be
+	// cleared to drop the poll's records: the frame goes away.
+	var block [targetBlock]decoded
 	source := v.toSource[p.Topic]
 	tm := v.tm[source]
 	var received uint64
@@ -336,7 +371,6 @@ func (v *Validator) observeTarget(p kgo.FetchTopicPartition, block []decoded, de
 			}
 		}
 		v.m.latency.observeBlock(source, batch)
-		clear(batch) // drop the references to the poll's records
 	}
 	if received > 0 {
 		tm.received.Add(float64(received))

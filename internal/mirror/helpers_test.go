@@ -202,3 +202,9 @@ func values(m map[int][]rec) map[string]int {
 	}
 	return out
 }
+
+// keepPartition routes each record to the partition number it names
+// (Message.Partition), which kafka-go's Writer otherwise ignores.
+type keepPartition struct{}
+
+func (keepPartition) Balance(msg kafka.Message, _ ...int) int { return msg.Partition }

@@ -166,16 +166,19 @@ type refRun struct {
 	adminTr *kafka.Transport
 	gate    gate
 
-	topo      sync.Mutex
-	targetN   map[string]int // target topic -> partition count known
-	topoGen   int            // bumped when targetN grows: writer must be rebuilt
-	writer    *kafka.Writer  // copy loop only
-	writerTr  *kafka.Transport
-	writerGen int
-	held      map[tp][]held // reorder: records waiting for the next record of their key
-	txn       *kgo.Client   // transactional producer (txn-abort defects), copy loop only
-	safe      map[tp]int64  // highest offset written or dropped
-	committed map[tp]int64  // highest offset committed
+	topo    sync.Mutex
+	targetN map[string]int // target topic -> partition count known
+	topoGen int            // bumped when targetN grows: producers must be rebuilt
+	held    map[tp][]held  // reorder: records waiting for the next record of their key
+	// The target producers (reference_write.go), copy loop only: out
+	// writes batches of at most batchMaxBytes, outLarge a record above
+	// writeChunkBytes alone; both are built for topology outGen.
+	out, outLarge *kgo.Client
+	outGen        int
+	inflight      *round       // the batch being written, nil when none
+	txn           *kgo.Client  // transactional producer (txn-abort defects), copy loop only
+	safe          map[tp]int64 // highest offset written or dropped
+	committed     map[tp]int64 // highest offset committed
 	// commitDone is closed when the commit running in the background ends
 	// (nil when none runs); commitErr is then its result. Only the copy
 	// loop starts and awaits it, so at most one commit is in flight.
@@ -350,7 +353,7 @@ func (r *Reference) teardown(run *refRun) {
 	// With CommitInterval 0 the reader holds no pending commits, so Close
 	// only leaves the group and closes its connections.
 	_ = run.reader.Close()
-	r.closeWriter(run)
+	run.closeProducers()
 	run.closeTxn()
 	run.adminTr.CloseIdleConnections()
 	run.hardCancel()
@@ -485,75 +488,27 @@ func (g *gate) wait(soft, hard context.Context, settle func()) {
 	}
 }
 
-// writerBatchSize caps the records of one partition in one produce request.
-// kafka-go allocates (and zeroes) room for that many messages for every
-// partition batch of every write, however few records it carries: at
-// 2*maxBatch+1 (4097) that was about 600 KiB per partition per round, and at
-// 2000 msgs/s on the embedded baseline, where a round holds a handful of
-// records, the copy loop took 0.39 s of CPU in 11 s (0.11 s with 512). A
-// round of maxBatch records spread over the partitions fits in one request
-// each; a partition with more in one round gets several requests, in order.
-const writerBatchSize = 512
-
-// keepPartition routes each record to the partition number it had on the
-// source (Message.Partition), which the Writer otherwise ignores.
-type keepPartition struct{}
-
-func (keepPartition) Balance(msg kafka.Message, _ ...int) int { return msg.Partition }
-
-func (r *Reference) newWriter(run *refRun) error {
-	r.closeWriter(run)
-	run.topo.Lock()
-	run.writerGen = run.topoGen
-	run.topo.Unlock()
-	// A fresh transport per writer: its metadata cache then already knows
-	// partitions just added on the target.
-	tr, err := r.target("kmt-reference-mirror").Transport()
-	if err != nil {
-		return fmt.Errorf("reference mirror: target writer: %w", err)
-	}
-	tr.MetadataTTL, tr.DialTimeout = time.Second, kafkaGoDialTimeout
-	run.writerTr = tr
-	run.writer = &kafka.Writer{
-		Addr:            kafka.TCP(r.dst...),
-		Balancer:        keepPartition{},
-		RequiredAcks:    kafka.RequireAll,
-		BatchSize:       writerBatchSize,
-		BatchBytes:      64 << 20,
-		BatchTimeout:    time.Millisecond,
-		MaxAttempts:     3,
-		WriteBackoffMin: retryBackoffLo,
-		WriteBackoffMax: 500 * time.Millisecond,
-		ReadTimeout:     10 * time.Second,
-		WriteTimeout:    10 * time.Second,
-		Transport:       run.writerTr,
-		Completion:      r.recordSyncs, // offset syncs (reference_checkpoints.go)
-	}
-	return nil
-}
-
-func (r *Reference) closeWriter(run *refRun) {
-	if run.writer != nil {
-		_ = run.writer.Close()
-		run.writerTr.CloseIdleConnections()
-		run.writer, run.writerTr = nil, nil
-	}
-}
-
-// copyLoop is the mirror: gate, fetch a batch, write it, commit it in the
-// background while the next batch is fetched and written, repeat.
+// copyLoop is the mirror: gate, fetch a batch, hand it to the target
+// producer, and while the target acknowledges it, fetch the next; once a
+// batch is acknowledged, commit it in the background; repeat.
 func (r *Reference) copyLoop(run *refRun) {
 	// Last of all: the reader closes after the loop, so no commit may
-	// still be running then.
+	// still be running then, and no flush may still use the producer.
 	defer r.awaitCommit(run)
+	defer run.abandonRound()
 	defer func() {
-		// Graceful stop: write what reorder still holds, then commit it.
+		// Graceful stop: finish the batch in flight, write what reorder
+		// still holds, then commit it.
 		if run.softCtx.Err() != nil && run.hardCtx.Err() == nil {
+			if r.finishRound(run) != nil {
+				return
+			}
 			if out := r.flushHeld(run); len(out) > 0 {
-				if err := r.write(run, out); err == nil {
-					r.commitSafe(run)
+				if r.write(run, out) != nil {
+					return
 				}
 			}
+			_ = r.commitSafe(run)
 		}
 	}()
 	for {
@@ -561,16 +516,21 @@ func (r *Reference) copyLoop(run *refRun) {
 		if run.softCtx.Err() != nil {
 			return
 		}
+		if run.roundDone() {
+			if r.finishRound(run) != nil {
+				return // only when killed
+			}
+		}
 		batch, idle := r.fetch(run)
 		if len(batch) == 0 {
 			if idle {
 				// Quiet source: do not keep an incomplete reorder group
 				// forever, or its records would look lost.
 				if out := r.flushHeld(run); len(out) > 0 {
-					if r.write(run, out) != nil {
+					if r.finishRound(run) != nil || r.write(run, out) != nil {
 						return
 					}
-					r.commitSafe(run)
+					_ = r.commitSafe(run)
 				}
 			}
 			continue
@@ -586,20 +546,26 @@ func (r *Reference) copyLoop(run *refRun) {
 
 // fetch gathers up to maxBatch records (or maxBatchBytes): it waits for the first (up to
 // reorderIdle while reorder holds records, reporting idle on timeout), then
-// takes whatever else arrives within gatherWindow.
+// takes whatever else arrives within gatherWindow. The wait for the first
+// record also ends when the batch in flight is acknowledged, so the loop
+// commits it even when the source has gone quiet.
 func (r *Reference) fetch(run *refRun) (batch []kafka.Message, idle bool) {
 	fctx, fcancel := run.gate.fetchCtx(run.softCtx)
 	defer fcancel()
-	first := fctx
+	first, cancelFirst := context.WithCancel(fctx)
+	defer cancelFirst()
+	if rd := run.inflight; rd != nil {
+		defer context.AfterFunc(rd.ctx, cancelFirst)()
+	}
 	if len(run.held) > 0 {
 		var cancel context.CancelFunc
-		first, cancel = context.WithTimeout(fctx, reorderIdle)
+		first, cancel = context.WithTimeout(first, reorderIdle)
 		defer cancel()
 	}
 	m, err := run.reader.FetchMessage(first)
 	if err != nil {
-		if fctx.Err() != nil {
-			return nil, false // stopping or pausing
+		if fctx.Err() != nil || run.roundDone() {
+			return nil, false // stopping, pausing, or the batch in flight was acknowledged
 		}
 		if errors.Is(first.Err(), context.DeadlineExceeded) {
 			return nil, true
@@ -626,32 +592,34 @@ func (r *Reference) fetch(run *refRun) (batch []kafka.Message, idle bool) {
 
 // process applies the defects, then writes and commits one batch in the
 // order that gives at-least-once (or, with commit-before-produce, the
-// order that loses records on a kill). The commit runs in the background
-// (commitSafeAsync), so its round trip overlaps the next batch's fetch and
-// write: the offsets it commits were computed after this batch's write was
-// acknowledged, so a commit still never runs ahead of the target.
+// order that loses records on a kill). The healthy order is pipelined
+// (reference_write.go): the batch before this one is finished first (every
+// record acknowledged, failed ones written again), its commit starts in the
+// background, and then this batch goes to the target and stays in flight
+// while the loop fetches the next. The offsets a batch commits are the ones
+// planned with it, committed only once all of it was acknowledged, so a
+// commit never runs ahead of the target.
 func (r *Reference) process(run *refRun, batch []kafka.Message) error {
 	out := r.plan(run, batch)
-	ctx := run.hardCtx
 	if r.def.commitBeforeProduce {
 		return r.commitThenWrite(run, batch, out)
 	}
-	r.gateStep(run)
-	if err := r.write(run, out); err != nil {
+	upTo := r.safeOffsets(run)
+	if err := r.finishRound(run); err != nil {
 		return err
 	}
-	if r.hook != nil {
-		r.hook(ctx, stageWrittenBeforeCommit, batch)
-	}
 	r.gateStep(run)
-	return r.commitSafeAsync(run)
+	return r.startRound(run, batch, out, upTo)
 }
 
 // gateStep parks between steps of a batch while paused, so Pause takes
-// effect within one network round trip. A background commit finishes
-// before the loop parks.
+// effect within one network round trip. The batch in flight is finished
+// (acknowledged, then committed) before the loop parks.
 func (r *Reference) gateStep(run *refRun) {
-	run.gate.wait(run.softCtx, run.hardCtx, func() { _ = r.awaitCommit(run) })
+	run.gate.wait(run.softCtx, run.hardCtx, func() {
+		_ = r.finishRound(run)
+		_ = r.awaitCommit(run)
+	})
 }
 
 func (r *Reference) markSafe(run *refRun, k tp, off int64) {
@@ -661,23 +629,25 @@ func (r *Reference) markSafe(run *refRun, k tp, off int64) {
 }
 
 // commitSafe commits, per partition, the highest offset below which every
-// record was written or dropped, and returns when the commit is done.
+// record was written or dropped, and returns when the commit is done. Call
+// it only with no batch in flight.
 func (r *Reference) commitSafe(run *refRun) error {
 	if err := r.awaitCommit(run); err != nil {
 		return err
 	}
-	return r.commitOffsets(run, r.safeOffsets(run))
+	return r.commitOffsets(run, r.uncommitted(run, r.safeOffsets(run)))
 }
 
-// commitSafeAsync is commitSafe in the background: it waits for the
-// previous background commit (commits stay in order, one at a time), takes
-// the offsets now, and returns while they are committed. It returns the
-// previous commit's error (only when killed).
-func (r *Reference) commitSafeAsync(run *refRun) error {
+// commitAsync commits upTo (per source partition, offsets whose records
+// were all acknowledged) in the background: it waits for the previous
+// background commit (commits stay in order, one at a time) and returns
+// while this one runs. It returns the previous commit's error (only when
+// killed).
+func (r *Reference) commitAsync(run *refRun, upTo map[tp]int64) error {
 	if err := r.awaitCommit(run); err != nil {
 		return err
 	}
-	want := r.safeOffsets(run)
+	want := r.uncommitted(run, upTo)
 	if len(want) == 0 {
 		return nil
 	}
@@ -703,20 +673,29 @@ func (r *Reference) awaitCommit(run *refRun) error {
 }
 
 // safeOffsets is, per partition, the highest offset below which every
-// record was written or dropped and that is not committed yet. A held
-// (reorder) record caps it, so a dropped record after a held one does not
-// commit the held one away. The background commit updates run.committed,
-// so call it only with none running (after awaitCommit).
+// record was planned: written (or handed to the producer) or dropped. A
+// held (reorder) record caps it, so a dropped record after a held one does
+// not commit the held one away.
 func (r *Reference) safeOffsets(run *refRun) map[tp]int64 {
-	want := map[tp]int64{}
+	want := make(map[tp]int64, len(run.safe))
 	for k, off := range run.safe {
 		if h := run.held[k]; len(h) > 0 && off >= h[0].src.Offset {
 			off = h[0].src.Offset - 1
 		}
-		if c, ok := run.committed[k]; ok && off <= c {
-			continue
-		}
 		if off >= 0 {
+			want[k] = off
+		}
+	}
+	return want
+}
+
+// uncommitted keeps the offsets of offs above what is committed. The
+// background commit updates run.committed, so call it only with none
+// running (after awaitCommit).
+func (r *Reference) uncommitted(run *refRun, offs map[tp]int64) map[tp]int64 {
+	want := map[tp]int64{}
+	for k, off := range offs {
+		if c, ok := run.committed[k]; !ok || off > c {
 			want[k] = off
 		}
 	}
@@ -779,144 +758,6 @@ func (r *Reference) commitOffsets(run *refRun, offs map[tp]int64) error {
 		sleepCtx(run.hardCtx, backoff)
 		backoff = min(2*backoff, retryBackoffHi)
 	}
-}
-
-// write sends msgs to the target and returns once every one of them was
-// acknowledged (acks=all), retrying failures. It gives up only when the run
-// is killed.
-func (r *Reference) write(run *refRun, msgs []kafka.Message) error {
-	if len(msgs) == 0 {
-		return nil
-	}
-	if r.def.transactional() || r.cfg.Transactional {
-		return r.writeTxn(run, msgs) // kgo splits its batches by bytes itself
-	}
-	for len(msgs) > 0 {
-		n := chunkLen(msgs)
-		if err := r.writeChunk(run, msgs[:n]); err != nil {
-			return err
-		}
-		msgs = msgs[n:]
-	}
-	return nil
-}
-
-// writeChunkBytes bounds the bytes of one write: a broker refuses a batch
-// above the topic's max.message.bytes (1 MiB by default) whole, so two
-// 512 KiB records written together failed MESSAGE_TOO_LARGE on every retry
-// and the mirror stood still (record-fidelity, 31 partitions stuck). A
-// record larger than this goes alone, as a Java producer sends a record
-// above batch.size in a batch of its own; whether it fits is then the
-// target topic's max.message.bytes to decide.
-const writeChunkBytes = 768 << 10
-
-// chunkLen is how many of msgs, from the first, fit in one write of at most
-// writeChunkBytes (at least one).
-func chunkLen(msgs []kafka.Message) int {
-	total := 0
-	for i, m := range msgs {
-		size := msgSize(m)
-		if i > 0 && total+size > writeChunkBytes {
-			return i
-		}
-		total += size
-	}
-	return len(msgs)
-}
-
-// msgSize estimates a record's bytes on the wire: key, value, headers and
-// the record overhead, generously.
-func msgSize(m kafka.Message) int {
-	size := len(m.Key) + len(m.Value) + 64
-	for _, h := range m.Headers {
-		size += len(h.Key) + len(h.Value) + 8
-	}
-	return size
-}
-
-// writeChunk is write for one chunk of at most writeChunkBytes (or one
-// record).
-func (r *Reference) writeChunk(run *refRun, msgs []kafka.Message) error {
-	ctx := run.hardCtx
-	backoff := retryBackoffLo
-	pending := msgs
-	for {
-		if err := r.ensureTargetPartitions(run, pending); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			r.met.errors.WithLabelValues(r.srcOf[pending[0].Topic]).Inc()
-			r.log.Warn("growing target partitions failed; retrying", "err", err)
-			sleepCtx(ctx, backoff)
-			backoff = min(2*backoff, retryBackoffHi)
-			continue
-		}
-		// Same reason as in commitOffsets: never hand a killed run's
-		// records to the writer.
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		err := run.writer.WriteMessages(ctx, pending...)
-		if err == nil {
-			for _, m := range pending {
-				r.met.produced.WithLabelValues(r.srcOf[m.Topic]).Inc()
-			}
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		var failed []kafka.Message
-		var werrs kafka.WriteErrors
-		if errors.As(err, &werrs) && len(werrs) == len(pending) {
-			for i, e := range werrs {
-				if e != nil {
-					failed = append(failed, pending[i])
-				} else {
-					r.met.produced.WithLabelValues(r.srcOf[pending[i].Topic]).Inc()
-				}
-			}
-		} else {
-			failed = pending
-		}
-		for _, m := range failed {
-			r.met.errors.WithLabelValues(r.srcOf[m.Topic]).Inc()
-			break // one error per attempt, not per record
-		}
-		r.log.Warn("write to target failed; retrying the failed records", "records", len(failed), "err", err)
-		pending = failed
-		sleepCtx(ctx, backoff)
-		backoff = min(2*backoff, retryBackoffHi)
-	}
-}
-
-// ensureTargetPartitions makes sure every partition msgs name exists on the
-// target (growing it first if the source grew and the poller has not caught
-// up) and that the writer was built after the last growth.
-func (r *Reference) ensureTargetPartitions(run *refRun, msgs []kafka.Message) error {
-	need := map[string]int{}
-	for _, m := range msgs {
-		if m.Partition+1 > need[m.Topic] {
-			need[m.Topic] = m.Partition + 1
-		}
-	}
-	for topic, n := range need {
-		run.topo.Lock()
-		have := run.targetN[topic]
-		run.topo.Unlock()
-		if n > have {
-			if err := r.growTarget(run, topic, n); err != nil {
-				return err
-			}
-		}
-	}
-	run.topo.Lock()
-	stale := run.writer == nil || run.writerGen != run.topoGen
-	run.topo.Unlock()
-	if stale {
-		return r.newWriter(run)
-	}
-	return nil
 }
 
 // pollPartitions watches the source's partition counts and grows the target

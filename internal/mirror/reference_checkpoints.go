@@ -47,7 +47,7 @@ type srcPos struct {
 }
 
 // offsetSyncs are the syncs of every source partition, shared by the copy
-// loop (writer completions) and the checkpointer; they outlive a restart,
+// loop (producer promises) and the checkpointer; they outlive a restart,
 // as MirrorMaker 2's offset-syncs topic does.
 type offsetSyncs struct {
 	mu sync.Mutex
@@ -56,26 +56,33 @@ type offsetSyncs struct {
 	emitted map[string]map[tp]int64
 }
 
-// recordSyncs is the writer's Completion: every acknowledged record that
-// kept its source partition number becomes an offset sync.
-func (r *Reference) recordSyncs(msgs []kafka.Message, err error) {
-	if err != nil || r.cfg.Checkpoints == nil {
+// recordSyncs makes an offset sync of every record of msgs the target
+// acknowledged (the transactional path: msgs carry their target offsets).
+func (r *Reference) recordSyncs(msgs []kafka.Message) {
+	for _, m := range msgs {
+		r.recordSync(m, m.Offset)
+	}
+}
+
+// recordSync makes target record m, acknowledged at offset off, an offset
+// sync if it kept its source partition number (the producers' promises and
+// recordSyncs call it).
+func (r *Reference) recordSync(m kafka.Message, off int64) {
+	if r.cfg.Checkpoints == nil {
+		return
+	}
+	p, ok := m.WriterData.(srcPos)
+	if !ok || m.Partition != p.k.partition || m.Topic != r.dstOf[p.k.topic] {
 		return
 	}
 	r.syncs.mu.Lock()
 	defer r.syncs.mu.Unlock()
-	for _, m := range msgs {
-		p, ok := m.WriterData.(srcPos)
-		if !ok || m.Partition != p.k.partition || m.Topic != r.dstOf[p.k.topic] {
-			continue
-		}
-		s := r.syncs.m[p.k]
-		if s == nil {
-			s = &checkpoint.Syncs{}
-			r.syncs.m[p.k] = s
-		}
-		s.Add(checkpoint.Sync{Upstream: p.off, Downstream: m.Offset})
+	s := r.syncs.m[p.k]
+	if s == nil {
+		s = &checkpoint.Syncs{}
+		r.syncs.m[p.k] = s
 	}
+	s.Add(checkpoint.Sync{Upstream: p.off, Downstream: off})
 }
 
 // checkpointLoop runs for one mirror lifetime: a kill stops it too.

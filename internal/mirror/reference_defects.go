@@ -259,9 +259,9 @@ func (r *Reference) writeTxn(run *refRun, msgs []kafka.Message) error {
 			}
 			// The committed transaction's records are on the target at the
 			// offsets oneTxn filled in: each is an offset sync, as the
-			// writer's Completion makes them on the plain path (without
+			// producer's promises make them on the plain path (without
 			// this the failover drill found no offsets to translate).
-			r.recordSyncs(msgs, nil)
+			r.recordSyncs(msgs)
 			return nil
 		}
 		if run.hardCtx.Err() != nil {

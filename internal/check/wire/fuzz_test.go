@@ -8,7 +8,8 @@ import (
 
 // FuzzDecode: Decode never panics on any input (v3, v2, v1, damaged framing
 // or anything else), the fast header parser reads what parseHeader reads
-// whenever it accepts a header, always returns a *DecodeError when it fails, a record it
+// whenever it accepts a header, a Decoder decodes it as Decode does after
+// any record (its header cache changes nothing), always returns a *DecodeError when it fails, a record it
 // accepts re-encodes (as v3) to a record that decodes to the same values, and
 // a record built from the fuzzed fields (topic and epoch included)
 // round-trips through Encode and Decode, and fails its checksum under any
@@ -27,6 +28,18 @@ func FuzzDecode(f *testing.F) {
 		if len(data) > crcEnd {
 			scanAgrees(t, data[crcEnd+1:])
 		}
+		if !ValidRunID(run) {
+			run = "r"
+		}
+		if !ValidTopic(topic) {
+			topic = "t"
+		}
+		in := Record{RunID: run, Topic: topic, Epoch: epoch, Stream: stream, Seq: seq, ProducedAt: time.Unix(0, ts), Padding: int(pad)}
+		b := Encode(in)
+		// The Decoder's header cache changes no result, whatever it holds.
+		decodeAgrees(t, b, data)
+		decodeAgrees(t, data, data)
+		decodeAgrees(t, data, b)
 		r, err := Decode(data)
 		if err != nil {
 			var de *DecodeError
@@ -43,14 +56,6 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 
-		if !ValidRunID(run) {
-			run = "r"
-		}
-		if !ValidTopic(topic) {
-			topic = "t"
-		}
-		in := Record{RunID: run, Topic: topic, Epoch: epoch, Stream: stream, Seq: seq, ProducedAt: time.Unix(0, ts), Padding: int(pad)}
-		b := Encode(in)
 		got, err := Decode(b)
 		if err != nil || !sameRecord(got, in) {
 			t.Fatalf("Encode(%+v) = %q decodes to %+v, %v", in, b, got, err)

@@ -13,12 +13,17 @@ import (
 // goes to parseHeader, which gives the precise error. FuzzDecode and
 // TestScanHeaderAgrees check that both return the same record.
 
-// parseHeaderFast is parseHeader, taking the fast path when it can.
-func parseHeaderFast(b []byte, version int, d *Decoder) (Record, []byte, error) {
-	if r, pad, ok := scanHeader(b, version, d); ok {
-		return r, pad, nil
+// parseHeaderFast is parseHeader into *r, taking the fast path when it can
+// (the record is filled in place: it is about 80 bytes, copied at every
+// return otherwise).
+func parseHeaderFast(b []byte, version int, d *Decoder, r *Record) ([]byte, error) {
+	if pad, ok := scanHeader(b, version, d, r); ok {
+		return pad, nil
 	}
-	return parseHeader(b, version, d)
+	var pad []byte
+	var err error
+	*r, pad, err = parseHeader(b, version, d)
+	return pad, err
 }
 
 // nameChar: the bytes ValidRunID and ValidTopic allow.
@@ -45,6 +50,9 @@ func scanNum(b []byte, i int, letter byte) (v uint64, next int, ok bool) {
 	if len(b)-i < 3 || b[i] != ' ' || b[i+1] != letter || b[i+2] != '=' {
 		return 0, 0, false
 	}
+	if len(b)-i >= 3+24 {
+		return scanDigits24(b, i+3)
+	}
 	return scanDigits(b, i+3)
 }
 
@@ -53,6 +61,9 @@ func scanNum(b []byte, i int, letter byte) (v uint64, next int, ok bool) {
 // (nonDigits) and gives their value (parse8), so a header's numbers cost a
 // few word operations each instead of a multiply-add per digit.
 func scanDigits(b []byte, i int) (v uint64, next int, ok bool) {
+	if len(b)-i >= 24 {
+		return scanDigits24(b, i)
+	}
 	start := i
 	for len(b)-i >= 8 {
 		x := binary.LittleEndian.Uint64(b[i:])
@@ -90,6 +101,41 @@ func scanDigits(b []byte, i int) (v uint64, next int, ok bool) {
 	return v, i, true
 }
 
+// scanDigits24 is scanDigits when at least 24 bytes follow b[i] (the
+// common case inside a header: the padding follows): at most three words
+// hold the 19 digits a number may have and the byte after them, so the
+// words are read unrolled, without scanDigits' loop and end checks.
+func scanDigits24(b []byte, i int) (v uint64, next int, ok bool) {
+	b = b[i : i+24 : i+24]
+	x := binary.LittleEndian.Uint64(b)
+	if z := nonDigits(x); z != 0 {
+		n := bits.TrailingZeros64(z) >> 3
+		if n == 0 {
+			return 0, 0, false
+		}
+		return parse8(x << (64 - 8*n)), i + n, true
+	}
+	y := binary.LittleEndian.Uint64(b[8:])
+	if z := nonDigits(y); z != 0 {
+		n := bits.TrailingZeros64(z) >> 3
+		v = parse8(x)
+		if n > 0 {
+			v = v*pow10[n] + parse8(y<<(64-8*n))
+		}
+		return v, i + 8 + n, true
+	}
+	w := binary.LittleEndian.Uint64(b[16:])
+	n := bits.TrailingZeros64(nonDigits(w)) >> 3 // 8 when all are digits
+	if n > 3 {                                   // a 20th digit
+		return 0, 0, false
+	}
+	v = parse8(x)*1e8 + parse8(y)
+	if n > 0 {
+		v = v*pow10[n] + parse8(w<<(64-8*n))
+	}
+	return v, i + 16 + n, true
+}
+
 var pow10 = [8]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7}
 
 // nonDigits is zero in every byte of x (little-endian: the first byte of
@@ -114,7 +160,10 @@ func parse8(x uint64) uint64 {
 
 // scanHeader parses a well-formed header (see parseHeader); ok false means
 // "not sure", never "invalid".
-func scanHeader(b []byte, version int, d *Decoder) (r Record, pad []byte, ok bool) {
+//
+// It fills *r (a record the caller has zeroed; on false, what it left there
+// is garbage).
+func scanHeader(b []byte, version int, d *Decoder, r *Record) (pad []byte, ok bool) {
 	if d != nil && version >= 2 && d.sameHead(b) {
 		// The run id, epoch and topic of the last header read here, byte
 		// for byte (see headCache): a record of the same loadgen instance
@@ -123,31 +172,31 @@ func scanHeader(b []byte, version int, d *Decoder) (r Record, pad []byte, ok boo
 		return scanTail(b, len(d.head.b), r)
 	}
 	if len(b) < 2 || b[0] != 'r' || b[1] != '=' {
-		return r, nil, false
+		return nil, false
 	}
 	j := nameEnd(b, 2)
 	if j == 2 || j-2 > MaxRunIDLen || j >= len(b) || b[j] != ' ' {
-		return r, nil, false
+		return nil, false
 	}
 	run, i := b[2:j], j
 	var topic []byte
 	if version >= 2 {
 		var e uint64
 		if e, i, ok = scanNum(b, i, 'e'); !ok || e > 1<<32-1 {
-			return r, nil, false
+			return nil, false
 		}
 		r.Epoch = uint32(e)
 		if len(b)-i < 3 || string(b[i:i+3]) != " o=" {
-			return r, nil, false
+			return nil, false
 		}
 		j = nameEnd(b, i+3)
 		if j-(i+3) > MaxTopicLen || j >= len(b) || b[j] != ' ' {
-			return r, nil, false
+			return nil, false
 		}
 		topic, i = b[i+3:j], j
 	}
-	if r, pad, ok = scanTail(b, i, r); !ok {
-		return r, nil, false
+	if pad, ok = scanTail(b, i, r); !ok {
+		return nil, false
 	}
 	var runSlot, topicSlot *string
 	if d != nil {
@@ -160,36 +209,36 @@ func scanHeader(b []byte, version int, d *Decoder) (r Record, pad []byte, ok boo
 			d.head = headCache{b: append(d.head.b[:0], b[:i]...), run: r.RunID, epoch: r.Epoch, topic: r.Topic}
 		}
 	}
-	return r, pad, true
+	return pad, true
 }
 
 // scanTail reads the fields every version shares, " s=.. q=.. t=.. n=..|",
 // at b[i:], then the padding, into r.
-func scanTail(b []byte, i int, r Record) (_ Record, pad []byte, ok bool) {
+func scanTail(b []byte, i int, r *Record) (pad []byte, ok bool) {
 	var s, ts, n uint64
 	if s, i, ok = scanNum(b, i, 's'); !ok || s > 1<<32-1 {
-		return r, nil, false
+		return nil, false
 	}
 	if r.Seq, i, ok = scanNum(b, i, 'q'); !ok {
-		return r, nil, false
+		return nil, false
 	}
 	// t= is signed: "-" then the magnitude, at most 2^63.
 	if len(b)-i < 4 || b[i] != ' ' || b[i+1] != 't' || b[i+2] != '=' {
-		return r, nil, false
+		return nil, false
 	}
 	neg, at, limit := b[i+3] == '-', i+3, uint64(1<<63-1)
 	if neg {
 		at, limit = i+4, 1<<63
 	}
 	if ts, i, ok = scanDigits(b, at); !ok || ts > limit {
-		return r, nil, false
+		return nil, false
 	}
 	if n, i, ok = scanNum(b, i, 'n'); !ok || i >= len(b) || b[i] != '|' {
-		return r, nil, false
+		return nil, false
 	}
 	pad = b[i+1:]
 	if n > MaxPadding || uint64(len(pad)) != n {
-		return r, nil, false
+		return nil, false
 	}
 	r.Stream = uint32(s)
 	if neg {
@@ -197,7 +246,7 @@ func scanTail(b []byte, i int, r Record) (_ Record, pad []byte, ok bool) {
 	}
 	r.ProducedAt = time.Unix(0, int64(ts))
 	r.Padding = int(n)
-	return r, pad, true
+	return pad, true
 }
 
 // headCache is the start of the last v2/v3 header scanHeader read in full,
@@ -212,8 +261,9 @@ type headCache struct {
 	epoch      uint32
 }
 
-// sameHead reports whether header b starts with the cached head and " s=".
+// sameHead reports whether header b starts with the cached head (scanTail
+// then checks that " s=" follows, which ends the topic where it ended).
 func (d *Decoder) sameHead(b []byte) bool {
 	h := d.head.b
-	return len(h) > 0 && len(b) > len(h)+3 && string(b[:len(h)]) == string(h) && b[len(h)] == ' ' && b[len(h)+1] == 's' && b[len(h)+2] == '='
+	return len(h) > 0 && len(b) > len(h) && string(b[:len(h)]) == string(h)
 }

@@ -23,8 +23,9 @@ func scanDigitsWant(b []byte, i int) (uint64, int, bool) {
 // TestScanDigits checks the word-at-a-time digit reader against the slow
 // one: numbers of 1 to 21 digits, each followed by every byte value
 // (including '/' and ':', next to '0' and '9'), with and without enough
-// bytes after them for a whole word, and a non-digit at every position of
-// a long run of digits.
+// bytes after them for a whole word or for three (scanDigits24; digits
+// after the end must not count), and a non-digit at every position of a
+// long run of digits.
 func TestScanDigits(t *testing.T) {
 	check := func(b []byte, i int) {
 		t.Helper()
@@ -37,7 +38,7 @@ func TestScanDigits(t *testing.T) {
 	digits := "9876543210123456789012"
 	for n := 0; n <= 21; n++ {
 		for c := range 256 {
-			for _, tail := range []string{"", "abcdefghijklmnop"} {
+			for _, tail := range []string{"", "abcdefghijklmnop", "abcdefghijklmnop0123456789012345"} {
 				b := []byte(digits[:n] + string(rune(0)) + tail)
 				b[n] = byte(c)
 				check(b, 0)
@@ -51,6 +52,25 @@ func TestScanDigits(t *testing.T) {
 			b := append([]byte(nil), long...)
 			b[pos] = c
 			check(b, 0)
+		}
+	}
+}
+
+// TestParseHex32: the table-driven hex reader against strconv on every
+// byte value at every digit position (upper-case hex is not a checksum's).
+func TestParseHex32(t *testing.T) {
+	for _, base := range []string{"0123abcd", "ffffffff", "00000000", "9a8b7c6d"} {
+		for pos := range 8 {
+			for c := range 256 {
+				b := []byte(base)
+				b[pos] = byte(c)
+				v, ok := parseHex32(b)
+				w, err := strconv.ParseUint(string(b), 16, 32)
+				wok := err == nil && strings.ToLower(string(b)) == string(b)
+				if ok != wok || ok && uint64(v) != w || !ok && v != 0 {
+					t.Fatalf("parseHex32(%q) = %x, %v; want %x, %v", b, v, ok, w, wok)
+				}
+			}
 		}
 	}
 }

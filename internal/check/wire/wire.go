@@ -272,7 +272,11 @@ func keyChecksum(stream uint32) uint32 {
 // Bytes whose framing is within two damaged bytes of a kmt record's (magic,
 // "c=", eight hex digits, " r=") are a damaged kmt record (ErrChecksum),
 // never foreign: damage to the magic must not hide a record from judgement.
-func Decode(b []byte) (Record, error) { return decode(b, nil) }
+func Decode(b []byte) (Record, error) {
+	var r Record
+	err := decode(b, nil, &r)
+	return r, err
+}
 
 // Decoder decodes like Decode but reuses the run id and topic strings of the
 // previous record when they repeat, so decoding a stream of one run's
@@ -280,10 +284,42 @@ func Decode(b []byte) (Record, error) { return decode(b, nil) }
 type Decoder struct {
 	run, topic string
 	head       headCache // scan.go
+	// sums caches v3Start by stream id (direct-mapped).
+	sums [64]struct {
+		stream uint32
+		ok     bool
+		state  uint32
+	}
+}
+
+// v3Prefix is what an intact v3 record's checksum covers before its digits.
+var v3Prefix = []byte(magic + crcPrefix)
+
+// v3Start is the checksum's state after Key(stream) and v3Prefix, where
+// every intact v3 record's checksum of that stream goes on from (CRC-32C
+// runs over the bytes in order, so the rest can be added later).
+func (d *Decoder) v3Start(stream uint32) uint32 {
+	if d == nil {
+		return crc32.Update(keyChecksum(stream), castagnoli, v3Prefix)
+	}
+	e := &d.sums[stream%uint32(len(d.sums))]
+	if !e.ok || e.stream != stream {
+		e.stream, e.ok, e.state = stream, true, crc32.Update(keyChecksum(stream), castagnoli, v3Prefix)
+	}
+	return e.state
 }
 
 // Decode is Decode with string reuse.
-func (d *Decoder) Decode(b []byte) (Record, error) { return decode(b, d) }
+func (d *Decoder) Decode(b []byte) (Record, error) {
+	var r Record
+	err := decode(b, d, &r)
+	return r, err
+}
+
+// DecodeInto is Decode into *r, which it overwrites whatever the result:
+// the record Decode would return. It spares copying the record (about 80
+// bytes) out through every call on the validator's hot path.
+func (d *Decoder) DecodeInto(b []byte, r *Record) error { return decode(b, d, r) }
 
 // intern returns b as a string, reusing *slot when it holds the same bytes.
 func intern(slot *string, b []byte) string {
@@ -296,38 +332,46 @@ func intern(slot *string, b []byte) string {
 	return *slot
 }
 
-func decode(b []byte, d *Decoder) (Record, error) {
-	var r Record
+// decode decodes b into *hdr (the Record Decode returns).
+func decode(b []byte, d *Decoder, hdr *Record) error {
+	*hdr = Record{}
 	// The common case, intact v3 framing, parses the checksum digits once.
 	want, framedV3 := framedSum(b)
 	version, damaged, hexOK := 3, 0, framedV3
 	if !framedV3 {
 		if version, damaged = framing(b); version == 0 {
-			return r, &DecodeError{Err: ErrForeign, Reason: "no kmt framing (magic, checksum, run id)"}
+			return &DecodeError{Err: ErrForeign, Reason: "no kmt framing (magic, checksum, run id)"}
 		}
 		want, hexOK = parseHex32(b[crcStart:crcEnd])
 	}
-	hdr, pad, herr := parseHeaderFast(b[crcEnd+1:], version, d)
+	pad, herr := parseHeaderFast(b[crcEnd+1:], version, d, hdr)
 	if damaged > 0 || !hexOK || b[crcEnd] != ' ' {
-		de := &DecodeError{Err: ErrChecksum, Reason: fmt.Sprintf("%d byte(s) of the kmt framing damaged", max(damaged, 1)), Partial: hdr, HeaderOK: herr == nil}
+		de := &DecodeError{Err: ErrChecksum, Reason: fmt.Sprintf("%d byte(s) of the kmt framing damaged", max(damaged, 1)), Partial: *hdr, HeaderOK: herr == nil}
 		de.RunToken = runToken(b[crcEnd+1:])
-		return hdr, de
+		return de
 	}
-	if got := checksum(version, hdr.Stream, b); got != want {
-		return hdr, &DecodeError{Err: ErrChecksum, Reason: fmt.Sprintf("checksum %08x, record says %08x", got, want),
-			Partial: hdr, HeaderOK: herr == nil, RunToken: runToken(b[crcEnd+1:])}
+	var got uint32
+	if framedV3 { // b starts with v3Prefix
+		got = crc32.Update(d.v3Start(hdr.Stream), castagnoli, b[crcEnd:])
+	} else {
+		got = checksum(version, hdr.Stream, b)
+	}
+	if got != want {
+		return &DecodeError{Err: ErrChecksum, Reason: fmt.Sprintf("checksum %08x, record says %08x", got, want),
+			Partial: *hdr, HeaderOK: herr == nil, RunToken: runToken(b[crcEnd+1:])}
 	}
 	if herr != nil {
-		return r, &DecodeError{Err: ErrForeign, Reason: "checksum holds but " + herr.Error()}
+		*hdr = Record{}
+		return &DecodeError{Err: ErrForeign, Reason: "checksum holds but " + herr.Error()}
 	}
 	mismatch := padMismatchV3
 	if version < 3 {
 		mismatch = padMismatch
 	}
 	if i := mismatch(pad, hdr.Stream, hdr.Seq); i >= 0 {
-		return hdr, &DecodeError{Err: ErrPayloadMismatch, Reason: fmt.Sprintf("padding byte %d differs", i), Partial: hdr, HeaderOK: true}
+		return &DecodeError{Err: ErrPayloadMismatch, Reason: fmt.Sprintf("padding byte %d differs", i), Partial: *hdr, HeaderOK: true}
 	}
-	return hdr, nil
+	return nil
 }
 
 // frameTemplate is the fixed framing of a record: magic (the version digit
@@ -528,20 +572,31 @@ func parseHeader(b []byte, version int, d *Decoder) (Record, []byte, error) {
 	return r, b, valueErr
 }
 
+// parseHex32 reads the 8 lower-case hex digits of b (ok false: another
+// byte among them), through a table, unrolled, without a branch per digit.
 func parseHex32(b []byte) (uint32, bool) {
-	var v uint32
-	for _, c := range b {
+	b = b[:crcDigits:crcDigits]
+	h0, h1, h2, h3, h4, h5, h6, h7 := hexVal[b[0]], hexVal[b[1]], hexVal[b[2]], hexVal[b[3]], hexVal[b[4]], hexVal[b[5]], hexVal[b[6]], hexVal[b[7]]
+	if h0|h1|h2|h3|h4|h5|h6|h7 > 0xf {
+		return 0, false
+	}
+	return uint32(h0)<<28 | uint32(h1)<<24 | uint32(h2)<<20 | uint32(h3)<<16 | uint32(h4)<<12 | uint32(h5)<<8 | uint32(h6)<<4 | uint32(h7), true
+}
+
+// hexVal is the value of a lower-case hex digit, 0xff for any other byte.
+var hexVal = func() (t [256]byte) {
+	for c := range t {
 		switch {
 		case c >= '0' && c <= '9':
-			v = v<<4 | uint32(c-'0')
+			t[c] = byte(c - '0')
 		case c >= 'a' && c <= 'f':
-			v = v<<4 | uint32(c-'a'+10)
+			t[c] = byte(c - 'a' + 10)
 		default:
-			return 0, false
+			t[c] = 0xff
 		}
 	}
-	return v, true
-}
+	return t
+}()
 
 // HeaderSize returns the encoded size of r without its padding bytes: the
 // record is HeaderSize(r) + r.Padding bytes long. The header includes the
