@@ -5,8 +5,9 @@ package mirror
 //
 // Why franz-go (kgo) and not kafka-go's Writer, which wrote before: a
 // kafka-go WriteMessages call returns only when every partition of the
-// write acknowledged, and its asynchronous mode writes a failed batch's
-// records again after later ones (a reorder). The copy loop therefore
+// write acknowledged, and in its asynchronous mode a partition's later
+// batches go on after one failed, so writing the failed one again would
+// put it after them (a reorder). The copy loop therefore
 // waited for every write before fetching the next batch: at 30000 msgs/s
 // on the embedded baseline a round spent 11-32 ms fetching and then 23-41 ms
 // writing about 1300 records (docs/bench.md). kgo sends every partition a
@@ -16,13 +17,17 @@ package mirror
 // records are all buffered before any is sent, so when one fails kgo fails
 // every later record of its partition too (failAllRecords): what failed is
 // always a suffix of a partition's records in the batch. The transactional
-// path (reference_txn.go) already used kgo.
+// path (writeTxn) and the transactional source reader already used kgo.
 //
 // The rules the pipeline keeps:
 //   - At most one batch is in flight (startRound after finishRound). The
 //     next batch's records reach the producer only once every record of the
 //     previous one has completed, so no record is sent after a failed one of
 //     its partition: the failed records are written again first, in order.
+//     (Not two batches: kgo fails the records it holds at the moment the
+//     broker refuses one; a second batch handed over after that moment,
+//     but before the failure reached the mirror, would be sent, and could
+//     land, before the rewrite.)
 //   - A batch's source offsets (planned with it: upTo) are committed only
 //     after every one of its records was acknowledged, failed ones included
 //     once rewritten; a later batch's commit follows an earlier one's.
