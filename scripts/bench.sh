@@ -19,9 +19,12 @@ bench go test -run '^$' -bench 'LoadgenVsFranz' -benchtime "${LOADGEN_N:-300000}
 # poll's records take, metrics included (ObserveTarget): ns/op needs many
 # records, not one.
 bench go test -run '^$' -bench 'VerifyRecord|ObserveTarget' -benchmem -benchtime "${VERIFY_N:-300000}x" -count 1 ./validator
+# The loadgen's CPU cost of building one record (wire.Encoder, and
+# wire.Append for comparison), at 100 and 1000 bytes.
+bench go test -run '^$' -bench 'EncodeRecord' -benchtime "${ENCODE_N:-1000000}x" -count 1 ./internal/check/wire
 pkgs=(./loadgen ./validator ./internal/env/wan ./internal/check/intervals ./internal/check/wire)
 for p in "${pkgs[@]}"; do
-  bench go test -run '^$' -bench . -skip 'LoadgenVsFranz|VerifyRecord|ObserveTarget' -benchmem -benchtime "${BENCHTIME:-1x}" -count 1 "$p"
+  bench go test -run '^$' -bench . -skip 'LoadgenVsFranz|VerifyRecord|ObserveTarget|EncodeRecord' -benchmem -benchtime "${BENCHTIME:-1x}" -count 1 "$p"
 done
 # The reference mirror copying a backlog (seconds): what one fetch/write/
 # commit round costs, which bounded the ceiling below.

@@ -171,12 +171,25 @@ type openStall struct {
 	offset      int64
 }
 
+// openStalls lists the open stalls that explain missing records. A stall
+// whose source partition misses nothing (MissingHere 0) is left out: its
+// source gained only what a correct mirror never copies, such as the
+// commit marker after a partition's last transaction, and whether the
+// watchdog opened it depends on how long a validator kept watching after
+// that marker (longer than the 2 s threshold or not), not on the run. It
+// blames nobody (report.syncReasons), so the verdict comparison still
+// covers it. Seen in make test: a 3-shard merge with an extra open stall
+// on partition 3 at its last transaction's marker, the single validator
+// without it.
 func openStalls(s *report.Stalls) []openStall {
 	var out []openStall
 	if s == nil {
 		return out
 	}
 	for _, e := range s.Events {
+		if e.MissingHere != nil && *e.MissingHere == 0 {
+			continue
+		}
 		if e.Kind == report.StallKind && !e.Recovered {
 			out = append(out, openStall{e.Kind, e.Topic, e.Partition, e.TargetOffset})
 		}
