@@ -26,9 +26,9 @@ spec:
 		backend Backend
 		want    []string // one substring per error
 	}{
-		{"at the limits", "150", "50", "40000", BackendLocal, nil},
+		{"at the limits", "150", "50", "100000", BackendLocal, nil},
 		{"one partition too many", "150", "51", "1000", BackendLocal, []string{"201 partitions in all"}},
-		{"rate too high", "6", "6", "40001", BackendLocal, []string{"40001 records/s"}},
+		{"rate too high", "6", "6", "100001", BackendLocal, []string{"100001 records/s"}},
 		{"both", "1000", "1", "500000", BackendLocal, []string{"1001 partitions", "500000 records/s"}},
 		{"real clusters have no such limit", "1000", "1", "500000", BackendExternal, nil},
 	}

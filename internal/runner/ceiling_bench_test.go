@@ -31,7 +31,7 @@ import (
 // the load (the harness's CPU average times the usable cores).
 func BenchmarkEmbeddedBaselineCeiling(b *testing.B) {
 	quiet := slog.New(slog.DiscardHandler)
-	rates := []float64{2000, 5000, 10000, 20000, 30000, scenarios.MaxLocalRate}
+	rates := []float64{2000, 5000, 10000, 20000, 40000, 60000, 80000, scenarios.MaxLocalRate}
 	if env := os.Getenv("CEILING_RATES"); env != "" {
 		rates = rates[:0]
 		for _, f := range strings.Split(env, ",") {

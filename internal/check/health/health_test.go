@@ -98,7 +98,22 @@ func TestRunQueueReadsThisProcess(t *testing.T) {
 	if _, err := os.Stat("/proc/self/task"); err != nil {
 		t.Skip("no /proc: not Linux")
 	}
-	if _, slices := runQueue(); slices == 0 {
+	if rq := runQueue(); rq.slices == 0 {
 		t.Fatal("no timeslices counted for a running process")
+	}
+}
+
+// TestSchedStatArithmetic: the run-queue figures from two readings of the
+// threads' counters: 30 ms waited over 60 turns is 0.5 ms a turn, and 30
+// of the 120 ms the threads wanted a CPU is a share of 0.25.
+func TestSchedStatArithmetic(t *testing.T) {
+	a := schedStat{run: 1 * time.Second, wait: 100 * time.Millisecond, slices: 1000}
+	b := schedStat{run: 1090 * time.Millisecond, wait: 130 * time.Millisecond, slices: 1060}
+	d := b.since(a)
+	if d.perSlice() != 0.0005 || d.share() != 0.25 {
+		t.Fatalf("per turn %g s, share %g; want 0.0005 and 0.25", d.perSlice(), d.share())
+	}
+	if (schedStat{}).perSlice() != 0 || (schedStat{}).share() != 0 {
+		t.Fatal("an empty interval must give 0, not NaN")
 	}
 }
