@@ -32,6 +32,9 @@ import (
 // the records (at-least-once); the group's committed offsets are where a
 // restarted or killed-and-restarted mirror resumes, and a group without
 // them starts at the earliest offset.
+// fetchPartitionBytes bounds each partition of one source fetch.
+const fetchPartitionBytes = 128 << 10
+
 type sourceReader struct {
 	cl  *kgo.Client
 	buf []*kgo.Record
@@ -49,7 +52,20 @@ func (r *Reference) newSourceReader() (*sourceReader, error) {
 		kgo.FetchIsolationLevel(iso),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(500*time.Millisecond),
+		// franz-go hands over a fetch only when its whole response has
+		// arrived. Over a thin WAN (the wan-bandwidth fault: 128 KiB/s) a
+		// response holding 1 MiB per partition arrived as one lump every
+		// few seconds; at most fetchPartitionBytes a partition keeps the
+		// copy flowing about once a second there (TestWANBandwidth: 0.39
+		// -> 0.92 of the cap), and a larger record still comes whole
+		// (Kafka returns at least one batch). The whole response is not
+		// bounded lower: with FetchMaxBytes(128 KiB) the embedded brokers
+		// (kfake) let records of aborted transactions through to this
+		// read_committed reader (TestCatalogueShort/transactions: 121
+		// aborted records copied), which they do not with a per-partition
+		// bound.
 		kgo.FetchMaxBytes(16<<20),
+		kgo.FetchMaxPartitionBytes(fetchPartitionBytes),
 		kgo.MetadataMaxAge(time.Second), // partitions added are consumed within about a second
 		kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.SessionTimeout(10*time.Second),
