@@ -38,6 +38,10 @@ const fetchPartitionBytes = 128 << 10
 type sourceReader struct {
 	cl  *kgo.Client
 	buf []*kgo.Record
+	// reported takes the errors of a poll that also returned records
+	// (franz-go goes on after them, e.g. ErrDataLoss when a partition's
+	// log was reset under it): counted and logged, never dropped.
+	reported func(error)
 }
 
 func (r *Reference) newSourceReader() (*sourceReader, error) {
@@ -75,7 +79,10 @@ func (r *Reference) newSourceReader() (*sourceReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reference mirror: source consumer for %v: %w", r.src, err)
 	}
-	return &sourceReader{cl: cl}, nil
+	return &sourceReader{cl: cl, reported: func(err error) {
+		r.met.errors.WithLabelValues("").Inc()
+		r.log.Warn("fetch from source reported an error; going on with the records it returned", "err", err)
+	}}, nil
 }
 
 // FetchMessage returns the next record, polling when none is buffered.
@@ -86,6 +93,9 @@ func (t *sourceReader) FetchMessage(ctx context.Context) (kafka.Message, error) 
 		// would lose them (their offsets get committed past).
 		fs := t.cl.PollRecords(ctx, maxBatch)
 		if t.buf = fs.Records(); len(t.buf) > 0 {
+			for _, e := range fs.Errors() {
+				t.reported(fmt.Errorf("fetching %s[%d]: %w", e.Topic, e.Partition, e.Err))
+			}
 			break
 		}
 		if err := ctx.Err(); err != nil {
